@@ -1,0 +1,8 @@
+"""pasar core: the plugin contract and the engine behind pasar's server."""
+
+from __future__ import annotations
+
+from pasar_core.hookspecs import hookimpl
+from pasar_core.specs import Effect, LLMProviderSpec, ToolContext, ToolFamily, ToolSpec
+
+__all__ = ["Effect", "LLMProviderSpec", "ToolContext", "ToolFamily", "ToolSpec", "hookimpl"]

@@ -1,0 +1,1 @@
+"""Users, passwords, access tokens and API keys."""

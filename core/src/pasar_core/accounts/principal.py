@@ -1,0 +1,14 @@
+"""Who is calling: resolved from a bearer JWT or an API key."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: uuid.UUID
+    role: str
+    via: Literal["token", "api_key"]

@@ -1,0 +1,1 @@
+"""Agents: their stored configuration and the service that owns them."""

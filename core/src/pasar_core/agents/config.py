@@ -1,0 +1,84 @@
+"""The shape of an agent: validated the same way for REST, GraphQL and the CLI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# `provider:model` (openai:gpt-4o-mini, openai-compatible:llama3) or the built-in `scripted`.
+MODEL_PATTERN = r"^(scripted|[a-z][a-z0-9_-]{0,49}:[A-Za-z0-9._:/@-]{1,200})$"
+MAX_TOOLS = 64
+MAX_OPTIONS_KEYS = 50
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+def _no_repeats(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("must not repeat an id")
+    return value
+
+
+def _bounded_keys(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_OPTIONS_KEYS:
+        raise ValueError(f"may have at most {MAX_OPTIONS_KEYS} keys")
+    return value
+
+
+ModelRef = Annotated[str, Field(pattern=MODEL_PATTERN)]
+AgentName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+ToolIds = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=200)]],
+    Field(max_length=MAX_TOOLS),
+    AfterValidator(_no_repeats),
+]
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(default=25, ge=1, le=500, description="Model calls per run.")
+    max_tool_calls: int = Field(default=50, ge=0, le=1000, description="Tool calls per run.")
+    timeout_s: float = Field(default=300, gt=0, le=3600, description="Wall-clock limit per run.")
+
+
+class AgentConfig(BaseModel):
+    """How an agent runs. Unknown keys are refused so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelRef = "openai:gpt-4o-mini"
+    model_options: Annotated[dict[str, Any], AfterValidator(_bounded_keys)] = Field(
+        default_factory=dict
+    )
+    fallbacks: list[ModelRef] = Field(default_factory=list, max_length=5)
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    memory: Literal["none", "thread", "vector"] = "none"
+    strategy: Literal["react", "plan_and_execute"] = "react"
+    limits: Limits = Field(default_factory=Limits)
+    cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)
+
+
+class AgentInput(BaseModel):
+    """Body of create: a name, the tool ids the agent may call, and its config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: AgentName
+    tools: ToolIds = Field(default_factory=list)
+    config: AgentConfig = Field(default_factory=AgentConfig)
+
+
+class AgentPatch(BaseModel):
+    """Partial update: only the given fields change; `config` replaces the whole config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: AgentName | None = None
+    tools: ToolIds | None = None
+    config: AgentConfig | None = None

@@ -1,0 +1,178 @@
+"""Create, read, update and delete agents; every call is scoped to the calling user."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pasar_core.accounts.principal import Principal
+from pasar_core.agents.config import AgentInput, AgentPatch
+from pasar_core.errors import NotFound
+from pasar_core.registry import Registry
+from pasar_core.services import Services
+from pasar_core.storage.models import Agent, AgentTool, AuthToken
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequirement:
+    """Scopes the agent's tools need that the user has not granted yet, per provider."""
+
+    missing: Mapping[str, frozenset[str]]
+    auth_url: str | None = None
+
+    @property
+    def required(self) -> bool:
+        return any(self.missing.values())
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    id: uuid.UUID
+    name: str
+    tools: list[str]
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, agent: Agent) -> AgentView:
+        return cls(
+            id=agent.id,
+            name=agent.name,
+            tools=agent.tool_ids,
+            config=dict(agent.config),
+            created_at=agent.created_at,
+            updated_at=agent.updated_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSaved:
+    agent: AgentView
+    auth: AuthRequirement
+
+
+def parse_agent_id(raw: str | uuid.UUID) -> uuid.UUID:
+    """Agent ids are UUIDs; anything else is simply an agent that does not exist."""
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound(f"no agent with id {str(raw)[:100]!r}") from None
+
+
+def required_scopes(registry: Registry, tool_ids: Iterable[str]) -> dict[str, set[str]]:
+    needed: dict[str, set[str]] = defaultdict(set)
+    for tool_id in tool_ids:
+        spec = registry.tool(tool_id).spec
+        if spec.auth_provider:
+            needed[spec.auth_provider] |= spec.scopes
+    return dict(needed)
+
+
+async def _auth_requirement(
+    session: AsyncSession, registry: Registry, user_id: uuid.UUID, tool_ids: list[str]
+) -> AuthRequirement:
+    needed = required_scopes(registry, tool_ids)
+    if not needed:
+        return AuthRequirement(missing={})
+    grants = await session.scalars(
+        select(AuthToken).where(
+            AuthToken.user_id == user_id,
+            AuthToken.provider.in_(needed),
+            AuthToken.status == "active",
+        )
+    )
+    granted = {grant.provider: set(grant.scopes) for grant in grants}
+    missing = {
+        provider: frozenset(scopes - granted.get(provider, set()))
+        for provider, scopes in needed.items()
+    }
+    return AuthRequirement(missing={p: s for p, s in missing.items() if s})
+
+
+async def _owned_agent(session: AsyncSession, principal: Principal, agent_id: uuid.UUID) -> Agent:
+    agent = await session.get(Agent, agent_id)
+    # Another user's agent is reported exactly like a missing one: ids never leak.
+    if agent is None or agent.owner_id != principal.user_id:
+        raise NotFound(f"no agent with id {str(agent_id)!r}")
+    return agent
+
+
+def _link_tools(agent: Agent, tool_ids: list[str]) -> None:
+    agent.tool_links = [
+        AgentTool(tool_id=tool_id, position=position) for position, tool_id in enumerate(tool_ids)
+    ]
+
+
+async def create_agent(services: Services, principal: Principal, data: AgentInput) -> AgentSaved:
+    services.registry.require_tools(data.tools)
+    async with services.sessionmaker.begin() as session:
+        agent = Agent(
+            owner_id=principal.user_id, name=data.name, config=data.config.model_dump(mode="json")
+        )
+        _link_tools(agent, data.tools)
+        session.add(agent)
+        await session.flush()
+        await session.refresh(agent)
+        auth = await _auth_requirement(session, services.registry, principal.user_id, data.tools)
+        return AgentSaved(agent=AgentView.of(agent), auth=auth)
+
+
+async def get_agent(
+    services: Services, principal: Principal, agent_id: str | uuid.UUID
+) -> AgentView:
+    async with services.sessionmaker() as session:
+        return AgentView.of(await _owned_agent(session, principal, parse_agent_id(agent_id)))
+
+
+async def list_agents(
+    services: Services, principal: Principal, *, limit: int = 50, offset: int = 0
+) -> list[AgentView]:
+    limit = max(1, min(limit, MAX_PAGE))
+    async with services.sessionmaker() as session:
+        agents = await session.scalars(
+            select(Agent)
+            .where(Agent.owner_id == principal.user_id)
+            .order_by(Agent.created_at, Agent.id)
+            .limit(limit)
+            .offset(max(0, offset))
+        )
+        return [AgentView.of(agent) for agent in agents]
+
+
+async def update_agent(
+    services: Services, principal: Principal, agent_id: str | uuid.UUID, patch: AgentPatch
+) -> AgentSaved:
+    if patch.tools is not None:
+        services.registry.require_tools(patch.tools)
+    async with services.sessionmaker.begin() as session:
+        agent = await _owned_agent(session, principal, parse_agent_id(agent_id))
+        if patch.name is not None:
+            agent.name = patch.name
+        if patch.config is not None:
+            agent.config = patch.config.model_dump(mode="json")
+        if patch.tools is not None:
+            _link_tools(agent, patch.tools)
+        agent.updated_at = datetime.now(UTC)
+        await session.flush()
+        await session.refresh(agent)
+        auth = await _auth_requirement(
+            session, services.registry, principal.user_id, agent.tool_ids
+        )
+        return AgentSaved(agent=AgentView.of(agent), auth=auth)
+
+
+async def delete_agent(services: Services, principal: Principal, agent_id: str | uuid.UUID) -> None:
+    async with services.sessionmaker.begin() as session:
+        await session.delete(await _owned_agent(session, principal, parse_agent_id(agent_id)))

@@ -1,0 +1,121 @@
+"""Typed errors. Each carries a stable `code`; the API edges map them to 4xx and GraphQL codes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+
+class PasarError(Exception):
+    """Base of every error a user may see. `status` is the HTTP status the REST edge uses."""
+
+    code: ClassVar[str] = "INTERNAL"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class BadRequest(PasarError):
+    code = "BAD_REQUEST"
+    status = 400
+
+
+class ValidationFailed(PasarError):
+    """Input that does not fit its schema; `details["errors"]` lists each problem."""
+
+    code = "VALIDATION_FAILED"
+    status = 422
+
+
+class PayloadTooLarge(PasarError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+class Unauthenticated(PasarError):
+    code = "UNAUTHENTICATED"
+    status = 401
+
+
+class Forbidden(PasarError):
+    code = "FORBIDDEN"
+    status = 403
+
+
+class NotFound(PasarError):
+    code = "NOT_FOUND"
+    status = 404
+
+
+class Conflict(PasarError):
+    code = "CONFLICT"
+    status = 409
+
+
+class UnknownTools(ValidationFailed):
+    code = "UNKNOWN_TOOLS"
+
+    def __init__(self, unknown: Iterable[str]) -> None:
+        self.unknown = sorted(set(unknown))
+        super().__init__(
+            f"unknown tool ids: {', '.join(self.unknown)}", details={"unknown": self.unknown}
+        )
+
+
+class ToolNotFound(NotFound):
+    code = "TOOL_NOT_FOUND"
+
+    def __init__(self, tool_id: str) -> None:
+        super().__init__(f"no tool with id {tool_id!r}", details={"tool": tool_id})
+        self.tool_id = tool_id
+
+
+class ToolInputInvalid(ValidationFailed):
+    code = "TOOL_INPUT_INVALID"
+
+
+class ToolError(PasarError):
+    """Raised by a tool for an expected failure the model should read (bad path, missing file)."""
+
+    code = "TOOL_ERROR"
+    status = 422
+
+
+class ToolTimeout(ToolError):
+    code = "TOOL_TIMEOUT"
+
+
+class PluginError(PasarError):
+    """A plugin broke its contract or raised unexpectedly; records which plugin."""
+
+    code = "PLUGIN_ERROR"
+    status = 502
+
+    def __init__(self, plugin: str, message: str) -> None:
+        super().__init__(f"plugin {plugin!r}: {message}", details={"plugin": plugin})
+        self.plugin = plugin
+
+
+class StartupError(PasarError):
+    """The server refuses to boot: bad plugin, bad configuration."""
+
+    code = "STARTUP_ERROR"
+
+
+class InvalidRegistration(StartupError):
+    code = "INVALID_REGISTRATION"
+
+
+class DuplicateRegistration(InvalidRegistration):
+    code = "DUPLICATE_REGISTRATION"
+
+
+class PluginNotFound(StartupError):
+    code = "PLUGIN_NOT_FOUND"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no installed plugin is named {name!r} (entry-point group 'pasar')")
+        self.name = name

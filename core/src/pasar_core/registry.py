@@ -1,0 +1,182 @@
+"""Hook results -> a checked, immutable registry of tool families, and safe tool invocation."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pluggy
+from jsonschema import Draft202012Validator
+
+from pasar_core.errors import (
+    DuplicateRegistration,
+    InvalidRegistration,
+    PasarError,
+    PluginError,
+    ToolInputInvalid,
+    ToolNotFound,
+    ToolTimeout,
+    UnknownTools,
+)
+from pasar_core.schemas import schema_problem, validation_errors
+from pasar_core.specs import (
+    FAMILY_ID_PATTERN,
+    TOOL_ID_PATTERN,
+    Effect,
+    LLMProviderSpec,
+    ToolContext,
+    ToolFamily,
+    ToolSpec,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredTool:
+    spec: ToolSpec
+    family: ToolFamily
+    plugin: str
+    input_validator: Draft202012Validator
+    output_validator: Draft202012Validator
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """What the installed plugins offer, checked once at start-up."""
+
+    families: Mapping[str, ToolFamily] = field(default_factory=dict)
+    tools: Mapping[str, RegisteredTool] = field(default_factory=dict)
+    llm_providers: Mapping[str, LLMProviderSpec] = field(default_factory=dict)
+    family_plugins: Mapping[str, str] = field(default_factory=dict)
+
+    def tool(self, tool_id: str) -> RegisteredTool:
+        try:
+            return self.tools[tool_id]
+        except KeyError:
+            raise ToolNotFound(tool_id) from None
+
+    def require_tools(self, tool_ids: Iterable[str]) -> None:
+        """Refuse ids no plugin provides, naming all of them at once."""
+        unknown = [tool_id for tool_id in tool_ids if tool_id not in self.tools]
+        if unknown:
+            raise UnknownTools(unknown)
+
+    async def invoke(self, tool_id: str, ctx: ToolContext, args: Any) -> Any:
+        """Validate input, run the tool within its timeout, validate its output."""
+        tool = self.tool(tool_id)
+        problems = validation_errors(tool.input_validator, args)
+        if problems:
+            raise ToolInputInvalid(
+                f"invalid input for {tool_id}: {problems[0]['path']}: {problems[0]['message']}",
+                details={"tool": tool_id, "errors": problems},
+            )
+        try:
+            async with asyncio.timeout(tool.spec.timeout_s):
+                result = await tool.spec.run(ctx, args)
+        except TimeoutError:
+            raise ToolTimeout(
+                f"{tool_id} did not finish within {tool.spec.timeout_s:g} s",
+                details={"tool": tool_id},
+            ) from None
+        except PasarError:
+            raise
+        except Exception as error:  # a plugin bug must not escape as an anonymous crash
+            raise PluginError(tool.plugin, f"{tool_id} raised {type(error).__name__}") from error
+        problems = validation_errors(tool.output_validator, result)
+        if problems:
+            raise PluginError(
+                tool.plugin,
+                f"{tool_id} returned output that does not match its output_schema: "
+                f"{problems[0]['path']}: {problems[0]['message']}",
+            )
+        return result
+
+
+def _check_tool(plugin: str, family: ToolFamily, tool: ToolSpec) -> list[str]:
+    where = f"plugin {plugin!r}, family {family.id!r}, tool {tool.id!r}"
+    problems = []
+    if not TOOL_ID_PATTERN.match(tool.id):
+        problems.append(f"{where}: id must look like 'service:action' (lowercase, digits, _)")
+    if not tool.title.strip() or not tool.description.strip():
+        problems.append(f"{where}: title and description must not be empty")
+    for label, schema in (
+        ("input_schema", tool.input_schema),
+        ("output_schema", tool.output_schema),
+    ):
+        problem = schema_problem(schema)
+        if problem:
+            problems.append(f"{where}: {label} is not valid JSON Schema 2020-12: {problem}")
+    if tool.input_schema.get("type") != "object":
+        problems.append(f"{where}: input_schema must have type 'object'")
+    effect: object = tool.effect  # plugins are untyped callers: check the runtime type
+    if not isinstance(effect, Effect):
+        problems.append(f"{where}: effect must be a pasar_core.Effect")
+    if tool.scopes and not tool.auth_provider:
+        problems.append(f"{where}: scopes need an auth_provider")
+    if tool.timeout_s <= 0:
+        problems.append(f"{where}: timeout_s must be positive")
+    if not inspect.iscoroutinefunction(tool.run) and not callable(tool.run):
+        problems.append(f"{where}: run must be an async callable")
+    return problems
+
+
+def build_registry(pm: pluggy.PluginManager) -> Registry:
+    """Collect every plugin's families and providers; refuse duplicates and invalid specs."""
+    families: dict[str, ToolFamily] = {}
+    family_plugins: dict[str, str] = {}
+    tools: dict[str, RegisteredTool] = {}
+    problems: list[str] = []
+    for impl in pm.hook.register_tool_families.get_hookimpls():
+        families_of_plugin = cast("Iterable[object]", impl.function() or ())
+        for family in families_of_plugin:
+            if not isinstance(family, ToolFamily):
+                raise InvalidRegistration(
+                    f"plugin {impl.plugin_name!r} returned {type(family).__name__}, not ToolFamily"
+                )
+            if not FAMILY_ID_PATTERN.match(family.id):
+                problems.append(f"plugin {impl.plugin_name!r}: bad family id {family.id!r}")
+            if family.id in families:
+                raise DuplicateRegistration(
+                    f"tool family {family.id!r} is registered by both "
+                    f"{family_plugins[family.id]!r} and {impl.plugin_name!r}"
+                )
+            families[family.id] = family
+            family_plugins[family.id] = impl.plugin_name
+            for tool in family.tools:
+                if tool.id in tools:
+                    raise DuplicateRegistration(
+                        f"tool id {tool.id!r} is registered by both "
+                        f"{tools[tool.id].plugin!r} and {impl.plugin_name!r}"
+                    )
+                tool_problems = _check_tool(impl.plugin_name, family, tool)
+                problems.extend(tool_problems)
+                if tool_problems:
+                    continue
+                tools[tool.id] = RegisteredTool(
+                    spec=tool,
+                    family=family,
+                    plugin=impl.plugin_name,
+                    input_validator=Draft202012Validator(tool.input_schema),
+                    output_validator=Draft202012Validator(tool.output_schema),
+                )
+    if problems:
+        raise InvalidRegistration("invalid plugin registrations:\n  " + "\n  ".join(problems))
+    providers: dict[str, LLMProviderSpec] = {}
+    for impl in pm.hook.register_llm_providers.get_hookimpls():
+        providers_of_plugin = cast("Iterable[object]", impl.function() or ())
+        for provider in providers_of_plugin:
+            if not isinstance(provider, LLMProviderSpec):
+                raise InvalidRegistration(
+                    f"plugin {impl.plugin_name!r} returned {type(provider).__name__}, "
+                    "not LLMProviderSpec"
+                )
+            if provider.id in providers:
+                raise DuplicateRegistration(
+                    f"LLM provider {provider.id!r} is registered twice (again by {impl.plugin_name!r})"
+                )
+            providers[provider.id] = provider
+    return Registry(
+        families=families, tools=tools, llm_providers=providers, family_plugins=family_plugins
+    )

@@ -1,0 +1,49 @@
+"""JSON Schema (2020-12) checks shared by the registry and the API edges."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from pasar_core.errors import ValidationFailed
+
+MAX_REPORTED_ERRORS = 20
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def schema_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why `schema` is not a valid JSON Schema 2020-12 document, or None when it is."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        return str(error.message)
+    return None
+
+
+def validation_errors(validator: Draft202012Validator, instance: Any) -> list[dict[str, str]]:
+    """Every way `instance` misses the schema, as `{path, message}` pairs (bounded)."""
+    found = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    return [
+        {"path": "/" + "/".join(str(part) for part in error.path), "message": error.message}
+        for error in found[:MAX_REPORTED_ERRORS]
+    ]
+
+
+def parse_model(model: type[ModelT], data: Any, *, what: str = "input") -> ModelT:
+    """Validate `data` into `model`, turning pydantic's errors into one `ValidationFailed`."""
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as error:
+        problems = [
+            {"path": "/" + "/".join(str(part) for part in item["loc"]), "message": item["msg"]}
+            for item in error.errors(include_url=False, include_input=False)[:MAX_REPORTED_ERRORS]
+        ]
+        first = problems[0] if problems else {"path": "/", "message": "invalid"}
+        raise ValidationFailed(
+            f"invalid {what}: {first['path']}: {first['message']}", details={"errors": problems}
+        ) from None

@@ -1,0 +1,34 @@
+"""Engine and sessionmaker factories for PostgreSQL through asyncpg."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from pasar_core.errors import StartupError
+
+
+def async_url(database_url: str) -> str:
+    """Accept `postgresql://` or `postgres://` URLs and point them at asyncpg."""
+    try:
+        url = make_url(database_url)
+    except Exception:
+        raise StartupError("DATABASE_URL is not a valid database URL") from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise StartupError(f"DATABASE_URL must be PostgreSQL, not {url.get_backend_name()!r}")
+    return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def build_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        async_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

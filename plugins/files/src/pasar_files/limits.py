@@ -1,0 +1,20 @@
+"""Size and count limits of the files tools, in one place so descriptions match the code."""
+
+from __future__ import annotations
+
+MIB = 1024 * 1024
+
+MAX_PATH_CHARS = 1024
+
+TXT_READ_DEFAULT_BYTES = MIB
+TXT_READ_MAX_BYTES = 10 * MIB
+TXT_WRITE_MAX_BYTES = 10 * MIB
+
+CSV_READ_DEFAULT_ROWS = 100
+CSV_READ_MAX_ROWS = 10_000
+CSV_READ_MAX_OFFSET = 100_000_000
+CSV_READ_MAX_CHARS = 10 * MIB
+CSV_WRITE_MAX_BYTES = 10 * MIB
+CSV_WRITE_MAX_ROWS = 100_000
+CSV_MAX_COLUMNS = 1_000
+CSV_MAX_NAME_CHARS = 1_000
