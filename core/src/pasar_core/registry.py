@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -117,7 +116,8 @@ def _check_tool(plugin: str, family: ToolFamily, tool: ToolSpec) -> list[str]:
         problems.append(f"{where}: scopes need an auth_provider")
     if tool.timeout_s <= 0:
         problems.append(f"{where}: timeout_s must be positive")
-    if not inspect.iscoroutinefunction(tool.run) and not callable(tool.run):
+    run: object = tool.run
+    if not callable(run):
         problems.append(f"{where}: run must be an async callable")
     return problems
 

@@ -60,7 +60,9 @@ def read_text(root: Path, relative: str, *, max_bytes: int, encoding: str) -> di
             details={"path": shown},
         ) from None
     if "\x00" in content:
-        raise ToolError(f"{shown!r} looks like a binary file (it contains NUL bytes)")
+        raise ToolError(
+            f"{shown!r} looks like a binary file (it contains NUL bytes)", details={"path": shown}
+        )
     return {"path": shown, "content": content, "size_bytes": size, "truncated": truncated}
 
 

@@ -1,0 +1,141 @@
+"""pytest fixtures for pasar and for plugin authors (loaded through the `pytest11` entry point).
+
+- `pasar_postgres`: one PostgreSQL server per test session (the embedded one, or the server
+  named by `PASAR_TEST_DATABASE_URL`), with a migrated template database.
+- `pasar_database_url`: a fresh database per test, cloned from the template.
+- `pasar_settings`: `Settings` pointing at that database and a temporary data dir.
+- `tool_context`: a `ToolContext` with a temporary per-user storage root.
+- `assert_follows_contract(family)`: the checks every plugin's families must pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from pasar_core.schemas import schema_problem
+from pasar_core.settings import Settings
+from pasar_core.specs import TOOL_ID_PATTERN, Effect, ToolContext, ToolFamily
+
+TEMPLATE_DATABASE = "pasar_test_template"
+TEST_SECRET_KEY = "pasar-test-secret-key-0123456789abcdef"
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresForTests:
+    """An admin URL to the server, and how to make and drop throwaway databases on it."""
+
+    admin_url: str
+
+    def url_for(self, database: str) -> str:
+        return make_url(self.admin_url).set(database=database).render_as_string(hide_password=False)
+
+    async def _admin(self, *statements: str) -> None:
+        import asyncpg
+
+        url = make_url(self.admin_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        asyncio.run(self._admin(f'CREATE DATABASE "{name}"{clause}'))
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _test_tmp_root() -> Path:
+    # PostgreSQL's own user must reach the data directory: never under /root.
+    return Path(os.environ.get("PASAR_TEST_TMPDIR", "/tmp"))  # noqa: S108
+
+
+@pytest.fixture(scope="session")
+def pasar_postgres() -> Iterator[PostgresForTests]:
+    """The session's PostgreSQL server with a migrated template database."""
+    from pasar_core.embedded_pg import EmbeddedPostgres
+    from pasar_core.storage.migrate import upgrade
+
+    external = os.environ.get("PASAR_TEST_DATABASE_URL")
+    base_dir: Path | None = None
+    server: EmbeddedPostgres | None = None
+    if external:
+        admin_url = external
+    else:
+        base_dir = Path(tempfile.mkdtemp(prefix="pasar-test-pg-", dir=_test_tmp_root()))
+        server = EmbeddedPostgres(base_dir)
+        admin_url = server.start()
+    postgres = PostgresForTests(admin_url=admin_url)
+    postgres.drop_database(TEMPLATE_DATABASE)
+    upgrade(postgres.create_database(TEMPLATE_DATABASE))
+    try:
+        yield postgres
+    finally:
+        postgres.drop_database(TEMPLATE_DATABASE)
+        if server is not None:
+            server.stop()
+        if base_dir is not None:
+            shutil.rmtree(base_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pasar_database_url(pasar_postgres: PostgresForTests) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name = f"pasar_test_{uuid.uuid4().hex[:12]}"
+    url = pasar_postgres.create_database(name, template=TEMPLATE_DATABASE)
+    try:
+        yield url
+    finally:
+        pasar_postgres.drop_database(name)
+
+
+@pytest.fixture
+def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=pasar_database_url,
+        secret_key=TEST_SECRET_KEY,
+        db_pool_size=2,
+    )
+
+
+@pytest.fixture
+def tool_context(tmp_path: Path) -> ToolContext:
+    root = tmp_path / "storage" / "test-user"
+    root.mkdir(parents=True)
+    return ToolContext(user_id="test-user", storage_root=root)
+
+
+def assert_follows_contract(family: ToolFamily) -> None:
+    """What every family must satisfy; `build_registry` enforces the same at start-up."""
+    assert family.id and family.title and family.description, "family needs id, title, description"
+    assert family.tools, f"family {family.id!r} has no tools"
+    seen: set[str] = set()
+    for tool in family.tools:
+        assert TOOL_ID_PATTERN.match(tool.id), f"{tool.id!r} is not 'service:action'"
+        assert tool.id not in seen, f"{tool.id!r} appears twice"
+        seen.add(tool.id)
+        assert tool.title.strip() and tool.description.strip(), f"{tool.id}: empty title/description"
+        for schema in (tool.input_schema, tool.output_schema):
+            problem = schema_problem(schema)
+            assert problem is None, f"{tool.id}: invalid schema: {problem}"
+        assert tool.input_schema.get("type") == "object", f"{tool.id}: input must be an object"
+        assert isinstance(tool.effect, Effect), f"{tool.id}: effect must be an Effect"
+        assert inspect.iscoroutinefunction(tool.run), f"{tool.id}: run must be async"
+        assert not tool.scopes or tool.auth_provider, f"{tool.id}: scopes need auth_provider"
+        assert tool.timeout_s > 0, f"{tool.id}: timeout must be positive"

@@ -1,0 +1,107 @@
+"""Settings from the environment, the secret key file, and access tokens."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import jwt
+import pytest
+from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.accounts.api_keys import generate_api_key, hash_api_key
+from pasar_core.accounts.credentials import credential_from_headers
+from pasar_core.errors import StartupError, Unauthenticated
+from pasar_core.settings import Settings
+
+SECRET = "s" * 40
+
+
+def test_settings_from_env(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {"PASAR_DATA_DIR": str(tmp_path), "PASAR_PORT": "9001", "PASAR_PLUGINS": "files, web"}
+    )
+    assert settings.data_dir == tmp_path
+    assert settings.port == 9001
+    assert settings.enabled_plugins == ("files", "web")
+    assert settings.database_url is None
+
+
+def test_bad_integer_setting_is_a_startup_error() -> None:
+    with pytest.raises(StartupError, match="PASAR_PORT must be an integer"):
+        Settings.from_env({"PASAR_PORT": "eighty"})
+
+
+def test_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    key = settings.resolved_secret_key()
+    assert len(key) >= 32
+    assert settings.resolved_secret_key() == key
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_short_secret_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StartupError, match="at least 32"):
+        Settings(data_dir=tmp_path, secret_key="short").resolved_secret_key()
+
+
+def test_data_dir_under_root_is_refused_for_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    with pytest.raises(StartupError, match="outside /root"):
+        Settings(data_dir=Path("/root/pasar-data")).ensure_data_dir()
+
+
+def test_access_token_round_trip_and_rejections() -> None:
+    signer = TokenSigner(SECRET, ttl_s=60)
+    user_id = uuid.uuid4()
+    token = signer.issue(user_id, "member")
+    claims = signer.verify(token.token)
+    assert (claims.user_id, claims.role) == (user_id, "member")
+    with pytest.raises(Unauthenticated, match="invalid"):
+        TokenSigner("x" * 40, ttl_s=60).verify(token.token)
+    with pytest.raises(Unauthenticated, match="invalid"):
+        signer.verify(token.token[:-2] + "xx")
+    forged_none = jwt.encode({"sub": str(user_id), "iss": "pasar"}, key=None, algorithm="none")
+    with pytest.raises(Unauthenticated):
+        signer.verify(forged_none)
+
+
+def test_expired_access_token_says_so() -> None:
+    now = int(time.time())
+    expired = jwt.encode(
+        {"iss": "pasar", "sub": str(uuid.uuid4()), "typ": "access", "iat": now - 100, "exp": now - 10},
+        SECRET,
+        algorithm="HS256",
+    )
+    with pytest.raises(Unauthenticated, match="expired"):
+        TokenSigner(SECRET, ttl_s=60).verify(expired)
+
+
+def test_api_keys_are_random_and_hashed() -> None:
+    first, second = generate_api_key(), generate_api_key()
+    assert first.plaintext != second.plaintext
+    assert first.plaintext.startswith(first.prefix + "_")
+    assert first.key_hash == hash_api_key(first.plaintext)
+    assert first.plaintext not in first.key_hash
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"authorization": "Bearer abc"}, "abc"),
+        ({"authorization": "bearer  abc "}, "abc"),
+        ({"x-api-key": "psr_1"}, "psr_1"),
+    ],
+)
+def test_credentials_from_headers(headers: dict[str, str], expected: str | None) -> None:
+    assert credential_from_headers(headers) == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"authorization": "Basic abc"}, {"authorization": "Bearer "}, {"x-api-key": "k" * 5000}],
+)
+def test_malformed_credentials_are_refused(headers: dict[str, str]) -> None:
+    with pytest.raises(Unauthenticated):
+        credential_from_headers(headers)

@@ -1,0 +1,43 @@
+"""The per-request context: the services container and the caller, authenticated lazily."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import strawberry
+from pasar_core.accounts.credentials import credential_from_headers
+from pasar_core.accounts.principal import Principal
+from pasar_core.accounts.service import authenticate
+from pasar_core.errors import Unauthenticated
+from pasar_core.services import Services
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+
+@dataclass
+class Context:
+    """Built once per request. Holds a sessionmaker (via `services`), never a shared session:
+    Strawberry resolves sibling fields concurrently."""
+
+    request: Request | WebSocket
+    response: Response | WebSocket
+    services: Services
+    _principal: Principal | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    async def principal(self) -> Principal:
+        """The authenticated caller, resolved on first use and cached for the request."""
+        async with self._lock:  # concurrent resolvers authenticate once
+            if self._principal is None:
+                credential = credential_from_headers(self.request.headers)
+                if credential is None:
+                    raise Unauthenticated(
+                        "authentication required: send 'Authorization: Bearer <token or API key>'"
+                    )
+                self._principal = await authenticate(self.services, credential)
+            return self._principal
+
+
+Info = strawberry.Info[Context, None]

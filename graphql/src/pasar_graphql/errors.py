@@ -1,0 +1,81 @@
+"""Error formatting: typed `PasarError`s keep their message and code, everything else is masked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError
+from pasar_core.errors import PasarError
+from strawberry.extensions import SchemaExtension
+
+log = logging.getLogger("pasar.graphql")
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL = "INTERNAL"
+MASKED_MESSAGE = "Unexpected error."
+
+
+def error_code(error: GraphQLError) -> str:
+    """The `extensions.code` a client sees for `error`."""
+    original = error.original_error
+    if isinstance(original, PasarError):
+        return original.code
+    if isinstance(error, GraphQLSyntaxError):
+        return PARSE_FAILED
+    if original is None and error.path is None:
+        # Raised by graphql-core before execution: validation rules (including the depth and
+        # alias limits), variable coercion, unknown operation names.
+        return VALIDATION_FAILED
+    return INTERNAL
+
+
+def is_expected(error: GraphQLError) -> bool:
+    """Whether `error` is the client's doing (not worth an error log)."""
+    original = error.original_error
+    if isinstance(original, PasarError):
+        return original.status < 500
+    return error_code(error) != INTERNAL
+
+
+def format_error(error: GraphQLError) -> GraphQLError:
+    """A copy of `error` carrying `extensions.code`; unexpected errors lose message and cause."""
+    code = error_code(error)
+    original = error.original_error
+    extensions: dict[str, Any]
+    if isinstance(original, PasarError):
+        message, extensions = original.message, {**original.details, "code": code}
+    elif code == INTERNAL:
+        message, extensions, original = MASKED_MESSAGE, {"code": code}, None
+    else:
+        message, extensions = error.message, {**(error.extensions or {}), "code": code}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions=extensions,
+    )
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Log unexpected errors with their traceback; client mistakes are not logged."""
+    for error in errors:
+        if not is_expected(error):
+            cause = error.original_error or error
+            log.error("GraphQL error at %s: %s", error.path, error.message, exc_info=cause)
+
+
+class PasarErrors(SchemaExtension):
+    """Rewrites every error of an operation's result with `format_error` (replaces MaskErrors)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors: list[GraphQLError] | None = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [format_error(error) for error in errors]

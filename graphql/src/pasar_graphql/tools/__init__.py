@@ -1,0 +1,1 @@
+"""The tool catalogue: what installed plugins offer."""

@@ -1,0 +1,48 @@
+"""GraphQL types for registered tools."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import strawberry
+from pasar_core.catalog import tool_view
+from pasar_core.registry import RegisteredTool
+from pasar_core.specs import Effect
+from strawberry.scalars import JSON
+
+ToolEffect = strawberry.enum(Effect, name="ToolEffect", description="How much a tool can change.")
+
+
+@strawberry.type(description="A tool an agent may call, provided by an installed plugin.")
+class Tool:
+    id: str = strawberry.field(description="`service:action`, e.g. `txt:read`.")
+    family: str
+    title: str
+    description: str
+    input_schema: JSON = strawberry.field(description="JSON Schema (2020-12) of the arguments.")
+    output_schema: JSON = strawberry.field(description="JSON Schema (2020-12) of the result.")
+    auth_provider: str | None = strawberry.field(description="OAuth provider, when one is needed.")
+    scopes: list[str] = strawberry.field(description="OAuth scopes the tool needs.")
+    effect: ToolEffect
+    timeout_s: float = strawberry.field(description="Seconds a call may take.")
+
+    @classmethod
+    def of(cls, tool: RegisteredTool) -> Tool:
+        return cls.from_view(tool_view(tool))
+
+    @classmethod
+    def from_view(cls, view: Mapping[str, Any]) -> Tool:
+        """From `pasar_core.catalog.tool_view`'s JSON view."""
+        return cls(
+            id=view["id"],
+            family=view["family"],
+            title=view["title"],
+            description=view["description"],
+            input_schema=JSON(view["input_schema"]),
+            output_schema=JSON(view["output_schema"]),
+            auth_provider=view["auth_provider"],
+            scopes=list(view["scopes"]),
+            effect=Effect(view["effect"]),
+            timeout_s=view["timeout_s"],
+        )

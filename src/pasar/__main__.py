@@ -1,0 +1,3 @@
+from pasar.cli import main
+
+main()

@@ -1,0 +1,44 @@
+"""create_app(): the Starlette application with REST, GraphQL and health endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+import pluggy
+from pasar_core.errors import PasarError
+from pasar_core.settings import Settings
+from pasar_graphql.app import build_graphql_app
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route, WebSocketRoute
+
+from pasar.lifecycle import running_services
+from pasar.rest import errors
+from pasar.rest.routes import rest_routes
+
+
+def create_app(settings: Settings | None = None, pm: pluggy.PluginManager | None = None) -> Starlette:
+    """The ASGI app. Resources (database, plugins) live in the lifespan, not at import."""
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        async with running_services(settings, pm) as services:
+            yield {"services": services}
+
+    graphql = build_graphql_app()
+    return Starlette(
+        routes=[
+            *rest_routes(version("pasar")),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        exception_handlers={
+            PasarError: errors.pasar_error,
+            HTTPException: errors.http_error,
+            Exception: errors.unexpected_error,
+        },
+        lifespan=lifespan,
+    )

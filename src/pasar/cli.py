@@ -1,0 +1,170 @@
+"""The `pasar` command line: serve, db upgrade, plugins list, tools list, users create."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from pasar_core.accounts import service as accounts
+from pasar_core.catalog import list_tools
+from pasar_core.errors import PasarError
+from pasar_core.plugins import build_plugin_manager, describe_plugins
+from pasar_core.registry import build_registry
+from pasar_core.schemas import parse_model
+from pasar_core.settings import Settings
+from pasar_core.storage.migrate import upgrade_async
+
+from pasar.lifecycle import database_url, running_services
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
+    """Typed errors become one red line and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return command(*args, **kwargs)
+        except PasarError as error:
+            raise click.ClickException(error.message) from None
+
+    return wrapper
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+@click.group()
+@click.version_option(package_name="pasar")
+def main() -> None:
+    """pasar: compose LangChain agents from a marketplace of tools."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default PASAR_HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default PASAR_PORT or 8000).")
+@click.option("--log-level", default="info", show_default=True)
+@friendly_errors
+def serve(host: str | None, port: int | None, log_level: str) -> None:
+    """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL."""
+    import uvicorn
+
+    from pasar.app import create_app
+
+    settings = Settings.from_env()
+    settings = settings.with_overrides(host=host or settings.host, port=port or settings.port)
+    where = settings.database_url and "DATABASE_URL" or f"embedded, in {settings.postgres_dir}"
+    click.echo(f"pasar: database {where}")
+    click.echo(f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Apply all migrations (also done automatically when the server starts)."""
+
+    async def upgrade() -> None:
+        async with database_url(Settings.from_env()) as url:
+            await upgrade_async(url)
+
+    run(upgrade())
+    click.echo("database is up to date")
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly_errors
+def plugins_list(as_json: bool) -> None:
+    """Plugins found through the `pasar` entry points, with their tool families."""
+    settings = Settings.from_env()
+    pm = build_plugin_manager(enabled=settings.enabled_plugins)
+    registry = build_registry(pm)
+    rows = []
+    for info in describe_plugins(pm):
+        families = [f for f, plugin in registry.family_plugins.items() if plugin == info.name]
+        tool_ids = [t for t in sorted(registry.tools) if registry.tools[t].family.id in families]
+        rows.append(
+            {
+                "plugin": info.name,
+                "distribution": info.distribution,
+                "version": info.version,
+                "families": families,
+                "tools": tool_ids,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no plugins installed")
+    for row in rows:
+        click.secho(f"{row['plugin']} ", bold=True, nl=False)
+        click.echo(f"({row['distribution'] or 'not from a distribution'} {row['version'] or ''})")
+        click.echo(f"  families: {', '.join(row['families']) or '-'}")
+        click.echo(f"  tools:    {', '.join(row['tools']) or '-'}")
+
+
+@main.group()
+def tools() -> None:
+    """The tool catalogue."""
+
+
+@tools.command("list")
+@click.option("--family", default=None, help="Only this family.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON with schemas.")
+@friendly_errors
+def tools_list(family: str | None, as_json: bool) -> None:
+    """Every installed tool: id, effect, scopes and title."""
+    settings = Settings.from_env()
+    registry = build_registry(build_plugin_manager(enabled=settings.enabled_plugins))
+    views = list_tools(registry, family)
+    if as_json:
+        click.echo(json.dumps(views, indent=2))
+        return
+    if not views:
+        click.echo("no tools")
+    width = max((len(view["id"]) for view in views), default=0)
+    for view in views:
+        scopes = ", ".join(view["scopes"]) or "no scopes"
+        click.echo(f"{view['id']:<{width}}  {view['effect']:<11}  {view['title']}  ({scopes})")
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=click.Choice(accounts.ROLES), default="member", show_default=True)
+@friendly_errors
+def users_create(email: str, password: str, role: str) -> None:
+    """Create a user (prompts for the password)."""
+    credentials = parse_model(accounts.Credentials, {"email": email, "password": password})
+
+    async def create() -> str:
+        async with running_services(Settings.from_env()) as services:
+            user = await accounts.sign_up(services, credentials, role=role)
+            return str(user.id)
+
+    user_id = run(create())
+    click.echo(f"created {role} {credentials.email} ({user_id})")

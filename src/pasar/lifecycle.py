@@ -1,0 +1,62 @@
+"""Start-up and shut-down of the server's resources, shared by the app and the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import pluggy
+from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.catalog import sync_tools
+from pasar_core.embedded_pg import EmbeddedPostgres
+from pasar_core.plugins import build_plugin_manager
+from pasar_core.registry import build_registry
+from pasar_core.services import Services
+from pasar_core.settings import Settings
+from pasar_core.storage.db import build_engine, build_sessionmaker
+from pasar_core.storage.migrate import upgrade_async
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger("pasar")
+
+
+@contextlib.asynccontextmanager
+async def database_url(settings: Settings) -> AsyncIterator[str]:
+    """`DATABASE_URL`, or the embedded PostgreSQL started for as long as the context lasts."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    data_dir = settings.ensure_data_dir()
+    server = EmbeddedPostgres(data_dir / "postgres")
+    url = await run_in_threadpool(server.start)
+    log.info("embedded PostgreSQL running in %s", server.pgdata)
+    try:
+        yield url
+    finally:
+        await run_in_threadpool(server.stop)
+
+
+@contextlib.asynccontextmanager
+async def running_services(
+    settings: Settings, pm: pluggy.PluginManager | None = None
+) -> AsyncIterator[Services]:
+    """Plugins, registry, migrated database and token signer, torn down in reverse order."""
+    plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
+    registry = build_registry(plugins)
+    settings.ensure_data_dir()
+    async with database_url(settings) as url:
+        await upgrade_async(url)
+        engine = build_engine(url, pool_size=settings.db_pool_size)
+        try:
+            services = Services(
+                settings=settings,
+                plugins=plugins,
+                registry=registry,
+                sessionmaker=build_sessionmaker(engine),
+                tokens=TokenSigner(settings.resolved_secret_key(), settings.access_token_ttl_s),
+            )
+            await sync_tools(services)
+            yield services
+        finally:
+            await engine.dispose()

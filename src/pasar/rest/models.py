@@ -1,0 +1,104 @@
+"""Response shapes of the REST API (also the source of the OpenAPI document)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pasar_core.agents.service import AgentSaved, AgentView
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    key: str
+    created_at: datetime
+
+
+class ToolOut(BaseModel):
+    id: str
+    family: str
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    auth_provider: str | None
+    scopes: list[str]
+    effect: str
+    timeout_s: float
+
+
+class ToolListOut(BaseModel):
+    tools: list[ToolOut]
+
+
+class AgentOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    tools: list[str]
+    config: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: AgentView) -> AgentOut:
+        return cls(
+            id=view.id,
+            name=view.name,
+            tools=view.tools,
+            config=view.config,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+        )
+
+
+class AgentListOut(BaseModel):
+    agents: list[AgentOut]
+
+
+class AgentSavedOut(BaseModel):
+    agent_id: uuid.UUID
+    auth_required: bool
+    auth_url: str | None
+    missing_scopes: dict[str, list[str]]
+    agent: AgentOut
+
+    @classmethod
+    def of(cls, saved: AgentSaved) -> AgentSavedOut:
+        return cls(
+            agent_id=saved.agent.id,
+            auth_required=saved.auth.required,
+            auth_url=saved.auth.auth_url,
+            missing_scopes={p: sorted(s) for p, s in saved.auth.missing.items()},
+            agent=AgentOut.of(saved.agent),
+        )
+
+
+class HealthOut(BaseModel):
+    status: str

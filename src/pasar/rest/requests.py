@@ -1,0 +1,75 @@
+"""Reading what a client sent: bounded JSON bodies, query parameters and the caller."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pasar_core.accounts.credentials import credential_from_headers
+from pasar_core.accounts.principal import Principal
+from pasar_core.accounts.service import authenticate
+from pasar_core.errors import BadRequest, PasarError, PayloadTooLarge, Unauthenticated
+from pasar_core.schemas import parse_model
+from pasar_core.services import Services
+from pydantic import BaseModel
+from starlette.requests import Request
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class UnsupportedMediaType(PasarError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
+def services_of(request: Request) -> Services:
+    services: Services = request.state.services
+    return services
+
+
+async def read_json(request: Request) -> Any:
+    """The body as JSON, refusing wrong media types, oversized bodies and malformed JSON."""
+    limit = services_of(request).settings.max_body_bytes
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRequest(f"the body is not valid JSON: {error}") from None
+
+
+async def read_model(request: Request, model: type[ModelT]) -> ModelT:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return parse_model(model, data, what="body")
+
+
+def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name!r} must be an integer") from None
+    if not low <= value <= high:
+        raise BadRequest(f"query parameter {name!r} must be between {low} and {high}")
+    return value
+
+
+async def caller(request: Request) -> Principal:
+    """The authenticated user, from `Authorization: Bearer` or `X-API-Key`."""
+    credential = credential_from_headers(request.headers)
+    if credential is None:
+        raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
+    return await authenticate(services_of(request), credential)

@@ -1,0 +1,165 @@
+"""The REST endpoints, declared once: Starlette routes and the OpenAPI document both come from here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pasar_core.accounts.service import ApiKeyRequest, Credentials
+from pasar_core.agents.config import AgentInput, AgentPatch
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pasar.rest import accounts, agents, health, tools
+from pasar.rest.models import (
+    AgentListOut,
+    AgentOut,
+    AgentSavedOut,
+    ApiKeyOut,
+    ErrorOut,
+    HealthOut,
+    TokenOut,
+    ToolListOut,
+    ToolOut,
+    UserOut,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int = 200
+    response: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    auth: bool = True
+    tag: str = "agents"
+    query: dict[str, str] = field(default_factory=dict)
+
+
+ENDPOINTS = (
+    Endpoint("POST", "/auth/signup", accounts.sign_up, "Create an account", 201, UserOut,
+             Credentials, auth=False, tag="accounts"),
+    Endpoint("POST", "/auth/token", accounts.issue_token, "Log in: email and password -> access token",
+             200, TokenOut, Credentials, auth=False, tag="accounts"),
+    Endpoint("POST", "/api-keys", accounts.create_api_key, "Create an API key (shown once)", 201,
+             ApiKeyOut, ApiKeyRequest, tag="accounts"),
+    Endpoint("GET", "/tools", tools.list_tools, "List installed tools", 200, ToolListOut,
+             auth=False, tag="tools", query={"family": "string"}),
+    Endpoint("GET", "/tools/{tool_id}", tools.get_tool, "One tool", 200, ToolOut, auth=False,
+             tag="tools"),
+    Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
+             AgentInput),
+    Endpoint("GET", "/agents", agents.list_agents, "List your agents", 200, AgentListOut,
+             query={"limit": "integer", "offset": "integer"}),
+    Endpoint("GET", "/agents/{agent_id}", agents.get_agent, "One of your agents", 200, AgentOut),
+    Endpoint("PUT", "/agents/{agent_id}", agents.update_agent,
+             "Update an agent (the fields given replace the stored ones)", 200, AgentSavedOut,
+             AgentPatch),
+    Endpoint("DELETE", "/agents/{agent_id}", agents.delete_agent, "Delete an agent", 204),
+    Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
+             tag="operations"),
+    Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,
+             auth=False, tag="operations"),
+)  # fmt: skip
+
+ERROR_STATUSES = {
+    400: "Malformed request",
+    401: "Missing, invalid or expired credentials",
+    404: "Not found (or not yours)",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Body does not fit the schema",
+}
+
+
+def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
+    def ref(model: type[BaseModel]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+    success: dict[str, Any] = {"description": endpoint.summary}
+    if endpoint.response is not None:
+        success["content"] = {"application/json": {"schema": ref(endpoint.response)}}
+    responses: dict[str, Any] = {str(endpoint.status): success}
+    error_content = {"application/json": {"schema": ref(ErrorOut)}}
+    for status, description in ERROR_STATUSES.items():
+        relevant = (
+            (status == 401 and endpoint.auth)
+            or (status in (413, 415, 422) and endpoint.body is not None)
+            or (status == 404 and "{" in endpoint.path)
+            or status == 400
+        )
+        if relevant:
+            responses[str(status)] = {"description": description, "content": error_content}
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "operationId": endpoint.handler.__name__,
+        "responses": responses,
+    }
+    parameters = [
+        {"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in endpoint.path.split("/")
+        if name.startswith("{")
+    ] + [
+        {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+        for name, kind in endpoint.query.items()
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(endpoint.body)}},
+        }
+    if endpoint.auth:
+        operation["security"] = [{"bearer": []}, {"apiKey": []}]
+    return operation
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(
+            endpoint, components
+        )
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pasar",
+            "version": version,
+            "description": "Compose LangChain agents from a marketplace of tools. "
+            "GraphQL is served at /graphql.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
+
+
+def rest_routes(version: str) -> list[Route]:
+    document = openapi_document(version)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    return [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *(Route(e.path, e.handler, methods=[e.method]) for e in ENDPOINTS),
+    ]
