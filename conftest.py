@@ -7,11 +7,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from pasar_core.settings import Settings
+from pasar_core.testing import TEST_PASSWORD as PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
-
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture

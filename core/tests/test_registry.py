@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from pasar_core import Effect, ToolContext, ToolFamily, ToolSpec, hookimpl
+from pasar_core import Effect, LLMProviderSpec, ToolContext, ToolFamily, ToolSpec, hookimpl
 from pasar_core.errors import (
     DuplicateRegistration,
     InvalidRegistration,
@@ -99,7 +99,9 @@ def test_duplicate_family_ids_are_refused() -> None:
         ({"effect": "read"}, "effect must be"),
     ],
 )
-def test_invalid_tools_are_refused_with_a_clear_message(changes: dict[str, Any], message: str) -> None:
+def test_invalid_tools_are_refused_with_a_clear_message(
+    changes: dict[str, Any], message: str
+) -> None:
     pm = build_plugin_manager(enabled=(), extra=[plugin_with(tool(**changes))])
     with pytest.raises(InvalidRegistration, match=message):
         build_registry(pm)
@@ -124,7 +126,9 @@ def registry_of() -> Any:
 
 
 @pytest.mark.anyio
-async def test_invoke_validates_input_before_run(registry_of: Any, tool_context: ToolContext) -> None:
+async def test_invoke_validates_input_before_run(
+    registry_of: Any, tool_context: ToolContext
+) -> None:
     calls = []
 
     async def spy(ctx: ToolContext, args: dict[str, Any]) -> Any:
@@ -140,7 +144,9 @@ async def test_invoke_validates_input_before_run(registry_of: Any, tool_context:
 
 
 @pytest.mark.anyio
-async def test_invoke_checks_output_and_names_the_plugin(registry_of: Any, tool_context: ToolContext) -> None:
+async def test_invoke_checks_output_and_names_the_plugin(
+    registry_of: Any, tool_context: ToolContext
+) -> None:
     async def wrong(ctx: ToolContext, args: dict[str, Any]) -> Any:
         return {"n": "not a number"}
 
@@ -151,7 +157,9 @@ async def test_invoke_checks_output_and_names_the_plugin(registry_of: Any, tool_
 
 
 @pytest.mark.anyio
-async def test_invoke_wraps_crashes_and_keeps_tool_errors(registry_of: Any, tool_context: ToolContext) -> None:
+async def test_invoke_wraps_crashes_and_keeps_tool_errors(
+    registry_of: Any, tool_context: ToolContext
+) -> None:
     async def crash(ctx: ToolContext, args: dict[str, Any]) -> Any:
         raise KeyError("boom")
 
@@ -166,13 +174,15 @@ async def test_invoke_wraps_crashes_and_keeps_tool_errors(registry_of: Any, tool
 
 
 @pytest.mark.anyio
-async def test_invoke_enforces_the_tool_timeout(registry_of: Any, tool_context: ToolContext) -> None:
+async def test_invoke_enforces_the_tool_timeout(
+    registry_of: Any, tool_context: ToolContext
+) -> None:
     async def slow(ctx: ToolContext, args: dict[str, Any]) -> Any:
         await asyncio.sleep(10)
         return {"n": 0}
 
     registry = registry_of(tool(run=slow, timeout_s=0.05))
-    with pytest.raises(ToolTimeout, match="0.05 s"):
+    with pytest.raises(ToolTimeout, match=r"0\.05 s"):
         await registry.invoke("math:double", tool_context, {"n": 1})
 
 
@@ -188,3 +198,31 @@ async def test_unknown_tools(registry_of: Any, tool_context: ToolContext) -> Non
 
 def test_effect_values_are_the_documented_levels() -> None:
     assert [effect.value for effect in Effect] == ["read", "write", "send", "destructive"]
+
+
+def provider_plugin(*provider_ids: str) -> object:
+    class Providers:
+        @hookimpl
+        def register_llm_providers(self) -> list[LLMProviderSpec]:
+            return [
+                LLMProviderSpec(id=pid, title=pid, factory=lambda model, options: (model, options))
+                for pid in provider_ids
+            ]
+
+    return Providers()
+
+
+def test_llm_providers_are_collected_by_id() -> None:
+    registry = build_registry(
+        build_plugin_manager(enabled=(), extra=[provider_plugin("alpha", "beta")])
+    )
+    assert sorted(registry.llm_providers) == ["alpha", "beta"]
+    assert registry.llm_providers["alpha"].factory("m", {"t": 1}) == ("m", {"t": 1})
+
+
+def test_duplicate_llm_providers_are_refused() -> None:
+    pm = build_plugin_manager(
+        enabled=(), extra=[provider_plugin("alpha"), provider_plugin("alpha")]
+    )
+    with pytest.raises(DuplicateRegistration, match="alpha"):
+        build_registry(pm)

@@ -69,7 +69,13 @@ def test_access_token_round_trip_and_rejections() -> None:
 def test_expired_access_token_says_so() -> None:
     now = int(time.time())
     expired = jwt.encode(
-        {"iss": "pasar", "sub": str(uuid.uuid4()), "typ": "access", "iat": now - 100, "exp": now - 10},
+        {
+            "iss": "pasar",
+            "sub": str(uuid.uuid4()),
+            "typ": "access",
+            "iat": now - 100,
+            "exp": now - 10,
+        },
         SECRET,
         algorithm="HS256",
     )

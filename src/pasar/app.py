@@ -19,7 +19,9 @@ from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 
 
-def create_app(settings: Settings | None = None, pm: pluggy.PluginManager | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, pm: pluggy.PluginManager | None = None
+) -> Starlette:
     """The ASGI app. Resources (database, plugins) live in the lifespan, not at import."""
     settings = settings or Settings.from_env()
 

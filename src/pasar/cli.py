@@ -60,9 +60,11 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
 
     settings = Settings.from_env()
     settings = settings.with_overrides(host=host or settings.host, port=port or settings.port)
-    where = settings.database_url and "DATABASE_URL" or f"embedded, in {settings.postgres_dir}"
+    where = (settings.database_url and "DATABASE_URL") or f"embedded, in {settings.postgres_dir}"
     click.echo(f"pasar: database {where}")
-    click.echo(f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql")
+    click.echo(
+        f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
+    )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
 
 
@@ -97,7 +99,7 @@ def plugins_list(as_json: bool) -> None:
     settings = Settings.from_env()
     pm = build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(pm)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in describe_plugins(pm):
         families = [f for f, plugin in registry.family_plugins.items() if plugin == info.name]
         tool_ids = [t for t in sorted(registry.tools) if registry.tools[t].family.id in families]

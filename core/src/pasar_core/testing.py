@@ -29,6 +29,7 @@ from pasar_core.specs import TOOL_ID_PATTERN, Effect, ToolContext, ToolFamily
 
 TEMPLATE_DATABASE = "pasar_test_template"
 TEST_SECRET_KEY = "pasar-test-secret-key-0123456789abcdef"
+TEST_PASSWORD = "correct horse battery staple"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,9 @@ def assert_follows_contract(family: ToolFamily) -> None:
         assert TOOL_ID_PATTERN.match(tool.id), f"{tool.id!r} is not 'service:action'"
         assert tool.id not in seen, f"{tool.id!r} appears twice"
         seen.add(tool.id)
-        assert tool.title.strip() and tool.description.strip(), f"{tool.id}: empty title/description"
+        assert tool.title.strip() and tool.description.strip(), (
+            f"{tool.id}: empty title/description"
+        )
         for schema in (tool.input_schema, tool.output_schema):
             problem = schema_problem(schema)
             assert problem is None, f"{tool.id}: invalid schema: {problem}"

@@ -45,7 +45,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code, headers=exc.headers)
-    code = HTTP_CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.upper().replace(" ", "_"))
+    code = HTTP_CODES.get(
+        exc.status_code, HTTPStatus(exc.status_code).phrase.upper().replace(" ", "_")
+    )
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     response = error_response(exc.status_code, code, message)
     if exc.headers:

@@ -11,7 +11,8 @@ from pasar_core.registry import RegisteredTool
 from pasar_core.specs import Effect
 from strawberry.scalars import JSON
 
-ToolEffect = strawberry.enum(Effect, name="ToolEffect", description="How much a tool can change.")
+# The core's enum, exposed as-is (READ, WRITE, SEND, DESTRUCTIVE): one list of effects, no copy.
+strawberry.enum(Effect, name="ToolEffect", description="How much a tool can change the world.")
 
 
 @strawberry.type(description="A tool an agent may call, provided by an installed plugin.")
@@ -24,7 +25,7 @@ class Tool:
     output_schema: JSON = strawberry.field(description="JSON Schema (2020-12) of the result.")
     auth_provider: str | None = strawberry.field(description="OAuth provider, when one is needed.")
     scopes: list[str] = strawberry.field(description="OAuth scopes the tool needs.")
-    effect: ToolEffect
+    effect: Effect
     timeout_s: float = strawberry.field(description="Seconds a call may take.")
 
     @classmethod

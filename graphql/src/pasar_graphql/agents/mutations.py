@@ -1,0 +1,46 @@
+"""Agent mutations: input is validated by `pasar_core` (`AgentInput`, `AgentPatch`)."""
+
+from __future__ import annotations
+
+import strawberry
+from pasar_core.agents.config import AgentInput, AgentPatch
+from pasar_core.agents.service import create_agent, delete_agent, update_agent
+from pasar_core.schemas import parse_model
+
+from pasar_graphql.agents.types import AgentSavedPayload, CreateAgentInput, UpdateAgentInput
+from pasar_graphql.context import Info
+
+
+async def resolve_create_agent(info: Info, input: CreateAgentInput) -> AgentSavedPayload:
+    context = info.context
+    principal = await context.principal()
+    data = parse_model(AgentInput, input.as_data(), what="agent")
+    return AgentSavedPayload.of(await create_agent(context.services, principal, data))
+
+
+async def resolve_update_agent(
+    info: Info, id: strawberry.ID, input: UpdateAgentInput
+) -> AgentSavedPayload:
+    context = info.context
+    principal = await context.principal()
+    patch = parse_model(AgentPatch, input.as_data(), what="agent changes")
+    return AgentSavedPayload.of(await update_agent(context.services, principal, id, patch))
+
+
+async def resolve_delete_agent(info: Info, id: strawberry.ID) -> bool:
+    context = info.context
+    await delete_agent(context.services, await context.principal(), id)
+    return True
+
+
+@strawberry.type
+class AgentMutations:
+    create_agent = strawberry.mutation(
+        resolver=resolve_create_agent, description="Create an agent from installed tools."
+    )
+    update_agent = strawberry.mutation(
+        resolver=resolve_update_agent, description="Change one of your agents."
+    )
+    delete_agent = strawberry.mutation(
+        resolver=resolve_delete_agent, description="Delete one of your agents; true when done."
+    )

@@ -1,0 +1,34 @@
+"""Agent queries; each needs an authenticated caller and sees only the caller's agents."""
+
+from __future__ import annotations
+
+import strawberry
+from pasar_core.agents.service import get_agent, list_agents
+
+from pasar_graphql.agents.types import Agent
+from pasar_graphql.context import Info
+
+
+async def resolve_agents(info: Info, first: int = 50, offset: int = 0) -> list[Agent]:
+    context = info.context
+    views = await list_agents(
+        context.services, await context.principal(), limit=first, offset=offset
+    )
+    return [Agent.of(view) for view in views]
+
+
+async def resolve_agent(info: Info, id: strawberry.ID) -> Agent | None:
+    context = info.context
+    return Agent.of(await get_agent(context.services, await context.principal(), id))
+
+
+@strawberry.type
+class AgentQueries:
+    agents = strawberry.field(
+        resolver=resolve_agents,
+        description="Your agents, oldest first (the server caps `first`).",
+    )
+    agent = strawberry.field(
+        resolver=resolve_agent,
+        description="One of your agents; NOT_FOUND for an unknown or foreign id.",
+    )
