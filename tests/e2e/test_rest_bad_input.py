@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
     ),
@@ -38,7 +38,7 @@ AGENT_BODIES = (
 
 def test_malformed_json_is_400(client: TestClient, make_user) -> None:
     headers = make_user() | {"Content-Type": "application/json"}
-    for raw in (b"{", b"{'name': 1}", b"\xff\xfe", b""):
+    for raw in (b"{", b"{'name': 1}", b"\xff\xfe", b"", b'{"name": NaN}', b'{"name": "x", "config": {"model_options": {"t": Infinity}}}'):
         response = client.post("/agents", content=raw, headers=headers)
         assert response.status_code == 400, raw
         assert response.json()["error"]["code"] == "BAD_REQUEST"

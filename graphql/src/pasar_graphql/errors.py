@@ -26,7 +26,7 @@ def error_code(error: GraphQLError) -> str:
         return original.code
     if isinstance(error, GraphQLSyntaxError):
         return PARSE_FAILED
-    if original is None and error.path is None:
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
         # Raised by graphql-core before execution: validation rules (including the depth and
         # alias limits), variable coercion, unknown operation names.
         return VALIDATION_FAILED

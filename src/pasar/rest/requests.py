@@ -42,9 +42,14 @@ async def read_json(request: Request) -> Any:
         if len(body) > limit:
             raise PayloadTooLarge(f"the body is larger than {limit} bytes")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRequest(f"the body is not valid JSON: {error}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) does not.
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
 
 
 async def read_model(request: Request, model: type[ModelT]) -> ModelT:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -24,9 +25,21 @@ def _no_repeats(value: list[str]) -> list[str]:
     return value
 
 
-def _bounded_keys(value: dict[str, Any]) -> dict[str, Any]:
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite(item) for item in value)
+    return True
+
+
+def _bounded_json_options(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > MAX_OPTIONS_KEYS:
         raise ValueError(f"may have at most {MAX_OPTIONS_KEYS} keys")
+    if not _finite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
     return value
 
 
@@ -40,7 +53,7 @@ ToolIds = Annotated[
 
 
 class Limits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_steps: int = Field(default=25, ge=1, le=500, description="Model calls per run.")
     max_tool_calls: int = Field(default=50, ge=0, le=1000, description="Tool calls per run.")
@@ -53,7 +66,7 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelRef = "openai:gpt-4o-mini"
-    model_options: Annotated[dict[str, Any], AfterValidator(_bounded_keys)] = Field(
+    model_options: Annotated[dict[str, Any], AfterValidator(_bounded_json_options)] = Field(
         default_factory=dict
     )
     fallbacks: list[ModelRef] = Field(default_factory=list, max_length=5)

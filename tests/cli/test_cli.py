@@ -1,0 +1,92 @@
+"""The `pasar` command line: friendly output and non-zero exit codes on failure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pasar_core.settings import Settings
+from pasar_core.testing import TEST_PASSWORD
+
+from pasar.cli import main
+
+
+@pytest.fixture
+def env(pasar_settings: Settings) -> dict[str, str]:
+    return {
+        "DATABASE_URL": pasar_settings.database_url or "",
+        "PASAR_DATA_DIR": str(pasar_settings.data_dir),
+        "PASAR_SECRET_KEY": pasar_settings.secret_key or "",
+    }
+
+
+def test_plugins_list_shows_pasar_files_from_its_entry_point() -> None:
+    result = CliRunner().invoke(main, ["plugins", "list"])
+    assert result.exit_code == 0, result.output
+    assert "files (pasar-files 0.1.0)" in result.output
+    assert "txt:read" in result.output
+    rows = json.loads(CliRunner().invoke(main, ["plugins", "list", "--json"]).output)
+    files = next(row for row in rows if row["plugin"] == "files")
+    assert files["tools"] == ["csv:read", "csv:write", "txt:read", "txt:write"]
+
+
+def test_tools_list_text_and_json() -> None:
+    result = CliRunner().invoke(main, ["tools", "list"])
+    assert result.exit_code == 0
+    assert any(
+        line.startswith("txt:write") and "write" in line for line in result.output.splitlines()
+    )
+    tools = json.loads(
+        CliRunner().invoke(main, ["tools", "list", "--json", "--family", "files"]).output
+    )
+    assert {tool["id"] for tool in tools} == {"csv:read", "csv:write", "txt:read", "txt:write"}
+
+
+def test_unknown_plugin_is_a_clean_failure() -> None:
+    result = CliRunner().invoke(main, ["plugins", "list"], env={"PASAR_PLUGINS": "nope"})
+    assert result.exit_code == 1
+    assert "no installed plugin is named 'nope'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_db_upgrade_and_users_create(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    upgraded = runner.invoke(main, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "up to date" in upgraded.output
+    created = runner.invoke(
+        main,
+        ["users", "create", "Ops@Example.com", "--role", "admin", "--password", TEST_PASSWORD],
+        env=env,
+    )
+    assert created.exit_code == 0, created.output
+    assert "created admin ops@example.com" in created.output
+    again = runner.invoke(
+        main, ["users", "create", "ops@example.com", "--password", TEST_PASSWORD], env=env
+    )
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+
+
+def test_users_create_refuses_bad_input(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(
+        main, ["users", "create", "not-an-email", "--password", "x"], env=env
+    )
+    assert result.exit_code == 1
+    assert "invalid" in result.output
+    bad_role = CliRunner().invoke(
+        main, ["users", "create", "a@b.co", "--role", "god", "--password", TEST_PASSWORD]
+    )
+    assert bad_role.exit_code == 2
+
+
+def test_bad_database_url_is_reported(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["db", "upgrade"],
+        env={"DATABASE_URL": "mysql://x@y/z", "PASAR_DATA_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 1
+    assert "must be PostgreSQL" in result.output
