@@ -14,14 +14,13 @@ from pasar_core.registry import build_registry
 from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_SECRET_KEY
+from pasar_graphql.context import Context
+from pasar_graphql.schema import build_schema
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.testclient import TestClient
 from strawberry.schema import BaseSchema
-
-from pasar_graphql.context import Context
-from pasar_graphql.schema import build_schema
 
 Execute = Callable[..., dict[str, Any]]
 Call = Callable[..., dict[str, Any]]
@@ -87,4 +86,3 @@ def gql(client: TestClient) -> Call:
         return body
 
     return call
-

@@ -46,8 +46,8 @@ def test_sign_up_log_in_and_me(gql) -> None:
     assert logged_in["tokenType"] == "bearer"
     assert logged_in["expiresIn"] > 0
     headers = {"Authorization": f"Bearer {logged_in['accessToken']}"}
-    me = gql("{ me { id role authenticatedVia } }", headers=headers)["data"]["me"]
-    assert me == {"id": user["id"], "role": "member", "authenticatedVia": "token"}
+    me = gql("{ me { id email role authenticatedVia } }", headers=headers)["data"]["me"]
+    assert me == {"id": user["id"], "email": email, "role": "member", "authenticatedVia": "token"}
 
 
 def test_duplicate_email_is_a_conflict(gql) -> None:
@@ -70,7 +70,9 @@ def test_wrong_password_is_unauthenticated(gql) -> None:
 
 def test_api_key_is_shown_once_and_authenticates(gql, make_user) -> None:
     headers = make_user()
-    body = gql('mutation { createApiKey(name: "ci") { id name prefix key createdAt } }', headers=headers)
+    body = gql(
+        'mutation { createApiKey(name: "ci") { id name prefix key createdAt } }', headers=headers
+    )
     key = body["data"]["createApiKey"]
     assert key["name"] == "ci"
     assert key["key"].startswith(key["prefix"])
@@ -89,7 +91,7 @@ def test_api_key_is_shown_once_and_authenticates(gql, make_user) -> None:
 
 
 def test_tools_are_public(gql) -> None:
-    body = gql("{ tools { id family } tool(id: \"txt:read\") { id effect inputSchema } }")
+    body = gql('{ tools { id family } tool(id: "txt:read") { id effect inputSchema } }')
     assert "errors" not in body
     assert "txt:read" in {tool["id"] for tool in body["data"]["tools"]}
     assert body["data"]["tool"]["inputSchema"]["type"] == "object"
@@ -151,20 +153,26 @@ def test_paging(gql, make_user) -> None:
     headers = make_user()
     for index in range(3):
         gql(CREATE, {"input": {"name": f"agent {index}"}}, headers=headers)
-    names = [a["name"] for a in gql(LIST, {"first": 2, "offset": 1}, headers=headers)["data"]["agents"]]
+    names = [
+        a["name"] for a in gql(LIST, {"first": 2, "offset": 1}, headers=headers)["data"]["agents"]
+    ]
     assert names == ["agent 1", "agent 2"]
 
 
 def test_other_users_agents_are_invisible(gql, make_user) -> None:
     alice, bob = make_user(), make_user()
-    agent = gql(CREATE, {"input": {"name": "private"}}, headers=alice)["data"]["createAgent"]["agent"]
+    agent = gql(CREATE, {"input": {"name": "private"}}, headers=alice)["data"]["createAgent"][
+        "agent"
+    ]
     unknown_id = str(uuid.uuid4())
     for agent_id in (agent["id"], unknown_id):
         got = gql(GET, {"id": agent_id}, headers=bob)
         assert got["data"] == {"agent": None}
         assert codes(got) == ["NOT_FOUND"]
         assert got["errors"][0]["message"] == f"no agent with id {agent_id!r}"
-        assert codes(gql(UPDATE, {"id": agent_id, "input": {"name": "x"}}, headers=bob)) == ["NOT_FOUND"]
+        assert codes(gql(UPDATE, {"id": agent_id, "input": {"name": "x"}}, headers=bob)) == [
+            "NOT_FOUND"
+        ]
         assert codes(gql(DELETE, {"id": agent_id}, headers=bob)) == ["NOT_FOUND"]
     assert gql(LIST, headers=bob)["data"]["agents"] == []
     assert gql(GET, {"id": agent["id"]}, headers=alice)["data"]["agent"]["name"] == "private"
@@ -180,3 +188,14 @@ def test_graphiql_is_served_to_browsers(client: TestClient) -> None:
 def test_queries_work_over_get(client: TestClient) -> None:
     response = client.get("/graphql", params={"query": '{ tool(id: "txt:read") { id } }'})
     assert response.json() == {"data": {"tool": {"id": "txt:read"}}}
+
+
+def test_sibling_fields_share_one_authentication(gql, make_user) -> None:
+    headers = make_user()
+    key = gql("mutation { createApiKey { key } }", headers=headers)["data"]["createApiKey"]["key"]
+    gql(CREATE, {"input": {"name": "one"}}, headers=headers)
+    aliases = " ".join(f"m{i}: me {{ id }}" for i in range(5))
+    body = gql("{ " + aliases + " agents { name } tools { id } }", headers={"X-API-Key": key})
+    assert "errors" not in body
+    assert len({body["data"][f"m{i}"]["id"] for i in range(5)}) == 1
+    assert body["data"]["agents"] == [{"name": "one"}]

@@ -8,9 +8,14 @@ from typing import Any
 import pytest
 import strawberry
 from pasar_core.errors import NotFound, PasarError, PluginError, UnknownTools
-
 from pasar_graphql.errors import MASKED_MESSAGE
-from pasar_graphql.schema import MAX_ALIASES, MAX_DEPTH, PasarSchema, build_schema, default_extensions
+from pasar_graphql.schema import (
+    MAX_ALIASES,
+    MAX_DEPTH,
+    PasarSchema,
+    build_schema,
+    default_extensions,
+)
 
 
 def codes(body: Mapping[str, Any]) -> list[str]:
@@ -61,7 +66,9 @@ def test_tools_filters_by_family_and_tool_finds_one(execute) -> None:
     assert body["data"]["b"] is None
 
 
-@pytest.mark.parametrize("query", ["{ agents { id } }", "{ me { id } }", '{ agent(id: "x") { id } }'])
+@pytest.mark.parametrize(
+    "query", ["{ agents { id } }", "{ me { id } }", '{ agent(id: "x") { id } }']
+)
 def test_missing_credentials_are_unauthenticated(execute, query: str) -> None:
     body = execute(query)
     assert codes(body) == ["UNAUTHENTICATED"]
@@ -81,7 +88,9 @@ def test_bad_credentials_are_unauthenticated(execute, headers: dict[str, str]) -
 
 
 def test_mutations_authenticate_before_touching_input(execute) -> None:
-    body = execute('mutation { createAgent(input: {name: "a", tools: ["no:such"]}) { agent { id } } }')
+    body = execute(
+        'mutation { createAgent(input: {name: "a", tools: ["no:such"]}) { agent { id } } }'
+    )
     assert codes(body) == ["UNAUTHENTICATED"]
 
 
@@ -110,7 +119,8 @@ def test_sign_up_input_is_validated_by_core(execute) -> None:
 def test_syntax_and_validation_errors_carry_a_code(execute, query: str, code: str) -> None:
     body = execute(query)
     assert body["data"] is None
-    assert codes(body) and set(codes(body)) == {code}
+    assert codes(body)
+    assert set(codes(body)) == {code}
 
 
 def test_bad_variables_are_validation_errors(execute) -> None:
@@ -131,7 +141,7 @@ def test_depth_limit(execute) -> None:
 
 
 def test_alias_limit(execute) -> None:
-    ok = " ".join(f"t{i}: tool(id: \"txt:read\") {{ id }}" for i in range(MAX_ALIASES))
+    ok = " ".join(f't{i}: tool(id: "txt:read") {{ id }}' for i in range(MAX_ALIASES))
     assert "errors" not in execute("{ " + ok + " }")
     too_many = ok + ' extra: tool(id: "txt:read") { id }'
     body = execute("{ " + too_many + " }")

@@ -9,7 +9,11 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
     ),
@@ -38,7 +42,14 @@ AGENT_BODIES = (
 
 def test_malformed_json_is_400(client: TestClient, make_user) -> None:
     headers = make_user() | {"Content-Type": "application/json"}
-    for raw in (b"{", b"{'name': 1}", b"\xff\xfe", b"", b'{"name": NaN}', b'{"name": "x", "config": {"model_options": {"t": Infinity}}}'):
+    for raw in (
+        b"{",
+        b"{'name': 1}",
+        b"\xff\xfe",
+        b"",
+        b'{"name": NaN}',
+        b'{"name": "x", "config": {"model_options": {"t": Infinity}}}',
+    ):
         response = client.post("/agents", content=raw, headers=headers)
         assert response.status_code == 400, raw
         assert response.json()["error"]["code"] == "BAD_REQUEST"
@@ -126,3 +137,14 @@ def test_any_agent_body_gets_201_or_a_typed_4xx(client: TestClient, make_user, b
         assert 400 <= response.status_code < 500, response.text
         assert response.json()["error"]["code"] != "INTERNAL"
         assert after == before
+
+
+def test_nul_characters_are_refused_everywhere(client: TestClient, make_user) -> None:
+    signup = client.post("/auth/signup", json={"email": "a\x00@b.co", "password": "x" * 10})
+    assert signup.status_code == 422
+    headers = make_user()
+    for body in ({"name": "a\x00"}, {"name": "a", "config": {"model_options": {"k": ["\x00"]}}}):
+        response = client.post("/agents", json=body, headers=headers)
+        assert response.status_code == 422
+        assert "NUL" in response.json()["error"]["message"]
+    assert client.get("/agents", headers=headers).json() == {"agents": []}

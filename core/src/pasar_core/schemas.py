@@ -36,6 +36,13 @@ def validation_errors(validator: Draft202012Validator, instance: Any) -> list[di
 
 def parse_model(model: type[ModelT], data: Any, *, what: str = "input") -> ModelT:
     """Validate `data` into `model`, turning pydantic's errors into one `ValidationFailed`."""
+    nul_path = _nul_character_path(data)
+    if nul_path is not None:
+        # PostgreSQL text cannot hold U+0000: refuse it here, for every surface at once.
+        raise ValidationFailed(
+            f"invalid {what}: {nul_path}: text must not contain NUL characters",
+            details={"errors": [{"path": nul_path, "message": "contains a NUL character"}]},
+        )
     try:
         return model.model_validate(data)
     except PydanticValidationError as error:
@@ -47,3 +54,22 @@ def parse_model(model: type[ModelT], data: Any, *, what: str = "input") -> Model
         raise ValidationFailed(
             f"invalid {what}: {first['path']}: {first['message']}", details={"errors": problems}
         ) from None
+
+
+def _nul_character_path(value: Any, path: str = "") -> str | None:
+    if isinstance(value, str):
+        return (path or "/") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}/{key}"
+            if isinstance(key, str) and "\x00" in key:
+                return child
+            found = _nul_character_path(item, child)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_character_path(item, f"{path}/{index}")
+            if found:
+                return found
+    return None

@@ -6,10 +6,9 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from graphql import GraphQLError, GraphQLSyntaxError
 from pasar_core.errors import PasarError
 from strawberry.extensions import SchemaExtension
-
-from graphql import GraphQLError, GraphQLSyntaxError
 
 log = logging.getLogger("pasar.graphql")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -13,7 +14,6 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from graphql import GraphQLError
 from pasar_graphql.accounts.mutations import AccountMutations
 from pasar_graphql.accounts.queries import AccountQueries
 from pasar_graphql.agents.mutations import AgentMutations

@@ -10,5 +10,6 @@ from typing import Literal
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: uuid.UUID
+    email: str
     role: str
     via: Literal["token", "api_key"]

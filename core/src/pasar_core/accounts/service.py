@@ -103,7 +103,7 @@ async def authenticate(services: Services, credential: str) -> Principal:
         user = await session.get(User, claims.user_id)
     if user is None:
         raise Unauthenticated("the access token's user no longer exists")
-    return Principal(user_id=user.id, role=user.role, via="token")
+    return Principal(user_id=user.id, email=user.email, role=user.role, via="token")
 
 
 async def _authenticate_api_key(services: Services, plaintext: str) -> Principal:
@@ -121,4 +121,4 @@ async def _authenticate_api_key(services: Services, plaintext: str) -> Principal
         now = datetime.now(UTC)
         if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
             row.last_used_at = now
-        return Principal(user_id=user.id, role=user.role, via="api_key")
+        return Principal(user_id=user.id, email=user.email, role=user.role, via="api_key")

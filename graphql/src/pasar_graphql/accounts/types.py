@@ -31,6 +31,7 @@ class User:
 @strawberry.type(description="The authenticated caller.")
 class Viewer:
     id: strawberry.ID
+    email: str
     role: str
     authenticated_via: str = strawberry.field(description="`token` or `api_key`.")
 
@@ -38,6 +39,7 @@ class Viewer:
     def of(cls, principal: Principal) -> Viewer:
         return cls(
             id=strawberry.ID(str(principal.user_id)),
+            email=principal.email,
             role=principal.role,
             authenticated_via=principal.via,
         )
