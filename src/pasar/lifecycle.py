@@ -55,6 +55,7 @@ async def running_services(
                 registry=registry,
                 sessionmaker=build_sessionmaker(engine),
                 tokens=TokenSigner(settings.resolved_secret_key(), settings.access_token_ttl_s),
+                keyring=settings.keyring(),
             )
             await sync_tools(services)
             yield services

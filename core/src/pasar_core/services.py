@@ -8,6 +8,7 @@ import pluggy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.crypto import Keyring
 from pasar_core.registry import Registry
 from pasar_core.settings import Settings
 
@@ -19,3 +20,4 @@ class Services:
     registry: Registry
     sessionmaker: async_sessionmaker[AsyncSession]
     tokens: TokenSigner
+    keyring: Keyring

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
+from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 
 ROOT_DEFAULT_DATA_DIR = Path("/var/lib/pasar")
@@ -39,6 +40,7 @@ class Settings:
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str | None = None
     secret_key: str | None = None
+    encryption_keys: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     enabled_plugins: tuple[str, ...] | None = None
@@ -56,6 +58,7 @@ class Settings:
             else default_data_dir(),
             database_url=env.get("DATABASE_URL") or None,
             secret_key=env.get("PASAR_SECRET_KEY") or None,
+            encryption_keys=env.get("PASAR_ENCRYPTION_KEYS") or None,
             host=env.get("PASAR_HOST", "127.0.0.1"),
             port=_int(env, "PASAR_PORT", 8000),
             enabled_plugins=(
@@ -87,6 +90,10 @@ class Settings:
             )
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return data_dir
+
+    def keyring(self) -> Keyring:
+        """The encryption keys for secrets at rest (see pasar_core.crypto)."""
+        return load_keyring(self.encryption_keys, self.ensure_data_dir() / "encryption_keys.json")
 
     def resolved_secret_key(self) -> str:
         """PASAR_SECRET_KEY, else a random key kept in the data dir (0600) across restarts."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -157,17 +159,67 @@ class Execution(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
     status: Mapped[str] = mapped_column(String(32), nullable=False, default="queued")
-    input: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    input: Mapped[Any] = mapped_column(JSONB, nullable=False)
     parameters: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
     output: Mapped[dict[str, Any] | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
     steps: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    executor: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="inline", server_default="inline"
+    )
+    thread_id: Mapped[str | None] = mapped_column(String(200))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    cached: Mapped[bool] = mapped_column(nullable=False, default=False, server_default=false())
+    cancel_requested: Mapped[bool] = mapped_column(
+        nullable=False, default=False, server_default=false()
+    )
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_executions_agent_created", "agent_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_executions_agent_created", "agent_id", "created_at"),
+        Index("ix_executions_status", "status"),
+    )
+
+
+class ExecutionEvent(Base):
+    """Everything observable about a run, in order; `seq` is the SSE event id."""
+
+    __tablename__ = "execution_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("executions.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    data: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("uq_execution_events_execution_seq", "execution_id", "seq", unique=True),
+    )
+
+
+class AgentSecret(Base):
+    """A per-agent secret (a database DSN, an API token), encrypted like OAuth tokens."""
+
+    __tablename__ = "agent_secrets"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    value_enc: Mapped[bytes] = mapped_column(nullable=False)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (Index("uq_agent_secrets_agent_name", "agent_id", "name", unique=True),)
 
 
 class Embedding(Base):
