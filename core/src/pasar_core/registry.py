@@ -19,6 +19,7 @@ from pasar_core.errors import (
     ToolNotFound,
     ToolTimeout,
     UnknownTools,
+    ValidationFailed,
 )
 from pasar_core.schemas import schema_problem, validation_errors
 from pasar_core.specs import (
@@ -55,6 +56,34 @@ class Registry:
             return self.tools[tool_id]
         except KeyError:
             raise ToolNotFound(tool_id) from None
+
+    def check_tool_settings(
+        self, tool_settings: Mapping[str, Any], tool_ids: Iterable[str]
+    ) -> None:
+        """Each family's settings must fit its `settings_schema`, and belong to a chosen tool."""
+        chosen = {self.tool(tool_id).family.id for tool_id in tool_ids}
+        problems: list[dict[str, str]] = []
+        for family_id, value in tool_settings.items():
+            family = self.families.get(family_id)
+            if family is None or family_id not in chosen:
+                problems.append(
+                    {"path": f"/config/tool_settings/{family_id}",
+                     "message": "no chosen tool belongs to this family"}
+                )  # fmt: skip
+                continue
+            schema = family.settings_schema or {"type": "object", "additionalProperties": False}
+            for problem in validation_errors(Draft202012Validator(schema), value):
+                path = f"/config/tool_settings/{family_id}{problem['path'].rstrip('/')}"
+                problems.append({"path": path, "message": problem["message"]})
+        if problems:
+            first = problems[0]
+            raise ValidationFailed(
+                f"invalid tool settings: {first['path']}: {first['message']}",
+                details={"errors": problems},
+            )
+
+    def family_secrets(self, tool_id: str) -> tuple[str, ...]:
+        return self.tool(tool_id).family.secrets
 
     def require_tools(self, tool_ids: Iterable[str]) -> None:
         """Refuse ids no plugin provides, naming all of them at once."""
@@ -122,6 +151,23 @@ def _check_tool(plugin: str, family: ToolFamily, tool: ToolSpec) -> list[str]:
     return problems
 
 
+def _check_family(plugin: str, family: ToolFamily) -> list[str]:
+    where = f"plugin {plugin!r}, family {family.id!r}"
+    problems = []
+    if family.settings_schema is not None:
+        problem = schema_problem(family.settings_schema)
+        if problem:
+            problems.append(f"{where}: settings_schema is not valid JSON Schema: {problem}")
+        elif family.settings_schema.get("type") != "object":
+            problems.append(f"{where}: settings_schema must have type 'object'")
+    problems.extend(
+        f"{where}: secret name {name!r} must be lowercase letters, digits and _"
+        for name in family.secrets
+        if not FAMILY_ID_PATTERN.match(name)
+    )
+    return problems
+
+
 def build_registry(pm: pluggy.PluginManager) -> Registry:
     """Collect every plugin's families and providers; refuse duplicates and invalid specs."""
     families: dict[str, ToolFamily] = {}
@@ -137,6 +183,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                 )
             if not FAMILY_ID_PATTERN.match(family.id):
                 problems.append(f"plugin {impl.plugin_name!r}: bad family id {family.id!r}")
+            problems.extend(_check_family(impl.plugin_name, family))
             if family.id in families:
                 raise DuplicateRegistration(
                     f"tool family {family.id!r} is registered by both "

@@ -30,7 +30,12 @@ class ToolContext:
     storage_root: Path
     agent_id: str | None = None
     execution_id: str | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
     extras: Mapping[str, Any] = field(default_factory=dict)
+    """`settings`: the agent's settings for this tool's family (validated against the family's
+    `settings_schema`). `secrets`: the agent's decrypted secrets named in the family's
+    `secrets`, and only those. `extras`: services a deployment adds (HTTP clients, object store)."""
 
 
 ToolRun = Callable[[ToolContext, dict[str, Any]], Awaitable[Any]]
@@ -69,6 +74,10 @@ class ToolFamily:
     description: str
     tools: tuple[ToolSpec, ...]
     version: str = "0"
+    settings_schema: Mapping[str, Any] | None = None
+    secrets: tuple[str, ...] = ()
+    """`settings_schema`: JSON Schema of the per-agent settings of this family
+    (`config.tool_settings[<family id>]`). `secrets`: names of per-agent secrets its tools read."""
 
 
 @dataclass(frozen=True, slots=True)

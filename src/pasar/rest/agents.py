@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pasar_core.agents import secrets
 from pasar_core.agents import service as agents
 from pasar_core.agents.config import AgentInput, AgentPatch
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pasar.rest.models import AgentListOut, AgentOut, AgentSavedOut
+from pasar.rest.models import AgentListOut, AgentOut, AgentSavedOut, SecretNamesOut
 from pasar.rest.requests import caller, query_int, read_model, services_of
 from pasar.rest.responses import json_response
 
@@ -45,4 +46,29 @@ async def update_agent(request: Request) -> Response:
 async def delete_agent(request: Request) -> Response:
     principal = await caller(request)
     await agents.delete_agent(services_of(request), principal, request.path_params["agent_id"])
+    return Response(status_code=204)
+
+
+async def list_secrets(request: Request) -> Response:
+    principal = await caller(request)
+    names = await secrets.secret_names(
+        services_of(request), principal, request.path_params["agent_id"]
+    )
+    return json_response(SecretNamesOut(names=names))
+
+
+async def put_secret(request: Request) -> Response:
+    principal = await caller(request)
+    body = await read_model(request, secrets.SecretValue)
+    params = request.path_params
+    await secrets.set_secret(
+        services_of(request), principal, params["agent_id"], params["name"], body.value
+    )
+    return Response(status_code=204)
+
+
+async def delete_secret(request: Request) -> Response:
+    principal = await caller(request)
+    params = request.path_params
+    await secrets.delete_secret(services_of(request), principal, params["agent_id"], params["name"])
     return Response(status_code=204)

@@ -100,5 +100,9 @@ class AgentSavedOut(BaseModel):
         )
 
 
+class SecretNamesOut(BaseModel):
+    names: list[str]
+
+
 class HealthOut(BaseModel):
     status: str

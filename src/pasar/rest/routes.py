@@ -8,6 +8,7 @@ from typing import Any
 
 from pasar_core.accounts.service import ApiKeyRequest, Credentials
 from pasar_core.agents.config import AgentInput, AgentPatch
+from pasar_core.agents.secrets import SecretValue
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +22,7 @@ from pasar.rest.models import (
     ApiKeyOut,
     ErrorOut,
     HealthOut,
+    SecretNamesOut,
     TokenOut,
     ToolListOut,
     ToolOut,
@@ -64,6 +66,12 @@ ENDPOINTS = (
              "Update an agent (the fields given replace the stored ones)", 200, AgentSavedOut,
              AgentPatch),
     Endpoint("DELETE", "/agents/{agent_id}", agents.delete_agent, "Delete an agent", 204),
+    Endpoint("GET", "/agents/{agent_id}/secrets", agents.list_secrets,
+             "Names of the agent's secrets (values are never returned)", 200, SecretNamesOut),
+    Endpoint("PUT", "/agents/{agent_id}/secrets/{name}", agents.put_secret,
+             "Set a secret a tool family uses (stored encrypted)", 204, body=SecretValue),
+    Endpoint("DELETE", "/agents/{agent_id}/secrets/{name}", agents.delete_secret,
+             "Delete a secret", 204),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations"),
     Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,

@@ -75,6 +75,9 @@ class AgentConfig(BaseModel):
     strategy: Literal["react", "plan_and_execute"] = "react"
     limits: Limits = Field(default_factory=Limits)
     cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)
+    tool_settings: dict[str, Annotated[dict[str, Any], AfterValidator(_bounded_json_options)]] = (
+        Field(default_factory=dict, description="Per tool family: settings checked by its plugin.")
+    )
 
 
 class AgentInput(BaseModel):

@@ -101,7 +101,7 @@ async def _auth_requirement(
     return AuthRequirement(missing={p: s for p, s in missing.items() if s})
 
 
-async def _owned_agent(session: AsyncSession, principal: Principal, agent_id: uuid.UUID) -> Agent:
+async def owned_agent(session: AsyncSession, principal: Principal, agent_id: uuid.UUID) -> Agent:
     agent = await session.get(Agent, agent_id)
     # Another user's agent is reported exactly like a missing one: ids never leak.
     if agent is None or agent.owner_id != principal.user_id:
@@ -117,6 +117,7 @@ def _link_tools(agent: Agent, tool_ids: list[str]) -> None:
 
 async def create_agent(services: Services, principal: Principal, data: AgentInput) -> AgentSaved:
     services.registry.require_tools(data.tools)
+    services.registry.check_tool_settings(data.config.tool_settings, data.tools)
     async with services.sessionmaker.begin() as session:
         agent = Agent(
             owner_id=principal.user_id, name=data.name, config=data.config.model_dump(mode="json")
@@ -133,7 +134,7 @@ async def get_agent(
     services: Services, principal: Principal, agent_id: str | uuid.UUID
 ) -> AgentView:
     async with services.sessionmaker() as session:
-        return AgentView.of(await _owned_agent(session, principal, parse_agent_id(agent_id)))
+        return AgentView.of(await owned_agent(session, principal, parse_agent_id(agent_id)))
 
 
 async def list_agents(
@@ -157,7 +158,12 @@ async def update_agent(
     if patch.tools is not None:
         services.registry.require_tools(patch.tools)
     async with services.sessionmaker.begin() as session:
-        agent = await _owned_agent(session, principal, parse_agent_id(agent_id))
+        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        tool_ids = patch.tools if patch.tools is not None else agent.tool_ids
+        config = (
+            patch.config.tool_settings if patch.config else agent.config.get("tool_settings", {})
+        )
+        services.registry.check_tool_settings(config, tool_ids)
         if patch.name is not None:
             agent.name = patch.name
         if patch.config is not None:
@@ -175,4 +181,4 @@ async def update_agent(
 
 async def delete_agent(services: Services, principal: Principal, agent_id: str | uuid.UUID) -> None:
     async with services.sessionmaker.begin() as session:
-        await session.delete(await _owned_agent(session, principal, parse_agent_id(agent_id)))
+        await session.delete(await owned_agent(session, principal, parse_agent_id(agent_id)))

@@ -1,0 +1,97 @@
+"""Per-agent secrets (database DSNs, API tokens): write-only through the API, encrypted at rest,
+handed to a tool only when its family declares the secret's name."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pasar_core.accounts.principal import Principal
+from pasar_core.agents.service import owned_agent, parse_agent_id
+from pasar_core.crypto import Keyring, Sealed
+from pasar_core.errors import NotFound, ValidationFailed
+from pasar_core.services import Services
+from pasar_core.storage.models import AgentSecret
+
+
+class SecretValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(min_length=1, max_length=8192)
+
+
+def _associated_data(agent_id: uuid.UUID, name: str) -> str:
+    return f"agent-secret|{agent_id}|{name}"
+
+
+def _known_secret(services: Services, name: str) -> None:
+    known = {secret for family in services.registry.families.values() for secret in family.secrets}
+    if name not in known:
+        raise ValidationFailed(
+            f"no installed tool family uses a secret named {name[:100]!r}",
+            details={"known": sorted(known)},
+        )
+
+
+async def set_secret(
+    services: Services, principal: Principal, agent_id: str, name: str, value: str
+) -> None:
+    _known_secret(services, name)
+    async with services.sessionmaker.begin() as session:
+        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        sealed = services.keyring.seal_text(value, _associated_data(agent.id, name))
+        statement = insert(AgentSecret).values(
+            agent_id=agent.id, name=name, key_id=sealed.key_id, value_enc=sealed.blob
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[AgentSecret.agent_id, AgentSecret.name],
+                set_={"key_id": sealed.key_id, "value_enc": sealed.blob,
+                      "updated_at": datetime.now(UTC)},
+            )
+        )  # fmt: skip
+
+
+async def delete_secret(services: Services, principal: Principal, agent_id: str, name: str) -> None:
+    async with services.sessionmaker.begin() as session:
+        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        result = await session.execute(
+            delete(AgentSecret).where(AgentSecret.agent_id == agent.id, AgentSecret.name == name)
+        )
+        if not getattr(result, "rowcount", 0):
+            raise NotFound(f"the agent has no secret named {name[:100]!r}")
+
+
+async def secret_names(services: Services, principal: Principal, agent_id: str) -> list[str]:
+    async with services.sessionmaker() as session:
+        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        names = await session.scalars(
+            select(AgentSecret.name)
+            .where(AgentSecret.agent_id == agent.id)
+            .order_by(AgentSecret.name)
+        )
+        return list(names)
+
+
+async def load_secrets(
+    session: AsyncSession, keyring: Keyring, agent_id: uuid.UUID, names: Iterable[str]
+) -> dict[str, str]:
+    """Decrypt the named secrets of an agent (for the run-time; never returned to clients)."""
+    wanted = list(names)
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        select(AgentSecret).where(AgentSecret.agent_id == agent_id, AgentSecret.name.in_(wanted))
+    )
+    return {
+        row.name: keyring.open_text(
+            Sealed(row.key_id, row.value_enc), _associated_data(agent_id, row.name)
+        )
+        for row in rows
+    }
