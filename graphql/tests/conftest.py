@@ -9,6 +9,7 @@ from typing import Any
 import pasar_files
 import pytest
 from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.crypto import parse_keys
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import build_registry
 from pasar_core.services import Services
@@ -37,6 +38,7 @@ def offline_services() -> Services:
         registry=build_registry(pm),
         sessionmaker=async_sessionmaker(engine),
         tokens=TokenSigner(TEST_SECRET_KEY, 60),
+        keyring=parse_keys("test:" + "A" * 43),
     )
 
 
