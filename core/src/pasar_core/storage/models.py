@@ -175,6 +175,8 @@ class Execution(Base):
         nullable=False, default=False, server_default=false()
     )
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    input_hash: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -182,6 +184,7 @@ class Execution(Base):
     __table_args__ = (
         Index("ix_executions_agent_created", "agent_id", "created_at"),
         Index("ix_executions_status", "status"),
+        Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
     )
 
 

@@ -46,11 +46,17 @@ def upgrade() -> None:
     op.add_column('executions', sa.Column('cached', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column('executions', sa.Column('cancel_requested', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column('executions', sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('executions', sa.Column('input_hash', sa.String(length=64), nullable=True))
+    op.add_column('executions', sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True))
     op.create_index('ix_executions_status', 'executions', ['status'], unique=False)
+    op.create_index('ix_executions_agent_input_hash', 'executions', ['agent_id', 'input_hash'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_executions_agent_input_hash', table_name='executions')
     op.drop_index('ix_executions_status', table_name='executions')
+    op.drop_column('executions', 'heartbeat_at')
+    op.drop_column('executions', 'input_hash')
     op.drop_column('executions', 'attempts')
     op.drop_column('executions', 'cancel_requested')
     op.drop_column('executions', 'cached')
