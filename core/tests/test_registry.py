@@ -205,7 +205,9 @@ def provider_plugin(*provider_ids: str) -> object:
         @hookimpl
         def register_llm_providers(self) -> list[LLMProviderSpec]:
             return [
-                LLMProviderSpec(id=pid, title=pid, factory=lambda model, options: (model, options))
+                LLMProviderSpec(
+                    id=pid, title=pid, factory=lambda model, options, env: (model, options)
+                )
                 for pid in provider_ids
             ]
 
@@ -217,7 +219,7 @@ def test_llm_providers_are_collected_by_id() -> None:
         build_plugin_manager(enabled=(), extra=[provider_plugin("alpha", "beta")])
     )
     assert sorted(registry.llm_providers) == ["alpha", "beta"]
-    assert registry.llm_providers["alpha"].factory("m", {"t": 1}) == ("m", {"t": 1})
+    assert registry.llm_providers["alpha"].factory("m", {"t": 1}, {}) == ("m", {"t": 1})
 
 
 def test_duplicate_llm_providers_are_refused() -> None:

@@ -145,12 +145,12 @@ def test_unknown_tools_are_listed(gql, owner, snapshot) -> None:
     before = snapshot()
     body = gql(
         CREATE,
-        {"input": {"name": "a", "tools": ["txt:read", "zz:top", "gmail:send"]}},
+        {"input": {"name": "a", "tools": ["txt:read", "zz:top", "slack:send"]}},
         headers=headers,
     )
     assert codes(body) == ["UNKNOWN_TOOLS"]
-    assert body["errors"][0]["extensions"]["unknown"] == ["gmail:send", "zz:top"]
-    assert "gmail:send" in body["errors"][0]["message"]
+    assert body["errors"][0]["extensions"]["unknown"] == ["slack:send", "zz:top"]
+    assert "slack:send" in body["errors"][0]["message"]
     body = gql(
         UPDATE, {"id": agent["id"], "input": {"name": "new", "tools": ["no:pe"]}}, headers=headers
     )

@@ -105,7 +105,11 @@ def test_agent_lifecycle(gql, make_user) -> None:
             "input": {
                 "name": "  Reader  ",
                 "tools": ["txt:read", "csv:read"],
-                "config": {"model": "scripted", "limits": {"max_steps": 3}},
+                "config": {
+                    "model": "scripted",
+                    "model_options": {"script": [{"content": "hi"}]},
+                    "limits": {"max_steps": 3},
+                },
             }
         },
         headers=headers,

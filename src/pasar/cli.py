@@ -68,6 +68,20 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
 
 
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@friendly_errors
+def worker(burst: bool) -> None:
+    """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
+    from pasar.worker import work
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise click.ClickException("set REDIS_URL to the Redis server the API server uses")
+    click.echo(f"pasar worker: executions from {settings.redis_url.split('@')[-1]}")
+    work(settings, burst=burst)
+
+
 @main.group()
 def db() -> None:
     """Database commands."""
@@ -164,9 +178,80 @@ def users_create(email: str, password: str, role: str) -> None:
     credentials = parse_model(accounts.Credentials, {"email": email, "password": password})
 
     async def create() -> str:
-        async with running_services(Settings.from_env()) as services:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
             user = await accounts.sign_up(services, credentials, role=role)
             return str(user.id)
 
     user_id = run(create())
     click.echo(f"created {role} {credentials.email} ({user_id})")
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys of secrets at rest (OAuth tokens, agent secrets)."""
+
+
+@keys.command("rotate")
+@click.option(
+    "--new-key",
+    is_flag=True,
+    help="First add a fresh key to the data dir's key file and make it active "
+    "(not with PASAR_ENCRYPTION_KEYS: put the new key first there instead).",
+)
+@friendly_errors
+def keys_rotate(new_key: bool) -> None:
+    """Re-encrypt every stored secret with the active key (the first of PASAR_ENCRYPTION_KEYS)."""
+    from pasar_core.crypto import new_key as make_key
+    from pasar_core.oauth.tokens import rotate_keys
+
+    settings = Settings.from_env()
+    if new_key:
+        if settings.encryption_keys:
+            raise click.ClickException(
+                "keys come from PASAR_ENCRYPTION_KEYS: put the new key first there, keep the "
+                "old ones after it, and run `pasar keys rotate` without --new-key"
+            )
+        settings.keyring()  # creates the key file on first use
+        key_file = settings.ensure_data_dir() / "encryption_keys.json"
+        data = json.loads(key_file.read_text())
+        key_id, key = make_key()
+        data["keys"][key_id] = key
+        data["active"] = key_id
+        key_file.write_text(json.dumps(data))
+        click.echo(f"new active key {key_id}")
+
+    async def rotate() -> dict[str, int]:
+        async with running_services(settings, run_agents=False) as services:
+            return await rotate_keys(services)
+
+    counts = run(rotate())
+    click.echo(
+        f"re-encrypted with key {settings.keyring().active_key_id}: "
+        + ", ".join(f"{count} {table}" for table, count in counts.items())
+    )
+
+
+@main.group()
+def dev() -> None:
+    """Tools for development and trying pasar offline."""
+
+
+@dev.command("google-emulator")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--auto-consent", is_flag=True, help="Grant at once instead of a consent page.")
+@friendly_errors
+def dev_google_emulator(port: int, auto_consent: bool) -> None:
+    """Serve a local Google (OAuth and the Gmail, Docs, Sheets, Calendar, Drive subsets the
+    google_workspace tools call) on 127.0.0.1, with sample data."""
+    try:
+        from pasar_google_workspace.emulator import EmulatorState, build_emulator
+    except ImportError:
+        raise click.ClickException("install pasar-google-workspace first") from None
+    import uvicorn
+
+    url = f"http://127.0.0.1:{port}"
+    click.echo("Google emulator: start pasar with")
+    click.echo(f"  PASAR_GOOGLE_CLIENT_ID=emulator PASAR_GOOGLE_CLIENT_SECRET=emulator \\\n"
+               f"  PASAR_GOOGLE_BASE_URL={url} pasar serve")  # fmt: skip
+    app = build_emulator(EmulatorState(auto_consent=auto_consent))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,8 @@ import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.catalog import sync_tools
 from pasar_core.embedded_pg import EmbeddedPostgres
+from pasar_core.executions.manager import ExecutionRuntime
+from pasar_core.objects import build_object_store
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import build_registry
 from pasar_core.services import Services
@@ -39,14 +42,21 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def running_services(
-    settings: Settings, pm: pluggy.PluginManager | None = None
+    settings: Settings,
+    pm: pluggy.PluginManager | None = None,
+    *,
+    run_agents: bool = True,
+    prepare_database: bool = True,
 ) -> AsyncIterator[Services]:
-    """Plugins, registry, migrated database and token signer, torn down in reverse order."""
+    """Plugins, registry, migrated database, token signer and (with `run_agents`) the
+    execution runtime, torn down in reverse order. Workers skip `prepare_database`
+    (migrations and the tool catalogue sync are the server's job)."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins)
     settings.ensure_data_dir()
     async with database_url(settings) as url:
-        await upgrade_async(url)
+        if prepare_database:
+            await upgrade_async(url)
         engine = build_engine(url, pool_size=settings.db_pool_size)
         try:
             services = Services(
@@ -56,8 +66,18 @@ async def running_services(
                 sessionmaker=build_sessionmaker(engine),
                 tokens=TokenSigner(settings.resolved_secret_key(), settings.access_token_ttl_s),
                 keyring=settings.keyring(),
+                object_store=build_object_store(settings),
             )
-            await sync_tools(services)
-            yield services
+            if prepare_database:
+                await sync_tools(services)
+            if not run_agents:
+                yield services
+                return
+            runtime = ExecutionRuntime(services, url)
+            await runtime.start()
+            try:
+                yield dataclasses.replace(services, executions=runtime)
+            finally:
+                await runtime.close()
         finally:
             await engine.dispose()

@@ -79,13 +79,13 @@ def test_unknown_tool_ids_are_listed_and_nothing_is_saved(client: TestClient, ma
     headers = make_user()
     response = client.post(
         "/agents",
-        json={"name": "x", "tools": ["txt:read", "gmail:send", "nope:nope"]},
+        json={"name": "x", "tools": ["txt:read", "slack:send", "nope:nope"]},
         headers=headers,
     )
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "UNKNOWN_TOOLS"
-    assert error["details"]["unknown"] == ["gmail:send", "nope:nope"]
+    assert error["details"]["unknown"] == ["nope:nope", "slack:send"]
     assert client.get("/agents", headers=headers).json() == {"agents": []}
 
 

@@ -119,3 +119,64 @@ class PluginNotFound(StartupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no installed plugin is named {name!r} (entry-point group 'pasar')")
         self.name = name
+
+
+class ProviderUnavailable(PasarError):
+    """A model provider cannot be used: its package is missing or its key/base URL unset."""
+
+    code = "PROVIDER_UNAVAILABLE"
+    status = 422
+
+
+class ProviderNotFound(ValidationFailed):
+    code = "UNKNOWN_PROVIDER"
+
+
+class ToolNotPermitted(Forbidden):
+    """The agent may not call this tool: it did not declare it, or its scopes exceed the agent's."""
+
+    code = "NOT_PERMITTED"
+
+    def __init__(self, tool_id: str, reason: str) -> None:
+        super().__init__(f"this agent may not call {tool_id}: {reason}", details={"tool": tool_id})
+        self.tool_id, self.reason = tool_id, reason
+
+
+class ReauthorizationRequired(Forbidden):
+    """The user must (re)connect a provider: no grant, a revoked grant, or scopes missing.
+    `auth_url` is a consent link when the provider is configured."""
+
+    code = "AUTH_REQUIRED"
+
+    def __init__(
+        self,
+        provider: str,
+        reason: str,
+        *,
+        missing: Iterable[str] = (),
+        auth_url: str | None = None,
+        tool_id: str | None = None,
+    ) -> None:
+        self.provider, self.reason = provider, reason
+        self.missing = sorted(set(missing))
+        self.auth_url, self.tool_id = auth_url, tool_id
+        details: dict[str, Any] = {"provider": provider, "reason": reason, "missing": self.missing}
+        if auth_url:
+            details["auth_url"] = auth_url
+        if tool_id:
+            details["tool"] = tool_id
+        super().__init__(f"reconnect {provider}: {reason}", details=details)
+
+
+class OAuthNotConfigured(PasarError):
+    """The server has no OAuth client for a provider (PASAR_<PROVIDER>_CLIENT_ID unset)."""
+
+    code = "OAUTH_NOT_CONFIGURED"
+    status = 503
+
+
+class OAuthProviderError(PasarError):
+    """The provider's token or revoke endpoint failed for a reason worth retrying later."""
+
+    code = "OAUTH_PROVIDER_ERROR"
+    status = 502

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import pluggy
 
-from pasar_core.specs import LLMProviderSpec, ToolFamily
+from pasar_core.specs import AuthProviderSpec, LLMProviderSpec, ToolFamily
 
 PROJECT_NAME = "pasar"
 
@@ -32,4 +32,16 @@ def register_llm_providers() -> Iterable[LLMProviderSpec]:  # type: ignore[empty
     """LLM providers: an id (the `provider` in `provider:model`) and a chat-model factory.
 
     The factory is called per run with the model name and the agent's `model_options`.
+    """
+
+
+@hookspec
+def register_auth_providers() -> Iterable[AuthProviderSpec]:  # type: ignore[empty-body]
+    """OAuth 2.0 providers that tools name as `auth_provider`: endpoints, scopes with their
+    hierarchy and risk class, and extra authorize parameters.
+
+    Pure data, like tool families. Provider ids must be unique across all plugins
+    (`DuplicateRegistration`); a tool naming a registered provider may only declare scopes the
+    provider lists. Client ids and secrets never come from a plugin: they are server settings
+    (`PASAR_<PROVIDER>_CLIENT_ID`, `PASAR_<PROVIDER>_CLIENT_SECRET`).
     """

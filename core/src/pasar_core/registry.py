@@ -25,6 +25,7 @@ from pasar_core.schemas import schema_problem, validation_errors
 from pasar_core.specs import (
     FAMILY_ID_PATTERN,
     TOOL_ID_PATTERN,
+    AuthProviderSpec,
     Effect,
     LLMProviderSpec,
     ToolContext,
@@ -50,6 +51,7 @@ class Registry:
     tools: Mapping[str, RegisteredTool] = field(default_factory=dict)
     llm_providers: Mapping[str, LLMProviderSpec] = field(default_factory=dict)
     family_plugins: Mapping[str, str] = field(default_factory=dict)
+    auth_providers: Mapping[str, AuthProviderSpec] = field(default_factory=dict)
 
     def tool(self, tool_id: str) -> RegisteredTool:
         try:
@@ -224,6 +226,65 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                     f"LLM provider {provider.id!r} is registered twice (again by {impl.plugin_name!r})"
                 )
             providers[provider.id] = provider
+    auth_providers = _collect_auth_providers(pm)
+    _check_tool_scopes(tools, auth_providers)
     return Registry(
-        families=families, tools=tools, llm_providers=providers, family_plugins=family_plugins
+        families=families,
+        tools=tools,
+        llm_providers=providers,
+        family_plugins=family_plugins,
+        auth_providers=auth_providers,
     )
+
+
+def _collect_auth_providers(pm: pluggy.PluginManager) -> dict[str, AuthProviderSpec]:
+    """Every plugin's OAuth providers; duplicate ids and unknown covered scopes are refused."""
+    found: dict[str, AuthProviderSpec] = {}
+    owners: dict[str, str] = {}
+    hook = getattr(pm.hook, "register_auth_providers", None)
+    for impl in hook.get_hookimpls() if hook is not None else ():
+        for provider in cast("Iterable[object]", impl.function() or ()):
+            if not isinstance(provider, AuthProviderSpec):
+                raise InvalidRegistration(
+                    f"plugin {impl.plugin_name!r} returned {type(provider).__name__}, "
+                    "not AuthProviderSpec"
+                )
+            if provider.id in found:
+                raise DuplicateRegistration(
+                    f"auth provider {provider.id!r} is registered by both "
+                    f"{owners[provider.id]!r} and {impl.plugin_name!r}"
+                )
+            if not FAMILY_ID_PATTERN.match(provider.id):
+                raise InvalidRegistration(
+                    f"auth provider id {provider.id!r} is not lowercase_snake"
+                )
+            ids = [scope.id for scope in provider.scopes]
+            if len(ids) != len(set(ids)):
+                raise DuplicateRegistration(f"auth provider {provider.id!r} lists a scope twice")
+            unknown = {c for scope in provider.scopes for c in scope.covers} - set(ids)
+            if unknown:
+                raise InvalidRegistration(
+                    f"auth provider {provider.id!r}: covered scopes not listed: {sorted(unknown)}"
+                )
+            found[provider.id] = provider
+            owners[provider.id] = impl.plugin_name
+    return found
+
+
+def _check_tool_scopes(
+    tools: Mapping[str, RegisteredTool], providers: Mapping[str, AuthProviderSpec]
+) -> None:
+    """A tool naming a registered provider may only declare scopes that provider lists."""
+    problems = []
+    for tool in tools.values():
+        provider = providers.get(tool.spec.auth_provider or "")
+        if provider is None:
+            continue
+        unknown = tool.spec.scopes - {scope.id for scope in provider.scopes}
+        if unknown:
+            problems.append(
+                f"plugin {tool.plugin!r}, tool {tool.spec.id!r}: scopes unknown to provider "
+                f"{provider.id!r}: {', '.join(sorted(unknown))}"
+            )
+    if problems:
+        raise InvalidRegistration("invalid plugin registrations:\n  " + "\n  ".join(problems))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pluggy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.crypto import Keyring
+from pasar_core.objects import ObjectStore
 from pasar_core.registry import Registry
 from pasar_core.settings import Settings
+
+if TYPE_CHECKING:
+    from pasar_core.executions.manager import ExecutionRuntime
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,3 +26,7 @@ class Services:
     sessionmaker: async_sessionmaker[AsyncSession]
     tokens: TokenSigner
     keyring: Keyring
+    object_store: ObjectStore | None = None
+    """Where user files live (`pasar_core.objects.build_object_store`); None: not started."""
+    executions: ExecutionRuntime | None = None
+    """Executors and the event hub of this process; None in processes that run no agents."""

@@ -34,6 +34,48 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class OAuthClientSettings:
+    """This server's OAuth client at one provider, from `PASAR_<PROVIDER>_*`.
+
+    The base URLs replace the origin of the provider's endpoints (an emulator, a proxy):
+    `auth_base_url` for the consent page, `token_base_url` for token and revoke, `api_base_url`
+    for the provider's REST APIs. `PASAR_<PROVIDER>_BASE_URL` sets all three at once."""
+
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_uri: str | None = None
+    auth_base_url: str | None = None
+    token_base_url: str | None = None
+    api_base_url: str | None = None
+
+
+def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClientSettings]:
+    """One client per `PASAR_<PROVIDER>_CLIENT_ID` that is set."""
+    clients: dict[str, OAuthClientSettings] = {}
+    for name, value in env.items():
+        if not (name.startswith("PASAR_") and name.endswith("_CLIENT_ID") and value):
+            continue
+        prefix = name.removesuffix("CLIENT_ID")
+        provider = prefix.removeprefix("PASAR_").rstrip("_").lower()
+        if not provider:
+            continue
+        base = env.get(f"{prefix}BASE_URL") or None
+        clients[provider] = OAuthClientSettings(
+            client_id=value,
+            client_secret=env.get(f"{prefix}CLIENT_SECRET") or None,
+            redirect_uri=env.get(f"{prefix}REDIRECT_URI") or None,
+            auth_base_url=env.get(f"{prefix}AUTH_BASE_URL") or base,
+            token_base_url=env.get(f"{prefix}TOKEN_BASE_URL") or base,
+            api_base_url=env.get(f"{prefix}API_BASE_URL") or base,
+        )
+    return clients
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable. `database_url=None` means: start the embedded PostgreSQL."""
 
@@ -47,6 +89,22 @@ class Settings:
     access_token_ttl_s: int = 3600
     max_body_bytes: int = 1_048_576
     db_pool_size: int = 10
+    public_url: str | None = None
+    oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
+    """`public_url`: where browsers reach this server (OAuth redirect URIs are built from it;
+    default `http://<host>:<port>`). `oauth_clients`: per auth provider id."""
+    redis_url: str | None = None
+    inline_max_concurrency: int = 2000
+    heartbeat_s: float = 15.0
+    webhook_allow_hosts: tuple[str, ...] = ()
+    stale_after_s: float = 90.0
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+    s3_region: str | None = None
+    """`s3_*`: keep user files in an S3-compatible bucket (set `s3_bucket`); else the data dir."""
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,10 +125,28 @@ class Settings:
             access_token_ttl_s=_int(env, "PASAR_ACCESS_TOKEN_TTL", 3600),
             max_body_bytes=_int(env, "PASAR_MAX_BODY_BYTES", 1_048_576),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
+            public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
+            oauth_clients=_oauth_clients(env),
+            redis_url=env.get("REDIS_URL") or None,
+            inline_max_concurrency=_int(env, "PASAR_INLINE_MAX_CONCURRENCY", 2000),
+            heartbeat_s=_int(env, "PASAR_HEARTBEAT_S", 15),
+            webhook_allow_hosts=_list(env, "PASAR_WEBHOOK_ALLOW_HOSTS"),
+            stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
+            s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
+            s3_bucket=env.get("PASAR_S3_BUCKET") or None,
+            s3_access_key_id=env.get("PASAR_S3_ACCESS_KEY_ID") or None,
+            s3_secret_access_key=env.get("PASAR_S3_SECRET_ACCESS_KEY") or None,
+            s3_region=env.get("PASAR_S3_REGION") or None,
+            env=dict(env),
         )
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def base_url(self) -> str:
+        """The public origin of this server, without a trailing slash."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def files_root(self) -> Path:

@@ -7,7 +7,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pasar_core.objects import ObjectStore
 
 TOOL_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$")
 FAMILY_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -22,6 +25,31 @@ class Effect(StrEnum):
     DESTRUCTIVE = "destructive"
 
 
+class ScopeRisk(StrEnum):
+    """Google's classification of an OAuth scope (other providers map onto the same three)."""
+
+    NON_SENSITIVE = "non_sensitive"
+    SENSITIVE = "sensitive"
+    RESTRICTED = "restricted"
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthCredentials:
+    """The OAuth access a tool call gets: a fresh access token of the user's grant.
+
+    `scopes` are the scopes the calling agent may use for this tool (never the whole grant).
+    `api_base_url` replaces the origin of the provider's API URLs (an emulator); None means the
+    provider's real hosts."""
+
+    provider: str
+    access_token: str
+    scopes: frozenset[str] = frozenset()
+    api_base_url: str | None = None
+
+    def __repr__(self) -> str:  # never print the token
+        return f"OAuthCredentials(provider={self.provider!r}, scopes={sorted(self.scopes)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class ToolContext:
     """Everything a tool may use during one call. Tools never reach for core singletons."""
@@ -33,9 +61,14 @@ class ToolContext:
     settings: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     extras: Mapping[str, Any] = field(default_factory=dict)
+    oauth: OAuthCredentials | None = None
+    objects: ObjectStore | None = None
     """`settings`: the agent's settings for this tool's family (validated against the family's
     `settings_schema`). `secrets`: the agent's decrypted secrets named in the family's
-    `secrets`, and only those. `extras`: services a deployment adds (HTTP clients, object store)."""
+    `secrets`, and only those. `extras`: services a deployment adds (HTTP clients, object store).
+    `oauth`: for a tool with an `auth_provider`, the credentials the core checked for this agent
+    and tool (see `pasar_core.oauth.enforcement.credentials_for_tool`). `objects`: the per-user
+    object store (`pasar_core.objects`); None means a local store over `storage_root`."""
 
 
 ToolRun = Callable[[ToolContext, dict[str, Any]], Awaitable[Any]]
@@ -82,10 +115,45 @@ class ToolFamily:
 
 @dataclass(frozen=True, slots=True)
 class LLMProviderSpec:
-    """A chat-model provider addressed as `provider:model`; `factory(model, options)` builds it."""
+    """A chat-model provider addressed as `provider:model`.
+
+    `factory(model, options, env)` returns a LangChain chat model: `options` are the agent's
+    `model_options`, `env` the server's environment (API keys and base URLs come only from
+    there, never from an agent). Raise `ProviderUnavailable` naming what to install or set."""
 
     id: str
     title: str
-    factory: Callable[[str, Mapping[str, Any]], Any]
+    factory: Callable[[str, Mapping[str, Any], Mapping[str, str]], Any]
     models: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+    options_schema: Mapping[str, Any] | None = None
+    """JSON Schema the agent's `model_options` must fit (checked when the agent is saved)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSpec:
+    """One OAuth scope of a provider: its risk class and the scopes it covers (directly)."""
+
+    id: str
+    risk: ScopeRisk
+    description: str = ""
+    covers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthProviderSpec:
+    """An OAuth 2.0 provider tools can name as `auth_provider`.
+
+    URLs are the production ones; a deployment may re-point their origins (settings), so an
+    emulator needs no code change. `authorize_params` are sent on every consent link (for
+    Google `access_type=offline`, `include_granted_scopes=true`). `scopes` lists every scope a
+    tool may declare, with its hierarchy: a scope covers the ones in its `covers` (transitively)."""
+
+    id: str
+    title: str
+    authorize_url: str
+    token_url: str
+    scopes: tuple[ScopeSpec, ...]
+    revoke_url: str | None = None
+    authorize_params: Mapping[str, str] = field(default_factory=dict)
+    scope_separator: str = " "

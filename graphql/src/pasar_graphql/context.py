@@ -24,6 +24,9 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket
     services: Services
+    connection_params: dict[str, object] | None = None
+    """Set by Strawberry from a websocket's `connection_init` payload (browsers cannot send
+    headers there): `{"Authorization": "Bearer ..."}` or `{"X-API-Key": "..."}`."""
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
@@ -31,7 +34,10 @@ class Context:
         """The authenticated caller, resolved on first use and cached for the request."""
         async with self._lock:  # concurrent resolvers authenticate once
             if self._principal is None:
-                credential = credential_from_headers(self.request.headers)
+                headers = {
+                    key.lower(): str(value) for key, value in (self.connection_params or {}).items()
+                }
+                credential = credential_from_headers(headers or self.request.headers)
                 if credential is None:
                     raise Unauthenticated(
                         "authentication required: send 'Authorization: Bearer <token or API key>'"

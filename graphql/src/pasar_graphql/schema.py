@@ -18,7 +18,10 @@ from pasar_graphql.accounts.mutations import AccountMutations
 from pasar_graphql.accounts.queries import AccountQueries
 from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
+from pasar_graphql.connections.mutations import ConnectionMutations
+from pasar_graphql.connections.queries import ConnectionQueries
 from pasar_graphql.errors import PasarErrors, log_errors
+from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
 from pasar_graphql.tools.queries import ToolQueries
 
 MAX_DEPTH = 10
@@ -27,12 +30,12 @@ MAX_TOKENS = 2000
 
 
 @strawberry.type
-class Query(ToolQueries, AgentQueries, AccountQueries):
+class Query(ToolQueries, AgentQueries, AccountQueries, ExecutionQueries, ConnectionQueries):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutations, AgentMutations):
+class Mutation(AccountMutations, AgentMutations, ExecutionMutations, ConnectionMutations):
     pass
 
 
@@ -56,7 +59,9 @@ class PasarSchema(strawberry.Schema):
 
 
 def build_schema() -> PasarSchema:
-    return PasarSchema(query=Query, mutation=Mutation, extensions=default_extensions())
+    return PasarSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=default_extensions()
+    )
 
 
 schema = build_schema()

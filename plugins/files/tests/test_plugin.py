@@ -9,7 +9,21 @@ from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import build_registry
 from pasar_core.specs import Effect, ToolSpec
 
-TOOL_IDS = {"txt:read", "txt:write", "csv:read", "csv:write"}
+TOOL_IDS = {
+    "files:list",
+    "txt:read",
+    "txt:write",
+    "csv:read",
+    "csv:write",
+    "pdf:read",
+    "pdf:create",
+    "xlsx:read",
+    "xlsx:write",
+    "pptx:read",
+    "pptx:create",
+    "docx:read",
+    "docx:create",
+}
 
 
 def test_loads_through_the_entry_point() -> None:
@@ -33,11 +47,12 @@ def test_tool_schemas_are_valid(tool: ToolSpec) -> None:
     Draft202012Validator.check_schema(tool.output_schema)
     assert tool.input_schema["type"] == "object"
     assert tool.input_schema["additionalProperties"] is False
-    assert set(tool.input_schema["required"]) <= set(tool.input_schema["properties"])
+    assert set(tool.input_schema.get("required", [])) <= set(tool.input_schema["properties"])
     for name, field in tool.input_schema["properties"].items():
         if "default" in field:
             assert not list(Draft202012Validator(field).iter_errors(field["default"])), name
     assert tool.description
-    expected = Effect.READ if tool.id.endswith(":read") else Effect.WRITE
+    assert tool.output_schema["additionalProperties"] is False
+    expected = Effect.READ if tool.id.endswith((":read", ":list")) else Effect.WRITE
     assert tool.effect is expected
     assert tool.timeout_s > 0

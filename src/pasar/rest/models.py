@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from pasar_core.agents.service import AgentSaved, AgentView
+from pasar_core.executions.service import ExecutionView
 from pydantic import BaseModel
 
 
@@ -102,6 +103,38 @@ class AgentSavedOut(BaseModel):
 
 class SecretNamesOut(BaseModel):
     names: list[str]
+
+
+class ExecutionOut(BaseModel):
+    execution_id: uuid.UUID
+    agent_id: uuid.UUID
+    status: str
+    input: Any
+    output: dict[str, Any] | None
+    error: str | None
+    steps: list[dict[str, Any]]
+    duration_ms: int | None
+    cached: bool
+    executor: str
+    thread_id: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, view: ExecutionView) -> ExecutionOut:
+        fields = {name: getattr(view, name) for name in cls.model_fields if name != "execution_id"}
+        return cls(execution_id=view.id, **fields)
+
+
+class ExecutionListOut(BaseModel):
+    executions: list[ExecutionOut]
+    next_cursor: str | None
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str
 
 
 class HealthOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,24 +10,30 @@ from typing import Any
 from pasar_core.accounts.service import ApiKeyRequest, Credentials
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
+from pasar_core.executions.requests import ExecuteRequest
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pasar.rest import accounts, agents, health, tools
+from pasar.rest import accounts, agents, executions, health, tools
+from pasar.rest import oauth as oauth_routes
+from pasar.rest.files import FileListOut, download_file, list_files
 from pasar.rest.models import (
     AgentListOut,
     AgentOut,
     AgentSavedOut,
     ApiKeyOut,
     ErrorOut,
+    ExecutionListOut,
+    ExecutionOut,
     HealthOut,
     SecretNamesOut,
     TokenOut,
     ToolListOut,
     ToolOut,
     UserOut,
+    WebhookSecretOut,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -72,10 +79,39 @@ ENDPOINTS = (
              "Set a secret a tool family uses (stored encrypted)", 204, body=SecretValue),
     Endpoint("DELETE", "/agents/{agent_id}/secrets/{name}", agents.delete_secret,
              "Delete a secret", 204),
+    Endpoint("POST", "/agents/{agent_id}/execute", executions.execute,
+             "Run an agent: 200 with the finished execution, or 202 with its state so far", 200,
+             ExecutionOut, ExecuteRequest, tag="executions"),
+    Endpoint("GET", "/agents/{agent_id}/executions", executions.list_executions,
+             "An agent's executions, newest first", 200, ExecutionListOut, tag="executions",
+             query={"first": "integer", "after": "string"}),
+    Endpoint("GET", "/executions/{execution_id}", executions.get_execution, "One execution", 200,
+             ExecutionOut, tag="executions"),
+    Endpoint("GET", "/executions/{execution_id}/events", executions.events,
+             "Server-sent events of a run (resume with Last-Event-ID)", 200, tag="executions"),
+    Endpoint("POST", "/executions/{execution_id}/cancel", executions.cancel,
+             "Cancel a queued or running execution", 200, ExecutionOut, tag="executions"),
+    Endpoint("GET", "/webhook-secret", executions.get_webhook_secret,
+             "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
+             tag="executions"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations"),
     Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,
              auth=False, tag="operations"),
+    Endpoint("GET", "/files", list_files, "List your files (tool outputs), sorted by path", 200,
+             FileListOut, tag="files", query={"prefix": "string", "limit": "integer"}),
+    Endpoint("GET", "/files/{path:path}", download_file,
+             "Download one of your files (streamed, as an attachment)", 200, tag="files"),
+    Endpoint("GET", "/auth/{provider}/callback", oauth_routes.callback,
+             "OAuth consent callback (browser redirect): exchanges the code, answers an HTML page",
+             200, auth=False, tag="connections",
+             query={"code": "string", "state": "string", "error": "string"}),
+    Endpoint("GET", "/connections", oauth_routes.list_connections,
+             "Your provider grants: scopes and health (never tokens)", 200,
+             oauth_routes.ConnectionListOut, tag="connections"),
+    Endpoint("DELETE", "/connections/{provider}", oauth_routes.disconnect,
+             "Revoke a provider grant at the provider and delete its tokens", 200,
+             oauth_routes.DisconnectedOut, tag="connections"),
 )  # fmt: skip
 
 ERROR_STATUSES = {
@@ -116,7 +152,12 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         "responses": responses,
     }
     parameters = [
-        {"name": name.strip("{}"), "in": "path", "required": True, "schema": {"type": "string"}}
+        {
+            "name": name.strip("{}").split(":")[0],
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+        }
         for name in endpoint.path.split("/")
         if name.startswith("{")
     ] + [
@@ -139,8 +180,8 @@ def openapi_document(version: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in ENDPOINTS:
-        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(
-            endpoint, components
+        paths.setdefault(re.sub(r":\w+}", "}", endpoint.path), {})[endpoint.method.lower()] = (
+            _operation(endpoint, components)
         )
     return {
         "openapi": "3.1.0",

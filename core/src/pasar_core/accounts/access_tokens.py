@@ -34,6 +34,11 @@ class TokenSigner:
         self._key = secret_key
         self._ttl_s = ttl_s
 
+    @property
+    def secret(self) -> str:
+        """The server's secret key (also the root of derived secrets such as webhook keys)."""
+        return self._key
+
     def issue(self, user_id: uuid.UUID, role: str) -> AccessToken:
         now = int(time.time())
         claims = {

@@ -13,11 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
+from pasar_core.agents.builder import check_model_config
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.errors import NotFound
+from pasar_core.oauth.consent import missing_scopes
 from pasar_core.registry import Registry
 from pasar_core.services import Services
-from pasar_core.storage.models import Agent, AgentTool, AuthToken
+from pasar_core.storage.models import Agent, AgentTool
 
 MAX_PAGE = 200
 
@@ -81,24 +83,18 @@ def required_scopes(registry: Registry, tool_ids: Iterable[str]) -> dict[str, se
 
 
 async def _auth_requirement(
-    session: AsyncSession, registry: Registry, user_id: uuid.UUID, tool_ids: list[str]
+    session: AsyncSession,
+    services: Services,
+    user_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    tool_ids: list[str],
 ) -> AuthRequirement:
-    needed = required_scopes(registry, tool_ids)
-    if not needed:
-        return AuthRequirement(missing={})
-    grants = await session.scalars(
-        select(AuthToken).where(
-            AuthToken.user_id == user_id,
-            AuthToken.provider.in_(needed),
-            AuthToken.status == "active",
-        )
+    """The least scopes the tools need beyond the user's grants (scope hierarchy included),
+    and a consent link for them bound to this agent (see `pasar_core.oauth.consent`)."""
+    result = await missing_scopes(
+        session, services, user_id=user_id, agent_id=agent_id, tool_ids=tool_ids
     )
-    granted = {grant.provider: set(grant.scopes) for grant in grants}
-    missing = {
-        provider: frozenset(scopes - granted.get(provider, set()))
-        for provider, scopes in needed.items()
-    }
-    return AuthRequirement(missing={p: s for p, s in missing.items() if s})
+    return AuthRequirement(missing=result.missing, auth_url=result.auth_url)
 
 
 async def owned_agent(session: AsyncSession, principal: Principal, agent_id: uuid.UUID) -> Agent:
@@ -118,6 +114,7 @@ def _link_tools(agent: Agent, tool_ids: list[str]) -> None:
 async def create_agent(services: Services, principal: Principal, data: AgentInput) -> AgentSaved:
     services.registry.require_tools(data.tools)
     services.registry.check_tool_settings(data.config.tool_settings, data.tools)
+    check_model_config(services.registry, data.config)
     async with services.sessionmaker.begin() as session:
         agent = Agent(
             owner_id=principal.user_id, name=data.name, config=data.config.model_dump(mode="json")
@@ -126,7 +123,7 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
         session.add(agent)
         await session.flush()
         await session.refresh(agent)
-        auth = await _auth_requirement(session, services.registry, principal.user_id, data.tools)
+        auth = await _auth_requirement(session, services, principal.user_id, agent.id, data.tools)
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 
@@ -157,6 +154,8 @@ async def update_agent(
 ) -> AgentSaved:
     if patch.tools is not None:
         services.registry.require_tools(patch.tools)
+    if patch.config is not None:
+        check_model_config(services.registry, patch.config)
     async with services.sessionmaker.begin() as session:
         agent = await owned_agent(session, principal, parse_agent_id(agent_id))
         tool_ids = patch.tools if patch.tools is not None else agent.tool_ids
@@ -174,7 +173,7 @@ async def update_agent(
         await session.flush()
         await session.refresh(agent)
         auth = await _auth_requirement(
-            session, services.registry, principal.user_id, agent.tool_ids
+            session, services, principal.user_id, agent.id, agent.tool_ids
         )
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 

@@ -144,8 +144,38 @@ class AuthToken(Base):
     status: Mapped[str] = mapped_column(String(32), nullable=False, default="active")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    """`status`: `active`, or `needs_reauth` after the provider refused the refresh token
+    (`invalid_grant`): such a grant is never refreshed again, only replaced by a new consent."""
 
-    __table_args__ = (Index("uq_auth_tokens_user_provider", "user_id", "provider", unique=True),)
+    __table_args__ = (
+        Index("uq_auth_tokens_user_provider", "user_id", "provider", unique=True),
+        CheckConstraint("status IN ('active', 'needs_reauth')", name="status"),
+    )
+
+
+class OAuthState(Base):
+    """A pending consent: the `state` (stored hashed), PKCE verifier (sealed), who asked, for
+    which agent and scopes. Single use: the callback deletes it; it expires after minutes."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(100), nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    code_verifier_enc: Mapped[bytes] = mapped_column(nullable=False)
+    redirect_uri: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Execution(Base):

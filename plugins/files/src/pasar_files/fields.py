@@ -29,3 +29,33 @@ DELIMITER: dict[str, Any] = {
     "default": ",",
     "description": "The one-character field separator, e.g. ',', ';' or a tab.",
 }
+
+OVERWRITE: dict[str, Any] = {
+    "type": "boolean",
+    "default": True,
+    "description": "Replace the file if it exists (default true); false fails instead.",
+}
+
+
+def created_file(**extra: dict[str, Any]) -> dict[str, Any]:
+    """Output schema of a tool that creates a file: its path, size, and `extra` fields."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path", "size_bytes", *extra],
+        "properties": {
+            "path": {"type": "string", "description": "The created file's path (its key)."},
+            "size_bytes": {"type": "integer", "minimum": 0},
+            **extra,
+        },
+    }
+
+
+def read_input(**extra: dict[str, Any]) -> dict[str, Any]:
+    """Input schema of a read tool: `path` plus `extra` optional fields."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path"],
+        "properties": {"path": PATH, **extra},
+    }

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from pasar_core.errors import ToolError
-
-from pasar_files.limits import MAX_PATH_CHARS
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from pasar_core.objects import InvalidObjectKey, normalise_key
 
 
 def _shown(relative: str) -> str:
@@ -20,31 +15,11 @@ def _shown(relative: str) -> str:
 
 
 def check_relative_path(relative: str) -> str:
-    """Lexical checks only; returns the normalised relative path (`a//./b` -> `a/b`)."""
-    if not relative:
-        raise ToolError("path must not be empty")
-    if len(relative) > MAX_PATH_CHARS:
-        raise ToolError(f"path is longer than {MAX_PATH_CHARS} characters")
-    if "\x00" in relative:
-        raise ToolError("path must not contain NUL bytes")
-    if _CONTROL.search(relative):
-        raise ToolError(f"path {_shown(relative)} contains control characters")
+    """Lexical checks only (the object store's key rules); returns the normalised path."""
     try:
-        relative.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ToolError("path is not valid Unicode text") from None
-    if relative.startswith(("\\\\", "//")):
-        raise ToolError(f"path {_shown(relative)} is a network (UNC) path; use a relative path")
-    if relative.startswith(("/", "\\")) or _DRIVE.match(relative):
-        raise ToolError(f"path {_shown(relative)} is absolute; use a path relative to your files")
-    if "\\" in relative:
-        raise ToolError(f"path {_shown(relative)} contains a backslash; separate folders with '/'")
-    parts = [part for part in relative.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise ToolError(f"path {_shown(relative)} must not contain '..'")
-    if not parts:
-        raise ToolError(f"path {_shown(relative)} does not name a file")
-    return str(PurePosixPath(*parts))
+        return normalise_key(relative)
+    except InvalidObjectKey as error:
+        raise ToolError(error.message) from None
 
 
 def resolve_user_path(root: Path, relative: str) -> Path:

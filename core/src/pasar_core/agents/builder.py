@@ -1,0 +1,143 @@
+"""Build a LangChain agent for one run from an agent's stored config and the registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from langchain.agents import create_agent
+from langchain.agents.middleware import (
+    AgentMiddleware,
+    ModelCallLimitMiddleware,
+    ModelFallbackMiddleware,
+    ToolCallLimitMiddleware,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.tools import StructuredTool
+from langgraph.graph.state import CompiledStateGraph
+
+from pasar_core.agents.config import AgentConfig
+from pasar_core.errors import PasarError, ProviderNotFound, ProviderUnavailable, ValidationFailed
+from pasar_core.registry import Registry
+from pasar_core.schemas import validation_errors
+from pasar_core.specs import LLMProviderSpec, ToolContext
+
+# Called around each tool call: (tool id, args) before, (tool id, result | None, error | None,
+# duration_ms) after. The runner uses them to record steps.
+ToolStarted = Callable[[str, dict[str, Any]], Awaitable[None]]
+ToolFinished = Callable[[str, Any, str | None, int], Awaitable[None]]
+ContextFor = Callable[[str], Awaitable[ToolContext]]
+
+
+def split_model_ref(model_ref: str) -> tuple[str, str]:
+    provider, _, model = model_ref.partition(":")
+    return provider, model
+
+
+def resolve_provider(registry: Registry, model_ref: str) -> tuple[LLMProviderSpec, str]:
+    provider_id, model = split_model_ref(model_ref)
+    provider = registry.llm_providers.get(provider_id)
+    if provider is None:
+        raise ProviderNotFound(
+            f"no model provider {provider_id!r} is installed",
+            details={"installed": sorted(registry.llm_providers)},
+        )
+    return provider, model
+
+
+def check_model_config(registry: Registry, config: AgentConfig) -> None:
+    """Providers exist and `model_options` fit the main provider's options schema."""
+    provider, _ = resolve_provider(registry, config.model)
+    for fallback in config.fallbacks:
+        resolve_provider(registry, fallback)
+    if provider.options_schema is not None:
+        problems = validation_errors(
+            Draft202012Validator(provider.options_schema), config.model_options
+        )
+        if problems:
+            first = problems[0]
+            raise ValidationFailed(
+                f"invalid model_options for {provider.id}: {first['path']}: {first['message']}",
+                details={"errors": [{**p, "path": "/config/model_options" + p["path"].rstrip("/")}
+                                    for p in problems]},
+            )  # fmt: skip
+
+
+def build_model(
+    registry: Registry, model_ref: str, options: Mapping[str, Any], env: Mapping[str, str]
+) -> BaseChatModel:
+    provider, model = resolve_provider(registry, model_ref)
+    try:
+        chat_model = provider.factory(model, dict(options), env)
+    except PasarError:
+        raise
+    except Exception as error:
+        raise ProviderUnavailable(f"could not build {model_ref}: {error}") from error
+    if not isinstance(chat_model, BaseChatModel):
+        raise ProviderUnavailable(f"provider {provider.id!r} did not return a LangChain chat model")
+    return chat_model
+
+
+@dataclass(frozen=True, slots=True)
+class RunHooks:
+    context_for: ContextFor
+    tool_started: ToolStarted
+    tool_finished: ToolFinished
+
+
+def _langchain_tool(registry: Registry, tool_id: str, hooks: RunHooks) -> StructuredTool:
+    spec = registry.tool(tool_id).spec
+
+    async def call(**args: Any) -> str:
+        await hooks.tool_started(tool_id, args)
+        started = time.perf_counter()
+        try:
+            result = await registry.invoke(tool_id, await hooks.context_for(tool_id), args)
+        except PasarError as error:
+            elapsed = int((time.perf_counter() - started) * 1000)
+            await hooks.tool_finished(tool_id, None, f"{error.code}: {error.message}", elapsed)
+            # The model reads the failure and may recover; the run goes on.
+            return json.dumps({"error": {"code": error.code, "message": error.message}})
+        elapsed = int((time.perf_counter() - started) * 1000)
+        await hooks.tool_finished(tool_id, result, None, elapsed)
+        return json.dumps(result, default=str)
+
+    return StructuredTool.from_function(
+        coroutine=call,
+        name=spec.langchain_name,
+        description=spec.description,
+        args_schema=dict(spec.input_schema),
+    )
+
+
+def build_agent(
+    registry: Registry,
+    config: AgentConfig,
+    tool_ids: list[str],
+    env: Mapping[str, str],
+    hooks: RunHooks,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """`create_agent` with the agent's tools (validated by the core), prompt and limits."""
+    model = build_model(registry, config.model, config.model_options, env)
+    middleware: list[AgentMiddleware[Any, Any, Any]] = [
+        ModelCallLimitMiddleware(run_limit=config.limits.max_steps, exit_behavior="error"),
+        ToolCallLimitMiddleware(run_limit=config.limits.max_tool_calls, exit_behavior="error"),
+    ]
+    if config.fallbacks:
+        main_provider = split_model_ref(config.model)[0]
+        fallbacks = [
+            build_model(
+                registry,
+                ref,
+                config.model_options if split_model_ref(ref)[0] == main_provider else {},
+                env,
+            )
+            for ref in config.fallbacks
+        ]
+        middleware.append(ModelFallbackMiddleware(*fallbacks))
+    tools = [_langchain_tool(registry, tool_id, hooks) for tool_id in tool_ids]
+    return create_agent(model, tools, system_prompt=config.system_prompt, middleware=middleware)

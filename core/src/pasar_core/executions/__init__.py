@@ -1,0 +1,1 @@
+"""Agent runs: execution records, the runner, executors, live events, webhooks."""

@@ -1,0 +1,275 @@
+"""Run one execution: build the agent, stream it, record every step, end in a final status.
+
+The same function runs in the API process (inline executor) and in an RQ worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
+from langchain.agents.middleware.tool_call_limit import ToolCallLimitExceededError
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from sqlalchemy import func, select, update
+
+from pasar_core.agents.builder import RunHooks, build_agent
+from pasar_core.agents.config import AgentConfig
+from pasar_core.agents.secrets import load_secrets
+from pasar_core.errors import PasarError
+from pasar_core.executions.events import TERMINAL_STATUSES, publish
+from pasar_core.services import Services
+from pasar_core.specs import ToolContext
+from pasar_core.storage.models import Agent, Execution, ExecutionEvent
+
+log = logging.getLogger("pasar.runner")
+
+THREAD_HISTORY_TURNS = 20
+SHUTDOWN = "pasar-shutdown"  # the cancel message executors use when the process stops
+ERROR_TEXT_LIMIT = 2000
+
+
+class Recorder:
+    """Publishes an execution's events in order and keeps its steps."""
+
+    def __init__(self, services: Services, execution_id: uuid.UUID, next_seq: int) -> None:
+        self._services = services
+        self.execution_id = execution_id
+        self._next_seq = next_seq
+        self.steps: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
+
+    async def event(self, type_: str, data: dict[str, Any], *, persist: bool = True) -> None:
+        async with self._lock, self._services.sessionmaker.begin() as session:
+            seq = self._next_seq if persist else None
+            await publish(session, self.execution_id, seq, type_, data)
+            if persist:
+                self._next_seq += 1
+
+    async def finish(self, session: Any, data: dict[str, Any]) -> None:
+        """The final status event, inside the caller's transaction."""
+        await publish(session, self.execution_id, self._next_seq, "status", data)
+        self._next_seq += 1
+
+    async def step(self, type_: str, data: dict[str, Any]) -> None:
+        step = {"type": type_, "at": datetime.now(UTC).isoformat(), **data}
+        self.steps.append(step)
+        await self.event(type_, step)
+
+
+def _user_message(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(
+        part.get("text", "") if isinstance(part, dict) else str(part) for part in content
+    )
+
+
+async def _thread_history(services: Services, execution: Execution) -> list[dict[str, str]]:
+    if not execution.thread_id:
+        return []
+    async with services.sessionmaker() as session:
+        previous = await session.scalars(
+            select(Execution)
+            .where(
+                Execution.agent_id == execution.agent_id,
+                Execution.thread_id == execution.thread_id,
+                Execution.status == "succeeded",
+                Execution.created_at < execution.created_at,
+            )
+            .order_by(Execution.created_at.desc())
+            .limit(THREAD_HISTORY_TURNS)
+        )
+        turns = list(previous)[::-1]
+    history: list[dict[str, str]] = []
+    for turn in turns:
+        history.append({"role": "user", "content": _user_message(turn.input)})
+        history.append(
+            {"role": "assistant", "content": str((turn.output or {}).get("message", ""))}
+        )
+    return history
+
+
+async def _start(
+    services: Services, execution_id: uuid.UUID
+) -> tuple[Execution, Agent, int] | None:
+    """Claim the execution (queued -> running); None when it must not run."""
+    async with services.sessionmaker.begin() as session:
+        execution = await session.get(Execution, execution_id, with_for_update=True)
+        if execution is None or execution.status in TERMINAL_STATUSES:
+            return None
+        agent = await session.get(Agent, execution.agent_id)
+        if agent is None:
+            return None
+        next_seq = (
+            await session.scalar(
+                select(func.coalesce(func.max(ExecutionEvent.seq), 0)).where(
+                    ExecutionEvent.execution_id == execution_id
+                )
+            )
+            or 0
+        ) + 1
+        if execution.cancel_requested:
+            execution.status = "cancelled"
+            execution.finished_at = datetime.now(UTC)
+            await publish(session, execution_id, next_seq, "status", {"status": "cancelled"})
+            return None
+        execution.status = "running"
+        execution.attempts += 1
+        execution.started_at = execution.started_at or datetime.now(UTC)
+        execution.heartbeat_at = datetime.now(UTC)
+        await publish(
+            session, execution_id, next_seq, "status",
+            {"status": "running", "attempt": execution.attempts},
+        )  # fmt: skip
+        return execution, agent, next_seq + 1
+
+
+async def _finish(
+    services: Services,
+    recorder: Recorder,
+    status: str,
+    *,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+    started: float,
+) -> None:
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    async with services.sessionmaker.begin() as session:
+        await session.execute(
+            update(Execution)
+            .where(Execution.id == recorder.execution_id)
+            .values(
+                status=status,
+                output=output,
+                error=error[:ERROR_TEXT_LIMIT] if error else None,
+                duration_ms=duration_ms,
+                finished_at=datetime.now(UTC),
+                steps=recorder.steps,
+            )
+        )
+        data: dict[str, Any] = {"status": status, "duration_ms": duration_ms}
+        if output is not None:
+            data["output"] = output
+        if error:
+            data["error"] = error[:ERROR_TEXT_LIMIT]
+        await recorder.finish(session, data)
+
+
+async def _stream(agent: Any, messages: list[dict[str, str]], limit: int) -> AsyncIterator[Any]:
+    config = {"recursion_limit": limit * 2 + 10}
+    async for item in agent.astream(
+        {"messages": messages}, config=config, stream_mode=["updates", "messages"]
+    ):
+        yield item
+
+
+async def run_execution(services: Services, execution_id: uuid.UUID) -> str | None:
+    """Run to a final status and return it (None when the execution was not runnable)."""
+    claimed = await _start(services, execution_id)
+    if claimed is None:
+        return None
+    execution, agent_row, next_seq = claimed
+    recorder = Recorder(services, execution_id, next_seq)
+    started = time.perf_counter()
+    config = AgentConfig.model_validate(agent_row.config)
+    tool_ids = list(agent_row.tool_ids)
+
+    async def context_for(tool_id: str) -> ToolContext:
+        tool = services.registry.tool(tool_id)
+        async with services.sessionmaker() as session:
+            secrets = await load_secrets(
+                session, services.keyring, agent_row.id, tool.family.secrets
+            )
+        root = services.settings.files_root / str(execution.user_id)
+        return ToolContext(
+            user_id=str(execution.user_id),
+            storage_root=root,
+            agent_id=str(agent_row.id),
+            execution_id=str(execution_id),
+            settings=config.tool_settings.get(tool.family.id, {}),
+            secrets=secrets,
+        )
+
+    async def tool_started(tool_id: str, args: dict[str, Any]) -> None:
+        await recorder.step("tool_call", {"tool": tool_id, "args": args})
+
+    async def tool_finished(tool_id: str, result: Any, error: str | None, ms: int) -> None:
+        data: dict[str, Any] = {"tool": tool_id, "duration_ms": ms}
+        data |= {"error": error} if error else {"result": result}
+        await recorder.step("tool_result", data)
+
+    try:
+        graph = build_agent(
+            services.registry, config, tool_ids, services.settings.env,
+            RunHooks(context_for, tool_started, tool_finished),
+        )  # fmt: skip
+    except PasarError as error:
+        await recorder.step("model_call", {"error": error.message})
+        await _finish(services, recorder, "failed", error=error.message, started=started)
+        return "failed"
+
+    messages = [*await _thread_history(services, execution)]
+    messages.append({"role": "user", "content": _user_message(execution.input)})
+    last_mark = time.perf_counter()
+    final_text = ""
+    try:
+        async with asyncio.timeout(config.limits.timeout_s):
+            async for mode, payload in _stream(graph, messages, config.limits.max_steps):
+                if mode == "messages":
+                    chunk = payload[0]
+                    text = chunk.content if isinstance(chunk, AIMessageChunk) else None
+                    if isinstance(text, str) and text:
+                        await recorder.event("token", {"text": text}, persist=False)
+                    continue
+                for node, update_ in (payload or {}).items():
+                    for message in (update_ or {}).get("messages", []):
+                        if node == "model" and isinstance(message, AIMessage):
+                            now = time.perf_counter()
+                            final_text = _text(message)
+                            await recorder.step(
+                                "model_call",
+                                {
+                                    "content": final_text,
+                                    "tool_calls": [
+                                        {"name": call["name"], "args": call["args"]}
+                                        for call in message.tool_calls
+                                    ],
+                                    "duration_ms": int((now - last_mark) * 1000),
+                                },
+                            )
+                    last_mark = time.perf_counter()
+    except (ModelCallLimitExceededError, ToolCallLimitExceededError) as error:
+        await _finish(services, recorder, "limit_exceeded", error=str(error), started=started)
+        return "limit_exceeded"
+    except TimeoutError:
+        message = f"the run exceeded its {config.limits.timeout_s:g} s time limit"
+        await _finish(services, recorder, "limit_exceeded", error=message, started=started)
+        return "limit_exceeded"
+    except asyncio.CancelledError as cancelled:
+        shutdown = SHUTDOWN in cancelled.args
+        status = "failed" if shutdown else "cancelled"
+        reason = "the server shut down during the run" if shutdown else "cancelled on request"
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_finish(services, recorder, status, error=reason, started=started))
+        raise
+    except Exception as error:  # a provider outage or a bug: recorded, never a crash
+        log.warning("execution %s failed: %s", execution_id, type(error).__name__)
+        text = f"{type(error).__name__}: {error}"
+        await recorder.step("model_call", {"error": text[:ERROR_TEXT_LIMIT]})
+        await _finish(services, recorder, "failed", error=text, started=started)
+        return "failed"
+    await _finish(services, recorder, "succeeded", output={"message": final_text}, started=started)
+    return "succeeded"

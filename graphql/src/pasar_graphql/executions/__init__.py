@@ -1,0 +1,1 @@
+"""Executions: run agents, read and cancel runs, and subscribe to their events."""

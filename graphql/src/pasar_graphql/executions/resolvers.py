@@ -1,0 +1,107 @@
+"""Execution queries, mutations and the `executionEvents` subscription."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+from pasar_core.errors import PasarError
+from pasar_core.executions import service
+from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.schemas import parse_model
+from strawberry.scalars import JSON
+
+from pasar_graphql.context import Info
+from pasar_graphql.executions.types import (
+    Execution,
+    ExecutionEvent,
+    ExecutionPage,
+    RunParametersInput,
+)
+
+
+async def resolve_execute_agent(
+    info: Info, agent_id: strawberry.ID, input: JSON, parameters: RunParametersInput | None = None
+) -> Execution:
+    context = info.context
+    principal = await context.principal()
+    body: dict[str, object] = {"input": input}
+    if parameters is not None:
+        body["parameters"] = {k: v for k, v in vars(parameters).items() if v is not None}
+    request = parse_model(ExecuteRequest, body, what="execution")
+    return Execution.of(
+        await service.start_execution(context.services, principal, agent_id, request)
+    )
+
+
+async def resolve_execution(info: Info, id: strawberry.ID) -> Execution:
+    context = info.context
+    return Execution.of(
+        await service.get_execution(context.services, await context.principal(), id)
+    )
+
+
+async def resolve_executions(
+    info: Info, agent_id: strawberry.ID, first: int = 20, after: str | None = None
+) -> ExecutionPage:
+    context = info.context
+    views, cursor = await service.list_executions(
+        context.services, await context.principal(), agent_id, first=first, after=after
+    )
+    return ExecutionPage(
+        nodes=[Execution.of(view) for view in views],
+        end_cursor=cursor,
+        has_next_page=cursor is not None,
+    )
+
+
+async def resolve_cancel_execution(info: Info, id: strawberry.ID) -> Execution:
+    context = info.context
+    view = await service.cancel_execution(context.services, await context.principal(), id)
+    return Execution.of(view)
+
+
+async def resolve_execution_events(
+    info: Info, id: strawberry.ID, after: int = 0
+) -> AsyncGenerator[ExecutionEvent, None]:
+    context = info.context
+    try:
+        view = await service.get_execution(context.services, await context.principal(), id)
+    except PasarError as error:
+        # Subscription results bypass the operation extension: carry the code here.
+        raise GraphQLError(
+            error.message, extensions={**error.details, "code": error.code}
+        ) from None
+    hub = service.runtime_of(context.services).hub
+    async for event in hub.subscribe(view.id, max(0, after)):
+        yield ExecutionEvent.of(event)
+
+
+@strawberry.type
+class ExecutionQueries:
+    execution = strawberry.field(
+        resolver=resolve_execution, description="One of your executions (NOT_FOUND otherwise)."
+    )
+    executions = strawberry.field(
+        resolver=resolve_executions, description="An agent's executions, newest first."
+    )
+
+
+@strawberry.type
+class ExecutionMutations:
+    execute_agent = strawberry.mutation(
+        resolver=resolve_execute_agent,
+        description="Run an agent; with wait (default) the finished run if it ends in time.",
+    )
+    cancel_execution = strawberry.mutation(
+        resolver=resolve_cancel_execution, description="Stop a queued or running execution."
+    )
+
+
+@strawberry.type
+class Subscription:
+    execution_events = strawberry.subscription(
+        resolver=resolve_execution_events,
+        description="Every event of a run in order (stored ones after `after`, then live).",
+    )

@@ -1,0 +1,93 @@
+"""POST /agents/{id}/execute, GET /executions/{id}, its events (SSE), cancel, and listing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from pasar_core.errors import BadRequest
+from pasar_core.executions import service as executions
+from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.executions.webhooks import webhook_secret
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from pasar.rest.models import ExecutionListOut, ExecutionOut, WebhookSecretOut
+from pasar.rest.requests import caller, query_int, read_model, services_of
+from pasar.rest.responses import json_response
+
+SSE_PING_S = 15
+
+
+async def execute(request: Request) -> Response:
+    principal = await caller(request)
+    body = await read_model(request, ExecuteRequest)
+    view = await executions.start_execution(
+        services_of(request), principal, request.path_params["agent_id"], body
+    )
+    return json_response(ExecutionOut.of(view), 200 if view.finished else 202)
+
+
+async def get_execution(request: Request) -> Response:
+    principal = await caller(request)
+    view = await executions.get_execution(
+        services_of(request), principal, request.path_params["execution_id"]
+    )
+    return json_response(ExecutionOut.of(view))
+
+
+async def list_executions(request: Request) -> Response:
+    principal = await caller(request)
+    first = query_int(request, "first", 20, low=1, high=executions.MAX_PAGE)
+    views, cursor = await executions.list_executions(
+        services_of(request), principal, request.path_params["agent_id"],
+        first=first, after=request.query_params.get("after"),
+    )  # fmt: skip
+    return json_response(
+        ExecutionListOut(executions=[ExecutionOut.of(v) for v in views], next_cursor=cursor)
+    )
+
+
+async def cancel(request: Request) -> Response:
+    principal = await caller(request)
+    view = await executions.cancel_execution(
+        services_of(request), principal, request.path_params["execution_id"]
+    )
+    return json_response(ExecutionOut.of(view))
+
+
+def _last_event_id(request: Request) -> int:
+    raw = request.headers.get("last-event-id") or request.query_params.get("after") or "0"
+    if not raw.isdigit() or len(raw) > 9:
+        raise BadRequest("Last-Event-ID must be a non-negative integer")
+    return int(raw)
+
+
+async def events(request: Request) -> Response:
+    """Server-sent events: every step in order; resume with `Last-Event-ID`."""
+    principal = await caller(request)
+    services = services_of(request)
+    view = await executions.get_execution(services, principal, request.path_params["execution_id"])
+    after = _last_event_id(request)
+    hub = executions.runtime_of(services).hub
+
+    async def stream() -> AsyncIterator[str]:
+        yield f"retry: 2000\n: execution {view.id}\n\n"
+        async for event in hub.subscribe(view.id, after):
+            lines = [f"event: {event.type}"]
+            if event.seq is not None:
+                lines.append(f"id: {event.seq}")
+            lines.append(f"data: {json.dumps(event.data, default=str)}")
+            yield "\n".join(lines) + "\n\n"
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def get_webhook_secret(request: Request) -> Response:
+    principal = await caller(request)
+    secret = webhook_secret(services_of(request).tokens.secret, principal.user_id)
+    return json_response(WebhookSecretOut(secret=secret))

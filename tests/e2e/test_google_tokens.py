@@ -1,0 +1,223 @@
+"""Token custody against the emulator: refresh single-flight, invalid_grant, per-agent
+enforcement at dispatch, tools running with the stored grant, key rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import pytest
+from pasar_core.crypto import Keyring, new_key, parse_keys
+from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
+from pasar_core.oauth.enforcement import credentials_for_tool
+from pasar_core.oauth.tokens import open_tokens, rotate_keys
+from pasar_core.services import Services
+from pasar_core.settings import Settings
+from pasar_core.specs import OAuthCredentials, ToolContext
+from pasar_core.storage.models import AuthToken
+from pasar_core.testing import TEST_PASSWORD
+from pasar_google_workspace import provider as g
+from pasar_google_workspace.testing import CLIENT_ID, RunningEmulator
+from sqlalchemy import select, text
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+
+
+@pytest.fixture
+def app(google_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(google_settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def call(app: TestClient, coroutine_fn: Any, *args: Any) -> Any:
+    assert app.portal is not None
+    return app.portal.call(coroutine_fn, *args)
+
+
+def services(app: TestClient) -> Services:
+    found: Services = app.app_state["services"]
+    return found
+
+
+def sql(app: TestClient, statement: str) -> None:
+    async def run() -> None:
+        async with services(app).sessionmaker.begin() as session:
+            await session.execute(text(statement))
+
+    call(app, run)
+
+
+def grant(app: TestClient) -> AuthToken:
+    async def run() -> AuthToken:
+        async with services(app).sessionmaker() as session:
+            return (await session.scalars(select(AuthToken))).one()
+
+    found: AuthToken = call(app, run)
+    return found
+
+
+def connect(app: TestClient, tools: list[str], **emulator: str) -> tuple[uuid.UUID, str]:
+    """A new user whose agent with `tools` went through consent; (user id, agent id)."""
+    credentials = {"email": f"u-{uuid.uuid4().hex[:8]}@example.com", "password": TEST_PASSWORD}
+    user = app.post("/auth/signup", json=credentials).json()
+    token = app.post("/auth/token", json=credentials).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    body = app.post("/agents", json={"name": "a", "tools": tools}, headers=headers).json()
+    url = body["auth_url"] + ("&" + urlencode(emulator) if emulator else "")
+    location = urlsplit(httpx.get(url).headers["location"])
+    assert app.get(f"{location.path}?{location.query}").status_code == 200
+    return uuid.UUID(user["id"]), body["agent_id"]
+
+
+def creds(app: TestClient, user_id: uuid.UUID, tools: list[str], tool: str) -> OAuthCredentials:
+    async def run() -> OAuthCredentials | None:
+        return await credentials_for_tool(
+            services(app), user_id=user_id, agent_tool_ids=tools, tool_id=tool
+        )
+
+    found = call(app, run)
+    assert isinstance(found, OAuthCredentials)
+    return found
+
+
+def test_the_agent_runs_tools_with_the_stored_grant(
+    app: TestClient, google_emulator: RunningEmulator, tmp_path: Any
+) -> None:
+    tools = ["gmail:read", "sheets:read", "calendar:read"]
+    user_id, agent_id = connect(app, tools)
+    for tool in tools:
+        credentials = creds(app, user_id, tools, tool)
+        assert credentials.scopes == services(app).registry.tool(tool).spec.scopes
+        assert credentials.api_base_url == google_emulator.url
+        assert "ya29" not in repr(credentials)
+        ctx = ToolContext(user_id=str(user_id), storage_root=tmp_path, agent_id=agent_id,
+                          oauth=credentials)  # fmt: skip
+        args: dict[str, Any] = {"sheets:read": {"spreadsheet_id": "sheet1", "range": "A1:B2"}}.get(
+            tool, {}
+        )
+        result = call(app, services(app).registry.invoke, tool, ctx, args)
+        assert result
+
+
+def test_refresh_is_single_flight_under_concurrency(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    tools = ["gmail:read"]
+    user_id, _ = connect(app, tools)
+    before = grant(app)
+    google_emulator.state.expire_access_tokens()
+    sql(app, "UPDATE auth_tokens SET expires_at = now() + interval '30 seconds'")
+
+    async def many() -> list[OAuthCredentials | None]:
+        return await asyncio.gather(*(
+            credentials_for_tool(services(app), user_id=user_id, agent_tool_ids=tools,
+                                 tool_id="gmail:read")
+            for _ in range(12)
+        ))  # fmt: skip
+
+    results = call(app, many)
+    assert google_emulator.state.hits["token:refresh_token"] == 1
+    tokens = {r.access_token for r in results if r is not None}
+    assert len(tokens) == 1
+    assert tokens <= set(google_emulator.state.access_tokens)
+    after = grant(app)
+    assert after.refreshed_at is not None
+    assert after.expires_at > before.expires_at
+    keyring = services(app).keyring
+    # The refresh response had no refresh token: the stored one is kept.
+    assert open_tokens(keyring, after).refresh_token == open_tokens(keyring, before).refresh_token
+
+
+def test_invalid_grant_marks_needs_reauth_and_is_never_retried(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    tools = ["calendar:read"]
+    user_id, _agent_id = connect(app, tools)
+    google_emulator.state.revoke_grant(CLIENT_ID)  # the user revoked access at Google
+    sql(app, "UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
+    for _ in range(2):
+        with pytest.raises(ReauthorizationRequired) as caught:
+            creds(app, user_id, tools, "calendar:read")
+        assert caught.value.code == "AUTH_REQUIRED"
+        assert caught.value.auth_url
+        assert "prompt=consent" in caught.value.auth_url
+        assert caught.value.details["tool"] == "calendar:read"
+    assert google_emulator.state.hits["token:refresh_token"] == 1  # not retried
+    row = grant(app)
+    assert row.status == "needs_reauth"
+    assert "invalid_grant" in (row.last_error or "")
+    # Reconnecting through the link in the error heals the grant.
+    location = urlsplit(httpx.get(caught.value.auth_url).headers["location"])
+    assert app.get(f"{location.path}?{location.query}").status_code == 200
+    assert grant(app).status == "active"
+    assert creds(app, user_id, tools, "calendar:read").access_token
+
+
+def test_enforcement_when_the_grant_is_broader_than_the_agent(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    user_id, _ = connect(app, ["gmail:read", "gmail:send", "calendar:create"])
+    narrow = ["gmail:read"]
+    assert creds(app, user_id, narrow, "gmail:read").scopes == {g.GMAIL_READONLY}
+    for tool in ("gmail:send", "calendar:create", "files:nope"):
+        with pytest.raises(ToolNotPermitted) as caught:
+            creds(app, user_id, narrow, tool)
+        assert caught.value.code == "NOT_PERMITTED"
+
+
+def test_a_scope_unticked_at_consent_asks_to_reconnect(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    tools = ["gmail:read", "gmail:send"]
+    user_id, _ = connect(app, tools, emulator_untick=g.GMAIL_SEND)
+    assert creds(app, user_id, tools, "gmail:read").access_token
+    with pytest.raises(ReauthorizationRequired) as caught:
+        creds(app, user_id, tools, "gmail:send")
+    assert caught.value.missing == [g.GMAIL_SEND]
+
+
+def test_no_grant_means_reconnect_with_a_link(app: TestClient) -> None:
+    credentials = {"email": "solo@example.com", "password": TEST_PASSWORD}
+    user_id = uuid.UUID(app.post("/auth/signup", json=credentials).json()["id"])
+    with pytest.raises(ReauthorizationRequired) as caught:
+        creds(app, user_id, ["docs:read"], "docs:read")
+    assert caught.value.auth_url
+    assert "documents.readonly" in caught.value.auth_url
+
+
+def test_a_tool_without_provider_gets_no_credentials(app: TestClient) -> None:
+    async def run() -> OAuthCredentials | None:
+        return await credentials_for_tool(
+            services(app), user_id=uuid.uuid4(), agent_tool_ids=["txt:read"], tool_id="txt:read"
+        )
+
+    assert call(app, run) is None
+
+
+def test_keys_rotate_re_encrypts_with_the_active_key(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    _user_id, _ = connect(app, ["gmail:read"])
+    old: Keyring = services(app).keyring
+    before = open_tokens(old, grant(app))
+    key_id, key = new_key()
+    old_id = old.active_key_id
+    rotated = dataclasses.replace(services(app), keyring=parse_keys(f"{key_id}:{key}"))
+    # The new keyring alone cannot read the old rows; with the old key after it, it can.
+    both = dataclasses.replace(
+        rotated,
+        keyring=Keyring({key_id: rotated.keyring._keys[key_id], old_id: old._keys[old_id]},
+                        active=key_id),
+    )  # fmt: skip
+    counts = call(app, rotate_keys, both)
+    assert counts["auth_tokens"] == 1
+    row = grant(app)
+    assert row.key_id == key_id
+    assert open_tokens(rotated.keyring, row) == before
+    assert call(app, rotate_keys, both)["auth_tokens"] == 0

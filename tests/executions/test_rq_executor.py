@@ -1,0 +1,193 @@
+"""The rq executor with a real Redis server and real `pasar worker` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psutil
+import pytest
+from pasar_core.settings import Settings
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+from tests.support.redis_server import redis_server
+
+TIMING = {"heartbeat_s": 1.0, "stale_after_s": 4.0}
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def rq_settings(pasar_settings: Settings, redis_url: str) -> Settings:
+    from redis import Redis
+
+    Redis.from_url(redis_url).flushdb()
+    return pasar_settings.with_overrides(redis_url=redis_url, **TIMING)
+
+
+@pytest.fixture
+def start_worker(rq_settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    workers: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        "DATABASE_URL": rq_settings.database_url or "",
+        "REDIS_URL": rq_settings.redis_url or "",
+        "PASAR_DATA_DIR": str(rq_settings.data_dir),
+        "PASAR_SECRET_KEY": rq_settings.secret_key or "",
+        "PASAR_HEARTBEAT_S": "1",
+        "PASAR_STALE_AFTER_S": "4",
+    }
+
+    def start() -> subprocess.Popen[bytes]:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pasar", "worker"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.poll() is None:
+            for child in psutil.Process(worker.pid).children(recursive=True):
+                child.kill()
+            worker.kill()
+        worker.wait(10)
+
+
+@pytest.fixture
+def rq_client(rq_settings: Settings) -> Iterator[TestClient]:
+    rq_settings.ensure_data_dir()
+    with TestClient(create_app(rq_settings)) as client:
+        yield client
+
+
+def login(client: TestClient) -> dict[str, str]:
+    credentials = {"email": "rq@example.com", "password": "correct horse battery staple"}
+    client.post("/auth/signup", json=credentials)
+    return {
+        "Authorization": "Bearer "
+        + client.post("/auth/token", json=credentials).json()["access_token"]
+    }
+
+
+def scripted_agent(client: TestClient, headers: dict[str, str], delay_ms: int = 0) -> str:
+    script = [
+        {
+            "tool_calls": [
+                {"name": "txt_write", "args": {"path": "rq.txt", "content": "from a worker"}}
+            ]
+        },
+        {"content": "written by a worker"},
+    ]
+    config = {"model": "scripted", "model_options": {"script": script, "delay_ms": delay_ms}}
+    body = {"name": "rq", "tools": ["txt:write"], "config": config}
+    return str(client.post("/agents", json=body, headers=headers).json()["agent_id"])
+
+
+def wait_for(client: TestClient, headers: dict[str, str], execution_id: str,
+             done: Callable[[dict[str, Any]], bool], timeout_s: float = 30) -> dict[str, Any]:  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = client.get(f"/executions/{execution_id}", headers=headers).json()
+        if done(run) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.1)
+
+
+def children(worker: subprocess.Popen[bytes]) -> set[int]:
+    return {child.pid for child in psutil.Process(worker.pid).children(recursive=True)}
+
+
+def settled_children(worker: subprocess.Popen[bytes]) -> set[int]:
+    """The worker's own helpers (its scheduler) once it is listening: not work horses."""
+    deadline = time.monotonic() + 15
+    while not children(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return children(worker)
+
+
+def test_a_run_on_a_worker(rq_client: TestClient, start_worker) -> None:
+    start_worker()
+    headers = login(rq_client)
+    agent_id = scripted_agent(rq_client, headers)
+    run = rq_client.post(f"/agents/{agent_id}/execute", json={"input": "go", "parameters": {"timeout_s": 60}},
+                         headers=headers).json()  # fmt: skip
+    assert run["status"] == "succeeded", run
+    assert run["executor"] == "rq"
+    assert [step["type"] for step in run["steps"]] == [
+        "model_call",
+        "tool_call",
+        "tool_result",
+        "model_call",
+    ]
+    assert run["output"] == {"message": "written by a worker"}
+
+
+def test_killed_work_horse_is_retried(rq_client: TestClient, start_worker) -> None:
+    worker = start_worker()
+    helpers = settled_children(worker)
+    headers = login(rq_client)
+    agent_id = scripted_agent(rq_client, headers, delay_ms=1500)
+    run = rq_client.post(f"/agents/{agent_id}/execute", json={"input": "go", "parameters": {"wait": False}},
+                         headers=headers).json()  # fmt: skip
+    running = wait_for(rq_client, headers, run["execution_id"], lambda r: r["status"] == "running")
+    assert running["status"] == "running"
+    horses = children(worker) - helpers
+    assert horses, "no work horse is running the job"
+    for pid in horses:
+        os.kill(pid, signal.SIGKILL)
+    finished = wait_for(
+        rq_client, headers, run["execution_id"], lambda r: r["status"] == "succeeded", 60
+    )
+    assert finished["status"] == "succeeded", finished
+    assert finished["attempts"] >= 2
+
+
+def test_killed_worker_and_horse_leave_no_run_stuck(rq_client: TestClient, start_worker) -> None:
+    worker = start_worker()
+    headers = login(rq_client)
+    agent_id = scripted_agent(rq_client, headers, delay_ms=20_000)
+    run = rq_client.post(f"/agents/{agent_id}/execute", json={"input": "go", "parameters": {"wait": False}},
+                         headers=headers).json()  # fmt: skip
+    assert (
+        wait_for(rq_client, headers, run["execution_id"], lambda r: r["status"] == "running")[
+            "status"
+        ]
+        == "running"
+    )
+    for pid in [*children(worker), worker.pid]:
+        os.kill(pid, signal.SIGKILL)
+    worker.wait(10)
+    ended = wait_for(
+        rq_client, headers, run["execution_id"], lambda r: r["status"] != "running", 30
+    )
+    assert ended["status"] == "failed"
+    assert "stopped" in ended["error"]
+    start_worker()  # a new worker cleans up the abandoned job; the run stays ended
+    time.sleep(2)
+    assert (
+        rq_client.get(f"/executions/{run['execution_id']}", headers=headers).json()["status"]
+        == "failed"
+    )
+
+
+def test_cancel_a_run_on_a_worker(rq_client: TestClient, start_worker) -> None:
+    start_worker()
+    headers = login(rq_client)
+    agent_id = scripted_agent(rq_client, headers, delay_ms=20_000)
+    run = rq_client.post(f"/agents/{agent_id}/execute", json={"input": "go", "parameters": {"wait": False}},
+                         headers=headers).json()  # fmt: skip
+    wait_for(rq_client, headers, run["execution_id"], lambda r: r["status"] == "running")
+    cancelled = rq_client.post(f"/executions/{run['execution_id']}/cancel", headers=headers).json()
+    assert cancelled["status"] == "cancelled", cancelled
