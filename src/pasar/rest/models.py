@@ -121,6 +121,7 @@ class ExecutionOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    auth_url: str | None = None
 
     @classmethod
     def of(cls, view: ExecutionView) -> ExecutionOut:

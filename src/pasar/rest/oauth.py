@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pasar_core.executions.authorization import resume_awaiting
 from pasar_core.oauth import connections
 from pasar_core.oauth.consent import complete_consent, outcome_page
 from pydantic import BaseModel
@@ -48,9 +49,10 @@ class DisconnectedOut(BaseModel):
 async def callback(request: Request) -> Response:
     """Exchange the code (only after the state checked out) and answer a small HTML page."""
     params = {k: request.query_params[k] for k in CALLBACK_PARAMS if k in request.query_params}
-    outcome = await complete_consent(
-        services_of(request), request.path_params["provider"][:100], params
-    )
+    services = services_of(request)
+    outcome = await complete_consent(services, request.path_params["provider"][:100], params)
+    if outcome.ok and outcome.agent_id is not None:
+        await resume_awaiting(services, outcome.agent_id)
     return HTMLResponse(outcome_page(outcome), status_code=outcome.status, headers=PAGE_HEADERS)
 
 

@@ -23,8 +23,10 @@ from sqlalchemy import func, select, update
 from pasar_core.agents.builder import RunHooks, build_agent
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
-from pasar_core.errors import PasarError
+from pasar_core.errors import PasarError, ReauthorizationRequired
+from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
 from pasar_core.executions.events import TERMINAL_STATUSES, publish
+from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.services import Services
 from pasar_core.specs import ToolContext
 from pasar_core.storage.models import Agent, Execution, ExecutionEvent
@@ -168,6 +170,14 @@ async def _finish(
         await recorder.finish(session, data)
 
 
+async def _pause(services: Services, recorder: Recorder, needed: ReauthorizationRequired) -> None:
+    async with services.sessionmaker.begin() as session:
+        await session.execute(
+            update(Execution).where(Execution.id == recorder.execution_id).values(status=AWAITING)
+        )
+        await recorder.finish(session, pause_event(needed))
+
+
 async def _stream(agent: Any, messages: list[dict[str, str]], limit: int) -> AsyncIterator[Any]:
     config = {"recursion_limit": limit * 2 + 10}
     async for item in agent.astream(
@@ -187,8 +197,20 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
     config = AgentConfig.model_validate(agent_row.config)
     tool_ids = list(agent_row.tool_ids)
 
+    needed = await missing_authorization(
+        services, user_id=execution.user_id, agent_id=agent_row.id, tool_ids=tool_ids
+    )
+    if needed is not None:
+        await _pause(services, recorder, needed)
+        return AWAITING
+
     async def context_for(tool_id: str) -> ToolContext:
         tool = services.registry.tool(tool_id)
+        # Raises NOT_PERMITTED / AUTH_REQUIRED, which the model reads as the tool's result.
+        oauth = await credentials_for_tool(
+            services, user_id=execution.user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
+            agent_id=agent_row.id,
+        )  # fmt: skip
         async with services.sessionmaker() as session:
             secrets = await load_secrets(
                 session, services.keyring, agent_row.id, tool.family.secrets
@@ -201,6 +223,8 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
             execution_id=str(execution_id),
             settings=config.tool_settings.get(tool.family.id, {}),
             secrets=secrets,
+            oauth=oauth,
+            objects=services.object_store,
         )
 
     async def tool_started(tool_id: str, args: dict[str, Any]) -> None:

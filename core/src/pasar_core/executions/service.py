@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
@@ -28,7 +29,7 @@ from pasar_core.executions.manager import ExecutionRuntime
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.executions.webhooks import check_webhook_url
 from pasar_core.services import Services
-from pasar_core.storage.models import Agent, Execution
+from pasar_core.storage.models import Agent, Execution, ExecutionEvent
 
 MAX_PAGE = 100
 
@@ -50,10 +51,20 @@ class ExecutionView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    auth_url: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+async def next_seq(session: AsyncSession, execution_id: uuid.UUID) -> int:
+    current = await session.scalar(
+        select(func.coalesce(func.max(ExecutionEvent.seq), 0)).where(
+            ExecutionEvent.execution_id == execution_id
+        )
+    )
+    return int(current or 0) + 1
 
 
 def parse_execution_id(raw: str | uuid.UUID) -> uuid.UUID:
@@ -74,9 +85,13 @@ def runtime_of(services: Services) -> ExecutionRuntime:
 
 async def _view(services: Services, execution: Execution) -> ExecutionView:
     steps = list(execution.steps or [])
+    auth_url = None
     if execution.status not in TERMINAL_STATUSES or (not steps and not execution.cached):
         events = await stored_events(services.sessionmaker, execution.id, 0)
         steps = [event.data for event in events if event.type in STEP_TYPES]
+        if execution.status == "awaiting_authorization":
+            statuses = [event.data for event in events if event.type == "status"]
+            auth_url = statuses[-1].get("auth_url") if statuses else None
     return ExecutionView(
         id=execution.id,
         agent_id=execution.agent_id,
@@ -93,6 +108,7 @@ async def _view(services: Services, execution: Execution) -> ExecutionView:
         created_at=execution.created_at,
         started_at=execution.started_at,
         finished_at=execution.finished_at,
+        auth_url=auth_url,
     )
 
 
@@ -180,7 +196,7 @@ async def wait_until_finished(
     try:
         async with asyncio.timeout(timeout_s):
             async for event in runtime.hub.subscribe(execution_id):
-                if event.is_terminal:
+                if event.is_terminal or event.data.get("status") == "awaiting_authorization":
                     return
     except TimeoutError:
         return

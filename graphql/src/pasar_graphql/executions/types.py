@@ -29,6 +29,9 @@ class Execution:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    auth_url: str | None = strawberry.field(
+        description="While awaiting_authorization: the consent link that resumes the run."
+    )
 
     @classmethod
     def of(cls, view: ExecutionView) -> Execution:
@@ -48,6 +51,7 @@ class Execution:
             created_at=view.created_at,
             started_at=view.started_at,
             finished_at=view.finished_at,
+            auth_url=view.auth_url,
         )
 
 

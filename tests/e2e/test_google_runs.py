@@ -1,0 +1,91 @@
+"""Runs with Google tools: pause for consent, resume after the callback, use the stored tokens
+against the emulator, and never call what the agent did not declare."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from pasar_core.settings import Settings
+from pasar_core.testing import TEST_PASSWORD
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+
+
+@pytest.fixture
+def app(google_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(google_settings)) as client:
+        yield client
+
+
+def login(app: TestClient) -> dict[str, str]:
+    credentials = {"email": "runs@example.com", "password": TEST_PASSWORD}
+    app.post("/auth/signup", json=credentials)
+    return {"Authorization": "Bearer " + app.post("/auth/token", json=credentials).json()["access_token"]}
+
+
+def scripted(*replies: dict[str, Any]) -> dict[str, Any]:
+    return {"model": "scripted", "model_options": {"script": list(replies)}}
+
+
+def wait_status(app: TestClient, headers: dict[str, str], execution_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        run = app.get(f"/executions/{execution_id}", headers=headers).json()
+        if run["status"] == status or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+def consent_and_callback(app: TestClient, auth_url: str) -> None:
+    redirect = httpx.get(auth_url, follow_redirects=False)
+    assert redirect.status_code == 302, redirect.text
+    location = urlsplit(redirect.headers["location"])
+    assert app.get(f"{location.path}?{location.query}").status_code == 200
+
+
+def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) -> None:
+    headers = login(app)
+    config = scripted(
+        {"tool_calls": [{"name": "gmail_read", "args": {"query": "is:unread", "max_results": 3}}]},
+        {"content": "read your mail"},
+    )
+    agent = app.post("/agents", json={"name": "mail", "tools": ["gmail:read"], "config": config},
+                     headers=headers).json()  # fmt: skip
+    assert agent["auth_required"] is True
+    run = app.post(f"/agents/{agent['agent_id']}/execute", json={"input": "check mail"}, headers=headers)
+    assert run.status_code == 202
+    paused = run.json()
+    assert paused["status"] == "awaiting_authorization"
+    assert paused["steps"] == []  # paused before anything happened
+    assert paused["auth_url"].startswith("http://127.0.0.1")
+    consent_and_callback(app, paused["auth_url"])
+    finished = wait_status(app, headers, paused["execution_id"], "succeeded")
+    assert finished["status"] == "succeeded", finished
+    result = finished["steps"][2]
+    assert result["type"] == "tool_result"
+    assert "error" not in result, result
+    assert isinstance(result["result"]["messages"], list)
+
+
+def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:
+    headers = login(app)
+    # The user grants Gmail broadly through one agent...
+    broad = app.post("/agents", json={"name": "sender", "tools": ["gmail:read", "gmail:send"],
+                                      "config": scripted({"content": "x"})}, headers=headers).json()  # fmt: skip
+    consent_and_callback(app, broad["auth_url"])
+    # ...and another agent, declaring only gmail:read, asks its model to send.
+    config = scripted(
+        {"tool_calls": [{"name": "gmail_send", "args": {"to": ["a@example.com"], "subject": "s", "body": "b"}}]},
+        {"content": "done"},
+    )
+    reader = app.post("/agents", json={"name": "reader", "tools": ["gmail:read"], "config": config},
+                      headers=headers).json()  # fmt: skip
+    run = app.post(f"/agents/{reader['agent_id']}/execute", json={"input": "send it"}, headers=headers).json()
+    assert run["status"] == "succeeded", run
+    assert [step["type"] for step in run["steps"]] == ["model_call", "model_call"]  # no tool ran
