@@ -26,14 +26,19 @@ def app(google_settings: Settings) -> Iterator[TestClient]:
 def login(app: TestClient) -> dict[str, str]:
     credentials = {"email": "runs@example.com", "password": TEST_PASSWORD}
     app.post("/auth/signup", json=credentials)
-    return {"Authorization": "Bearer " + app.post("/auth/token", json=credentials).json()["access_token"]}
+    return {
+        "Authorization": "Bearer "
+        + app.post("/auth/token", json=credentials).json()["access_token"]
+    }
 
 
 def scripted(*replies: dict[str, Any]) -> dict[str, Any]:
     return {"model": "scripted", "model_options": {"script": list(replies)}}
 
 
-def wait_status(app: TestClient, headers: dict[str, str], execution_id: str, status: str) -> dict[str, Any]:
+def wait_status(
+    app: TestClient, headers: dict[str, str], execution_id: str, status: str
+) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while True:
         run = app.get(f"/executions/{execution_id}", headers=headers).json()
@@ -58,7 +63,9 @@ def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) ->
     agent = app.post("/agents", json={"name": "mail", "tools": ["gmail:read"], "config": config},
                      headers=headers).json()  # fmt: skip
     assert agent["auth_required"] is True
-    run = app.post(f"/agents/{agent['agent_id']}/execute", json={"input": "check mail"}, headers=headers)
+    run = app.post(
+        f"/agents/{agent['agent_id']}/execute", json={"input": "check mail"}, headers=headers
+    )
     assert run.status_code == 202
     paused = run.json()
     assert paused["status"] == "awaiting_authorization"
@@ -81,11 +88,20 @@ def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:
     consent_and_callback(app, broad["auth_url"])
     # ...and another agent, declaring only gmail:read, asks its model to send.
     config = scripted(
-        {"tool_calls": [{"name": "gmail_send", "args": {"to": ["a@example.com"], "subject": "s", "body": "b"}}]},
+        {
+            "tool_calls": [
+                {
+                    "name": "gmail_send",
+                    "args": {"to": ["a@example.com"], "subject": "s", "body": "b"},
+                }
+            ]
+        },
         {"content": "done"},
     )
     reader = app.post("/agents", json={"name": "reader", "tools": ["gmail:read"], "config": config},
                       headers=headers).json()  # fmt: skip
-    run = app.post(f"/agents/{reader['agent_id']}/execute", json={"input": "send it"}, headers=headers).json()
+    run = app.post(
+        f"/agents/{reader['agent_id']}/execute", json={"input": "send it"}, headers=headers
+    ).json()
     assert run["status"] == "succeeded", run
     assert [step["type"] for step in run["steps"]] == ["model_call", "model_call"]  # no tool ran

@@ -274,3 +274,15 @@ def test_another_users_execution_is_invisible(client: TestClient, make_user) -> 
         client.get(f"/executions/{execution_id}/events", headers=stranger),
     ):
         assert response.status_code == 404
+
+
+def test_missing_provider_package_names_what_to_install(client: TestClient, make_user) -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("langchain_anthropic") is None  # an optional extra
+    headers = make_user()
+    run = execute(
+        client, headers, create(client, headers, [], {"model": "anthropic:claude-sonnet-4-5"})
+    ).json()
+    assert run["status"] == "failed"
+    assert "pip install 'pasar-core[anthropic]'" in run["error"]

@@ -191,3 +191,27 @@ def test_cancel_a_run_on_a_worker(rq_client: TestClient, start_worker) -> None:
     wait_for(rq_client, headers, run["execution_id"], lambda r: r["status"] == "running")
     cancelled = rq_client.post(f"/executions/{run['execution_id']}/cancel", headers=headers).json()
     assert cancelled["status"] == "cancelled", cancelled
+
+
+def test_result_cache_lives_in_redis(rq_client: TestClient, start_worker, redis_url: str) -> None:
+    from redis import Redis
+
+    start_worker()
+    headers = login(rq_client)
+    config = {
+        "model": "scripted",
+        "model_options": {"script": [{"content": "from cache"}]},
+        "cache_ttl_s": 60,
+    }
+    agent_id = rq_client.post(
+        "/agents", json={"name": "c", "config": config}, headers=headers
+    ).json()["agent_id"]
+    body = {"input": "same question", "parameters": {"timeout_s": 60}}
+    first = rq_client.post(f"/agents/{agent_id}/execute", json=body, headers=headers).json()
+    assert first["status"] == "succeeded", first
+    keys = Redis.from_url(redis_url).keys("pasar:result:*")
+    assert len(keys) == 1
+    assert 0 < Redis.from_url(redis_url).ttl(keys[0]) <= 60
+    second = rq_client.post(f"/agents/{agent_id}/execute", json=body, headers=headers).json()
+    assert second["cached"] is True
+    assert second["output"] == {"message": "from cache"}

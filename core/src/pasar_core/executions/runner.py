@@ -25,6 +25,7 @@ from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
 from pasar_core.errors import PasarError, ReauthorizationRequired
 from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
+from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.events import TERMINAL_STATUSES, publish
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.services import Services
@@ -295,5 +296,12 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
         await recorder.step("model_call", {"error": text[:ERROR_TEXT_LIMIT]})
         await _finish(services, recorder, "failed", error=text, started=started)
         return "failed"
-    await _finish(services, recorder, "succeeded", output={"message": final_text}, started=started)
+    output = {"message": final_text}
+    await _finish(services, recorder, "succeeded", output=output, started=started)
+    if config.cache_ttl_s and execution.input_hash:
+        cache = build_result_cache(services.settings.redis_url, services.sessionmaker)
+        try:
+            await cache.store(agent_row.id, execution.input_hash, output, config.cache_ttl_s)
+        finally:
+            await cache.close()
     return "succeeded"

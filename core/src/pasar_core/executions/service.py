@@ -8,7 +8,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -126,21 +126,7 @@ async def _cached_output(services: Services, agent: Agent, digest: str) -> dict[
     ttl = agent.config.get("cache_ttl_s")
     if not ttl:
         return None
-    async with services.sessionmaker() as session:
-        hit = await session.scalar(
-            select(Execution.output)
-            .where(
-                Execution.agent_id == agent.id,
-                Execution.input_hash == digest,
-                Execution.status == "succeeded",
-                Execution.cached.is_(False),
-                Execution.created_at > datetime.now(UTC) - timedelta(seconds=int(ttl)),
-                Execution.created_at > agent.updated_at,
-            )
-            .order_by(Execution.created_at.desc())
-            .limit(1)
-        )
-    return dict(hit) if hit is not None else None
+    return await runtime_of(services).cache.lookup(agent.id, digest, int(ttl), agent.updated_at)
 
 
 async def start_execution(
