@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from pasar_core.errors import BadRequest
 from pasar_core.executions import service as executions
+from pasar_core.executions.approval import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.executions.webhooks import webhook_secret
 from starlette.requests import Request
@@ -85,6 +86,15 @@ async def events(request: Request) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def decide_approval(request: Request) -> Response:
+    principal = await caller(request)
+    body = await read_model(request, ApprovalDecision)
+    view = await executions.decide_approval(
+        services_of(request), principal, request.path_params["execution_id"], body
+    )
+    return json_response(ExecutionOut.of(view), 200 if view.finished else 202)
 
 
 async def get_webhook_secret(request: Request) -> Response:

@@ -122,6 +122,7 @@ class ExecutionOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     auth_url: str | None = None
+    pending_approval: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, view: ExecutionView) -> ExecutionOut:

@@ -10,6 +10,7 @@ from typing import Any
 from pasar_core.accounts.service import ApiKeyRequest, Credentials
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
+from pasar_core.executions.approval import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -91,6 +92,9 @@ ENDPOINTS = (
              "Server-sent events of a run (resume with Last-Event-ID)", 200, tag="executions"),
     Endpoint("POST", "/executions/{execution_id}/cancel", executions.cancel,
              "Cancel a queued or running execution", 200, ExecutionOut, tag="executions"),
+    Endpoint("POST", "/executions/{execution_id}/approval", executions.decide_approval,
+             "Approve or reject the tool call a paused run waits on; the run resumes", 200,
+             ExecutionOut, ApprovalDecision, tag="executions"),
     Endpoint("GET", "/webhook-secret", executions.get_webhook_secret,
              "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
              tag="executions"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,22 +89,29 @@ class RunHooks:
     tool_finished: ToolFinished
 
 
+async def run_tool_call(
+    registry: Registry, tool_id: str, args: dict[str, Any], hooks: RunHooks
+) -> str:
+    """One tool call as the model sees it: the result as JSON, or a JSON error it can read."""
+    await hooks.tool_started(tool_id, args)
+    started = time.perf_counter()
+    try:
+        result = await registry.invoke(tool_id, await hooks.context_for(tool_id), args)
+    except PasarError as error:
+        elapsed = int((time.perf_counter() - started) * 1000)
+        await hooks.tool_finished(tool_id, None, f"{error.code}: {error.message}", elapsed)
+        # The model reads the failure and may recover; the run goes on.
+        return json.dumps({"error": {"code": error.code, "message": error.message}})
+    elapsed = int((time.perf_counter() - started) * 1000)
+    await hooks.tool_finished(tool_id, result, None, elapsed)
+    return json.dumps(result, default=str)
+
+
 def _langchain_tool(registry: Registry, tool_id: str, hooks: RunHooks) -> StructuredTool:
     spec = registry.tool(tool_id).spec
 
     async def call(**args: Any) -> str:
-        await hooks.tool_started(tool_id, args)
-        started = time.perf_counter()
-        try:
-            result = await registry.invoke(tool_id, await hooks.context_for(tool_id), args)
-        except PasarError as error:
-            elapsed = int((time.perf_counter() - started) * 1000)
-            await hooks.tool_finished(tool_id, None, f"{error.code}: {error.message}", elapsed)
-            # The model reads the failure and may recover; the run goes on.
-            return json.dumps({"error": {"code": error.code, "message": error.message}})
-        elapsed = int((time.perf_counter() - started) * 1000)
-        await hooks.tool_finished(tool_id, result, None, elapsed)
-        return json.dumps(result, default=str)
+        return await run_tool_call(registry, tool_id, args, hooks)
 
     return StructuredTool.from_function(
         coroutine=call,
@@ -120,6 +127,7 @@ def build_agent(
     tool_ids: list[str],
     env: Mapping[str, str],
     hooks: RunHooks,
+    extra_middleware: Sequence[AgentMiddleware[Any, Any, Any]] = (),
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """`create_agent` with the agent's tools (validated by the core), prompt and limits."""
     model = build_model(registry, config.model, config.model_options, env)
@@ -139,5 +147,6 @@ def build_agent(
             for ref in config.fallbacks
         ]
         middleware.append(ModelFallbackMiddleware(*fallbacks))
+    middleware.extend(extra_middleware)
     tools = [_langchain_tool(registry, tool_id, hooks) for tool_id in tool_ids]
     return create_agent(model, tools, system_prompt=config.system_prompt, middleware=middleware)

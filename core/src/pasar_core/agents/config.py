@@ -60,6 +60,22 @@ class Limits(BaseModel):
     timeout_s: float = Field(default=300, gt=0, le=3600, description="Wall-clock limit per run.")
 
 
+EffectName = Literal["read", "write", "send", "destructive"]
+
+
+def _risky_effects() -> list[EffectName]:
+    return ["send", "destructive"]
+
+
+class ApprovalPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    require_for: list[EffectName] = Field(
+        default_factory=_risky_effects,
+        description="Tool effects that wait for a human decision before they run.",
+    )
+
+
 class AgentConfig(BaseModel):
     """How an agent runs. Unknown keys are refused so typos never pass silently."""
 
@@ -75,6 +91,7 @@ class AgentConfig(BaseModel):
     strategy: Literal["react", "plan_and_execute"] = "react"
     limits: Limits = Field(default_factory=Limits)
     cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     tool_settings: dict[str, Annotated[dict[str, Any], AfterValidator(_bounded_json_options)]] = (
         Field(default_factory=dict, description="Per tool family: settings checked by its plugin.")
     )

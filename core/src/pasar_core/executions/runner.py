@@ -17,16 +17,27 @@ from typing import Any
 
 from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
 from langchain.agents.middleware.tool_call_limit import ToolCallLimitExceededError
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from sqlalchemy import func, select, update
 
-from pasar_core.agents.builder import RunHooks, build_agent
+from pasar_core.agents.builder import RunHooks, build_agent, run_tool_call
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
 from pasar_core.errors import PasarError, ReauthorizationRequired
+from pasar_core.executions.approval import (
+    AWAITING_APPROVAL,
+    CURRENT_TOOL_CALL,
+    ApprovalGate,
+    ApprovalRequired,
+    PendingCall,
+    gated_tools,
+    replay,
+    tool_message_content,
+    unanswered_calls,
+)
 from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
 from pasar_core.executions.cache import build_result_cache
-from pasar_core.executions.events import TERMINAL_STATUSES, publish
+from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish, stored_events
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.services import Services
 from pasar_core.specs import ToolContext
@@ -179,6 +190,47 @@ async def _pause(services: Services, recorder: Recorder, needed: Reauthorization
         await recorder.finish(session, pause_event(needed))
 
 
+async def _pause_for_approval(services: Services, recorder: Recorder, call: PendingCall) -> None:
+    async with services.sessionmaker.begin() as session:
+        await session.execute(
+            update(Execution)
+            .where(Execution.id == recorder.execution_id)
+            .values(status=AWAITING_APPROVAL)
+        )
+        await recorder.finish(session, {"status": AWAITING_APPROVAL, "pending": call.as_json()})
+
+
+async def _resume_after_approval(
+    services: Services,
+    recorder: Recorder,
+    execution_id: uuid.UUID,
+    names: dict[str, str],
+    hooks: RunHooks,
+) -> list[BaseMessage]:
+    """After a decision: the messages so far, plus the decided call's result (run if
+    approved) and a note for calls that never ran. Empty for a fresh run."""
+    history, pending, decision = replay(await stored_events(services.sessionmaker, execution_id, 0))
+    if pending is None or decision is None:
+        return []
+    if decision == "approve":
+        token = CURRENT_TOOL_CALL.set(pending.tool_call_id)
+        try:
+            content = await run_tool_call(services.registry, pending.tool, pending.args, hooks)
+        finally:
+            CURRENT_TOOL_CALL.reset(token)
+    else:
+        rejected = {"tool": pending.tool, "tool_call_id": pending.tool_call_id,
+                    "error": "REJECTED: a person rejected this call; do not retry it"}  # fmt: skip
+        await recorder.step("tool_result", rejected)
+        content = tool_message_content(rejected)
+    history.append(ToolMessage(content, tool_call_id=pending.tool_call_id))
+    for call_id in unanswered_calls(history):
+        skipped = {"tool_call_id": call_id, "error": "NOT_RUN: the run paused before this call"}
+        await recorder.step("tool_result", skipped)
+        history.append(ToolMessage(tool_message_content(skipped), tool_call_id=call_id))
+    return history
+
+
 async def _stream(agent: Any, messages: list[dict[str, str]], limit: int) -> AsyncIterator[Any]:
     config = {"recursion_limit": limit * 2 + 10}
     async for item in agent.astream(
@@ -194,6 +246,9 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
         return None
     execution, agent_row, next_seq = claimed
     recorder = Recorder(services, execution_id, next_seq)
+    if execution.attempts > 1:  # a resumed or retried run keeps the steps recorded so far
+        earlier = await stored_events(services.sessionmaker, execution_id, 0)
+        recorder.steps = [event.data for event in earlier if event.type in STEP_TYPES]
     started = time.perf_counter()
     config = AgentConfig.model_validate(agent_row.config)
     tool_ids = list(agent_row.tool_ids)
@@ -229,25 +284,32 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
         )
 
     async def tool_started(tool_id: str, args: dict[str, Any]) -> None:
-        await recorder.step("tool_call", {"tool": tool_id, "args": args})
+        call_id = CURRENT_TOOL_CALL.get()
+        await recorder.step("tool_call", {"tool": tool_id, "args": args, "tool_call_id": call_id})
 
     async def tool_finished(tool_id: str, result: Any, error: str | None, ms: int) -> None:
         data: dict[str, Any] = {"tool": tool_id, "duration_ms": ms}
+        data["tool_call_id"] = CURRENT_TOOL_CALL.get()
         data |= {"error": error} if error else {"result": result}
         await recorder.step("tool_result", data)
 
+    hooks = RunHooks(context_for, tool_started, tool_finished)
+    names = {services.registry.tool(t).spec.langchain_name: t for t in tool_ids}
+    gate = ApprovalGate(
+        names, gated_tools(services.registry, tool_ids, list(config.approval.require_for))
+    )
     try:
         graph = build_agent(
-            services.registry, config, tool_ids, services.settings.env,
-            RunHooks(context_for, tool_started, tool_finished),
-        )  # fmt: skip
+            services.registry, config, tool_ids, services.settings.env, hooks, [gate]
+        )
     except PasarError as error:
         await recorder.step("model_call", {"error": error.message})
         await _finish(services, recorder, "failed", error=error.message, started=started)
         return "failed"
 
-    messages = [*await _thread_history(services, execution)]
+    messages: list[Any] = [*await _thread_history(services, execution)]
     messages.append({"role": "user", "content": _user_message(execution.input)})
+    messages.extend(await _resume_after_approval(services, recorder, execution_id, names, hooks))
     last_mark = time.perf_counter()
     final_text = ""
     try:
@@ -269,13 +331,21 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
                                 {
                                     "content": final_text,
                                     "tool_calls": [
-                                        {"name": call["name"], "args": call["args"]}
+                                        {
+                                            "name": call["name"],
+                                            "args": call["args"],
+                                            "id": call.get("id"),
+                                            "tool": names.get(call["name"]),
+                                        }
                                         for call in message.tool_calls
                                     ],
                                     "duration_ms": int((now - last_mark) * 1000),
                                 },
                             )
                     last_mark = time.perf_counter()
+    except ApprovalRequired as paused:
+        await _pause_for_approval(services, recorder, paused.call)
+        return AWAITING_APPROVAL
     except (ModelCallLimitExceededError, ToolCallLimitExceededError) as error:
         await _finish(services, recorder, "limit_exceeded", error=str(error), started=started)
         return "limit_exceeded"

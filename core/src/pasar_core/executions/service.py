@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
-from pasar_core.errors import BadRequest, NotFound
+from pasar_core.errors import BadRequest, Conflict, NotFound
+from pasar_core.executions.approval import AWAITING_APPROVAL, ApprovalDecision
 from pasar_core.executions.events import (
     STEP_TYPES,
     TERMINAL_STATUSES,
@@ -32,6 +33,7 @@ from pasar_core.services import Services
 from pasar_core.storage.models import Agent, Execution, ExecutionEvent
 
 MAX_PAGE = 100
+PAUSED = frozenset({"awaiting_authorization", AWAITING_APPROVAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class ExecutionView:
     started_at: datetime | None
     finished_at: datetime | None
     auth_url: str | None = None
+    pending_approval: dict[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -85,13 +88,16 @@ def runtime_of(services: Services) -> ExecutionRuntime:
 
 async def _view(services: Services, execution: Execution) -> ExecutionView:
     steps = list(execution.steps or [])
-    auth_url = None
+    auth_url = pending = None
     if execution.status not in TERMINAL_STATUSES or (not steps and not execution.cached):
         events = await stored_events(services.sessionmaker, execution.id, 0)
         steps = [event.data for event in events if event.type in STEP_TYPES]
+        statuses = [event.data for event in events if event.type == "status"]
+        last_status = statuses[-1] if statuses else {}
         if execution.status == "awaiting_authorization":
-            statuses = [event.data for event in events if event.type == "status"]
-            auth_url = statuses[-1].get("auth_url") if statuses else None
+            auth_url = last_status.get("auth_url")
+        if execution.status == AWAITING_APPROVAL:
+            pending = last_status.get("pending")
     return ExecutionView(
         id=execution.id,
         agent_id=execution.agent_id,
@@ -109,6 +115,7 @@ async def _view(services: Services, execution: Execution) -> ExecutionView:
         started_at=execution.started_at,
         finished_at=execution.finished_at,
         auth_url=auth_url,
+        pending_approval=pending,
     )
 
 
@@ -177,12 +184,13 @@ async def start_execution(
 
 
 async def wait_until_finished(
-    runtime: ExecutionRuntime, execution_id: uuid.UUID, timeout_s: float
+    runtime: ExecutionRuntime, execution_id: uuid.UUID, timeout_s: float, after: int = 0
 ) -> None:
+    """Until the run ends or pauses (events after `after`), at most `timeout_s`."""
     try:
         async with asyncio.timeout(timeout_s):
-            async for event in runtime.hub.subscribe(execution_id):
-                if event.is_terminal or event.data.get("status") == "awaiting_authorization":
+            async for event in runtime.hub.subscribe(execution_id, after):
+                if event.is_terminal or event.data.get("status") in PAUSED:
                     return
     except TimeoutError:
         return
@@ -276,3 +284,30 @@ async def _cancel_queued(services: Services, execution_id: uuid.UUID) -> None:
         "cancelled on request",
         from_statuses=frozenset({"queued"}),
     )
+
+
+async def decide_approval(
+    services: Services,
+    principal: Principal,
+    execution_id: str | uuid.UUID,
+    decision: ApprovalDecision,
+    *,
+    wait_s: float = 30,
+) -> ExecutionView:
+    """Approve or reject the call a paused run waits on, and resume the run."""
+    execution = await _owned_execution(services, principal, parse_execution_id(execution_id))
+    async with services.sessionmaker.begin() as session:
+        row = await session.get(Execution, execution.id, with_for_update=True)
+        if row is None or row.status != AWAITING_APPROVAL:
+            raise Conflict("the execution is not waiting for an approval")
+        view = await _view(services, row)
+        row.status = "queued"
+        data = {"decision": decision.decision, "note": decision.note,
+                "pending": view.pending_approval}  # fmt: skip
+        seq = await next_seq(session, row.id)
+        await publish(session, row.id, seq, "approval", data)
+        executor_name = row.executor
+    runtime = runtime_of(services)
+    await runtime.executor(executor_name).submit(execution.id)
+    await wait_until_finished(runtime, execution.id, wait_s, after=seq)
+    return await get_execution(services, principal, execution.id)

@@ -3,7 +3,8 @@
 `config.model = "scripted"` with `config.model_options = {"script": [...], "delay_ms": 0}`.
 Each entry is one reply: `{"content": "text"}` or `{"tool_calls": [{"name": ..., "args": {}}]}`.
 Replies play in order within a run; the last one repeats once the script is exhausted. The
-position lives on the instance and pasar builds one instance per run, so runs share nothing.
+position is derived from the conversation (model replies since the last user message), so the
+model holds no state: concurrent runs share nothing, and a resumed run continues its script.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolCallChunk,
+)
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 TOKEN = re.compile(r"\S+\s*|\s+")
 
@@ -55,7 +62,6 @@ class ScriptedChatModel(BaseChatModel):
     """Plays `options.script`, one reply per model call."""
 
     options: ScriptedOptions
-    _position: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:
@@ -68,13 +74,17 @@ class ScriptedChatModel(BaseChatModel):
     ) -> Runnable[LanguageModelInput, AIMessage]:
         return self  # the script decides which tools are called
 
-    def _next_reply(self) -> ScriptedReply:
+    def _next_reply(self, messages: list[BaseMessage]) -> ScriptedReply:
         if self.options.fail:
             raise ScriptedProviderError("scripted provider outage")
+        position = 0
+        for message in messages:
+            if isinstance(message, HumanMessage):
+                position = 0
+            elif isinstance(message, AIMessage):
+                position += 1
         script = self.options.script
-        reply = script[min(self._position, len(script) - 1)]
-        self._position += 1
-        return reply
+        return script[min(position, len(script) - 1)]
 
     @staticmethod
     def _tool_calls(reply: ScriptedReply) -> list[dict[str, Any]]:
@@ -90,7 +100,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = self._next_reply()
+        reply = self._next_reply(messages)
         message = AIMessage(content=reply.content, tool_calls=self._tool_calls(reply))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -127,7 +137,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in self._chunks(self._next_reply()):
+        for chunk in self._chunks(self._next_reply(messages)):
             if run_manager and isinstance(chunk.message.content, str):
                 run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk
@@ -141,7 +151,7 @@ class ScriptedChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         if self.options.delay_ms:
             await asyncio.sleep(self.options.delay_ms / 1000)
-        for chunk in self._chunks(self._next_reply()):
+        for chunk in self._chunks(self._next_reply(messages)):
             if run_manager and isinstance(chunk.message.content, str):
                 await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk

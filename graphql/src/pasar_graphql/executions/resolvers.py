@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from pasar_core.errors import PasarError
 from pasar_core.executions import service
+from pasar_core.executions.approval import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.schemas import parse_model
 from strawberry.scalars import JSON
@@ -78,6 +79,15 @@ async def resolve_execution_events(
         yield ExecutionEvent.of(event)
 
 
+async def resolve_decide_approval(
+    info: Info, id: strawberry.ID, decision: str, note: str | None = None
+) -> Execution:
+    context = info.context
+    body = parse_model(ApprovalDecision, {"decision": decision, "note": note}, what="decision")
+    view = await service.decide_approval(context.services, await context.principal(), id, body)
+    return Execution.of(view)
+
+
 @strawberry.type
 class ExecutionQueries:
     execution = strawberry.field(
@@ -93,6 +103,10 @@ class ExecutionMutations:
     execute_agent = strawberry.mutation(
         resolver=resolve_execute_agent,
         description="Run an agent; with wait (default) the finished run if it ends in time.",
+    )
+    decide_approval = strawberry.mutation(
+        resolver=resolve_decide_approval,
+        description="`approve` or `reject` the tool call a paused run waits on; the run resumes.",
     )
     cancel_execution = strawberry.mutation(
         resolver=resolve_cancel_execution, description="Stop a queued or running execution."

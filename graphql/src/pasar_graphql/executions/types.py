@@ -32,6 +32,9 @@ class Execution:
     auth_url: str | None = strawberry.field(
         description="While awaiting_authorization: the consent link that resumes the run."
     )
+    pending_approval: JSON | None = strawberry.field(
+        description="While awaiting_approval: the tool call waiting for your decision."
+    )
 
     @classmethod
     def of(cls, view: ExecutionView) -> Execution:
@@ -52,6 +55,7 @@ class Execution:
             started_at=view.started_at,
             finished_at=view.finished_at,
             auth_url=view.auth_url,
+            pending_approval=JSON(view.pending_approval) if view.pending_approval else None,
         )
 
 
