@@ -87,8 +87,9 @@ class AgentConfig(BaseModel):
     )
     fallbacks: list[ModelRef] = Field(default_factory=list, max_length=5)
     system_prompt: str | None = Field(default=None, max_length=20_000)
-    memory: Literal["none", "thread", "vector"] = "none"
-    strategy: Literal["react", "plan_and_execute"] = "react"
+    # Only what runs is accepted: vector memory and other strategies come with their code.
+    memory: Literal["none", "thread"] = "none"
+    strategy: Literal["react"] = "react"
     limits: Limits = Field(default_factory=Limits)
     cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
