@@ -232,7 +232,9 @@ async def _resume_after_approval(
 
 
 async def _stream(agent: Any, messages: list[dict[str, str]], limit: int) -> AsyncIterator[Any]:
-    config = {"recursion_limit": limit * 2 + 10}
+    # Our middleware counts model and tool calls; the graph limit is only a backstop, sized for
+    # the extra middleware nodes every model call passes through.
+    config = {"recursion_limit": limit * 10 + 50}
     async for item in agent.astream(
         {"messages": messages}, config=config, stream_mode=["updates", "messages"]
     ):
