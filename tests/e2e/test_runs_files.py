@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from starlette.testclient import TestClient
 
 from tests.e2e.runs import call, create_agent, result, run_tools, scripted
