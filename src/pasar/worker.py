@@ -14,6 +14,8 @@ from typing import Any
 from pasar_core.executions.events import EventHub
 from pasar_core.executions.executors import RQ_QUEUE, beat_while, end_execution
 from pasar_core.executions.runner import run_execution
+from pasar_core.plugins import build_plugin_manager
+from pasar_core.registry import build_registry
 from pasar_core.settings import Settings
 
 from pasar.lifecycle import database_url, running_services
@@ -91,6 +93,9 @@ def work(settings: Settings, *, burst: bool = False) -> None:
             record_lost_run(job)
 
     assert settings.redis_url
+    # Import every plugin (and the agent stack) once here: rq forks a work horse per job, and
+    # the forks inherit what is imported instead of importing it again for each job.
+    build_registry(build_plugin_manager(enabled=settings.enabled_plugins))
     redis = Redis.from_url(settings.redis_url)
     queue = Queue(RQ_QUEUE, connection=redis, serializer=JSONSerializer)
     PasarWorker([queue], connection=redis, serializer=JSONSerializer).work(

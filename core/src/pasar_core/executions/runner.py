@@ -48,10 +48,14 @@ log = logging.getLogger("pasar.runner")
 THREAD_HISTORY_TURNS = 20
 SHUTDOWN = "pasar-shutdown"  # the cancel message executors use when the process stops
 ERROR_TEXT_LIMIT = 2000
+TOKEN_FLUSH_S = 0.05
 
 
 class Recorder:
-    """Publishes an execution's events in order and keeps its steps."""
+    """Publishes an execution's events in order and keeps its steps.
+
+    Model tokens are batched: one live-only notification per `TOKEN_FLUSH_S` (and before every
+    stored event), not one database round trip per token."""
 
     def __init__(self, services: Services, execution_id: uuid.UUID, next_seq: int) -> None:
         self._services = services
@@ -59,13 +63,27 @@ class Recorder:
         self._next_seq = next_seq
         self.steps: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
+        self._tokens: list[str] = []
+        self._flushed_at = time.monotonic()
 
-    async def event(self, type_: str, data: dict[str, Any], *, persist: bool = True) -> None:
+    async def token(self, text: str) -> None:
+        self._tokens.append(text)
+        if time.monotonic() - self._flushed_at >= TOKEN_FLUSH_S:
+            await self.flush_tokens()
+
+    async def flush_tokens(self) -> None:
+        if not self._tokens:
+            return
+        text, self._tokens = "".join(self._tokens), []
+        self._flushed_at = time.monotonic()
         async with self._lock, self._services.sessionmaker.begin() as session:
-            seq = self._next_seq if persist else None
-            await publish(session, self.execution_id, seq, type_, data)
-            if persist:
-                self._next_seq += 1
+            await publish(session, self.execution_id, None, "token", {"text": text})
+
+    async def event(self, type_: str, data: dict[str, Any]) -> None:
+        await self.flush_tokens()
+        async with self._lock, self._services.sessionmaker.begin() as session:
+            await publish(session, self.execution_id, self._next_seq, type_, data)
+            self._next_seq += 1
 
     async def finish(self, session: Any, data: dict[str, Any]) -> None:
         """The final status event, inside the caller's transaction."""
@@ -269,10 +287,12 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
             services, user_id=execution.user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
             agent_id=agent_row.id,
         )  # fmt: skip
-        async with services.sessionmaker() as session:
-            secrets = await load_secrets(
-                session, services.keyring, agent_row.id, tool.family.secrets
-            )
+        secrets: dict[str, str] = {}
+        if tool.family.secrets:
+            async with services.sessionmaker() as session:
+                secrets = await load_secrets(
+                    session, services.keyring, agent_row.id, tool.family.secrets
+                )
         root = services.settings.files_root / str(execution.user_id)
         return ToolContext(
             user_id=str(execution.user_id),
@@ -321,7 +341,7 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
                     chunk = payload[0]
                     text = chunk.content if isinstance(chunk, AIMessageChunk) else None
                     if isinstance(text, str) and text:
-                        await recorder.event("token", {"text": text}, persist=False)
+                        await recorder.token(text)
                     continue
                 for node, update_ in (payload or {}).items():
                     for message in (update_ or {}).get("messages", []):
@@ -369,11 +389,11 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
         await _finish(services, recorder, "failed", error=text, started=started)
         return "failed"
     output = {"message": final_text}
-    await _finish(services, recorder, "succeeded", output=output, started=started)
-    if config.cache_ttl_s and execution.input_hash:
+    if config.cache_ttl_s and execution.input_hash:  # cached before anyone hears it succeeded
         cache = build_result_cache(services.settings.redis_url, services.sessionmaker)
         try:
             await cache.store(agent_row.id, execution.input_hash, output, config.cache_ttl_s)
         finally:
             await cache.close()
+    await _finish(services, recorder, "succeeded", output=output, started=started)
     return "succeeded"
