@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,3 +106,42 @@ def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:
     ).json()
     assert run["status"] == "succeeded", run
     assert [step["type"] for step in run["steps"]] == ["model_call", "model_call"]  # no tool ran
+
+
+def test_a_run_refreshes_an_expiring_token(app: TestClient, google_emulator) -> None:
+    from pasar_core.services import Services
+    from pasar_core.storage.models import AuthToken
+    from sqlalchemy import select, update
+
+    headers = login(app)
+    config = scripted(
+        {"tool_calls": [{"name": "gmail_read", "args": {"query": "is:unread"}}]}, {"content": "ok"}
+    )
+    agent = app.post("/agents", json={"name": "m", "tools": ["gmail:read"], "config": config},
+                     headers=headers).json()  # fmt: skip
+    consent_and_callback(app, agent["auth_url"])
+    services: Services = app.app_state["services"]
+
+    async def grant() -> AuthToken:
+        async with services.sessionmaker() as session:
+            return (await session.scalars(select(AuthToken))).one()
+
+    async def expire() -> None:
+        async with services.sessionmaker.begin() as session:
+            await session.execute(
+                update(AuthToken).values(expires_at=datetime.now(UTC) + timedelta(seconds=5))
+            )
+
+    assert app.portal is not None
+    before = app.portal.call(grant)
+    google_emulator.state.expire_access_tokens()  # Google would now answer 401 to the old token
+    app.portal.call(expire)
+    run = app.post(
+        f"/agents/{agent['agent_id']}/execute", json={"input": "mail?"}, headers=headers
+    ).json()
+    assert run["status"] == "succeeded", run
+    assert "error" not in run["steps"][2], run["steps"][2]
+    after = app.portal.call(grant)
+    assert after.access_token_enc != before.access_token_enc
+    assert after.refresh_token_enc is not None  # never lost on refresh
+    assert after.expires_at > before.expires_at
