@@ -14,6 +14,7 @@ from fpdf import FPDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pasar_core.errors import ToolError, ToolInputInvalid
+from pasar_core.objects import S3ObjectStore
 from pasar_core.registry import Registry
 from pasar_core.specs import ToolContext
 from pasar_files.guard import Deadline
@@ -321,3 +322,53 @@ async def test_txt_csv_and_documents_share_one_folder(registry: Registry, ctx: T
     listed = await registry.invoke("files:list", ctx, {})
     assert [f["path"] for f in listed["files"]] == ["n/a.txt", "n/b.pdf"]
     assert (ctx.storage_root / "n" / "b.pdf").read_bytes().startswith(b"%PDF-")
+
+
+async def test_txt_and_csv_share_the_store_with_the_document_tools(
+    registry: Registry, store_ctx: ToolContext
+) -> None:
+    """TXT and CSV files live in the same store as the documents (S3 when configured)."""
+    await registry.invoke("txt:write", store_ctx, {"path": "n/a.txt", "content": "hi\n"})
+    args = {"path": "n/a.txt", "content": "there\n", "mode": "append"}
+    await registry.invoke("txt:write", store_ctx, args)
+    await registry.invoke("pdf:create", store_ctx, {"path": "n/b.pdf", "text": "hello"})
+    await registry.invoke("docx:create", store_ctx, {"path": "n/c.docx", "blocks": []})
+    rows = [{"x": 1, "y": "é"}, [2, None]]
+    await registry.invoke(
+        "csv:write", store_ctx, {"path": "n/d.csv", "columns": ["x", "y"], "rows": rows}
+    )
+    await registry.invoke(
+        "csv:write",
+        store_ctx,
+        {"path": "n/d.csv", "columns": ["x", "y"], "rows": [[3, "z"]], "mode": "append"},
+    )
+    listed = await registry.invoke("files:list", store_ctx, {"prefix": "n/"})
+    assert {f["path"]: f["size_bytes"] for f in listed["files"]} == {
+        "n/a.txt": 9,
+        "n/b.pdf": (await store_of(store_ctx).stat("u1", "n/b.pdf")).size,
+        "n/c.docx": (await store_of(store_ctx).stat("u1", "n/c.docx")).size,
+        "n/d.csv": len("x,y\n1,é\n2,\n3,z\n".encode()),
+    }
+    assert await store_of(store_ctx).get("u1", "n/a.txt", max_bytes=100) == b"hi\nthere\n"
+    read = await registry.invoke("txt:read", store_ctx, {"path": "n/a.txt"})
+    assert read["content"] == "hi\nthere\n"
+    table = await registry.invoke("csv:read", store_ctx, {"path": "n/d.csv"})
+    assert table["rows"] == [{"x": "1", "y": "é"}, {"x": "2", "y": ""}, {"x": "3", "y": "z"}]
+    # Each tool sees the others' files: a text file is no PDF, a PDF no text, a name is taken.
+    with pytest.raises(ToolError, match="not a readable PDF"):
+        await registry.invoke("pdf:read", store_ctx, {"path": "n/a.txt"})
+    with pytest.raises(ToolError, match=r"'n/d\.csv' is not a valid DOCX"):
+        await registry.invoke("docx:read", store_ctx, {"path": "n/d.csv"})
+    with pytest.raises(ToolError, match=r"'n/b\.pdf' is not valid utf-8 text"):
+        await registry.invoke("txt:read", store_ctx, {"path": "n/b.pdf"})
+    with pytest.raises(ToolError, match="already exists"):
+        await registry.invoke(
+            "docx:create", store_ctx, {"path": "n/c.docx", "blocks": [], "overwrite": False}
+        )
+    await registry.invoke("txt:write", store_ctx, {"path": "n/b.pdf", "content": "replaced"})
+    with pytest.raises(ToolError, match="not a readable PDF"):
+        await registry.invoke("pdf:read", store_ctx, {"path": "n/b.pdf"})
+    if isinstance(store_ctx.objects, S3ObjectStore):  # nothing went to the local folder
+        assert not store_ctx.storage_root.exists()
+    else:
+        assert (store_ctx.storage_root / "n" / "a.txt").read_bytes() == b"hi\nthere\n"

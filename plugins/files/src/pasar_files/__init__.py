@@ -10,7 +10,6 @@ from pasar_core.specs import ToolFamily
 from pasar_files.csv_tools import CSV_READ, CSV_WRITE
 from pasar_files.docx_tools import DOCX_CREATE, DOCX_READ
 from pasar_files.list_tool import FILES_LIST
-from pasar_files.paths import resolve_user_path
 from pasar_files.pdf_tools import PDF_CREATE, PDF_READ
 from pasar_files.pptx_tools import PPTX_CREATE, PPTX_READ
 from pasar_files.txt_tools import TXT_READ, TXT_WRITE
@@ -53,4 +52,4 @@ def register_tool_families() -> list[ToolFamily]:
     return [FILES]
 
 
-__all__ = ["FILES", "register_tool_families", "resolve_user_path"]
+__all__ = ["FILES", "register_tool_families"]

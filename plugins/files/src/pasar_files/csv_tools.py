@@ -1,4 +1,4 @@
-"""The `csv:read` and `csv:write` tools: UTF-8 CSV files under the user's root."""
+"""The `csv:read` and `csv:write` tools: UTF-8 CSV files in the user's object store."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ import csv
 import io
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
 
 from pasar_files import fields
-from pasar_files.fs import ensure_root, open_for_read, open_for_write
 from pasar_files.limits import (
+    APPEND_MAX_BYTES,
     CSV_MAX_COLUMNS,
     CSV_MAX_NAME_CHARS,
     CSV_READ_DEFAULT_ROWS,
+    CSV_READ_MAX_BYTES,
     CSV_READ_MAX_CHARS,
     CSV_READ_MAX_OFFSET,
     CSV_READ_MAX_ROWS,
@@ -27,7 +27,7 @@ from pasar_files.limits import (
     CSV_WRITE_MAX_ROWS,
     MIB,
 )
-from pasar_files.paths import check_relative_path
+from pasar_files.store import checked_key, read_for_append, read_object, save_object
 
 if TYPE_CHECKING:
     import _csv
@@ -66,15 +66,13 @@ def _check_header(columns: list[str], shown: str) -> None:
 
 
 def read_csv(
-    root: Path, relative: str, *, limit: int, offset: int, delimiter: str, header: bool
+    data: bytes, shown: str, *, limit: int, offset: int, delimiter: str, header: bool
 ) -> dict[str, Any]:
-    """Rows `offset .. offset+limit` (after the header line when `header`)."""
-    shown = check_relative_path(relative)
-    ensure_root(root)
+    """Rows `offset .. offset+limit` of the CSV text `data` (after the header when `header`)."""
     columns: list[str] = []
     rows: list[dict[str, str] | list[str]] = []
     truncated = False
-    with io.TextIOWrapper(open_for_read(root, relative), encoding="utf-8-sig", newline="") as text:
+    with io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="") as text:
         reader = csv.reader(text, delimiter=delimiter, strict=True)
         records = _records(reader, shown)
         if header:
@@ -119,38 +117,22 @@ def _cells(row: Mapping[str, Cell] | Sequence[Cell], columns: list[str], index: 
     return [_cell(value) for value in row]
 
 
-def _existing_header(handle: io.BufferedRandom, delimiter: str, shown: str) -> list[str] | None:
+def _existing_header(existing: bytes, delimiter: str, shown: str) -> list[str] | None:
     """The header of a non-empty file being appended to, or None when the file is empty."""
-    handle.seek(0)
-    probe = handle.read(HEADER_PROBE_BYTES)
+    probe = existing[:HEADER_PROBE_BYTES]
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="strict")
     try:
-        text = decoder.decode(probe, final=len(probe) < HEADER_PROBE_BYTES)
+        text = decoder.decode(probe, final=len(existing) <= HEADER_PROBE_BYTES)
     except UnicodeDecodeError:
         raise ToolError(f"{shown!r} is not UTF-8 text", details={"path": shown}) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     return next(_records(reader, shown), None)
 
 
-def _ends_with_newline(handle: io.BufferedRandom) -> bool:
-    end = handle.seek(0, io.SEEK_END)
-    if end == 0:
-        return True
-    handle.seek(end - 1)
-    return handle.read(1) in (b"\n", b"\r")
-
-
-def write_csv(
-    root: Path,
-    relative: str,
-    *,
-    columns: list[str],
-    rows: list[Mapping[str, Cell] | Sequence[Cell]],
-    append: bool,
-    delimiter: str,
-) -> dict[str, Any]:
-    """Write a header and rows, or append rows below a matching header."""
-    shown = check_relative_path(relative)
+def encode_csv(
+    columns: list[str], rows: list[Mapping[str, Cell] | Sequence[Cell]], delimiter: str
+) -> tuple[bytes, bytes]:
+    """(header line, body) of `rows` as UTF-8 CSV, at most CSV_WRITE_MAX_BYTES together."""
     if len(set(columns)) != len(columns):
         raise ToolError("columns must not repeat a name")
     body = io.StringIO()
@@ -168,28 +150,32 @@ def write_csv(
         raise ToolError("columns or rows are not valid Unicode text (lone surrogate)") from None
     if len(encoded_body) + len(encoded_header) > CSV_WRITE_MAX_BYTES:
         raise ToolError(f"the CSV text would exceed {CSV_WRITE_MAX_BYTES // MIB} MiB; write less")
-    ensure_root(root)
-    with open_for_write(root, relative, append=append) as handle:
-        prefix = encoded_header
-        if append:
-            existing = _existing_header(handle, delimiter, shown)
-            if existing is not None:
-                if existing != columns:
-                    raise ToolError(
-                        f"{shown!r} has the columns {existing!r:.300}, not {columns!r:.300}; "
-                        "append with the same columns or use mode=overwrite",
-                        details={"path": shown},
-                    )
-                prefix = b"" if _ends_with_newline(handle) else b"\n"
-        handle.write(prefix + encoded_body)
-    return {"path": shown, "rows_written": len(rows)}
+    return encoded_header, encoded_body
+
+
+def appended(
+    existing: bytes, header: bytes, body: bytes, columns: list[str], delimiter: str, shown: str
+) -> bytes:
+    """`existing` with `body` added below its header, which must be `columns` (or none yet)."""
+    found = _existing_header(existing, delimiter, shown)
+    if found is None:
+        return existing + header + body
+    if found != columns:
+        raise ToolError(
+            f"{shown!r} has the columns {found!r:.300}, not {columns!r:.300}; "
+            "append with the same columns or use mode=overwrite",
+            details={"path": shown},
+        )
+    newline = b"" if not existing or existing.endswith((b"\n", b"\r")) else b"\n"
+    return existing + newline + body
 
 
 async def _run_read(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    key, data = await read_object(ctx, args["path"], max_bytes=CSV_READ_MAX_BYTES)
     return await asyncio.to_thread(
         read_csv,
-        ctx.storage_root,
-        args["path"],
+        data,
+        key,
         limit=args.get("limit", CSV_READ_DEFAULT_ROWS),
         offset=args.get("offset", 0),
         delimiter=args.get("delimiter", ","),
@@ -198,15 +184,17 @@ async def _run_read(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_write(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(
-        write_csv,
-        ctx.storage_root,
-        args["path"],
-        columns=args["columns"],
-        rows=args["rows"],
-        append=args.get("mode", "overwrite") == "append",
-        delimiter=args.get("delimiter", ","),
-    )
+    """Write a header and rows, or append rows below a matching header."""
+    key = checked_key(args["path"])
+    columns: list[str] = args["columns"]
+    delimiter: str = args.get("delimiter", ",")
+    header, body = await asyncio.to_thread(encode_csv, columns, args["rows"], delimiter)
+    data = header + body
+    if args.get("mode", "overwrite") == "append":
+        existing = await read_for_append(ctx, key, adding=len(data))
+        data = await asyncio.to_thread(appended, existing, header, body, columns, delimiter, key)
+    saved = await save_object(ctx, key, data)
+    return {"path": saved["path"], "rows_written": len(args["rows"])}
 
 
 _CELL: dict[str, Any] = {"type": ["string", "number", "boolean", "null"]}
@@ -220,7 +208,8 @@ CSV_READ = ToolSpec(
         "header=false each row is a list of strings and columns is empty. Returns at most limit "
         f"rows (default {CSV_READ_DEFAULT_ROWS}, at most {CSV_READ_MAX_ROWS}) starting after "
         "offset data rows, and at most 10 MiB of cell text; truncated=true means more rows "
-        "follow (read again with a larger offset)."
+        f"follow (read again with a larger offset). Files over {CSV_READ_MAX_BYTES // MIB} MiB "
+        "are refused."
     ),
     input_schema={
         "type": "object",
@@ -283,7 +272,8 @@ CSV_WRITE = ToolSpec(
         "by column (missing keys become empty cells) or a list with one cell per column. "
         "mode 'overwrite' (default) replaces the file; 'append' adds rows below an existing "
         f"header, which must match columns. At most {CSV_WRITE_MAX_ROWS} rows, "
-        f"{CSV_MAX_COLUMNS} columns and 10 MiB of CSV text per call."
+        f"{CSV_MAX_COLUMNS} columns and 10 MiB of CSV text per call; an append may grow a file "
+        f"to {APPEND_MAX_BYTES // MIB} MiB."
     ),
     input_schema={
         "type": "object",

@@ -12,6 +12,10 @@ TXT_READ_DEFAULT_BYTES = MIB
 TXT_READ_MAX_BYTES = 10 * MIB
 TXT_WRITE_MAX_BYTES = 10 * MIB
 
+# An append reads the whole file, adds to it and stores it again; the file may grow to this.
+APPEND_MAX_BYTES = 50 * MIB
+
+CSV_READ_MAX_BYTES = 50 * MIB
 CSV_READ_DEFAULT_ROWS = 100
 CSV_READ_MAX_ROWS = 10_000
 CSV_READ_MAX_OFFSET = 100_000_000

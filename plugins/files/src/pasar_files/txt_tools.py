@@ -1,25 +1,23 @@
-"""The `txt:read` and `txt:write` tools: plain text files under the user's root."""
+"""The `txt:read` and `txt:write` tools: plain text files in the user's object store."""
 
 from __future__ import annotations
 
 import asyncio
 import codecs
-import os
-from pathlib import Path
 from typing import Any
 
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
 
 from pasar_files import fields
-from pasar_files.fs import ensure_root, open_for_read, open_for_write
 from pasar_files.limits import (
+    APPEND_MAX_BYTES,
     MIB,
     TXT_READ_DEFAULT_BYTES,
     TXT_READ_MAX_BYTES,
     TXT_WRITE_MAX_BYTES,
 )
-from pasar_files.paths import check_relative_path
+from pasar_files.store import checked_key, read_for_append, read_head, save_object
 
 ENCODINGS = (
     "utf-8",
@@ -41,18 +39,12 @@ ENCODINGS = (
 )
 
 
-def read_text(root: Path, relative: str, *, max_bytes: int, encoding: str) -> dict[str, Any]:
-    """Read up to `max_bytes` of a text file; never splits a character at the cut."""
-    shown = check_relative_path(relative)
-    ensure_root(root)
-    with open_for_read(root, relative) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        data = handle.read(max_bytes + 1)
+def decode_text(data: bytes, shown: str, *, max_bytes: int, encoding: str) -> tuple[str, bool]:
+    """(text, truncated) of the first `max_bytes` of `data`; never splits a character at the cut."""
     truncated = len(data) > max_bytes
-    data = data[:max_bytes]
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     try:
-        content = decoder.decode(data, final=not truncated)
+        content = decoder.decode(data[:max_bytes], final=not truncated)
     except UnicodeDecodeError as error:
         raise ToolError(
             f"{shown!r} is not valid {encoding} text (bad byte at offset {error.start}); "
@@ -63,12 +55,11 @@ def read_text(root: Path, relative: str, *, max_bytes: int, encoding: str) -> di
         raise ToolError(
             f"{shown!r} looks like a binary file (it contains NUL bytes)", details={"path": shown}
         )
-    return {"path": shown, "content": content, "size_bytes": size, "truncated": truncated}
+    return content, truncated
 
 
-def write_text(root: Path, relative: str, *, content: str, append: bool) -> dict[str, Any]:
-    """Write (or append) UTF-8 text, creating folders under the root as needed."""
-    shown = check_relative_path(relative)
+def encode_text(content: str) -> bytes:
+    """UTF-8 bytes of `content`, at most TXT_WRITE_MAX_BYTES of them."""
     try:
         encoded = content.encode("utf-8")
     except UnicodeEncodeError:
@@ -77,30 +68,27 @@ def write_text(root: Path, relative: str, *, content: str, append: bool) -> dict
         raise ToolError(
             f"content is {len(encoded)} bytes; the limit is {TXT_WRITE_MAX_BYTES // MIB} MiB"
         )
-    ensure_root(root)
-    with open_for_write(root, relative, append=append) as handle:
-        handle.write(encoded)
-    return {"path": shown, "bytes_written": len(encoded)}
+    return encoded
 
 
 async def _run_read(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(
-        read_text,
-        ctx.storage_root,
-        args["path"],
-        max_bytes=args.get("max_bytes", TXT_READ_DEFAULT_BYTES),
-        encoding=args.get("encoding", "utf-8"),
+    max_bytes = args.get("max_bytes", TXT_READ_DEFAULT_BYTES)
+    key, size, data = await read_head(ctx, args["path"], max_bytes=max_bytes + 1)
+    content, truncated = await asyncio.to_thread(
+        decode_text, data, key, max_bytes=max_bytes, encoding=args.get("encoding", "utf-8")
     )
+    return {"path": key, "content": content, "size_bytes": size, "truncated": truncated}
 
 
 async def _run_write(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.to_thread(
-        write_text,
-        ctx.storage_root,
-        args["path"],
-        content=args["content"],
-        append=args.get("mode", "overwrite") == "append",
-    )
+    """Write (or append) UTF-8 text; an append stores the old bytes and the new ones together."""
+    key = checked_key(args["path"])
+    encoded = encode_text(args["content"])
+    data = encoded
+    if args.get("mode", "overwrite") == "append":
+        data = await read_for_append(ctx, key, adding=len(encoded)) + encoded
+    saved = await save_object(ctx, key, data)
+    return {"path": saved["path"], "bytes_written": len(encoded)}
 
 
 TXT_READ = ToolSpec(
@@ -154,7 +142,8 @@ TXT_WRITE = ToolSpec(
     description=(
         "Write UTF-8 text to a file in your files folder, creating folders as needed. "
         "mode 'overwrite' (default) replaces the file, 'append' adds to its end. "
-        "Content is limited to 10 MiB per call."
+        f"Content is limited to 10 MiB per call; an append may grow a file to "
+        f"{APPEND_MAX_BYTES // MIB} MiB."
     ),
     input_schema={
         "type": "object",
