@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.crypto import Keyring
+from pasar_core.models.cache import ModelCache
 from pasar_core.objects import ObjectStore
 from pasar_core.registry import Registry
 from pasar_core.settings import Settings
@@ -28,5 +29,7 @@ class Services:
     keyring: Keyring
     object_store: ObjectStore | None = None
     """Where user files live (`pasar_core.objects.build_object_store`); None: not started."""
+    models: ModelCache = field(default_factory=ModelCache)
+    """Chat models built for runs in this process, shared between runs."""
     executions: ExecutionRuntime | None = None
     """Executors and the event hub of this process; None in processes that run no agents."""

@@ -22,6 +22,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from pasar_core.agents.config import AgentConfig
 from pasar_core.errors import PasarError, ProviderNotFound, ProviderUnavailable, ValidationFailed
+from pasar_core.models.cache import ModelCache
 from pasar_core.registry import Registry
 from pasar_core.schemas import validation_errors
 from pasar_core.specs import LLMProviderSpec, ToolContext
@@ -68,8 +69,18 @@ def check_model_config(registry: Registry, config: AgentConfig) -> None:
 
 
 def build_model(
-    registry: Registry, model_ref: str, options: Mapping[str, Any], env: Mapping[str, str]
+    registry: Registry,
+    model_ref: str,
+    options: Mapping[str, Any],
+    env: Mapping[str, str],
+    cache: ModelCache | None = None,
 ) -> BaseChatModel:
+    """The chat model for `model_ref`, from `cache` when one was built before."""
+    if cache is not None:
+        return cache.get(
+            ModelCache.key(model_ref, options),
+            lambda: build_model(registry, model_ref, options, env),
+        )
     provider, model = resolve_provider(registry, model_ref)
     try:
         chat_model = provider.factory(model, dict(options), env)
@@ -128,9 +139,10 @@ def build_agent(
     env: Mapping[str, str],
     hooks: RunHooks,
     extra_middleware: Sequence[AgentMiddleware[Any, Any, Any]] = (),
+    models: ModelCache | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """`create_agent` with the agent's tools (validated by the core), prompt and limits."""
-    model = build_model(registry, config.model, config.model_options, env)
+    model = build_model(registry, config.model, config.model_options, env, models)
     middleware: list[AgentMiddleware[Any, Any, Any]] = [
         ModelCallLimitMiddleware(run_limit=config.limits.max_steps, exit_behavior="error"),
         ToolCallLimitMiddleware(run_limit=config.limits.max_tool_calls, exit_behavior="error"),
@@ -143,6 +155,7 @@ def build_agent(
                 ref,
                 config.model_options if split_model_ref(ref)[0] == main_provider else {},
                 env,
+                models,
             )
             for ref in config.fallbacks
         ]

@@ -322,8 +322,9 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
     )
     try:
         graph = build_agent(
-            services.registry, config, tool_ids, services.settings.env, hooks, [gate]
-        )
+            services.registry, config, tool_ids, services.settings.env, hooks, [gate],
+            services.models,
+        )  # fmt: skip
     except PasarError as error:
         await recorder.step("model_call", {"error": error.message})
         await _finish(services, recorder, "failed", error=error.message, started=started)
