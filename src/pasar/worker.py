@@ -16,6 +16,7 @@ from pasar_core.executions.executors import RQ_QUEUE, beat_while, end_execution
 from pasar_core.executions.runner import run_execution
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import build_registry
+from pasar_core.services import Services
 from pasar_core.settings import Settings
 
 from pasar.lifecycle import database_url, running_services
@@ -24,27 +25,31 @@ log = logging.getLogger("pasar.worker")
 
 
 async def _run(settings: Settings, execution_id: uuid.UUID) -> str | None:
-    async with (
-        running_services(settings, run_agents=False, prepare_database=False) as services,
-        database_url(settings) as url,
-    ):
-        hub = EventHub(url, services.sessionmaker)
-        task: asyncio.Task[str | None] = asyncio.create_task(run_execution(services, execution_id))
+    async with database_url(settings) as url:
+        settings = settings.with_overrides(database_url=url)
+        async with running_services(settings, run_agents=False, prepare_database=False) as services:
+            return await _run_with(services, url, execution_id)
 
-        def cancel(cancelled: uuid.UUID) -> None:
-            if cancelled == execution_id:
-                task.cancel()
 
-        hub.on_cancel(cancel)
-        await hub.start()
-        heartbeat = asyncio.create_task(beat_while(services, execution_id, task))
-        try:
-            return await task
-        except asyncio.CancelledError:
-            return "cancelled"
-        finally:
-            await heartbeat
-            await hub.close()
+async def _run_with(services: Services, url: str, execution_id: uuid.UUID) -> str | None:
+    """Run with a heartbeat, stopping when a cancel notification names this execution."""
+    hub = EventHub(url, services.sessionmaker)
+    task: asyncio.Task[str | None] = asyncio.create_task(run_execution(services, execution_id))
+
+    def cancel(cancelled: uuid.UUID) -> None:
+        if cancelled == execution_id:
+            task.cancel()
+
+    hub.on_cancel(cancel)
+    await hub.start()
+    heartbeat = asyncio.create_task(beat_while(services, execution_id, task))
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return "cancelled"
+    finally:
+        await heartbeat
+        await hub.close()
 
 
 def run_execution_job(execution_id: str) -> str | None:
