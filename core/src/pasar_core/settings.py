@@ -97,6 +97,7 @@ class Settings:
     inline_max_concurrency: int = 2000
     heartbeat_s: float = 15.0
     webhook_allow_hosts: tuple[str, ...] = ()
+    allow_private_hosts: tuple[str, ...] = ()
     stale_after_s: float = 90.0
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
@@ -131,6 +132,7 @@ class Settings:
             inline_max_concurrency=_int(env, "PASAR_INLINE_MAX_CONCURRENCY", 2000),
             heartbeat_s=_int(env, "PASAR_HEARTBEAT_S", 15),
             webhook_allow_hosts=_list(env, "PASAR_WEBHOOK_ALLOW_HOSTS"),
+            allow_private_hosts=_list(env, "PASAR_ALLOW_PRIVATE_HOSTS"),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,

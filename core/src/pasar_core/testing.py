@@ -112,6 +112,8 @@ def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
         database_url=pasar_database_url,
         secret_key=TEST_SECRET_KEY,
         db_pool_size=2,
+        # The test deployment's operator lets agents open loopback test servers.
+        allow_private_hosts=("127.0.0.1", "localhost", "[::1]"),
     )
 
 

@@ -38,6 +38,7 @@ from pasar_core.executions.approval import (
 from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
 from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish, stored_events
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.services import Services
 from pasar_core.specs import ToolContext
@@ -303,6 +304,7 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
             secrets=secrets,
             oauth=oauth,
             objects=services.object_store,
+            extras={ALLOW_BOUND_EXTRA: services.settings.allow_private_hosts},
         )
 
     async def tool_started(tool_id: str, args: dict[str, Any]) -> None:

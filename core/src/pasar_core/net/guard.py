@@ -26,6 +26,8 @@ from pasar_core.net.resolver import Resolver
 
 MAX_URL_CHARS = 8 * 1024
 MAX_ALLOW_HOSTS = 100
+ALLOW_BOUND_EXTRA = "net.allow_bound"
+"""`ctx.extras` key of the operator's bound on agents' allow-lists (absent: no bound)."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -173,6 +175,22 @@ class AllowList:
     def from_settings(cls, settings: object) -> AllowList:
         allow = settings.get("allow_hosts") if isinstance(settings, Mapping) else None
         return cls.parse(allow)
+
+    def within(self, bound: AllowList) -> AllowList:
+        """Refuse entries the operator's `bound` does not open (a host entry of the bound opens
+        every port of that host)."""
+        outside = sorted(
+            f"{host}:{port}" if port else host
+            for host, port in self.entries
+            if (host, port) not in bound.entries and (host, None) not in bound.entries
+        )
+        if outside:
+            raise ToolError(
+                "this server does not let agents open these hosts (its operator sets "
+                f"PASAR_ALLOW_PRIVATE_HOSTS): {', '.join(outside)}",
+                details={"refused": outside},
+            )
+        return self
 
     def lists_host(self, target: Target) -> bool:
         return (target.host, None) in self.entries or (target.host, target.port) in self.entries

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pasar_core.net.client import Options
-from pasar_core.net.guard import AllowList
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA, AllowList
 from pasar_core.net.resolver import resolver_for
 from pasar_core.specs import ToolContext
 
@@ -86,8 +86,12 @@ TIMEOUT_FIELD: dict[str, Any] = {
 
 def options_for(ctx: ToolContext, args: dict[str, Any], *, default_bytes: int) -> Options:
     """The bounds of one call: the agent's allow-list, the resolver, byte and time caps."""
+    allow = AllowList.from_settings(ctx.settings)
+    bound = ctx.extras.get(ALLOW_BOUND_EXTRA)
+    if bound is not None:
+        allow = allow.within(AllowList.parse(list(bound)))
     return Options(
-        allow=AllowList.from_settings(ctx.settings),
+        allow=allow,
         resolver=resolver_for(ctx),
         max_bytes=int(args.get("max_bytes", default_bytes)),
         timeout_s=float(args.get("timeout_s", DEFAULT_TIMEOUT_S)),
