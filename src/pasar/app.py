@@ -12,9 +12,11 @@ from pasar_core.settings import Settings
 from pasar_graphql.app import build_graphql_app
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from pasar.lifecycle import running_services
+from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 
@@ -31,12 +33,15 @@ def create_app(
             yield {"services": services}
 
     graphql = build_graphql_app()
+    metrics = Metrics()
     return Starlette(
         routes=[
             *rest_routes(version("pasar")),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
         exception_handlers={
             PasarError: errors.pasar_error,
             HTTPException: errors.http_error,
