@@ -286,3 +286,27 @@ def test_missing_provider_package_names_what_to_install(client: TestClient, make
     ).json()
     assert run["status"] == "failed"
     assert "pip install 'pasar-core[anthropic]'" in run["error"]
+
+
+def test_unreachable_redis_fails_the_run_with_503(pasar_settings) -> None:
+    from pasar.app import create_app
+
+    settings = pasar_settings.with_overrides(redis_url="redis://127.0.0.1:1/0")  # nothing listens
+    with TestClient(create_app(settings)) as client:
+        credentials = {
+            "email": "redis-down@example.com",
+            "password": "correct horse battery staple",
+        }
+        client.post("/auth/signup", json=credentials)
+        headers = {
+            "Authorization": "Bearer "
+            + client.post("/auth/token", json=credentials).json()["access_token"]
+        }
+        agent_id = create(client, headers, [], scripted({"content": "x"}))
+        response = execute(client, headers, agent_id)
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert error["code"] == "UNAVAILABLE"
+        run = client.get(f"/executions/{error['details']['execution_id']}", headers=headers).json()
+        assert run["status"] == "failed"
+        assert "rq executor" in run["error"]

@@ -55,6 +55,13 @@ class Conflict(PasarError):
     status = 409
 
 
+class ServiceUnavailable(PasarError):
+    """A part the server depends on (Redis, a provider) is unreachable; try again later."""
+
+    code = "UNAVAILABLE"
+    status = 503
+
+
 class UnknownTools(ValidationFailed):
     code = "UNKNOWN_TOOLS"
 

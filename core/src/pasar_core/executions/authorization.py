@@ -49,6 +49,7 @@ def pause_event(needed: ReauthorizationRequired) -> dict[str, Any]:
 async def resume_awaiting(services: Services, agent_id: uuid.UUID) -> list[uuid.UUID]:
     """Queue the agent's paused runs again (after a successful consent)."""
     from pasar_core.executions.service import next_seq, runtime_of
+    from pasar_core.executions.service import submit_run as submit
 
     async with services.sessionmaker.begin() as session:
         paused = list(
@@ -66,5 +67,5 @@ async def resume_awaiting(services: Services, agent_id: uuid.UUID) -> list[uuid.
             )  # fmt: skip
     runtime = runtime_of(services)
     for execution in paused:
-        await runtime.executor(execution.executor).submit(execution.id)
+        await submit(services, runtime.executor(execution.executor), execution.id)
     return [execution.id for execution in paused]

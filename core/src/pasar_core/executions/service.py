@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
-from pasar_core.errors import BadRequest, Conflict, NotFound
+from pasar_core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pasar_core.executions.approval import AWAITING_APPROVAL, ApprovalDecision
 from pasar_core.executions.events import (
     STEP_TYPES,
@@ -25,12 +26,14 @@ from pasar_core.executions.events import (
     request_cancel,
     stored_events,
 )
-from pasar_core.executions.executors import end_execution
+from pasar_core.executions.executors import Executor, end_execution
 from pasar_core.executions.manager import ExecutionRuntime
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.executions.webhooks import check_webhook_url
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, Execution, ExecutionEvent
+
+log = logging.getLogger("pasar.executions")
 
 MAX_PAGE = 100
 PAUSED = frozenset({"awaiting_authorization", AWAITING_APPROVAL})
@@ -177,10 +180,21 @@ async def start_execution(
     if params.webhook_url:
         runtime.deliver_webhooks(execution_id, principal.user_id, params.webhook_url)
     if cached is None:
-        await executor.submit(execution_id)
+        await submit_run(services, executor, execution_id)
         if params.wait:
             await wait_until_finished(runtime, execution_id, params.timeout_s)
     return await get_execution(services, principal, execution_id)
+
+
+async def submit_run(services: Services, executor: Executor, execution_id: uuid.UUID) -> None:
+    """Hand the run to its executor; if that fails (Redis down), fail the run and say so."""
+    try:
+        await executor.submit(execution_id)
+    except Exception as error:
+        log.error("could not queue execution %s: %s", execution_id, type(error).__name__)
+        reason = f"the {executor.name} executor could not take the run ({type(error).__name__})"
+        await end_execution(services, execution_id, "failed", reason)
+        raise ServiceUnavailable(reason, details={"execution_id": str(execution_id)}) from None
 
 
 async def wait_until_finished(
@@ -308,6 +322,6 @@ async def decide_approval(
         await publish(session, row.id, seq, "approval", data)
         executor_name = row.executor
     runtime = runtime_of(services)
-    await runtime.executor(executor_name).submit(execution.id)
+    await submit_run(services, runtime.executor(executor_name), execution.id)
     await wait_until_finished(runtime, execution.id, wait_s, after=seq)
     return await get_execution(services, principal, execution.id)
