@@ -56,6 +56,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL."""
     import uvicorn
 
+    from pasar.access_log import redact_access_log
     from pasar.app import create_app
 
     settings = Settings.from_env()
@@ -65,6 +66,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     click.echo(
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )
+    redact_access_log()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
 
 
