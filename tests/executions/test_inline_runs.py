@@ -310,3 +310,34 @@ def test_unreachable_redis_fails_the_run_with_503(pasar_settings) -> None:
         run = client.get(f"/executions/{error['details']['execution_id']}", headers=headers).json()
         assert run["status"] == "failed"
         assert "rq executor" in run["error"]
+
+
+def test_concurrent_runs_of_one_agent_keep_their_own_steps(client: TestClient, make_user) -> None:
+    headers = make_user()
+    config = scripted(
+        {"tool_calls": [{"name": "txt_write", "args": {"path": "same.txt", "content": "x"}}]},
+        {"content": "done"},
+        delay_ms=50,
+    )
+    agent_id = create(client, headers, ["txt:write"], config)
+    ids = [
+        execute(client, headers, agent_id, input=f"run {i}", parameters={"wait": False}).json()[
+            "execution_id"
+        ]
+        for i in range(12)
+    ]
+    deadline = time.monotonic() + 30
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = [client.get(f"/executions/{i}", headers=headers).json() for i in ids]
+        if all(run["status"] == "succeeded" for run in runs):
+            break
+        time.sleep(0.1)
+    for run in runs:
+        assert run["status"] == "succeeded"
+        types = [step["type"] for step in run["steps"]]
+        assert types == ["model_call", "tool_call", "tool_result", "model_call"], run[
+            "execution_id"
+        ]
+        call_id = run["steps"][0]["tool_calls"][0]["id"]
+        assert run["steps"][1]["tool_call_id"] == run["steps"][2]["tool_call_id"] == call_id

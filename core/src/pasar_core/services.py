@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.crypto import Keyring
-from pasar_core.models.cache import ModelCache
+from pasar_core.models.cache import BuiltCache, ModelCache
 from pasar_core.objects import ObjectStore
 from pasar_core.registry import Registry
 from pasar_core.settings import Settings
@@ -31,5 +31,7 @@ class Services:
     """Where user files live (`pasar_core.objects.build_object_store`); None: not started."""
     models: ModelCache = field(default_factory=ModelCache)
     """Chat models built for runs in this process, shared between runs."""
+    graphs: BuiltCache[Any] = field(default_factory=BuiltCache)
+    """Compiled agent graphs by (config, tools), shared between runs of this process."""
     executions: ExecutionRuntime | None = None
     """Executors and the event hub of this process; None in processes that run no agents."""

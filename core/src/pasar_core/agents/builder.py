@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -100,6 +101,11 @@ class RunHooks:
     tool_finished: ToolFinished
 
 
+# The current run's hooks. Compiled graphs are shared between runs, so a tool finds its run
+# here (each run's task sets it; tasks the graph starts inherit it) rather than in a closure.
+RUN_HOOKS: contextvars.ContextVar[RunHooks] = contextvars.ContextVar("pasar_run_hooks")
+
+
 async def run_tool_call(
     registry: Registry, tool_id: str, args: dict[str, Any], hooks: RunHooks
 ) -> str:
@@ -118,11 +124,11 @@ async def run_tool_call(
     return json.dumps(result, default=str)
 
 
-def _langchain_tool(registry: Registry, tool_id: str, hooks: RunHooks) -> StructuredTool:
+def _langchain_tool(registry: Registry, tool_id: str) -> StructuredTool:
     spec = registry.tool(tool_id).spec
 
     async def call(**args: Any) -> str:
-        return await run_tool_call(registry, tool_id, args, hooks)
+        return await run_tool_call(registry, tool_id, args, RUN_HOOKS.get())
 
     return StructuredTool.from_function(
         coroutine=call,
@@ -137,7 +143,6 @@ def build_agent(
     config: AgentConfig,
     tool_ids: list[str],
     env: Mapping[str, str],
-    hooks: RunHooks,
     extra_middleware: Sequence[AgentMiddleware[Any, Any, Any]] = (),
     models: ModelCache | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
@@ -161,5 +166,5 @@ def build_agent(
         ]
         middleware.append(ModelFallbackMiddleware(*fallbacks))
     middleware.extend(extra_middleware)
-    tools = [_langchain_tool(registry, tool_id, hooks) for tool_id in tool_ids]
+    tools = [_langchain_tool(registry, tool_id) for tool_id in tool_ids]
     return create_agent(model, tools, system_prompt=config.system_prompt, middleware=middleware)

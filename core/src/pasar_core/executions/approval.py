@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -79,7 +79,9 @@ class ApprovalGate(AgentMiddleware[Any, Any, Any]):
             CURRENT_TOOL_CALL.reset(token)
 
 
-def gated_tools(registry: Registry, tool_ids: list[str], require_for: list[str]) -> frozenset[str]:
+def gated_tools(
+    registry: Registry, tool_ids: list[str], require_for: Collection[str]
+) -> frozenset[str]:
     return frozenset(
         tool_id for tool_id in tool_ids if registry.tool(tool_id).spec.effect.value in require_for
     )

@@ -20,7 +20,7 @@ from langchain.agents.middleware.tool_call_limit import ToolCallLimitExceededErr
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
 from sqlalchemy import func, select, update
 
-from pasar_core.agents.builder import RunHooks, build_agent, run_tool_call
+from pasar_core.agents.builder import RUN_HOOKS, RunHooks, build_agent, run_tool_call
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
 from pasar_core.errors import PasarError, ReauthorizationRequired
@@ -38,6 +38,7 @@ from pasar_core.executions.approval import (
 from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
 from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish, stored_events
+from pasar_core.models.cache import BuiltCache
 from pasar_core.net.guard import ALLOW_BOUND_EXTRA
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.services import Services
@@ -209,6 +210,22 @@ async def _pause(services: Services, recorder: Recorder, needed: Reauthorization
         await recorder.finish(session, pause_event(needed))
 
 
+def _graph(
+    services: Services, config: AgentConfig, tool_ids: list[str], names: dict[str, str]
+) -> Any:
+    """The compiled agent for this config and these tools, built once per process."""
+
+    def build() -> Any:
+        require_for = list(config.approval.require_for)
+        gate = ApprovalGate(names, gated_tools(services.registry, tool_ids, require_for))
+        return build_agent(
+            services.registry, config, tool_ids, services.settings.env, [gate], services.models
+        )
+
+    key = BuiltCache.key(config.model_dump(mode="json"), tool_ids)
+    return services.graphs.get(key, build)
+
+
 async def _pause_for_approval(services: Services, recorder: Recorder, call: PendingCall) -> None:
     async with services.sessionmaker.begin() as session:
         await session.execute(
@@ -318,15 +335,10 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
         await recorder.step("tool_result", data)
 
     hooks = RunHooks(context_for, tool_started, tool_finished)
+    RUN_HOOKS.set(hooks)  # this run's task (and the tasks the graph starts) see these hooks
     names = {services.registry.tool(t).spec.langchain_name: t for t in tool_ids}
-    gate = ApprovalGate(
-        names, gated_tools(services.registry, tool_ids, list(config.approval.require_for))
-    )
     try:
-        graph = build_agent(
-            services.registry, config, tool_ids, services.settings.env, hooks, [gate],
-            services.models,
-        )  # fmt: skip
+        graph = _graph(services, config, tool_ids, names)
     except PasarError as error:
         await recorder.step("model_call", {"error": error.message})
         await _finish(services, recorder, "failed", error=error.message, started=started)

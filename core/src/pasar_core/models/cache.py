@@ -1,30 +1,32 @@
-"""Chat models are built once per (model, options) and shared by runs: they hold no per-run
-state, and reusing them reuses their HTTP connection pools instead of leaking one per run."""
+"""Chat models and compiled agent graphs are built once and shared by runs: neither holds
+per-run state (a run's state lives in the graph's input and in context variables), and reusing
+models reuses their HTTP connection pools instead of leaking one per run."""
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
-MAX_MODELS = 256
+MAX_ENTRIES = 256
+T = TypeVar("T")
 
 
-class ModelCache:
-    """A bounded, least-recently-used map of built chat models (one per process)."""
+class BuiltCache(Generic[T]):
+    """A bounded, least-recently-used map of built objects (one per process)."""
 
-    def __init__(self, max_entries: int = MAX_MODELS) -> None:
-        self._models: OrderedDict[str, BaseChatModel] = OrderedDict()
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._models: OrderedDict[str, T] = OrderedDict()
         self._max_entries = max_entries
 
     @staticmethod
-    def key(model_ref: str, options: Mapping[str, Any]) -> str:
-        return json.dumps([model_ref, options], sort_keys=True, default=str)
+    def key(*parts: Any) -> str:
+        return json.dumps(parts, sort_keys=True, default=str)
 
-    def get(self, key: str, build: Callable[[], BaseChatModel]) -> BaseChatModel:
+    def get(self, key: str, build: Callable[[], T]) -> T:
         model = self._models.get(key)
         if model is None:
             model = build()
@@ -37,3 +39,6 @@ class ModelCache:
 
     def __len__(self) -> int:
         return len(self._models)
+
+
+ModelCache = BuiltCache[BaseChatModel]
