@@ -267,7 +267,7 @@ async def _resume_after_approval(
     return history
 
 
-async def _stream(agent: Any, messages: list[dict[str, str]], limit: int) -> AsyncIterator[Any]:
+async def _stream(agent: Any, messages: list[Any], limit: int) -> AsyncIterator[Any]:
     # Our middleware counts model and tool calls; the graph limit is only a backstop, sized for
     # the extra middleware nodes every model call passes through.
     config = {"recursion_limit": limit * 10 + 50}
