@@ -203,3 +203,17 @@ def test_sibling_fields_share_one_authentication(gql, make_user) -> None:
     assert "errors" not in body
     assert len({body["data"][f"m{i}"]["id"] for i in range(5)}) == 1
     assert body["data"]["agents"] == [{"name": "one"}]
+
+
+def test_refresh_token_mutation_rotates(gql) -> None:
+    email = new_email()
+    gql(SIGN_UP, {"email": email, "password": TEST_PASSWORD})
+    log_in = "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { refreshToken } }"
+    first = gql(log_in, {"e": email, "p": TEST_PASSWORD})["data"]["logIn"]
+    refresh = (
+        "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
+    )
+    second = gql(refresh, {"t": first["refreshToken"]})["data"]["refreshToken"]
+    assert second["refreshToken"] != first["refreshToken"]
+    again = gql(refresh, {"t": first["refreshToken"]})
+    assert again["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -86,3 +86,65 @@ def test_expired_forged_and_missing_tokens_are_401(client: TestClient, make_user
 def test_api_key_needs_authentication(client: TestClient) -> None:
     response = client.post("/api-keys", json={"name": "x"})
     assert response.status_code == 401
+
+
+def login_pair(client: TestClient, email: str) -> dict[str, object]:
+    credentials = {"email": email, "password": PASSWORD}
+    client.post("/auth/signup", json=credentials)
+    body: dict[str, object] = client.post("/auth/token", json=credentials).json()
+    return body
+
+
+def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_family(client: TestClient) -> None:
+    first = login_pair(client, "rotate@example.com")
+    assert str(first["refresh_token"]).startswith("psrt_")
+    assert first["refresh_expires_in"] == 30 * 86_400
+    second = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    pair = second.json()
+    assert pair["refresh_token"] != first["refresh_token"]
+    assert (
+        client.get(
+            "/agents", headers={"Authorization": f"Bearer {pair['access_token']}"}
+        ).status_code
+        == 200
+    )
+    # The first token again: someone replays a stolen token. Every token of the family dies.
+    replay = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["error"]["message"]
+    after = client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert after.status_code == 401
+
+
+def test_logout_revokes_the_refresh_token(client: TestClient) -> None:
+    pair = login_pair(client, "logout@example.com")
+    assert (
+        client.post("/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code
+        == 204
+    )
+    refused = client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refused.status_code == 401
+    assert client.post("/auth/logout", json={"refresh_token": "psrt_unknown"}).status_code == 204
+
+
+def test_bad_refresh_tokens_are_401_or_422(client: TestClient) -> None:
+    for token, status in (
+        ("not-a-token", 401),
+        ("psrt_" + "x" * 40, 401),
+        ("", 422),
+        ("p" * 500, 422),
+    ):
+        response = client.post("/auth/refresh", json={"refresh_token": token})
+        assert response.status_code == status, token
+    assert client.post("/auth/refresh", json={"token": "x"}).status_code == 422
+
+
+def test_expired_refresh_token_is_refused(pasar_settings) -> None:
+    from pasar.app import create_app
+
+    with TestClient(create_app(pasar_settings.with_overrides(refresh_token_ttl_s=-1))) as short:
+        pair = login_pair(short, "expired-refresh@example.com")
+        response = short.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        assert response.status_code == 401
+        assert "expired" in response.json()["error"]["message"]

@@ -87,6 +87,7 @@ class Settings:
     port: int = 8000
     enabled_plugins: tuple[str, ...] | None = None
     access_token_ttl_s: int = 3600
+    refresh_token_ttl_s: int = 30 * 86_400
     max_body_bytes: int = 1_048_576
     db_pool_size: int = 10
     public_url: str | None = None
@@ -124,6 +125,7 @@ class Settings:
                 tuple(p.strip() for p in plugins.split(",") if p.strip()) if plugins else None
             ),
             access_token_ttl_s=_int(env, "PASAR_ACCESS_TOKEN_TTL", 3600),
+            refresh_token_ttl_s=_int(env, "PASAR_REFRESH_TOKEN_TTL", 30 * 86_400),
             max_body_bytes=_int(env, "PASAR_MAX_BODY_BYTES", 1_048_576),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,

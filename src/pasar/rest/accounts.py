@@ -21,10 +21,19 @@ async def sign_up(request: Request) -> Response:
 
 async def issue_token(request: Request) -> Response:
     credentials = await read_model(request, accounts.Credentials)
-    token = await accounts.log_in(services_of(request), credentials)
-    return json_response(
-        TokenOut(access_token=token.token, token_type=token.token_type, expires_in=token.expires_in)
-    )
+    return json_response(TokenOut.of(await accounts.log_in(services_of(request), credentials)))
+
+
+async def refresh(request: Request) -> Response:
+    body = await read_model(request, accounts.RefreshRequest)
+    pair = await accounts.refresh_session(services_of(request), body.refresh_token)
+    return json_response(TokenOut.of(pair))
+
+
+async def log_out(request: Request) -> Response:
+    body = await read_model(request, accounts.RefreshRequest)
+    await accounts.log_out(services_of(request), body.refresh_token)
+    return Response(status_code=204)
 
 
 async def create_api_key(request: Request) -> Response:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pasar_core.accounts.service import TokenPair
 from pasar_core.agents.service import AgentSaved, AgentView
 from pasar_core.executions.service import ExecutionView
 from pydantic import BaseModel
@@ -32,6 +33,18 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+    @classmethod
+    def of(cls, pair: TokenPair) -> TokenOut:
+        return cls(
+            access_token=pair.access.token,
+            token_type=pair.access.token_type,
+            expires_in=pair.access.expires_in,
+            refresh_token=pair.refresh.token,
+            refresh_expires_in=pair.refresh.expires_in,
+        )
 
 
 class ApiKeyOut(BaseModel):

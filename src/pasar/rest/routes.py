@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pasar_core.accounts.service import ApiKeyRequest, Credentials
+from pasar_core.accounts.service import ApiKeyRequest, Credentials, RefreshRequest
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
 from pasar_core.executions.approval import ApprovalDecision
@@ -59,6 +59,12 @@ ENDPOINTS = (
              Credentials, auth=False, tag="accounts"),
     Endpoint("POST", "/auth/token", accounts.issue_token, "Log in: email and password -> access token",
              200, TokenOut, Credentials, auth=False, tag="accounts"),
+    Endpoint("POST", "/auth/refresh", accounts.refresh,
+             "Spend a refresh token for a new access token and the next refresh token", 200,
+             TokenOut, RefreshRequest, auth=False, tag="accounts"),
+    Endpoint("POST", "/auth/logout", accounts.log_out,
+             "Revoke a refresh token and every token rotated from it", 204, body=RefreshRequest,
+             auth=False, tag="accounts"),
     Endpoint("POST", "/api-keys", accounts.create_api_key, "Create an API key (shown once)", 201,
              ApiKeyOut, ApiKeyRequest, tag="accounts"),
     Endpoint("GET", "/tools", tools.list_tools, "List installed tools", 200, ToolListOut,

@@ -11,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from pasar_core.accounts import refresh_tokens
 from pasar_core.accounts.access_tokens import AccessToken
 from pasar_core.accounts.api_keys import generate_api_key, hash_api_key, looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
 from pasar_core.accounts.principal import Principal
+from pasar_core.accounts.refresh_tokens import IssuedRefresh
 from pasar_core.errors import Conflict, Unauthenticated
 from pasar_core.services import Services
 from pasar_core.storage.models import ApiKey, User
@@ -67,13 +69,48 @@ async def sign_up(services: Services, credentials: Credentials, role: str = "mem
     return user
 
 
-async def log_in(services: Services, credentials: Credentials) -> AccessToken:
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: AccessToken
+    refresh: IssuedRefresh
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=refresh_tokens.MAX_LENGTH)
+
+
+async def log_in(services: Services, credentials: Credentials) -> TokenPair:
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
     if not await verify_password(user.password_hash if user else None, credentials.password):
         raise Unauthenticated("wrong email or password")
     assert user is not None
-    return services.tokens.issue(user.id, user.role)
+    async with services.sessionmaker.begin() as session:
+        refresh = await refresh_tokens.issue(
+            session, user.id, services.settings.refresh_token_ttl_s
+        )
+    return TokenPair(services.tokens.issue(user.id, user.role), refresh)
+
+
+async def refresh_session(services: Services, token: str) -> TokenPair:
+    """A new access token and the next refresh token, spending `token`."""
+    try:
+        async with services.sessionmaker.begin() as session:
+            user, refresh = await refresh_tokens.rotate(
+                session, token, services.settings.refresh_token_ttl_s
+            )
+    except refresh_tokens.RefreshTokenReused as reused:
+        async with services.sessionmaker.begin() as session:  # committed, unlike the above
+            await refresh_tokens.revoke_family(session, reused.family_id)
+        raise
+    return TokenPair(services.tokens.issue(user.id, user.role), refresh)
+
+
+async def log_out(services: Services, token: str) -> None:
+    async with services.sessionmaker.begin() as session:
+        await refresh_tokens.revoke(session, token)
 
 
 async def create_api_key(services: Services, principal: Principal, name: str) -> CreatedApiKey:

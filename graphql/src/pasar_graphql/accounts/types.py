@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from pasar_core.accounts.access_tokens import AccessToken as IssuedToken
 from pasar_core.accounts.principal import Principal
-from pasar_core.accounts.service import CreatedApiKey
+from pasar_core.accounts.service import CreatedApiKey, TokenPair
 from pasar_core.storage.models import User as UserRow
 
 
@@ -50,11 +49,19 @@ class AccessToken:
     access_token: str
     token_type: str
     expires_in: int = strawberry.field(description="Seconds until the token expires.")
+    refresh_token: str = strawberry.field(
+        description="Spend it with `refreshToken` for the next pair; each works once."
+    )
+    refresh_expires_in: int
 
     @classmethod
-    def of(cls, token: IssuedToken) -> AccessToken:
+    def of(cls, pair: TokenPair) -> AccessToken:
         return cls(
-            access_token=token.token, token_type=token.token_type, expires_in=token.expires_in
+            access_token=pair.access.token,
+            token_type=pair.access.token_type,
+            expires_in=pair.access.expires_in,
+            refresh_token=pair.refresh.token,
+            refresh_expires_in=pair.refresh.expires_in,
         )
 
 
