@@ -148,3 +148,15 @@ def test_expired_refresh_token_is_refused(pasar_settings) -> None:
         response = short.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
         assert response.status_code == 401
         assert "expired" in response.json()["error"]["message"]
+
+
+def test_repeated_failed_logins_are_throttled(client: TestClient) -> None:
+    credentials = {"email": "guess@example.com", "password": PASSWORD}
+    client.post("/auth/signup", json=credentials)
+    wrong = {"email": "guess@example.com", "password": "not the password"}
+    for _ in range(10):
+        assert client.post("/auth/token", json=wrong).status_code == 401
+    limited = client.post("/auth/token", json=credentials)  # even the right password waits now
+    assert limited.status_code == 429
+    assert limited.json()["error"]["code"] == "RATE_LIMITED"
+    assert int(limited.headers["retry-after"]) > 0

@@ -9,6 +9,7 @@ import pluggy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.crypto import Keyring
 from pasar_core.models.cache import BuiltCache, ModelCache
 from pasar_core.objects import ObjectStore
@@ -29,6 +30,8 @@ class Services:
     keyring: Keyring
     object_store: ObjectStore | None = None
     """Where user files live (`pasar_core.objects.build_object_store`); None: not started."""
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    """Failed log-ins per email in this process (see pasar_core.accounts.throttle)."""
     models: ModelCache = field(default_factory=ModelCache)
     """Chat models built for runs in this process, shared between runs."""
     graphs: BuiltCache[Any] = field(default_factory=BuiltCache)

@@ -82,11 +82,14 @@ class RefreshRequest(BaseModel):
 
 
 async def log_in(services: Services, credentials: Credentials) -> TokenPair:
+    services.login_throttle.check(credentials.email)
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
     if not await verify_password(user.password_hash if user else None, credentials.password):
+        services.login_throttle.failed(credentials.email)
         raise Unauthenticated("wrong email or password")
     assert user is not None
+    services.login_throttle.succeeded(credentials.email)
     async with services.sessionmaker.begin() as session:
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s
