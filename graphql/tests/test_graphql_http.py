@@ -208,7 +208,9 @@ def test_sibling_fields_share_one_authentication(gql, make_user) -> None:
 def test_refresh_token_mutation_rotates(gql) -> None:
     email = new_email()
     gql(SIGN_UP, {"email": email, "password": TEST_PASSWORD})
-    log_in = "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { refreshToken } }"
+    log_in = (
+        "mutation($e: String!, $p: String!) { logIn(email: $e, password: $p) { refreshToken } }"
+    )
     first = gql(log_in, {"e": email, "p": TEST_PASSWORD})["data"]["logIn"]
     refresh = (
         "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
