@@ -12,6 +12,7 @@ parent's descriptor, and writes go to a temporary file that is renamed into plac
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import builtins
 import contextlib
@@ -190,7 +191,49 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
     return ObjectInfo(key=key, size=st.st_size, modified=datetime.fromtimestamp(st.st_mtime, UTC))
 
 
-class LocalObjectStore:
+class BlockingObjectStore(abc.ABC):
+    """An `ObjectStore` over blocking operations, each run in a worker thread."""
+
+    async def put(self, user_id: str, key: str, data: bytes) -> ObjectInfo:
+        return await asyncio.to_thread(self._put, user_id, key, data)
+
+    async def get(self, user_id: str, key: str, *, max_bytes: int) -> bytes:
+        return await asyncio.to_thread(self._get, user_id, key, max_bytes)
+
+    async def stat(self, user_id: str, key: str) -> ObjectInfo:
+        return await asyncio.to_thread(self._stat, user_id, key)
+
+    async def list(
+        self, user_id: str, prefix: str = "", *, limit: int = 1000
+    ) -> builtins.list[ObjectInfo]:
+        return await asyncio.to_thread(self._list, user_id, prefix, min(limit, MAX_LIST_LIMIT))
+
+    async def delete(self, user_id: str, key: str) -> bool:
+        return await asyncio.to_thread(self._delete, user_id, key)
+
+    async def open(self, user_id: str, key: str) -> ObjectStream:
+        return await asyncio.to_thread(self._open, user_id, key)
+
+    @abc.abstractmethod
+    def _put(self, user_id: str, key: str, data: bytes) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    def _get(self, user_id: str, key: str, max_bytes: int) -> bytes: ...
+
+    @abc.abstractmethod
+    def _stat(self, user_id: str, key: str) -> ObjectInfo: ...
+
+    @abc.abstractmethod
+    def _list(self, user_id: str, prefix: str, limit: int) -> builtins.list[ObjectInfo]: ...
+
+    @abc.abstractmethod
+    def _delete(self, user_id: str, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _open(self, user_id: str, key: str) -> ObjectStream: ...
+
+
+class LocalObjectStore(BlockingObjectStore):
     """Objects as files under `base/<user id>/` (or under a given root for a single user)."""
 
     def __init__(self, base: Path, *, roots: Callable[[str], Path] | None = None) -> None:
@@ -387,31 +430,11 @@ class LocalObjectStore:
         info = _info(key, os.fstat(handle.fileno()))
         return ObjectStream(info, handle.read, handle.close)
 
-    async def put(self, user_id: str, key: str, data: bytes) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, user_id, key, data)
-
-    async def get(self, user_id: str, key: str, *, max_bytes: int) -> bytes:
-        return await asyncio.to_thread(self._get, user_id, key, max_bytes)
-
-    async def stat(self, user_id: str, key: str) -> ObjectInfo:
-        return await asyncio.to_thread(self._stat, user_id, key)
-
-    async def list(
-        self, user_id: str, prefix: str = "", *, limit: int = 1000
-    ) -> builtins.list[ObjectInfo]:
-        return await asyncio.to_thread(self._list, user_id, prefix, min(limit, MAX_LIST_LIMIT))
-
-    async def delete(self, user_id: str, key: str) -> bool:
-        return await asyncio.to_thread(self._delete, user_id, key)
-
-    async def open(self, user_id: str, key: str) -> ObjectStream:
-        return await asyncio.to_thread(self._open, user_id, key)
-
 
 # --- S3-compatible -------------------------------------------------------------------------
 
 
-class S3ObjectStore:
+class S3ObjectStore(BlockingObjectStore):
     """Objects in one S3-compatible bucket as `<user id>/<key>` (boto3, run in worker threads)."""
 
     def __init__(
@@ -527,26 +550,6 @@ class S3ObjectStore:
         body = response["Body"]
         info = ObjectInfo(key, int(response["ContentLength"]), response["LastModified"])
         return ObjectStream(info, lambda size: self._call(key, lambda: body.read(size)), body.close)
-
-    async def put(self, user_id: str, key: str, data: bytes) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, user_id, key, data)
-
-    async def get(self, user_id: str, key: str, *, max_bytes: int) -> bytes:
-        return await asyncio.to_thread(self._get, user_id, key, max_bytes)
-
-    async def stat(self, user_id: str, key: str) -> ObjectInfo:
-        return await asyncio.to_thread(self._stat, user_id, key)
-
-    async def list(
-        self, user_id: str, prefix: str = "", *, limit: int = 1000
-    ) -> builtins.list[ObjectInfo]:
-        return await asyncio.to_thread(self._list, user_id, prefix, min(limit, MAX_LIST_LIMIT))
-
-    async def delete(self, user_id: str, key: str) -> bool:
-        return await asyncio.to_thread(self._delete, user_id, key)
-
-    async def open(self, user_id: str, key: str) -> ObjectStream:
-        return await asyncio.to_thread(self._open, user_id, key)
 
 
 def build_object_store(settings: Settings) -> ObjectStore:
