@@ -11,6 +11,7 @@ import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.catalog import sync_tools
 from pasar_core.embedded_pg import EmbeddedPostgres
+from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.manager import ExecutionRuntime
 from pasar_core.objects import build_object_store
 from pasar_core.plugins import build_plugin_manager
@@ -58,15 +59,18 @@ async def running_services(
         if prepare_database:
             await upgrade_async(url)
         engine = build_engine(url, pool_size=settings.db_pool_size)
+        sessionmaker = build_sessionmaker(engine)
+        result_cache = build_result_cache(settings.redis_url, sessionmaker)
         try:
             services = Services(
                 settings=settings,
                 plugins=plugins,
                 registry=registry,
-                sessionmaker=build_sessionmaker(engine),
+                sessionmaker=sessionmaker,
                 tokens=TokenSigner(settings.resolved_secret_key(), settings.access_token_ttl_s),
                 keyring=settings.keyring(),
                 object_store=build_object_store(settings),
+                result_cache=result_cache,
             )
             if prepare_database:
                 await sync_tools(services)
@@ -80,4 +84,5 @@ async def running_services(
             finally:
                 await runtime.close()
         finally:
+            await result_cache.close()
             await engine.dispose()

@@ -17,6 +17,7 @@ from pasar_core.registry import Registry
 from pasar_core.settings import Settings
 
 if TYPE_CHECKING:
+    from pasar_core.executions.cache import ResultCache
     from pasar_core.executions.manager import ExecutionRuntime
 
 
@@ -30,6 +31,8 @@ class Services:
     keyring: Keyring
     object_store: ObjectStore | None = None
     """Where user files live (`pasar_core.objects.build_object_store`); None: not started."""
+    result_cache: ResultCache | None = None
+    """Outputs of agents with `cache_ttl_s` (Redis when configured, else the executions table)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     """Failed log-ins per email in this process (see pasar_core.accounts.throttle)."""
     models: ModelCache = field(default_factory=ModelCache)

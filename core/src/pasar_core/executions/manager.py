@@ -8,7 +8,6 @@ import logging
 import uuid
 
 from pasar_core.errors import BadRequest
-from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.events import EventHub
 from pasar_core.executions.executors import Executor, InlineExecutor, RQExecutor, reap_stale
 from pasar_core.executions.webhooks import deliver, webhook_allow_list, webhook_secret
@@ -26,7 +25,6 @@ class ExecutionRuntime:
         self.hub.on_cancel(self._cancel_local)
         self._reaper: asyncio.Task[None] | None = None
         self.webhook_allow = webhook_allow_list(services.settings.webhook_allow_hosts)
-        self.cache = build_result_cache(services.settings.redis_url, services.sessionmaker)
         self._deliveries: set[asyncio.Task[int]] = set()
 
     @property
@@ -70,5 +68,4 @@ class ExecutionRuntime:
             await self.rq.close()
         for task in list(self._deliveries):
             task.cancel()
-        await self.cache.close()
         await self.hub.close()

@@ -36,7 +36,6 @@ from pasar_core.executions.approval import (
     unanswered_calls,
 )
 from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
-from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish, stored_events
 from pasar_core.models.cache import BuiltCache
 from pasar_core.net.guard import ALLOW_BOUND_EXTRA
@@ -404,11 +403,8 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
         await _finish(services, recorder, "failed", error=text, started=started)
         return "failed"
     output = {"message": final_text}
-    if config.cache_ttl_s and execution.input_hash:  # cached before anyone hears it succeeded
-        cache = build_result_cache(services.settings.redis_url, services.sessionmaker)
-        try:
-            await cache.store(agent_row.id, execution.input_hash, output, config.cache_ttl_s)
-        finally:
-            await cache.close()
+    cache = services.result_cache
+    if cache and config.cache_ttl_s and execution.input_hash:  # stored before anyone hears
+        await cache.store(agent_row.id, execution.input_hash, output, config.cache_ttl_s)
     await _finish(services, recorder, "succeeded", output=output, started=started)
     return "succeeded"

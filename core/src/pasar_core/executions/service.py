@@ -136,7 +136,10 @@ async def _cached_output(services: Services, agent: Agent, digest: str) -> dict[
     ttl = agent.config.get("cache_ttl_s")
     if not ttl:
         return None
-    return await runtime_of(services).cache.lookup(agent.id, digest, int(ttl), agent.updated_at)
+    cache = services.result_cache
+    if cache is None:
+        return None
+    return await cache.lookup(agent.id, digest, int(ttl), agent.updated_at)
 
 
 async def start_execution(
