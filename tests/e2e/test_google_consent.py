@@ -589,3 +589,26 @@ def test_graphql_compile_scopes_connections_and_disconnect(
     gone = app.post("/graphql", json={"query": 'mutation { disconnect(provider: "google") '
                                                "{ provider revoked } }"}, headers=headers).json()  # fmt: skip
     assert gone["data"]["disconnect"] == {"provider": "google", "revoked": True}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "code"),
+    [
+        ("application/json", b'{"state": "x"}', 415, "UNSUPPORTED_MEDIA_TYPE"),
+        ("application/x-www-form-urlencoded", b"state=\xff\xfe&password=x", 400, "BAD_REQUEST"),
+        ("application/x-www-form-urlencoded", b"a=1&" * 30, 400, "BAD_REQUEST"),
+        ("application/x-www-form-urlencoded", b"password=" + b"x" * 20_000, 413,
+         "PAYLOAD_TOO_LARGE"),
+        ("application/x-www-form-urlencoded", b"state=&password=x", 400, "CONSENT_STATE_INVALID"),
+        ("application/x-www-form-urlencoded", b"", 400, "CONSENT_STATE_INVALID"),
+    ],
+)  # fmt: skip
+def test_a_malformed_start_form_is_a_typed_4xx_page(
+    app: TestClient, content_type: str, body: bytes, status: int, code: str
+) -> None:
+    answer = Browser(app).request(
+        "POST", "/auth/google/start", content=body, headers={"Content-Type": content_type}
+    )
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    assert error_code(answer) == code
