@@ -7,15 +7,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.e2e.consent import Browser
 
 
 @pytest.fixture
@@ -49,10 +48,7 @@ def wait_status(
 
 
 def consent_and_callback(app: TestClient, auth_url: str) -> None:
-    redirect = httpx.get(auth_url, follow_redirects=False)
-    assert redirect.status_code == 302, redirect.text
-    location = urlsplit(redirect.headers["location"])
-    assert app.get(f"{location.path}?{location.query}").status_code == 200
+    assert Browser(app).connect(auth_url).status_code == 200
 
 
 def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) -> None:
@@ -71,7 +67,7 @@ def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) ->
     paused = run.json()
     assert paused["status"] == "awaiting_authorization"
     assert paused["steps"] == []  # paused before anything happened
-    assert paused["auth_url"].startswith("http://127.0.0.1")
+    assert paused["auth_url"].startswith("http://testserver/auth/google/start?state=")
     consent_and_callback(app, paused["auth_url"])
     finished = wait_status(app, headers, paused["execution_id"], "succeeded")
     assert finished["status"] == "succeeded", finished

@@ -8,9 +8,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import httpx
 import pytest
 from pasar_core.crypto import Keyring, new_key, parse_keys
 from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
@@ -27,6 +25,7 @@ from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.e2e.consent import Browser, consent_at_google
 
 
 @pytest.fixture
@@ -69,9 +68,7 @@ def connect(app: TestClient, tools: list[str], **emulator: str) -> tuple[uuid.UU
     token = app.post("/auth/token", json=credentials).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     body = app.post("/agents", json={"name": "a", "tools": tools}, headers=headers).json()
-    url = body["auth_url"] + ("&" + urlencode(emulator) if emulator else "")
-    location = urlsplit(httpx.get(url).headers["location"])
-    assert app.get(f"{location.path}?{location.query}").status_code == 200
+    assert Browser(app).connect(body["auth_url"], **emulator).status_code == 200
     return uuid.UUID(user["id"]), body["agent_id"]
 
 
@@ -145,16 +142,17 @@ def test_invalid_grant_marks_needs_reauth_and_is_never_retried(
         with pytest.raises(ReauthorizationRequired) as caught:
             creds(app, user_id, tools, "calendar:read")
         assert caught.value.code == "AUTH_REQUIRED"
-        assert caught.value.auth_url
-        assert "prompt=consent" in caught.value.auth_url
         assert caught.value.details["tool"] == "calendar:read"
     assert google_emulator.state.hits["token:refresh_token"] == 1  # not retried
     row = grant(app)
     assert row.status == "needs_reauth"
     assert "invalid_grant" in (row.last_error or "")
-    # Reconnecting through the link in the error heals the grant.
-    location = urlsplit(httpx.get(caught.value.auth_url).headers["location"])
-    assert app.get(f"{location.path}?{location.query}").status_code == 200
+    # Reconnecting through the link in the error heals the grant; it asks for a refresh token.
+    assert caught.value.auth_url is not None
+    browser = Browser(app)
+    google = browser.google_url(caught.value.auth_url)
+    assert "prompt=consent" in google
+    assert browser.land(consent_at_google(google)).status_code == 200
     assert grant(app).status == "active"
     assert creds(app, user_id, tools, "calendar:read").access_token
 
@@ -187,8 +185,9 @@ def test_no_grant_means_reconnect_with_a_link(app: TestClient) -> None:
     user_id = uuid.UUID(app.post("/auth/signup", json=credentials).json()["id"])
     with pytest.raises(ReauthorizationRequired) as caught:
         creds(app, user_id, ["docs:read"], "docs:read")
-    assert caught.value.auth_url
-    assert "documents.readonly" in caught.value.auth_url
+    assert caught.value.auth_url is not None
+    google = Browser(app).google_url(caught.value.auth_url)
+    assert "documents.readonly" in google
 
 
 def test_a_tool_without_provider_gets_no_credentials(app: TestClient) -> None:

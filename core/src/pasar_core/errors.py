@@ -187,3 +187,61 @@ class OAuthProviderError(PasarError):
 
     code = "OAUTH_PROVIDER_ERROR"
     status = 502
+
+
+class CredentialsUnreadable(ReauthorizationRequired):
+    """A stored grant's tokens fail to decrypt (changed in the database, copied from another
+    user's row, or sealed with a key this server no longer has); the grant is marked
+    `needs_reauth` and the user must connect the provider again."""
+
+    code = "CREDENTIALS_UNREADABLE"
+
+
+class SecretUnreadable(PasarError):
+    """A stored agent secret fails to decrypt; the user must set it again."""
+
+    code = "SECRET_UNREADABLE"
+    status = 409
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"the agent's secret {name!r} cannot be decrypted (changed in the database, copied "
+            "from another agent, or sealed with a key this server no longer has); set it again",
+            details={"secret": name},
+        )
+        self.name = name
+
+
+class ConsentRefused(BadRequest):
+    """A consent link or callback that cannot go on; nothing was stored."""
+
+    code = "CONSENT_REFUSED"
+
+
+class ConsentStateInvalid(ConsentRefused):
+    """Unknown, already used, malformed, or made for another provider."""
+
+    code = "CONSENT_STATE_INVALID"
+
+
+class ConsentStateExpired(ConsentRefused):
+    code = "CONSENT_STATE_EXPIRED"
+
+
+class ConsentNotGranted(ConsentRefused):
+    """The person declined at the provider, or the provider reported an error."""
+
+    code = "CONSENT_NOT_GRANTED"
+
+
+class ConsentCodeRejected(ConsentRefused):
+    """No authorization code, or the provider refused to exchange it."""
+
+    code = "CONSENT_CODE_REJECTED"
+
+
+class ConsentWrongBrowser(Forbidden):
+    """The callback came to a browser that did not start this consent (no or another cookie):
+    the two-browser attack. The state is left as it was, so nobody can burn it this way."""
+
+    code = "CONSENT_WRONG_BROWSER"

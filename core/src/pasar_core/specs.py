@@ -147,7 +147,11 @@ class AuthProviderSpec:
     URLs are the production ones; a deployment may re-point their origins (settings), so an
     emulator needs no code change. `authorize_params` are sent on every consent link (for
     Google `access_type=offline`, `include_granted_scopes=true`). `scopes` lists every scope a
-    tool may declare, with its hierarchy: a scope covers the ones in its `covers` (transitively)."""
+    tool may declare, with its hierarchy: a scope covers the ones in its `covers` (transitively).
+
+    `identity_scopes` are asked on every consent so the provider names the account that
+    consented (OpenID Connect: `openid email`); its ID token is read when its `iss` is one of
+    `id_token_issuers` and its `aud` this server's client id."""
 
     id: str
     title: str
@@ -157,3 +161,5 @@ class AuthProviderSpec:
     revoke_url: str | None = None
     authorize_params: Mapping[str, str] = field(default_factory=dict)
     scope_separator: str = " "
+    identity_scopes: tuple[str, ...] = ()
+    id_token_issuers: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pasar.rest import accounts, agents, executions, health, tools
+from pasar.rest import accounts, agents, consent, executions, health, tools
 from pasar.rest import oauth as oauth_routes
 from pasar.rest.files import FileListOut, download_file, list_files
 from pasar.rest.models import (
@@ -112,8 +112,15 @@ ENDPOINTS = (
              FileListOut, tag="files", query={"prefix": "string", "limit": "integer"}),
     Endpoint("GET", "/files/{path:path}", download_file,
              "Download one of your files (streamed, as an attachment)", 200, tag="files"),
-    Endpoint("GET", "/auth/{provider}/callback", oauth_routes.callback,
-             "OAuth consent callback (browser redirect): exchanges the code, answers an HTML page",
+    Endpoint("GET", "/auth/{provider}/start", consent.start_page,
+             "Consent link (every auth_url): names the pasar account and asks its password "
+             "(HTML page)", 200, auth=False, tag="connections", query={"state": "string"}),
+    Endpoint("POST", "/auth/{provider}/start", consent.start,
+             "Sign-in form of a consent link: binds this browser (HttpOnly cookie) and "
+             "redirects (303) to the provider", 303, auth=False, tag="connections"),
+    Endpoint("GET", "/auth/{provider}/callback", consent.callback,
+             "OAuth consent callback (browser redirect): only in the browser that started the "
+             "consent; exchanges the code, answers an HTML page",
              200, auth=False, tag="connections",
              query={"code": "string", "state": "string", "error": "string"}),
     Endpoint("GET", "/connections", oauth_routes.list_connections,

@@ -3,6 +3,7 @@ handed to a tool only when its family declares the secret's name."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -14,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
-from pasar_core.crypto import Keyring, Sealed
-from pasar_core.errors import NotFound, ValidationFailed
+from pasar_core.crypto import DecryptionFailed, Keyring, Sealed
+from pasar_core.errors import NotFound, SecretUnreadable, ValidationFailed
 from pasar_core.services import Services
 from pasar_core.storage.models import AgentSecret
+
+log = logging.getLogger("pasar.secrets")
 
 
 class SecretValue(BaseModel):
@@ -82,16 +85,22 @@ async def secret_names(services: Services, principal: Principal, agent_id: str) 
 async def load_secrets(
     session: AsyncSession, keyring: Keyring, agent_id: uuid.UUID, names: Iterable[str]
 ) -> dict[str, str]:
-    """Decrypt the named secrets of an agent (for the run-time; never returned to clients)."""
+    """Decrypt the named secrets of an agent (for the run-time; never returned to clients).
+    `SecretUnreadable` when one fails to decrypt (changed, copied from another agent, or its
+    key is gone): the tool call fails with that code and the user sets the secret again."""
     wanted = list(names)
     if not wanted:
         return {}
     rows = await session.scalars(
         select(AgentSecret).where(AgentSecret.agent_id == agent_id, AgentSecret.name.in_(wanted))
     )
-    return {
-        row.name: keyring.open_text(
-            Sealed(row.key_id, row.value_enc), _associated_data(agent_id, row.name)
-        )
-        for row in rows
-    }
+    values: dict[str, str] = {}
+    for row in rows:
+        try:
+            values[row.name] = keyring.open_text(
+                Sealed(row.key_id, row.value_enc), _associated_data(agent_id, row.name)
+            )
+        except DecryptionFailed:
+            log.warning("secret %r of agent %s fails to decrypt", row.name, agent_id)
+            raise SecretUnreadable(row.name) from None
+    return values

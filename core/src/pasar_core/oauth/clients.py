@@ -26,6 +26,9 @@ class ProviderClient:
     client_id: str
     client_secret: str | None = field(repr=False)
     redirect_uri: str
+    start_url: str
+    """pasar's page that binds a consent to a browser, on the callback's origin (its cookie
+    must reach the callback)."""
     authorize_url: str
     token_url: str
     revoke_url: str | None
@@ -39,11 +42,17 @@ def provider_client(services: Services, provider_id: str) -> ProviderClient | No
     if spec is None or config is None:
         return None
     redirect = config.redirect_uri or f"{services.settings.base_url}/auth/{provider_id}/callback"
+    start = (
+        redirect.removesuffix("/callback") + "/start"
+        if redirect.endswith("/callback")
+        else f"{services.settings.base_url}/auth/{provider_id}/start"
+    )
     return ProviderClient(
         spec=spec,
         client_id=config.client_id,
         client_secret=config.client_secret,
         redirect_uri=redirect,
+        start_url=start,
         authorize_url=rebase(spec.authorize_url, config.auth_base_url),
         token_url=rebase(spec.token_url, config.token_base_url),
         revoke_url=rebase(spec.revoke_url, config.token_base_url) if spec.revoke_url else None,

@@ -23,6 +23,8 @@ class ConnectionView:
     health: str
     """`ok`; `expired` (access token expired, refreshable); `needs_reauth` (refused by the
     provider, or expired without a refresh token): reconnect."""
+    account: str | None
+    """The provider account's email, as the provider named it at consent."""
     has_refresh_token: bool
     expires_at: datetime | None
     refreshed_at: datetime | None
@@ -52,6 +54,7 @@ async def list_connections(services: Services, user_id: uuid.UUID) -> list[Conne
                 title=providers[row.provider].title if row.provider in providers else row.provider,
                 scopes=tuple(sorted(row.scopes)),
                 health=health(row),
+                account=row.account_email,
                 has_refresh_token=row.refresh_token_enc is not None,
                 expires_at=row.expires_at,
                 refreshed_at=row.refreshed_at,

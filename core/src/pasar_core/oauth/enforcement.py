@@ -6,13 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 
+from sqlalchemy import select
+
 from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth import scopes as compiler
 from pasar_core.oauth.clients import provider_client
+from pasar_core.oauth.connections import health
 from pasar_core.oauth.consent import consent_url
 from pasar_core.oauth.tokens import fresh_token
 from pasar_core.services import Services
 from pasar_core.specs import OAuthCredentials
+from pasar_core.storage.models import AuthToken
 
 
 def _uuid(value: uuid.UUID | str) -> uuid.UUID:
@@ -39,9 +43,49 @@ async def _reconnect(
             url = await consent_url(
                 session, services, client, user_id=user_id, agent_id=agent_id, scopes=scopes
             )
-    return ReauthorizationRequired(
+    return type(error)(
         provider, error.reason, missing=error.missing or scopes, auth_url=url, tool_id=tool_id
     )
+
+
+async def stored_grant_gap(
+    services: Services,
+    *,
+    user_id: uuid.UUID,
+    agent_tool_ids: Collection[str],
+    tool_id: str,
+    agent_id: uuid.UUID | None = None,
+) -> ReauthorizationRequired | None:
+    """Why the user's stored grant cannot serve `tool_id`, judged from its row alone (no
+    decryption, no provider call): no grant, one marked `needs_reauth`, one expired without a
+    refresh token, or one lacking the tool's scopes; with a consent link. None otherwise, and
+    for tools without a provider. What only using the grant reveals (tokens that fail to
+    decrypt, a refresh refused) surfaces from `credentials_for_tool` at the call."""
+    spec = services.registry.tool(tool_id).spec
+    provider_id = spec.auth_provider
+    if not provider_id:
+        return None
+    async with services.sessionmaker() as session:
+        row = await session.scalar(
+            select(AuthToken).where(AuthToken.user_id == user_id, AuthToken.provider == provider_id)
+        )
+    if row is None:
+        gap = ReauthorizationRequired(provider_id, f"{provider_id} is not connected")
+    elif health(row) == "needs_reauth":
+        gap = ReauthorizationRequired(provider_id, row.last_error or "the grant needs renewal")
+    else:
+        lacking = compiler.uncovered(
+            services.registry.auth_providers.get(provider_id), row.scopes, spec.scopes
+        )
+        if not lacking:
+            return None
+        gap = ReauthorizationRequired(
+            provider_id, "the grant lacks scopes this tool needs", missing=lacking
+        )
+    return await _reconnect(
+        services, gap, user_id=user_id, agent_id=agent_id, agent_tool_ids=agent_tool_ids,
+        tool_id=tool_id,
+    )  # fmt: skip
 
 
 async def credentials_for_tool(
@@ -61,6 +105,8 @@ async def credentials_for_tool(
       (`invalid_grant`), or a grant that lacks the tool's scopes (e.g. unticked at consent). It
       carries `auth_url` (a fresh consent link for the agent's scopes, bound to `agent_id`)
       when the provider is configured.
+    - `CredentialsUnreadable` (CREDENTIALS_UNREADABLE, a `ReauthorizationRequired`): the stored
+      tokens fail to decrypt; the grant is now marked `needs_reauth`.
     - `OAuthProviderError`: the provider failed transiently while refreshing; retry later.
 
     The access token is refreshed first when it expires within two minutes (single-flight

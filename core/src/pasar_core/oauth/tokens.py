@@ -5,8 +5,10 @@ Refresh is single-flight per grant across processes: the refresher holds the gra
 (`SELECT ... FOR UPDATE`) while it calls the provider, and every other caller waits on that lock,
 then finds a fresh token and does not refresh again. `invalid_grant` marks the grant
 `needs_reauth` (committed) and is never retried: later callers fail at once without a request.
+Tokens that fail to decrypt (the row was changed, copied from another user, or sealed with a
+key this server no longer has) do the same, with `CredentialsUnreadable`: the user reconnects.
 A stored refresh token is never replaced by an empty one (providers omit it on refresh and on
-repeated consent).
+repeated consent) unless the consent came from another provider account.
 """
 
 from __future__ import annotations
@@ -28,8 +30,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.crypto import DecryptionFailed, Keyring, Sealed
-from pasar_core.errors import NotFound, OAuthProviderError, ReauthorizationRequired
+from pasar_core.errors import (
+    CredentialsUnreadable,
+    NotFound,
+    OAuthProviderError,
+    ReauthorizationRequired,
+)
 from pasar_core.oauth.clients import TIMEOUT_S, ProviderClient, provider_client
+from pasar_core.oauth.identity import ProviderAccount
 from pasar_core.services import Services
 from pasar_core.storage.models import AuthToken, OAuthState
 
@@ -37,6 +45,10 @@ log = logging.getLogger("pasar.oauth")
 
 REFRESH_BEFORE = timedelta(seconds=120)
 ACTIVE, NEEDS_REAUTH = "active", "needs_reauth"
+UNREADABLE = (
+    "the stored tokens cannot be decrypted (changed in the database, copied from another "
+    "account, or sealed with a key this server no longer has); connect again"
+)
 
 
 def associated_data(user_id: uuid.UUID, provider: str, kind: str) -> str:
@@ -112,8 +124,10 @@ async def store_grant(
     provider: str,
     token: Mapping[str, Any],
     granted: frozenset[str],
+    account: ProviderAccount | None = None,
 ) -> None:
-    """Save a code exchange's tokens and the scopes actually granted."""
+    """Save a code exchange's tokens, the scopes actually granted and the account that
+    consented."""
     async with services.sessionmaker.begin() as session:
         await session.execute(
             insert(AuthToken)
@@ -125,7 +139,12 @@ async def store_grant(
         row = await lock_grant(session, user_id, provider)
         assert row is not None
         kept_refresh = None
-        if row.status == ACTIVE and row.refresh_token_enc is not None:
+        other_account = (
+            account is not None
+            and row.account_subject is not None
+            and row.account_subject != account.subject
+        )
+        if row.status == ACTIVE and row.refresh_token_enc is not None and not other_account:
             try:
                 kept_refresh = open_tokens(services.keyring, row).refresh_token
             except DecryptionFailed:
@@ -144,6 +163,8 @@ async def store_grant(
         row.expires_at = _expires_at(token)
         row.status, row.last_error = ACTIVE, None
         row.updated_at = datetime.now(UTC)
+        if account is not None:
+            row.account_subject, row.account_email = account.subject, account.email
 
 
 def oauth_client(client: ProviderClient) -> Any:
@@ -177,7 +198,10 @@ async def fresh_token(services: Services, user_id: uuid.UUID, provider: str) -> 
     if row.status != ACTIVE:
         raise ReauthorizationRequired(provider, row.last_error or "the grant needs to be renewed")
     if not expiring(row):
-        access = open_tokens(services.keyring, row).access_token
+        try:
+            access = open_tokens(services.keyring, row).access_token
+        except DecryptionFailed:
+            access = None  # the locked path below marks the grant and raises
         if access:
             return FreshToken(access, frozenset(row.scopes))
     return await refresh_grant(services, user_id, provider)
@@ -187,59 +211,70 @@ async def refresh_grant(
     services: Services, user_id: uuid.UUID, provider: str, *, force: bool = False
 ) -> FreshToken:
     """Refresh under the grant's row lock (see the module docstring)."""
-    failure: str | None = None
     async with services.sessionmaker.begin() as session:
         row = await lock_grant(session, user_id, provider)
         if row is None:
             raise ReauthorizationRequired(provider, f"{provider} is not connected")
         if row.status != ACTIVE:
             raise ReauthorizationRequired(provider, row.last_error or "the grant needs renewal")
-        tokens = open_tokens(services.keyring, row)
-        if not force and not expiring(row) and tokens.access_token:
-            return FreshToken(tokens.access_token, frozenset(row.scopes))  # refreshed meanwhile
-        if not tokens.refresh_token:
-            failure = "the access token expired and there is no refresh token"
+        error: ReauthorizationRequired
+        try:
+            tokens = open_tokens(services.keyring, row)
+        except DecryptionFailed:
+            log.warning("the %s grant of user %s fails to decrypt; marked needs_reauth",
+                        provider, user_id)  # fmt: skip
+            error = CredentialsUnreadable(provider, UNREADABLE)
         else:
-            client = provider_client(services, provider)
-            if client is None:
-                raise OAuthProviderError(f"OAuth for {provider!r} is not configured")
-            try:
-                async with oauth_client(client) as oauth:
-                    token = await oauth.refresh_token(
-                        client.token_url, refresh_token=tokens.refresh_token
-                    )
-            except OAuthError as error:
-                if error.error != "invalid_grant":
-                    raise OAuthProviderError(
-                        f"{provider} refused the refresh: {error.error}"
-                    ) from None
-                failure = f"{provider} revoked or expired the grant (invalid_grant)"
-            except (httpx2.HTTPError, ValueError) as error:
-                raise OAuthProviderError(
-                    f"{provider} could not refresh the token ({type(error).__name__})"
-                ) from None
+            if not force and not expiring(row) and tokens.access_token:
+                return FreshToken(tokens.access_token, frozenset(row.scopes))  # refreshed meanwhile
+            if not tokens.refresh_token:
+                failure = "the access token expired and there is no refresh token"
             else:
-                access = token.get("access_token")
-                if not isinstance(access, str) or not access:
-                    raise OAuthProviderError(f"{provider} answered a refresh without a token")
-                refresh = token.get("refresh_token")
-                seal_tokens(
-                    services.keyring,
-                    row,
-                    GrantTokens(
-                        access,
-                        refresh if isinstance(refresh, str) and refresh else tokens.refresh_token,
-                    ),
-                )
-                if isinstance(token.get("scope"), str) and token["scope"].strip():
-                    row.scopes = sorted(set(token["scope"].split()))
-                row.expires_at = _expires_at(token)
-                row.refreshed_at = row.updated_at = datetime.now(UTC)
-                row.last_error = None
-                return FreshToken(access, frozenset(row.scopes))
-        row.status, row.last_error = NEEDS_REAUTH, failure
+                fresh = await _refresh_at_provider(services, row, tokens.refresh_token)
+                if isinstance(fresh, FreshToken):
+                    return fresh
+                failure = fresh
+            error = ReauthorizationRequired(provider, failure)
+        row.status, row.last_error = NEEDS_REAUTH, error.reason
         row.updated_at = datetime.now(UTC)
-    raise ReauthorizationRequired(provider, failure)
+    raise error
+
+
+async def _refresh_at_provider(
+    services: Services, row: AuthToken, refresh_token: str
+) -> FreshToken | str:
+    """Refresh the locked `row` at its provider: the new token, or why the grant is dead
+    (`invalid_grant`); `OAuthProviderError` for failures worth retrying later."""
+    provider = row.provider
+    client = provider_client(services, provider)
+    if client is None:
+        raise OAuthProviderError(f"OAuth for {provider!r} is not configured")
+    try:
+        async with oauth_client(client) as oauth:
+            token = await oauth.refresh_token(client.token_url, refresh_token=refresh_token)
+    except OAuthError as error:
+        if error.error != "invalid_grant":
+            raise OAuthProviderError(f"{provider} refused the refresh: {error.error}") from None
+        return f"{provider} revoked or expired the grant (invalid_grant)"
+    except (httpx2.HTTPError, ValueError) as error:
+        raise OAuthProviderError(
+            f"{provider} could not refresh the token ({type(error).__name__})"
+        ) from None
+    access = token.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise OAuthProviderError(f"{provider} answered a refresh without a token")
+    refresh = token.get("refresh_token")
+    seal_tokens(
+        services.keyring,
+        row,
+        GrantTokens(access, refresh if isinstance(refresh, str) and refresh else refresh_token),
+    )
+    if isinstance(token.get("scope"), str) and token["scope"].strip():
+        row.scopes = sorted(set(token["scope"].split()))
+    row.expires_at = _expires_at(token)
+    row.refreshed_at = row.updated_at = datetime.now(UTC)
+    row.last_error = None
+    return FreshToken(access, frozenset(row.scopes))
 
 
 async def disconnect(services: Services, user_id: uuid.UUID, provider: str) -> bool:

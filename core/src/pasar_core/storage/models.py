@@ -165,7 +165,11 @@ class AuthToken(Base):
     refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     """`status`: `active`, or `needs_reauth` after the provider refused the refresh token
-    (`invalid_grant`): such a grant is never refreshed again, only replaced by a new consent."""
+    (`invalid_grant`) or the tokens failed to decrypt: such a grant is never refreshed again,
+    only replaced by a new consent."""
+    account_subject: Mapped[str | None] = mapped_column(String(255))
+    account_email: Mapped[str | None] = mapped_column(String(320))
+    """The provider account that consented (OpenID `sub` and `email`), when it said."""
 
     __table_args__ = (
         Index("uq_auth_tokens_user_provider", "user_id", "provider", unique=True),
@@ -192,6 +196,9 @@ class OAuthState(Base):
     key_id: Mapped[str] = mapped_column(String(64), nullable=False)
     code_verifier_enc: Mapped[bytes] = mapped_column(nullable=False)
     redirect_uri: Mapped[str] = mapped_column(Text, nullable=False)
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the secret in the cookie of the browser that started the consent (after
+    its user signed in); the callback accepts the state only with that cookie."""
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 

@@ -62,6 +62,9 @@ class Connection:
     title: str
     scopes: list[str]
     health: str = strawberry.field(description="ok, expired (refreshable) or needs_reauth.")
+    account: str | None = strawberry.field(
+        description="The provider account's email, as the provider named it at consent."
+    )
     has_refresh_token: bool
     expires_at: datetime | None
     refreshed_at: datetime | None
@@ -73,7 +76,7 @@ class Connection:
     def of(cls, view: ConnectionView) -> Connection:
         return cls(
             provider=view.provider, title=view.title, scopes=list(view.scopes),
-            health=view.health, has_refresh_token=view.has_refresh_token,
+            health=view.health, account=view.account, has_refresh_token=view.has_refresh_token,
             expires_at=view.expires_at, refreshed_at=view.refreshed_at,
             last_error=view.last_error, created_at=view.created_at, updated_at=view.updated_at,
         )  # fmt: skip

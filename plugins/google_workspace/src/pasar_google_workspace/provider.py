@@ -93,4 +93,8 @@ GOOGLE = AuthProviderSpec(
     revoke_url="https://oauth2.googleapis.com/revoke",
     scopes=SCOPES,
     authorize_params={"access_type": "offline", "include_granted_scopes": "true"},
+    # Non-sensitive: the account's id and primary email, shown on the result page so a person
+    # sees which Google account they connected (Google answers them as an OpenID ID token).
+    identity_scopes=("openid", "email"),
+    id_token_issuers=("https://accounts.google.com", "accounts.google.com"),
 )

@@ -1,5 +1,6 @@
-"""A local Google for tests and offline use: OAuth authorize/token/revoke and the Gmail, Docs,
-Sheets, Calendar and Drive REST subsets the tools call. Point `PASAR_GOOGLE_BASE_URL` at it."""
+"""A local Google for tests and offline use: OAuth authorize/token/revoke (OpenID ID tokens for
+`openid email`, their keys at `/oauth2/v3/certs`) and the Gmail, Docs, Sheets, Calendar and
+Drive REST subsets the tools call. Point `PASAR_GOOGLE_BASE_URL` at it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pasar_google_workspace.emulator.apis import ROUTES
-from pasar_google_workspace.emulator.oauth import AUTHORIZE_PATH, authorize, revoke, token
+from pasar_google_workspace.emulator.oauth import AUTHORIZE_PATH, authorize, certs, revoke, token
 from pasar_google_workspace.emulator.state import EmulatorState
 
 
@@ -25,6 +26,7 @@ def build_emulator(state: EmulatorState | None = None) -> Starlette:
             Route(AUTHORIZE_PATH, authorize, methods=["GET", "POST"]),
             Route("/token", token, methods=["POST"]),
             Route("/revoke", revoke, methods=["POST"]),
+            Route("/oauth2/v3/certs", certs, methods=["GET"]),
             *ROUTES,
         ],
         exception_handlers={404: _not_found},

@@ -13,7 +13,15 @@ from urllib.parse import parse_qsl, unquote, urlencode
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from pasar_google_workspace.emulator.state import SCOPE_IDS, Code, EmulatorState, s256
+from pasar_google_workspace.emulator.state import (
+    IDENTITY_SCOPES,
+    SCOPE_ALIASES,
+    SCOPE_IDS,
+    Code,
+    EmulatorState,
+    canonical_scopes,
+    s256,
+)
 
 AUTHORIZE_PATH = "/o/oauth2/v2/auth"
 
@@ -48,14 +56,16 @@ def _redirect(redirect_uri: str, params: dict[str, str]) -> RedirectResponse:
 
 async def authorize(request: Request) -> Response:
     """GET: check the request, then consent at once (auto) or show a consent page.
-    POST: the consent page's answer. Test hooks: `emulator_deny=1`, `emulator_untick=<scopes>`."""
+    POST: the consent page's answer. Test hooks: `emulator_deny=1`, `emulator_untick=<scopes>`,
+    `emulator_user=<email>` (consent as that Google account instead of `user_email`)."""
     emulator = _state(request)
     params = dict(request.query_params)
     if request.method == "POST":
         pairs = await form_pairs(request)
         params = {k: v for k, v in pairs if k != "scope_granted"}
         granted = {v for k, v in pairs if k == "scope_granted"}
-        params["emulator_untick"] = " ".join(set(params.get("scope", "").split()) - granted)
+        asked = canonical_scopes(params.get("scope", "").split()) - IDENTITY_SCOPES
+        params["emulator_untick"] = " ".join(asked - canonical_scopes(granted))
         if params.pop("decision", "") != "allow":
             params["emulator_deny"] = "1"
     client_id = params.get("client_id", "")
@@ -78,8 +88,8 @@ async def authorize(request: Request) -> Response:
         return _consent_page(emulator, params, requested)
     if params.get("emulator_deny"):
         return _redirect(redirect_uri, {"error": "access_denied", "state": state})
-    unticked = set(params.get("emulator_untick", "").replace(",", " ").split())
-    granted = set(requested) - unticked
+    unticked = canonical_scopes(params.get("emulator_untick", "").replace(",", " ").split())
+    granted = canonical_scopes(requested) - unticked
     if not granted:
         return _redirect(redirect_uri, {"error": "access_denied", "state": state})
     with emulator.lock:
@@ -97,6 +107,7 @@ async def authorize(request: Request) -> Response:
             offline=params.get("access_type") == "offline",
             force_refresh_token=params.get("prompt") == "consent" or not had_refresh,
             expires_at=time.time() + emulator.code_ttl_s,
+            account=params.get("emulator_user") or emulator.user_email,
         )
     )
     emulator.hits["authorize"] += 1
@@ -116,6 +127,7 @@ def _consent_page(emulator: EmulatorState, params: dict[str, str], scopes: list[
         f'<li><label><input type="checkbox" name="scope_granted" value="{html.escape(s)}" '
         f"checked> {html.escape(s)}</label></li>"
         for s in scopes
+        if SCOPE_ALIASES.get(s, s) not in IDENTITY_SCOPES  # always granted, as at Google
     )
     body = (
         "<!doctype html><meta charset=utf-8><title>Sign in - Google Accounts (emulator)</title>"
@@ -165,7 +177,10 @@ async def token(request: Request) -> Response:
                 return _token_error("invalid_grant", "Invalid code verifier.")
         return JSONResponse(
             emulator.issue(
-                client_id, code.scopes, with_refresh=code.offline and code.force_refresh_token
+                client_id,
+                code.scopes,
+                with_refresh=code.offline and code.force_refresh_token,
+                account=code.account,
             ),
             headers={"Cache-Control": "no-store"},
         )
@@ -186,6 +201,11 @@ async def token(request: Request) -> Response:
             headers={"Cache-Control": "no-store"},
         )
     return _token_error("unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+
+
+async def certs(request: Request) -> Response:
+    """The public keys of the ID tokens' signatures (JWKS)."""
+    return JSONResponse(_state(request).jwks())
 
 
 async def revoke(request: Request) -> Response:

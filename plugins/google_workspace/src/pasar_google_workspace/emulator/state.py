@@ -12,10 +12,30 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from pasar_google_workspace.provider import GOOGLE
 
-SCOPE_IDS = frozenset(scope.id for scope in GOOGLE.scopes)
+OPENID = "openid"
+USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
+USERINFO_PROFILE = "https://www.googleapis.com/auth/userinfo.profile"
+# Google accepts the short OpenID names and answers with the long ones.
+SCOPE_ALIASES = {"email": USERINFO_EMAIL, "profile": USERINFO_PROFILE}
+IDENTITY_SCOPES = frozenset({OPENID, USERINFO_EMAIL, USERINFO_PROFILE})
+SCOPE_IDS = frozenset(scope.id for scope in GOOGLE.scopes) | IDENTITY_SCOPES | set(SCOPE_ALIASES)
 _COVERS = {scope.id: scope.covers for scope in GOOGLE.scopes}
+ISSUER = "https://accounts.google.com"
+ID_TOKEN_TTL_S = 3600
+
+
+def canonical_scopes(scopes: list[str] | set[str]) -> set[str]:
+    return {SCOPE_ALIASES.get(scope, scope) for scope in scopes}
+
+
+def account_id(email: str) -> str:
+    """A stable numeric `sub`, as Google's are."""
+    return str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16))
 
 
 def covered_by(scopes: frozenset[str] | set[str]) -> set[str]:
@@ -45,6 +65,8 @@ class Code:
     offline: bool
     force_refresh_token: bool
     expires_at: float
+    account: str = "ada@example.com"
+    """The email of the Google account that consented."""
 
 
 @dataclass
@@ -89,9 +111,40 @@ class EmulatorState:
     spreadsheets: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _signing_key: rsa.RSAPrivateKey | None = None
 
     def __post_init__(self) -> None:
         self.seed()
+
+    # OpenID ----------------------------------------------------------------------------------
+
+    @property
+    def signing_key(self) -> rsa.RSAPrivateKey:
+        """The key that signs ID tokens (RS256), made on first use."""
+        with self.lock:
+            if self._signing_key is None:
+                self._signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            return self._signing_key
+
+    def key_id(self) -> str:
+        numbers = self.signing_key.public_key().public_numbers()
+        return hashlib.sha256(str(numbers.n).encode()).hexdigest()[:40]
+
+    def jwks(self) -> dict[str, Any]:
+        """What `https://www.googleapis.com/oauth2/v3/certs` answers."""
+        key = jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_key.public_key(), as_dict=True)
+        return {"keys": [{**key, "kid": self.key_id(), "alg": "RS256", "use": "sig"}]}
+
+    def id_token(self, client_id: str, scopes: frozenset[str], account: str) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER, "azp": client_id, "aud": client_id, "sub": account_id(account),
+            "iat": now, "exp": now + ID_TOKEN_TTL_S,
+        }  # fmt: skip
+        if USERINFO_EMAIL in scopes:
+            claims |= {"email": account, "email_verified": True}
+        return jwt.encode(claims, self.signing_key, algorithm="RS256",
+                          headers={"kid": self.key_id()})  # fmt: skip
 
     # OAuth -----------------------------------------------------------------------------------
 
@@ -102,10 +155,21 @@ class EmulatorState:
         return value
 
     def issue(
-        self, client_id: str, scopes: frozenset[str], *, with_refresh: bool
+        self,
+        client_id: str,
+        scopes: frozenset[str],
+        *,
+        with_refresh: bool,
+        account: str | None = None,
     ) -> dict[str, Any]:
-        """A token response as Google's token endpoint answers it."""
+        """A token response as Google's token endpoint answers it (with an ID token for a
+        code exchange that asked `openid`)."""
         access = "ya29." + secrets.token_urlsafe(32)
+        id_token = (
+            self.id_token(client_id, scopes, account)
+            if account is not None and OPENID in scopes
+            else None
+        )
         with self.lock:
             self.access_tokens[access] = Token(
                 client_id, scopes, time.time() + self.access_token_ttl_s
@@ -116,6 +180,8 @@ class EmulatorState:
                 "scope": " ".join(sorted(scopes)),
                 "token_type": "Bearer",
             }
+            if id_token is not None:
+                body["id_token"] = id_token
             if with_refresh:
                 refresh = "1//" + secrets.token_urlsafe(32)
                 self.refresh_tokens[refresh] = Token(client_id, scopes, None)
