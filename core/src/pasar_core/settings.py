@@ -99,6 +99,8 @@ class Settings:
     heartbeat_s: float = 15.0
     webhook_allow_hosts: tuple[str, ...] = ()
     allow_private_hosts: tuple[str, ...] = ()
+    allow_unix_sockets: tuple[str, ...] = ()
+    """Unix-socket directories tools may open (the postgres tools' `host=/dir`); none by default."""
     stale_after_s: float = 90.0
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
@@ -135,6 +137,7 @@ class Settings:
             heartbeat_s=_int(env, "PASAR_HEARTBEAT_S", 15),
             webhook_allow_hosts=_list(env, "PASAR_WEBHOOK_ALLOW_HOSTS"),
             allow_private_hosts=_list(env, "PASAR_ALLOW_PRIVATE_HOSTS"),
+            allow_unix_sockets=_list(env, "PASAR_ALLOW_UNIX_SOCKETS"),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,
