@@ -12,6 +12,7 @@ import platformdirs
 
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
+from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
 
 ROOT_DEFAULT_DATA_DIR = Path("/var/lib/pasar")
 
@@ -89,6 +90,7 @@ class Settings:
     access_token_ttl_s: int = 3600
     refresh_token_ttl_s: int = 30 * 86_400
     max_body_bytes: int = 1_048_576
+    max_tool_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
     db_pool_size: int = 10
     public_url: str | None = None
     oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
@@ -129,6 +131,9 @@ class Settings:
             access_token_ttl_s=_int(env, "PASAR_ACCESS_TOKEN_TTL", 3600),
             refresh_token_ttl_s=_int(env, "PASAR_REFRESH_TOKEN_TTL", 30 * 86_400),
             max_body_bytes=_int(env, "PASAR_MAX_BODY_BYTES", 1_048_576),
+            max_tool_result_bytes=_int(
+                env, "PASAR_MAX_TOOL_RESULT_BYTES", DEFAULT_MAX_TOOL_RESULT_BYTES
+            ),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
             oauth_clients=_oauth_clients(env),
