@@ -297,9 +297,9 @@ def test_a_slow_query_is_cancelled_at_the_agents_statement_timeout(
         call("postgres:query", sql="SELECT count(*) AS n FROM customers"),
         tool_settings={"postgres": {"statement_timeout_ms": 200}},
     )
-    assert error(slow).startswith("TOOL_TIMEOUT")
+    # cancelled by the server's statement_timeout (SQLSTATE 57014), not by the tool's deadline
+    assert error(slow).startswith("TOOL_TIMEOUT: the statement was cancelled after the statement")
     assert "200 ms" in error(slow)
-    assert slow["duration_ms"] < 5_000
     assert result(count)["rows"] == [{"n": 3}]
 
 
