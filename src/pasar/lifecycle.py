@@ -53,7 +53,7 @@ async def running_services(
     execution runtime, torn down in reverse order. Workers skip `prepare_database`
     (migrations and the tool catalogue sync are the server's job)."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
-    registry = build_registry(plugins)
+    registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
     settings.ensure_data_dir()
     async with database_url(settings) as url:
         if prepare_database:

@@ -95,6 +95,20 @@ class ToolTimeout(ToolError):
     code = "TOOL_TIMEOUT"
 
 
+class ToolResultTooLarge(ToolError):
+    """A tool's result is bigger than the server lets a model read (`max_tool_result_bytes`)."""
+
+    code = "TOOL_RESULT_TOO_LARGE"
+
+    def __init__(self, tool_id: str, max_bytes: int) -> None:
+        super().__init__(
+            f"{tool_id} returned more than {max_bytes} bytes of JSON, the most this server lets "
+            "a tool return (PASAR_MAX_TOOL_RESULT_BYTES); ask for less at once: a smaller "
+            "limit, range, page span or max_bytes, then read the rest in further calls",
+            details={"tool": tool_id, "max_bytes": max_bytes},
+        )
+
+
 class PluginError(PasarError):
     """A plugin broke its contract or raised unexpectedly; records which plugin."""
 

@@ -17,10 +17,12 @@ from pasar_core.errors import (
     PluginError,
     ToolInputInvalid,
     ToolNotFound,
+    ToolResultTooLarge,
     ToolTimeout,
     UnknownTools,
     ValidationFailed,
 )
+from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES, is_small, model_json, size_floor
 from pasar_core.schemas import schema_problem, validation_errors
 from pasar_core.specs import (
     FAMILY_ID_PATTERN,
@@ -44,6 +46,14 @@ class RegisteredTool:
 
 
 @dataclass(frozen=True, slots=True)
+class Invoked:
+    """A tool call's checked result, and the JSON text the model reads for it."""
+
+    result: Any
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Registry:
     """What the installed plugins offer, checked once at start-up."""
 
@@ -52,6 +62,8 @@ class Registry:
     llm_providers: Mapping[str, LLMProviderSpec] = field(default_factory=dict)
     family_plugins: Mapping[str, str] = field(default_factory=dict)
     auth_providers: Mapping[str, AuthProviderSpec] = field(default_factory=dict)
+    max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
+    """The most JSON any tool's result may be, as the model would read it."""
 
     def tool(self, tool_id: str) -> RegisteredTool:
         try:
@@ -94,7 +106,15 @@ class Registry:
             raise UnknownTools(unknown)
 
     async def invoke(self, tool_id: str, ctx: ToolContext, args: Any) -> Any:
-        """Validate input, run the tool within its timeout, validate its output."""
+        """Validate input, run the tool within its timeout, check its output (size, schema)."""
+        return (await self.invoke_for_model(tool_id, ctx, args)).result
+
+    async def invoke_for_model(self, tool_id: str, ctx: ToolContext, args: Any) -> Invoked:
+        """`invoke`, also giving the JSON text the model reads (made once, for the size cap).
+
+        A small result is checked inline; a bigger one in a worker thread, so that measuring,
+        serialising and validating it never blocks the event loop.
+        """
         tool = self.tool(tool_id)
         problems = validation_errors(tool.input_validator, args)
         if problems:
@@ -114,14 +134,36 @@ class Registry:
             raise
         except Exception as error:  # a plugin bug must not escape as an anonymous crash
             raise PluginError(tool.plugin, f"{tool_id} raised {type(error).__name__}") from error
-        problems = validation_errors(tool.output_validator, result)
+        if is_small(result):
+            return self._checked(tool, result)
+        return await asyncio.to_thread(self._checked_large, tool, result)
+
+    def _checked_large(self, tool: RegisteredTool, result: Any) -> Invoked:
+        if size_floor(result, self.max_result_bytes) > self.max_result_bytes:
+            raise ToolResultTooLarge(tool.spec.id, self.max_result_bytes)
+        return self._checked(tool, result)
+
+    def _checked(self, tool: RegisteredTool, result: Any) -> Invoked:
+        tool_id = tool.spec.id
+        try:
+            text = model_json(result)
+        except (ValueError, TypeError, RecursionError) as error:
+            raise PluginError(
+                tool.plugin, f"{tool_id} returned output that is not JSON ({error})"
+            ) from None
+        if len(text) > self.max_result_bytes:  # ASCII: characters are bytes
+            raise ToolResultTooLarge(tool_id, self.max_result_bytes)
+        try:
+            problems = validation_errors(tool.output_validator, result)
+        except RecursionError:
+            raise PluginError(tool.plugin, f"{tool_id} returned output nested too deep") from None
         if problems:
             raise PluginError(
                 tool.plugin,
                 f"{tool_id} returned output that does not match its output_schema: "
                 f"{problems[0]['path']}: {problems[0]['message']}",
             )
-        return result
+        return Invoked(result, text)
 
 
 def _check_tool(plugin: str, family: ToolFamily, tool: ToolSpec) -> list[str]:
@@ -170,8 +212,11 @@ def _check_family(plugin: str, family: ToolFamily) -> list[str]:
     return problems
 
 
-def build_registry(pm: pluggy.PluginManager) -> Registry:
-    """Collect every plugin's families and providers; refuse duplicates and invalid specs."""
+def build_registry(
+    pm: pluggy.PluginManager, *, max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
+) -> Registry:
+    """Collect every plugin's families and providers; refuse duplicates and invalid specs.
+    `max_result_bytes` caps every tool's result (JSON as the model reads it)."""
     families: dict[str, ToolFamily] = {}
     family_plugins: dict[str, str] = {}
     tools: dict[str, RegisteredTool] = {}
@@ -234,6 +279,7 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
         llm_providers=providers,
         family_plugins=family_plugins,
         auth_providers=auth_providers,
+        max_result_bytes=max_result_bytes,
     )
 
 

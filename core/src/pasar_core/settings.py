@@ -12,6 +12,7 @@ import platformdirs
 
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
+from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
 
 ROOT_DEFAULT_DATA_DIR = Path("/var/lib/pasar")
 
@@ -89,6 +90,7 @@ class Settings:
     access_token_ttl_s: int = 3600
     refresh_token_ttl_s: int = 30 * 86_400
     max_body_bytes: int = 1_048_576
+    max_tool_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
     db_pool_size: int = 10
     public_url: str | None = None
     oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
@@ -99,6 +101,8 @@ class Settings:
     heartbeat_s: float = 15.0
     webhook_allow_hosts: tuple[str, ...] = ()
     allow_private_hosts: tuple[str, ...] = ()
+    allow_unix_sockets: tuple[str, ...] = ()
+    """Unix-socket directories tools may open (the postgres tools' `host=/dir`); none by default."""
     stale_after_s: float = 90.0
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
@@ -127,6 +131,9 @@ class Settings:
             access_token_ttl_s=_int(env, "PASAR_ACCESS_TOKEN_TTL", 3600),
             refresh_token_ttl_s=_int(env, "PASAR_REFRESH_TOKEN_TTL", 30 * 86_400),
             max_body_bytes=_int(env, "PASAR_MAX_BODY_BYTES", 1_048_576),
+            max_tool_result_bytes=_int(
+                env, "PASAR_MAX_TOOL_RESULT_BYTES", DEFAULT_MAX_TOOL_RESULT_BYTES
+            ),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
             oauth_clients=_oauth_clients(env),
@@ -135,6 +142,7 @@ class Settings:
             heartbeat_s=_int(env, "PASAR_HEARTBEAT_S", 15),
             webhook_allow_hosts=_list(env, "PASAR_WEBHOOK_ALLOW_HOSTS"),
             allow_private_hosts=_list(env, "PASAR_ALLOW_PRIVATE_HOSTS"),
+            allow_unix_sockets=_list(env, "PASAR_ALLOW_UNIX_SOCKETS"),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,

@@ -30,6 +30,8 @@ from pasar_core.specs import TOOL_ID_PATTERN, Effect, ToolContext, ToolFamily
 TEMPLATE_DATABASE = "pasar_test_template"
 TEST_SECRET_KEY = "pasar-test-secret-key-0123456789abcdef"
 TEST_PASSWORD = "correct horse battery staple"
+TEST_ALLOW_PRIVATE_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""What the test deployment's operator lets agents open: the loopback test servers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +114,7 @@ def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
         database_url=pasar_database_url,
         secret_key=TEST_SECRET_KEY,
         db_pool_size=2,
-        # The test deployment's operator lets agents open loopback test servers.
-        allow_private_hosts=("127.0.0.1", "localhost", "[::1]"),
+        allow_private_hosts=TEST_ALLOW_PRIVATE_HOSTS,
     )
 
 

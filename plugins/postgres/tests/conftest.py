@@ -4,14 +4,16 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import pytest
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import Registry, build_registry
 from pasar_core.specs import ToolContext
-from pasar_core.testing import PostgresForTests
+from pasar_core.testing import TEST_ALLOW_PRIVATE_HOSTS, PostgresForTests
 
 ORDERS = 1000
 CUSTOMERS = 100
@@ -122,12 +124,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+OPERATOR = {ALLOW_BOUND_EXTRA: TEST_ALLOW_PRIVATE_HOSTS}
+"""`ctx.extras` as the runner sets them for the test deployment (loopback allowed)."""
+
+
 @pytest.fixture(scope="session")
 def shop_url(pasar_postgres: PostgresForTests) -> Iterator[str]:
-    """A seeded database shared by the read-only tests (nothing may change it)."""
+    """A seeded database shared by the read-only tests; its teardown fails if any test changed
+    it, whichever tests ran."""
     name, url = seeded_database(pasar_postgres)
+    seeded = asyncio.run(fetch_counts(url))
     try:
         yield url
+        assert asyncio.run(fetch_counts(url)) == seeded, "a test changed the shared database"
     finally:
         pasar_postgres.drop_database(name)
 
@@ -148,10 +157,54 @@ def registry() -> Registry:
 
 
 @pytest.fixture
-def ctx(tool_context: ToolContext, shop_url: str) -> ToolContext:
-    return dataclasses.replace(tool_context, agent_id="agent-1", secrets={"postgres_dsn": shop_url})
+def operator_ctx(tool_context: ToolContext) -> ToolContext:
+    """A context whose operator allows the loopback test server, without a DSN."""
+    return dataclasses.replace(tool_context, extras=OPERATOR)
 
 
 @pytest.fixture
-def scratch_ctx(tool_context: ToolContext, scratch_url: str) -> ToolContext:
-    return dataclasses.replace(tool_context, secrets={"postgres_dsn": scratch_url})
+def ctx(operator_ctx: ToolContext, shop_url: str) -> ToolContext:
+    return dataclasses.replace(operator_ctx, agent_id="agent-1", secrets={"postgres_dsn": shop_url})
+
+
+@pytest.fixture
+def scratch_ctx(operator_ctx: ToolContext, scratch_url: str) -> ToolContext:
+    return dataclasses.replace(operator_ctx, secrets={"postgres_dsn": scratch_url})
+
+
+@dataclass
+class Dials:
+    """Where the tools asked the driver to connect."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def no_connect(monkeypatch: pytest.MonkeyPatch) -> Dials:
+    """Any connection attempt by the tools fails the test: the guard alone must decide."""
+    dials = Dials()
+
+    async def refuse(**kwargs: Any) -> None:
+        dials.calls.append(kwargs)
+        raise AssertionError(f"the guard let a connection to {kwargs.get('host')} through")
+
+    monkeypatch.setattr(asyncpg, "connect", refuse)
+    return dials
+
+
+@pytest.fixture
+def dials(monkeypatch: pytest.MonkeyPatch) -> Dials:
+    """Record every connection attempt; only loopback and unix sockets are really dialled, any
+    other address fails as unreachable without a packet being sent."""
+    dials = Dials()
+    real = asyncpg.connect
+
+    async def recording(**kwargs: Any) -> Any:
+        dials.calls.append(kwargs)
+        host = str(kwargs["host"])
+        if not (host.startswith("/") or host in ("127.0.0.1", "::1")):
+            raise OSError(f"test network: {host} is unreachable")
+        return await real(**kwargs)
+
+    monkeypatch.setattr(asyncpg, "connect", recording)
+    return dials

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 import asyncpg
@@ -104,12 +103,11 @@ async def test_execute_has_a_statement_timeout(
     registry: Registry, scratch_ctx: ToolContext, scratch_url: str
 ) -> None:
     fast = dataclasses.replace(scratch_ctx, settings={"statement_timeout_ms": 300})
-    started = time.monotonic()
-    with pytest.raises(ToolTimeout):
+    with pytest.raises(ToolTimeout, match="statement timeout of 300 ms") as caught:
         await execute(
             registry, fast, "UPDATE orders SET note = 'slow' WHERE pg_sleep(0.01) IS NOT NULL"
         )
-    assert time.monotonic() - started < 3
+    assert caught.value.details == {"sqlstate": "57014"}  # the server cancelled it, not we
     assert await scalar(scratch_url, "SELECT count(*) FROM orders WHERE note = 'slow'") == 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -197,23 +196,20 @@ def fast(ctx: ToolContext) -> ToolContext:
 async def test_pg_sleep_ends_at_the_statement_timeout(
     registry: Registry, fast: ToolContext
 ) -> None:
-    started = time.monotonic()
-    with pytest.raises(ToolTimeout, match="statement timeout of 500 ms"):
+    with pytest.raises(ToolTimeout, match="statement timeout of 500 ms") as caught:
         await query(registry, fast, "SELECT pg_sleep(10)")
-    assert time.monotonic() - started < 3
+    assert caught.value.details == {"sqlstate": "57014"}  # the server cancelled it, not we
 
 
 async def test_an_expensive_query_ends_at_the_statement_timeout(
     registry: Registry, fast: ToolContext
 ) -> None:
-    started = time.monotonic()
-    with pytest.raises(ToolTimeout):
+    with pytest.raises(ToolTimeout, match="statement timeout of 500 ms") as caught:
         await query(registry, fast, "SELECT count(*) FROM orders a, orders b, orders c")
-    assert time.monotonic() - started < 3
+    assert caught.value.details == {"sqlstate": "57014"}
 
 
 async def test_a_huge_cross_join_is_cut_by_the_caps(registry: Registry, ctx: ToolContext) -> None:
-    started = time.monotonic()
     roomy = dataclasses.replace(ctx, settings={"max_rows": 5000})
     sql = "SELECT a.id, b.id, c.id FROM orders a, orders b, orders c"  # 10^9 rows
     rows = await query(registry, roomy, sql, max_rows=10_000 // 2)
@@ -223,7 +219,6 @@ async def test_a_huge_cross_join_is_cut_by_the_caps(registry: Registry, ctx: Too
     assert result["truncated_by"] == "max_bytes"
     compact = json.dumps(result["rows"], ensure_ascii=False, separators=(",", ":"))
     assert len(compact.encode()) <= 64 * 1024
-    assert time.monotonic() - started < 5
 
 
 async def test_a_lock_wait_ends_at_the_lock_timeout(

@@ -113,15 +113,15 @@ async def run_tool_call(
     await hooks.tool_started(tool_id, args)
     started = time.perf_counter()
     try:
-        result = await registry.invoke(tool_id, await hooks.context_for(tool_id), args)
+        invoked = await registry.invoke_for_model(tool_id, await hooks.context_for(tool_id), args)
     except PasarError as error:
         elapsed = int((time.perf_counter() - started) * 1000)
         await hooks.tool_finished(tool_id, None, f"{error.code}: {error.message}", elapsed)
         # The model reads the failure and may recover; the run goes on.
         return json.dumps({"error": {"code": error.code, "message": error.message}})
     elapsed = int((time.perf_counter() - started) * 1000)
-    await hooks.tool_finished(tool_id, result, None, elapsed)
-    return json.dumps(result, default=str)
+    await hooks.tool_finished(tool_id, invoked.result, None, elapsed)
+    return invoked.text
 
 
 def _langchain_tool(registry: Registry, tool_id: str) -> StructuredTool:

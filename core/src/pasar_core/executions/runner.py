@@ -38,7 +38,7 @@ from pasar_core.executions.approval import (
 from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
 from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish, stored_events
 from pasar_core.models.cache import BuiltCache
-from pasar_core.net.guard import ALLOW_BOUND_EXTRA
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA, ALLOW_SOCKETS_EXTRA
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.services import Services
 from pasar_core.specs import ToolContext
@@ -320,7 +320,10 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
             secrets=secrets,
             oauth=oauth,
             objects=services.object_store,
-            extras={ALLOW_BOUND_EXTRA: services.settings.allow_private_hosts},
+            extras={
+                ALLOW_BOUND_EXTRA: services.settings.allow_private_hosts,
+                ALLOW_SOCKETS_EXTRA: services.settings.allow_unix_sockets,
+            },
         )
 
     async def tool_started(tool_id: str, args: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@
 one that sends the request, so there is no parser differential), normalises the host (IDNA,
 trailing dot, and decimal/octal/hex/short IPv4 forms such as `2130706433`, `0x7f.1`, `127.1`),
 applies the port and name rules, and checks every address the host resolves to. `guard(...)` does
-the same with one resolution through an injectable `Resolver`. Either returns a `Pinned` target whose
+the same with one resolution through an injectable `Resolver`, and `guard_host(host, port, ...)` does
+it for clients that are not HTTP (the postgres tools). Each returns a `Pinned` target whose
 addresses are the only ones the connection may use, or raises `TargetRefused`.
 
 Only public unicast addresses pass. Hosts in the agent's `allow_hosts` setting may also resolve to
@@ -28,6 +29,8 @@ MAX_URL_CHARS = 8 * 1024
 MAX_ALLOW_HOSTS = 100
 ALLOW_BOUND_EXTRA = "net.allow_bound"
 """`ctx.extras` key of the operator's bound on agents' allow-lists (absent: no bound)."""
+ALLOW_SOCKETS_EXTRA = "net.allow_unix_sockets"
+"""`ctx.extras` key of the unix-socket directories the operator lets tools open (absent: none)."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -101,6 +104,7 @@ _OCTAL = re.compile(r"0[0-7]+")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]*")
 _OCTAL_LOOKING = re.compile(r"0[0-9]+")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_HOST_CHARS = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
 _ALLOW_ENTRY = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
 
 
@@ -401,7 +405,31 @@ def decide(url: object, allow: AllowList, addresses: Sequence[str | IPAddress] =
 
 async def guard(url: object, allow: AllowList, resolver: Resolver) -> Pinned:
     """`decide` with the host resolved once through `resolver` (skipped for IP literals)."""
-    target = parse_target(url)
+    return await _resolved(parse_target(url), allow, resolver)
+
+
+def host_target(host: object, port: object) -> Target:
+    """A bare host and TCP port (a database server, not a URL) as the guard sees it.
+
+    The host must be a DNS name or an IP literal (IPv6 without brackets, any IPv4 spelling) and
+    nothing else, so no URL syntax can make the guard check another host than the one dialled.
+    """
+    shown = f"{host!r:.200}:{port!r:.20}"
+    if not isinstance(host, str) or not host or _HOST_CHARS.fullmatch(host) is None:
+        raise TargetRefused(shown, "the host must be a DNS name or an IP address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise TargetRefused(shown, "the port must be a number from 1 to 65535")
+    literal = f"[{host}]" if ":" in host else host
+    return parse_target(f"http://{literal}:{port}/")
+
+
+async def guard_host(host: object, port: object, allow: AllowList, resolver: Resolver) -> Pinned:
+    """The guard for clients that are not HTTP (database drivers): the same rules as `guard`
+    (ports, names, every resolved address) for `host`:`port`, resolved once."""
+    return await _resolved(host_target(host, port), allow, resolver)
+
+
+async def _resolved(target: Target, allow: AllowList, resolver: Resolver) -> Pinned:
     listed = check_target(target, allow)
     addresses: Sequence[str] = ()
     if target.ip is None:

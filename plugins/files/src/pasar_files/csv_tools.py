@@ -8,16 +8,19 @@ import csv
 import io
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
 
 from pasar_files import fields
+from pasar_files.errors import FileLimitExceeded
 from pasar_files.limits import (
     APPEND_MAX_BYTES,
+    CSV_MAX_CELL_CHARS,
     CSV_MAX_COLUMNS,
     CSV_MAX_NAME_CHARS,
+    CSV_MAX_RECORD_CHARS,
     CSV_READ_DEFAULT_ROWS,
     CSV_READ_MAX_BYTES,
     CSV_READ_MAX_CHARS,
@@ -29,27 +32,71 @@ from pasar_files.limits import (
 )
 from pasar_files.store import checked_key, read_for_append, read_object, save_object
 
-if TYPE_CHECKING:
-    import _csv
-
 HEADER_PROBE_BYTES = 4 * MIB
 
 Cell = str | int | float | bool | None
 
 
-def _records(reader: _csv.Reader, shown: str) -> Iterator[list[str]]:
-    """Non-blank records, turning parse and decode failures into ToolError."""
+class _Lines:
+    """The physical lines of a CSV text, as csv.reader pulls them, never more than
+    CSV_MAX_RECORD_CHARS for one record: the reader takes lines until a record is complete, and
+    `_records` starts the count again after each one."""
+
+    def __init__(self, text: io.TextIOBase, shown: str) -> None:
+        self._text = text
+        self._shown = shown
+        self.record_chars = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._text.readline(CSV_MAX_RECORD_CHARS + 1)
+        if not line:
+            raise StopIteration
+        self.record_chars += len(line)
+        if self.record_chars > CSV_MAX_RECORD_CHARS:
+            raise FileLimitExceeded(
+                self._shown,
+                f"a record is longer than {CSV_MAX_RECORD_CHARS // MIB} MiB of text",
+                limit="record_chars",
+                maximum=CSV_MAX_RECORD_CHARS,
+            )
+        return line
+
+
+def _records(text: io.TextIOBase, shown: str, delimiter: str) -> Iterator[list[str]]:
+    """Non-blank records of at most CSV_MAX_COLUMNS fields, parse and decode failures as
+    ToolError; each record is bounded in characters before it is split into fields."""
+    lines = _Lines(text, shown)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     while True:
         try:
             record = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                raise FileLimitExceeded(
+                    shown,
+                    f"a cell is longer than {CSV_MAX_CELL_CHARS} characters",
+                    limit="cell_chars",
+                    maximum=CSV_MAX_CELL_CHARS,
+                ) from None
             raise ToolError(
                 f"{shown!r} is not valid CSV: {error}", details={"path": shown}
             ) from None
         except UnicodeDecodeError:
             raise ToolError(f"{shown!r} is not UTF-8 text", details={"path": shown}) from None
+        lines.record_chars = 0
+        if len(record) > CSV_MAX_COLUMNS:
+            raise FileLimitExceeded(
+                shown,
+                f"line {reader.line_num} has {len(record)} fields; at most {CSV_MAX_COLUMNS} "
+                "columns can be read",
+                limit="columns",
+                maximum=CSV_MAX_COLUMNS,
+            )
         if record:
             yield record
 
@@ -57,6 +104,14 @@ def _records(reader: _csv.Reader, shown: str) -> Iterator[list[str]]:
 def _check_header(columns: list[str], shown: str) -> None:
     seen: set[str] = set()
     for name in columns:
+        if len(name) > CSV_MAX_NAME_CHARS:
+            raise FileLimitExceeded(
+                shown,
+                f"a column name is longer than {CSV_MAX_NAME_CHARS} characters; read it with "
+                "header=false",
+                limit="name_chars",
+                maximum=CSV_MAX_NAME_CHARS,
+            )
         if name in seen:
             raise ToolError(
                 f"{shown!r} has the column {name[:100]!r} twice; read it with header=false",
@@ -68,31 +123,42 @@ def _check_header(columns: list[str], shown: str) -> None:
 def read_csv(
     data: bytes, shown: str, *, limit: int, offset: int, delimiter: str, header: bool
 ) -> dict[str, Any]:
-    """Rows `offset .. offset+limit` of the CSV text `data` (after the header when `header`)."""
+    """Rows `offset .. offset+limit` of the CSV text `data` (after the header when `header`),
+    at most CSV_READ_MAX_CHARS of them, counted as their JSON: cells with their quotes and
+    separators, and each row's keys."""
     columns: list[str] = []
     rows: list[dict[str, str] | list[str]] = []
     truncated = False
     with io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="") as text:
-        reader = csv.reader(text, delimiter=delimiter, strict=True)
-        records = _records(reader, shown)
+        records = _records(text, shown, delimiter)
         if header:
             columns = next(records, [])
             _check_header(columns, shown)
+        keys = sum(len(name) + 4 for name in columns)  # '"name": ' in every row
         chars = 0
-        for record in itertools.islice(records, offset, None):
-            chars += sum(map(len, record))
+        for number, record in enumerate(itertools.islice(records, offset, None)):
+            if header and len(record) > len(columns):
+                raise ToolError(
+                    f"a row of {shown!r} has {len(record)} fields but the header has "
+                    f"{len(columns)}; read it with header=false",
+                    details={"path": shown},
+                )
+            size = sum(map(len, record)) + 4 * max(len(record), len(columns)) + keys
+            if number == 0 and size > CSV_READ_MAX_CHARS:
+                raise FileLimitExceeded(
+                    shown,
+                    f"row {offset + 1} alone is more than the {CSV_READ_MAX_CHARS // MIB} MiB "
+                    "of text one read returns",
+                    limit="read_chars",
+                    maximum=CSV_READ_MAX_CHARS,
+                )
+            chars += size
             if len(rows) >= limit or chars > CSV_READ_MAX_CHARS:
                 truncated = True
                 break
             if not header:
                 rows.append(record)
                 continue
-            if len(record) > len(columns):
-                raise ToolError(
-                    f"line {reader.line_num} of {shown!r} has {len(record)} fields but the "
-                    f"header has {len(columns)}; read it with header=false",
-                    details={"path": shown},
-                )
             record += [""] * (len(columns) - len(record))
             rows.append(dict(zip(columns, record, strict=True)))
     return {"columns": columns, "rows": rows, "row_count": len(rows), "truncated": truncated}
@@ -111,10 +177,17 @@ def _cells(row: Mapping[str, Cell] | Sequence[Cell], columns: list[str], index: 
         unknown = [key for key in row if key not in columns]
         if unknown:
             raise ToolError(f"rows[{index}] has a key that is not a column: {unknown[0][:100]!r}")
-        return [_cell(row.get(name)) for name in columns]
-    if len(row) != len(columns):
+        cells = [_cell(row.get(name)) for name in columns]
+    elif len(row) != len(columns):
         raise ToolError(f"rows[{index}] has {len(row)} cells but there are {len(columns)} columns")
-    return [_cell(value) for value in row]
+    else:
+        cells = [_cell(value) for value in row]
+    if any(len(cell) > CSV_MAX_CELL_CHARS for cell in cells):
+        raise ToolError(
+            f"rows[{index}] has a cell longer than {CSV_MAX_CELL_CHARS} characters, more than "
+            "csv:read reads back"
+        )
+    return cells
 
 
 def _existing_header(existing: bytes, delimiter: str, shown: str) -> list[str] | None:
@@ -125,8 +198,7 @@ def _existing_header(existing: bytes, delimiter: str, shown: str) -> list[str] |
         text = decoder.decode(probe, final=len(existing) <= HEADER_PROBE_BYTES)
     except UnicodeDecodeError:
         raise ToolError(f"{shown!r} is not UTF-8 text", details={"path": shown}) from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    return next(_records(reader, shown), None)
+    return next(_records(io.StringIO(text, newline=""), shown, delimiter), None)
 
 
 def encode_csv(
@@ -138,7 +210,14 @@ def encode_csv(
     body = io.StringIO()
     writer = csv.writer(body, delimiter=delimiter, lineterminator="\n")
     try:
-        writer.writerows(_cells(row, columns, index) for index, row in enumerate(rows))
+        for index, row in enumerate(rows):
+            start = body.tell()
+            writer.writerow(_cells(row, columns, index))
+            if body.tell() - start > CSV_MAX_RECORD_CHARS:
+                raise ToolError(
+                    f"rows[{index}] would be more than {CSV_MAX_RECORD_CHARS // MIB} MiB of CSV "
+                    "text, more than csv:read reads back as one record"
+                )
     except csv.Error as error:
         raise ToolError(f"cannot write these rows as CSV: {error}") from None
     header = io.StringIO()
@@ -207,9 +286,11 @@ CSV_READ = ToolSpec(
         "first line names the columns and each row is an object keyed by column; with "
         "header=false each row is a list of strings and columns is empty. Returns at most limit "
         f"rows (default {CSV_READ_DEFAULT_ROWS}, at most {CSV_READ_MAX_ROWS}) starting after "
-        "offset data rows, and at most 10 MiB of cell text; truncated=true means more rows "
-        f"follow (read again with a larger offset). Files over {CSV_READ_MAX_BYTES // MIB} MiB "
-        "are refused."
+        f"offset data rows, and at most {CSV_READ_MAX_CHARS // MIB} MiB of text (cells, and "
+        "column names for each row); truncated=true means more rows follow (read again with a "
+        f"larger offset). Files over {CSV_READ_MAX_BYTES // MIB} MiB, with more than "
+        f"{CSV_MAX_COLUMNS} columns, cells over {CSV_MAX_CELL_CHARS} characters or records "
+        f"over {CSV_MAX_RECORD_CHARS // MIB} MiB are refused (FILE_LIMIT_EXCEEDED)."
     ),
     input_schema={
         "type": "object",

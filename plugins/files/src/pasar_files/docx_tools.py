@@ -74,8 +74,10 @@ def read_docx(
             seen += 1
             if seen <= offset:
                 continue
-            size = len(block.get("text", "")) + sum(
-                len(c) for r in block.get("rows", []) for c in r
+            size = (
+                len(block.get("text", ""))
+                + len(block.get("style", ""))
+                + sum(len(cell) + 4 for row in block.get("rows", []) for cell in row)
             )
             if len(blocks) >= limit or chars + size > max_chars:
                 truncated = True

@@ -19,7 +19,13 @@ CSV_READ_MAX_BYTES = 50 * MIB
 CSV_READ_DEFAULT_ROWS = 100
 CSV_READ_MAX_ROWS = 10_000
 CSV_READ_MAX_OFFSET = 100_000_000
-CSV_READ_MAX_CHARS = 10 * MIB
+CSV_READ_MAX_CHARS = 2 * MIB
+"""Most characters one csv:read returns, counted as its JSON rows: each cell with its quotes and
+separator, and (header=true) the column names again in each row."""
+CSV_MAX_RECORD_CHARS = 2 * MIB
+"""Most characters of one CSV record (a line, or lines joined by a quoted newline), checked before
+the record is split into fields: a 1,000,000-field line is refused before it costs memory."""
+CSV_MAX_CELL_CHARS = 131_072  # the csv module's default field_size_limit
 CSV_WRITE_MAX_BYTES = 10 * MIB
 CSV_WRITE_MAX_ROWS = 100_000
 CSV_MAX_COLUMNS = 1_000
@@ -44,6 +50,7 @@ PDF_CREATE_MAX_PAGES = 500
 XLSX_READ_DEFAULT_ROWS = 100
 XLSX_READ_MAX_ROWS = 10_000
 XLSX_READ_MAX_COLUMNS = 200
+XLSX_READ_MAX_SHEET_NAMES = 1_000
 XLSX_WRITE_MAX_SHEETS = 50
 XLSX_WRITE_MAX_CELLS = 500_000
 

@@ -65,7 +65,7 @@ def read_pptx(
             notes = ""
             if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
                 notes = slide.notes_slide.notes_text_frame.text.strip()
-            chars += len(title) + len(notes) + sum(map(len, texts))
+            chars += len(title) + len(notes) + sum(len(text) + 4 for text in texts)
             if chars > max_chars:
                 truncated = True
                 break

@@ -24,6 +24,7 @@ from pasar_files.limits import (
     XLSX_READ_DEFAULT_ROWS,
     XLSX_READ_MAX_COLUMNS,
     XLSX_READ_MAX_ROWS,
+    XLSX_READ_MAX_SHEET_NAMES,
     XLSX_WRITE_MAX_CELLS,
     XLSX_WRITE_MAX_SHEETS,
 )
@@ -45,6 +46,13 @@ def _value(value: object) -> Cell:
     if isinstance(value, decimal.Decimal):
         return float(value)
     return str(value)
+
+
+def _chars(value: Cell) -> int:
+    """What a cell adds to the read's character budget: its JSON, with its separator."""
+    if isinstance(value, str):
+        return len(value) + 4
+    return 6 if value is None else len(str(value)) + 2
 
 
 def _bounds(cell_range: str | None) -> tuple[int, int, int | None, int | None]:
@@ -102,7 +110,7 @@ def read_xlsx(
                 if len(row) > XLSX_READ_MAX_COLUMNS:
                     cols_truncated = True
                 values = [_value(value) for value in row[:XLSX_READ_MAX_COLUMNS]]
-                chars += sum(len(v) for v in values if isinstance(v, str))
+                chars += sum(_chars(value) for value in values)
                 if len(rows) >= limit or chars > max_chars:
                     truncated = True
                     break
@@ -120,7 +128,7 @@ def read_xlsx(
         book.close()
     return {
         "path": shown,
-        "sheets": names,
+        "sheets": names[:XLSX_READ_MAX_SHEET_NAMES],
         "sheet": name,
         "first_row": start,
         "first_column": get_column_letter(min_col),
@@ -236,7 +244,7 @@ XLSX_READ = ToolSpec(
             "minimum": 1,
             "maximum": READ_MAX_CHARS,
             "default": READ_DEFAULT_CHARS,
-            "description": "Most characters of cell text to return.",
+            "description": "Most characters of cells to return, counted as their JSON text.",
         },
     ),
     output_schema={

@@ -1,10 +1,15 @@
 """One short-lived connection per call, always inside a transaction with timeouts set, and
-database errors turned into messages the model can act on (never carrying the DSN)."""
+database errors turned into messages the model can act on (never carrying the DSN).
+
+Connecting goes where `pasar_postgres.reach` allows (the SSRF guard, before any packet is sent)
+and fails with one error, `DatabaseUnreachable`, whatever the reason; the reason is logged at
+debug level without the password."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,9 +25,14 @@ from pasar_postgres.limits import (
     LOCK_TIMEOUT_MS,
     Limits,
 )
+from pasar_postgres.reach import Refused, Route, route_for
+from pasar_postgres.tls import attempts, server_has_no_tls
 
 APPLICATION_NAME = "pasar"
 MAX_MESSAGE_CHARS = 2_000
+MAX_ADDRESSES_TRIED = 4
+
+log = logging.getLogger("pasar.postgres")
 
 _SET_LIMITS = (
     "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true), "
@@ -51,10 +61,14 @@ def database_error(error: asyncpg.PostgresError, limits: Limits, *, read_only: b
         return ToolTimeout(
             f"the statement was cancelled after the statement timeout of "
             f"{limits.statement_timeout_ms} ms; narrow it (WHERE, LIMIT) or raise "
-            "statement_timeout_ms in the agent's postgres settings"
+            "statement_timeout_ms in the agent's postgres settings",
+            details={"sqlstate": sqlstate},
         )
     if sqlstate == "55P03":
-        return ToolError(f"a lock was not granted within {LOCK_TIMEOUT_MS} ms: {message}")
+        return ToolError(
+            f"a lock was not granted within {LOCK_TIMEOUT_MS} ms: {message}",
+            details={"sqlstate": sqlstate},
+        )
     if sqlstate == "25006" and read_only:
         return ToolError(
             f"postgres:query runs in a READ ONLY transaction, so the database refused: {message}. "
@@ -68,7 +82,7 @@ def database_error(error: asyncpg.PostgresError, limits: Limits, *, read_only: b
     position = getattr(error, "position", None)
     if position:
         parts.append(f"(at character {position})")
-    return ToolError(_clip(" ".join(parts)))
+    return ToolError(_clip(" ".join(parts)), details={"sqlstate": sqlstate})
 
 
 def client_error(error: Exception) -> ToolError:
@@ -78,36 +92,77 @@ def client_error(error: Exception) -> ToolError:
     return ToolError(_clip(f"the database driver refused the call: {error}"))
 
 
-async def _open(args: ConnectArgs) -> Any:
-    where = f"{args.host}:{args.port}"
+class DatabaseUnreachable(ToolError):
+    """No connection was made, for whatever reason: the same error for every one of them, so the
+    tools cannot be used to map a network (which hosts exist, which ports are open)."""
+
+    code = "POSTGRES_UNREACHABLE"
+
+    def __init__(self) -> None:
+        super().__init__(UNREACHABLE_MESSAGE)
+
+
+UNREACHABLE_MESSAGE = (
+    f"could not connect to the PostgreSQL server in the agent secret {SECRET_NAME!r}: it cannot "
+    "be reached, it refused the connection, TLS or the credentials, or this pasar server does not "
+    "let agents reach it (loopback, private and unix-socket addresses need its operator's "
+    "PASAR_ALLOW_PRIVATE_HOSTS or PASAR_ALLOW_UNIX_SOCKETS; cloud metadata addresses never). "
+    "Check the host, port, user, password, database and sslmode."
+)
+CONNECT_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # refused, unreachable, TLS (ssl.SSLError), per-attempt timeouts
+    asyncpg.PostgresError,  # authentication, unknown database, too many connections
+    asyncpg.InterfaceError,
+    ValueError,
+)
+
+
+async def _dial(route: Route, args: ConnectArgs) -> Any:
+    """Connect to the first of the route's addresses that answers, trying sslmode's fallbacks."""
+    last: Exception = OSError("no address to connect to")
+    for address in route.addresses[:MAX_ADDRESSES_TRIED]:
+        modes = [False] if route.is_socket else attempts(args.sslmode, route.server_name)
+        for first, ssl_argument in zip((True, False), modes, strict=False):
+            try:
+                return await asyncpg.connect(
+                    host=address,  # an IP literal the guard checked, or an allowed socket dir
+                    port=route.port,
+                    user=args.user,
+                    password=args.password,  # never None: no fallback to PGPASSWORD or ~/.pgpass
+                    database=args.database,
+                    ssl=ssl_argument,
+                    timeout=CONNECT_TIMEOUT_S,
+                    statement_cache_size=0,
+                    server_settings={"application_name": APPLICATION_NAME},
+                )
+            except asyncpg.PostgresError as error:
+                if not (first and args.sslmode == "allow"):
+                    raise  # the server answered: its other addresses are the same server
+                last = error
+            except OSError as error:
+                last = error
+                if not (first and args.sslmode == "prefer" and server_has_no_tls(error)):
+                    break  # try the next address
+    raise last
+
+
+async def _open(ctx: ToolContext, args: ConnectArgs) -> Any:
+    """A connection to where the guard allows, or `DatabaseUnreachable` (the reason is logged)."""
     try:
-        return await asyncpg.connect(
-            host=args.host,
-            port=args.port,
-            user=args.user,
-            password=args.password,  # never None: no fallback to PGPASSWORD or ~/.pgpass
-            database=args.database,
-            ssl=args.sslmode,
-            timeout=CONNECT_TIMEOUT_S,
-            statement_cache_size=0,
-            server_settings={"application_name": APPLICATION_NAME},
-        )
-    except asyncpg.PostgresError as error:
-        reason = scrub(str(getattr(error, "message", "") or type(error).__name__), args.secrets())
-        raise ToolError(
-            f"could not connect to PostgreSQL at {where} as {args.user!r}: {_clip(reason)}"
-        ) from None
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            route = await route_for(ctx, args)
+            return await _dial(route, args)
+    except Refused as refused:
+        reason = f"refused by the network guard: {refused.reason}"
     except TimeoutError:
-        raise ToolError(
-            f"could not connect to PostgreSQL at {where}: no answer within {CONNECT_TIMEOUT_S:g} s"
-        ) from None
-    except (OSError, asyncpg.InterfaceError, ValueError) as error:
-        reason = type(error).__name__
-        if isinstance(error, OSError) and error.strerror:
-            reason = error.strerror
-        elif isinstance(error, asyncpg.InterfaceError):
-            reason = scrub(str(error), args.secrets())
-        raise ToolError(f"could not connect to PostgreSQL at {where}: {_clip(reason)}") from None
+        reason = f"no answer within {CONNECT_TIMEOUT_S:g} s"
+    except CONNECT_ERRORS as error:
+        reason = f"{type(error).__name__}: {error}"
+    log.debug(
+        "postgres: no connection to %s:%s as %r: %s",
+        args.host, args.port, args.user, _clip(scrub(reason, args.secrets())),
+    )  # fmt: skip
+    raise DatabaseUnreachable
 
 
 @asynccontextmanager
@@ -119,7 +174,7 @@ async def transaction(ctx: ToolContext, limits: Limits, *, read_only: bool) -> A
     on the server's next check; `statement_timeout` is always set, so it cannot run on.
     """
     args = connect_args(ctx)
-    connection = await _open(args)
+    connection = await _open(ctx, args)
     finished = False
     try:
         await connection.set_type_codec(

@@ -3,7 +3,9 @@
 We never hand the raw DSN to the driver: asyncpg (like libpq) fills gaps from the server's own
 environment and files (PGPASSWORD, ~/.pgpass, PGHOST, unix sockets, service files), which would
 let an agent borrow the server's credentials. Every argument is explicit, and error messages name
-what is wrong without repeating the DSN or its password.
+what is wrong without repeating the DSN or its password. Only the URL form is read, with one
+host and no parameter but `sslmode`: libpq's `host=a,b`, `hostaddr=`, `service=` and
+`passfile=` are refused. Whether the host may be reached is `pasar_postgres.reach`'s decision.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ class ConnectArgs:
     """Explicit asyncpg connection arguments; `repr` hides the password."""
 
     host: str
+    """A DNS name, an IP literal (IPv6 without brackets), or a unix-socket directory."""
     port: int
     user: str
     database: str
     password: str = field(repr=False)
     sslmode: str = "prefer"
+
+    @property
+    def is_socket(self) -> bool:
+        return self.host.startswith("/")
 
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never appear in a message."""
@@ -71,10 +78,15 @@ def parse_dsn(dsn: str) -> ConnectArgs:
     except ValueError:
         raise _bad("its host or port cannot be parsed") from None
     host = unquote(hostname or "")
+    if host.startswith("/"):  # a socket directory keeps its case (urlsplit lowercases hosts)
+        raw = parts.netloc.rpartition("@")[2]
+        host = unquote(raw.rpartition(":")[0] if port is not None else raw)
     if not host:
         raise _bad("it needs a host name (unix sockets are not supported)")
-    if host.startswith("/") or host.startswith("@"):
-        raise _bad("unix-socket hosts are not supported; use a TCP host name")
+    if host.startswith("@"):
+        raise _bad("abstract unix sockets are not supported")
+    if host.startswith("/") and not _plain_directory(host):
+        raise _bad("a unix-socket directory must be an absolute path without '.' or '..' parts")
     user = unquote(parts.username or "")
     if not user:
         raise _bad("it needs a user name")
@@ -106,6 +118,11 @@ def parse_dsn(dsn: str) -> ConnectArgs:
         password=password,
         sslmode=sslmode,
     )
+
+
+def _plain_directory(path: str) -> bool:
+    parts = path.split("/")[1:]
+    return all(part not in ("", ".", "..") for part in parts) and "\\" not in path
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
