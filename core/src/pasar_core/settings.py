@@ -10,6 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
+from pasar_core.accounts.sources import parse_trusted_proxies
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 
@@ -75,6 +76,12 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    entries = _list(env, "PASAR_TRUSTED_PROXIES")
+    parse_trusted_proxies(entries)  # refuse a typo at start-up, not on the first log-in
+    return entries
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable. `database_url=None` means: start the embedded PostgreSQL."""
@@ -99,6 +106,9 @@ class Settings:
     heartbeat_s: float = 15.0
     webhook_allow_hosts: tuple[str, ...] = ()
     allow_private_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed (rate
+    limits key on the client address; see pasar_core.accounts.sources). None by default."""
     stale_after_s: float = 90.0
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
@@ -135,6 +145,7 @@ class Settings:
             heartbeat_s=_int(env, "PASAR_HEARTBEAT_S", 15),
             webhook_allow_hosts=_list(env, "PASAR_WEBHOOK_ALLOW_HOSTS"),
             allow_private_hosts=_list(env, "PASAR_ALLOW_PRIVATE_HOSTS"),
+            trusted_proxies=_trusted_proxies(env),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,
