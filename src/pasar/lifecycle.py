@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.accounts.revocations import watching_revocations
+from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.catalog import sync_tools
 from pasar_core.embedded_pg import EmbeddedPostgres
 from pasar_core.executions.cache import build_result_cache
@@ -74,6 +75,7 @@ async def running_services(
                 keyring=settings.keyring(),
                 object_store=build_object_store(settings),
                 result_cache=result_cache,
+                login_throttle=LoginThrottle(policy=settings.throttle_policy()),
             )
             if prepare_database:
                 await sync_tools(services)

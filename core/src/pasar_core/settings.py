@@ -11,6 +11,7 @@ from pathlib import Path
 import platformdirs
 
 from pasar_core.accounts.sources import parse_trusted_proxies
+from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 
@@ -110,6 +111,11 @@ class Settings:
     """Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed (rate
     limits key on the client address; see pasar_core.accounts.sources). None by default."""
     stale_after_s: float = 90.0
+    login_failures_per_pair: int = 10
+    login_failures_per_source: int = 100
+    login_failures_per_account: int = 50
+    """Log-in budgets (pasar_core.accounts.throttle): failures per (email, address) and per
+    address in 15 minutes, and per email from addresses it never logged in from, in an hour."""
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_access_key_id: str | None = None
@@ -147,6 +153,9 @@ class Settings:
             allow_private_hosts=_list(env, "PASAR_ALLOW_PRIVATE_HOSTS"),
             trusted_proxies=_trusted_proxies(env),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
+            login_failures_per_pair=_int(env, "PASAR_LOGIN_FAILURES_PER_PAIR", 10),
+            login_failures_per_source=_int(env, "PASAR_LOGIN_FAILURES_PER_SOURCE", 100),
+            login_failures_per_account=_int(env, "PASAR_LOGIN_FAILURES_PER_ACCOUNT", 50),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,
             s3_access_key_id=env.get("PASAR_S3_ACCESS_KEY_ID") or None,
@@ -181,6 +190,13 @@ class Settings:
             )
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return data_dir
+
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            per_pair=self.login_failures_per_pair,
+            per_source=self.login_failures_per_source,
+            per_account=self.login_failures_per_account,
+        )
 
     def keyring(self) -> Keyring:
         """The encryption keys for secrets at rest (see pasar_core.crypto)."""
