@@ -92,6 +92,8 @@ async def test_missed_announcements_are_loaded_after_a_reconnect(
                 {"sid": missed, "uid": user_id},
             )
         assert not revoked.is_revoked(missed)
+        async with sessionmaker.begin() as session:  # and an entry whose tokens have all expired
+            await revocations.revoke(session, user_id, [uuid.uuid4()], keep_s=-1)
         connections = listener.connections
         async with sessionmaker.begin() as session:  # the server drops the LISTEN connection
             terminated = await session.scalar(
@@ -105,6 +107,8 @@ async def test_missed_announcements_are_loaded_after_a_reconnect(
         await asyncio.wait_for(listener.wait_synced(connections), timeout=60)
         assert listener.connections == connections + 1
         assert revoked.is_revoked(missed)
+        async with sessionmaker() as session:  # the reload pruned the expired row
+            assert await session.scalar(text("SELECT count(*) FROM revoked_sessions")) == 1
     finally:
         await listener.close()
 
