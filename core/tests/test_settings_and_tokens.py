@@ -53,10 +53,10 @@ def test_data_dir_under_root_is_refused_for_root(monkeypatch: pytest.MonkeyPatch
 
 def test_access_token_round_trip_and_rejections() -> None:
     signer = TokenSigner(SECRET, ttl_s=60)
-    user_id = uuid.uuid4()
-    token = signer.issue(user_id, "member")
+    user_id, session_id = uuid.uuid4(), uuid.uuid4()
+    token = signer.issue(user_id, "member", session_id)
     claims = signer.verify(token.token)
-    assert (claims.user_id, claims.role) == (user_id, "member")
+    assert (claims.user_id, claims.role, claims.session_id) == (user_id, "member", session_id)
     with pytest.raises(Unauthenticated, match="invalid"):
         TokenSigner("x" * 40, ttl_s=60).verify(token.token)
     with pytest.raises(Unauthenticated, match="invalid"):
@@ -73,6 +73,7 @@ def test_expired_access_token_says_so() -> None:
             "iss": "pasar",
             "sub": str(uuid.uuid4()),
             "typ": "access",
+            "sid": str(uuid.uuid4()),
             "iat": now - 100,
             "exp": now - 10,
         },
@@ -81,6 +82,17 @@ def test_expired_access_token_says_so() -> None:
     )
     with pytest.raises(Unauthenticated, match="expired"):
         TokenSigner(SECRET, ttl_s=60).verify(expired)
+
+
+def test_access_tokens_without_a_valid_session_id_are_refused() -> None:
+    """A token that names no session could not be revoked by logging out, so none is accepted."""
+    now = int(time.time())
+    claims = {"iss": "pasar", "sub": str(uuid.uuid4()), "typ": "access", "iat": now}
+    claims["exp"] = now + 60
+    for sid in (None, "not-a-uuid", 42, ["x"]):
+        token = jwt.encode(claims | ({} if sid is None else {"sid": sid}), SECRET, "HS256")
+        with pytest.raises(Unauthenticated, match="invalid"):
+            TokenSigner(SECRET, ttl_s=60).verify(token)
 
 
 def test_api_keys_are_random_and_hashed() -> None:

@@ -29,7 +29,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        async with running_services(settings, pm) as services:
+        async with running_services(settings, pm, watch_revocations=True) as services:
             yield {"services": services}
 
     graphql = build_graphql_app()

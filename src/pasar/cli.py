@@ -1,4 +1,4 @@
-"""The `pasar` command line: serve, db upgrade, plugins list, tools list, users create."""
+"""The `pasar` command line: serve, worker, db, plugins, tools, users, api-keys, keys, dev."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 import click
+from pasar_core.accounts import api_key_store
 from pasar_core.accounts import service as accounts
+from pasar_core.accounts.api_key_store import ApiKeyView
 from pasar_core.catalog import list_tools
 from pasar_core.errors import PasarError
 from pasar_core.plugins import build_plugin_manager, describe_plugins
@@ -67,7 +69,15 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )
     redact_access_log()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1; pasar
+    # reads it itself, only from PASAR_TRUSTED_PROXIES (pasar_core.accounts.sources).
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        proxy_headers=False,
+    )
 
 
 @main.command()
@@ -186,6 +196,100 @@ def users_create(email: str, password: str, role: str) -> None:
 
     user_id = run(create())
     click.echo(f"created {role} {credentials.email} ({user_id})")
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """Users' API keys (the operator's view: any user's keys)."""
+
+
+def _key_row(view: ApiKeyView) -> dict[str, Any]:
+    return {
+        "id": str(view.id),
+        "prefix": view.prefix,
+        "name": view.name,
+        "owner": view.owner_email,
+        "status": view.status,
+        "created_at": view.created_at.isoformat(),
+        "last_used_at": view.last_used_at.isoformat() if view.last_used_at else None,
+        "expires_at": view.expires_at.isoformat() if view.expires_at else None,
+        "revoked_at": view.revoked_at.isoformat() if view.revoked_at else None,
+    }
+
+
+@api_keys.command("list")
+@click.option("--user", "email", default=None, help="Only this user's keys (by email).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly_errors
+def api_keys_list(email: str | None, as_json: bool) -> None:
+    """API keys, newest first, with prefix, owner, status and dates (never the keys)."""
+
+    async def collect() -> list[dict[str, Any]]:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            user_id = (await accounts.user_by_email(services, email)).id if email else None
+            views = await api_key_store.list_api_keys(
+                services, user_id, limit=api_key_store.MAX_PAGE
+            )
+            return [_key_row(view) for view in views]
+
+    rows = run(collect())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no API keys")
+    for row in rows:
+        expiry = f"expires {row['expires_at']}" if row["expires_at"] else "no expiry"
+        used = f"last used {row['last_used_at']}" if row["last_used_at"] else "never used"
+        click.echo(
+            f"{row['id']}  {row['prefix']}  {row['status']:<7}  {row['owner']}  "
+            f"{row['name']!r}  created {row['created_at']}, {used}, {expiry}"
+        )
+
+
+@api_keys.command("create")
+@click.argument("email")
+@click.option("--name", default="default", show_default=True)
+@click.option(
+    "--expires-in",
+    "expires_in_s",
+    type=int,
+    default=None,
+    help="Seconds until the key expires (default: never).",
+)
+@friendly_errors
+def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
+    """Create an API key for a user; the key is printed once, on its own line."""
+    request = parse_model(api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s})
+
+    async def create() -> api_key_store.CreatedApiKey:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            user = await accounts.user_by_email(services, email)
+            return await api_key_store.create_api_key(services, user.id, request)
+
+    created = run(create())
+    expiry = created.view.expires_at.isoformat() if created.view.expires_at else "never"
+    click.echo(
+        f"created {created.view.prefix} ({created.view.id}) for {created.view.owner_email}, "
+        f"expires {expiry}; the key (shown only now):",
+        err=True,
+    )
+    click.echo(created.key)
+
+
+@api_keys.command("revoke")
+@click.argument("key")
+@friendly_errors
+def api_keys_revoke(key: str) -> None:
+    """Revoke an API key by its id or its prefix (`psr_1a2b3c4d`)."""
+
+    async def revoke() -> ApiKeyView:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            key_id = await api_key_store.find_api_key(services, key)
+            return await api_key_store.revoke_api_key(services, key_id, owner_id=None)
+
+    view = run(revoke())
+    click.echo(f"revoked {view.prefix} ({view.id}) of {view.owner_email}")
 
 
 @main.group()

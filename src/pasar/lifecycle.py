@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.accounts.revocations import watching_revocations
+from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.catalog import sync_tools
 from pasar_core.embedded_pg import EmbeddedPostgres
 from pasar_core.executions.cache import build_result_cache
@@ -48,9 +50,11 @@ async def running_services(
     *,
     run_agents: bool = True,
     prepare_database: bool = True,
+    watch_revocations: bool = False,
 ) -> AsyncIterator[Services]:
-    """Plugins, registry, migrated database, token signer and (with `run_agents`) the
-    execution runtime, torn down in reverse order. Workers skip `prepare_database`
+    """Plugins, registry, migrated database, token signer, the revoked-session listener (with
+    `watch_revocations`: the server, which authenticates requests) and (with `run_agents`)
+    the execution runtime, torn down in reverse order. Workers skip `prepare_database`
     (migrations and the tool catalogue sync are the server's job)."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
@@ -71,18 +75,22 @@ async def running_services(
                 keyring=settings.keyring(),
                 object_store=build_object_store(settings),
                 result_cache=result_cache,
+                login_throttle=LoginThrottle(policy=settings.throttle_policy()),
             )
             if prepare_database:
                 await sync_tools(services)
-            if not run_agents:
-                yield services
-                return
-            runtime = ExecutionRuntime(services, url)
-            await runtime.start()
-            try:
-                yield dataclasses.replace(services, executions=runtime)
-            finally:
-                await runtime.close()
+            async with watching_revocations(
+                url, services.revoked_sessions, enabled=watch_revocations
+            ):
+                if not run_agents:
+                    yield services
+                    return
+                runtime = ExecutionRuntime(services, url)
+                await runtime.start()
+                try:
+                    yield dataclasses.replace(services, executions=runtime)
+                finally:
+                    await runtime.close()
         finally:
             await result_cache.close()
             await engine.dispose()

@@ -62,16 +62,28 @@ def test_api_key_is_shown_once_and_works_in_both_headers(client: TestClient, mak
 def test_expired_forged_and_missing_tokens_are_401(client: TestClient, make_user) -> None:
     make_user()
     now = int(time.time())
-    claims = {"iss": "pasar", "sub": str(uuid.uuid4()), "typ": "access", "iat": now - 99}
+    claims = {
+        "iss": "pasar",
+        "sub": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "typ": "access",
+        "iat": now - 99,
+    }
     expired = jwt.encode(claims | {"exp": now - 1}, TEST_SECRET_KEY, algorithm="HS256")
     forged = jwt.encode(
         claims | {"exp": now + 99}, "another-secret-key-of-enough-length!!", algorithm="HS256"
     )
     unknown_user = jwt.encode(claims | {"exp": now + 99}, TEST_SECRET_KEY, algorithm="HS256")
+    sessionless = jwt.encode(
+        {k: v for k, v in claims.items() if k != "sid"} | {"exp": now + 99},
+        TEST_SECRET_KEY,
+        algorithm="HS256",
+    )
     cases = {
         "expired": {"Authorization": f"Bearer {expired}"},
         "invalid": {"Authorization": f"Bearer {forged}"},
         "no longer exists": {"Authorization": f"Bearer {unknown_user}"},
+        "the access token is invalid": {"Authorization": f"Bearer {sessionless}"},
         "Authorization header": {"Authorization": "Token abc"},
         "authentication required": {},
     }

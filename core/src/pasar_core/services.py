@@ -9,6 +9,7 @@ import pluggy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pasar_core.accounts.access_tokens import TokenSigner
+from pasar_core.accounts.revocations import RevokedSessions
 from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.crypto import Keyring
 from pasar_core.models.cache import BuiltCache, ModelCache
@@ -34,7 +35,10 @@ class Services:
     result_cache: ResultCache | None = None
     """Outputs of agents with `cache_ttl_s` (Redis when configured, else the executions table)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
-    """Failed log-ins per email in this process (see pasar_core.accounts.throttle)."""
+    """Log-in attempts per email and source in this process (see pasar_core.accounts.throttle)."""
+    revoked_sessions: RevokedSessions = field(default_factory=RevokedSessions)
+    """Sessions whose access tokens are refused, kept current by the revocation listener the
+    lifespan starts (see pasar_core.accounts.revocations)."""
     models: ModelCache = field(default_factory=ModelCache)
     """Chat models built for runs in this process, shared between runs."""
     graphs: BuiltCache[Any] = field(default_factory=BuiltCache)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import platformdirs
 
+from pasar_core.accounts.sources import parse_trusted_proxies
+from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
@@ -76,6 +78,12 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    entries = _list(env, "PASAR_TRUSTED_PROXIES")
+    parse_trusted_proxies(entries)  # refuse a typo at start-up, not on the first log-in
+    return entries
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable. `database_url=None` means: start the embedded PostgreSQL."""
@@ -103,7 +111,15 @@ class Settings:
     allow_private_hosts: tuple[str, ...] = ()
     allow_unix_sockets: tuple[str, ...] = ()
     """Unix-socket directories tools may open (the postgres tools' `host=/dir`); none by default."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed (rate
+    limits key on the client address; see pasar_core.accounts.sources). None by default."""
     stale_after_s: float = 90.0
+    login_failures_per_pair: int = 10
+    login_failures_per_source: int = 100
+    login_failures_per_account: int = 50
+    """Log-in budgets (pasar_core.accounts.throttle): failures per (email, address) and per
+    address in 15 minutes, and per email from addresses it never logged in from, in an hour."""
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_access_key_id: str | None = None
@@ -143,7 +159,11 @@ class Settings:
             webhook_allow_hosts=_list(env, "PASAR_WEBHOOK_ALLOW_HOSTS"),
             allow_private_hosts=_list(env, "PASAR_ALLOW_PRIVATE_HOSTS"),
             allow_unix_sockets=_list(env, "PASAR_ALLOW_UNIX_SOCKETS"),
+            trusted_proxies=_trusted_proxies(env),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
+            login_failures_per_pair=_int(env, "PASAR_LOGIN_FAILURES_PER_PAIR", 10),
+            login_failures_per_source=_int(env, "PASAR_LOGIN_FAILURES_PER_SOURCE", 100),
+            login_failures_per_account=_int(env, "PASAR_LOGIN_FAILURES_PER_ACCOUNT", 50),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,
             s3_access_key_id=env.get("PASAR_S3_ACCESS_KEY_ID") or None,
@@ -178,6 +198,13 @@ class Settings:
             )
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return data_dir
+
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            per_pair=self.login_failures_per_pair,
+            per_source=self.login_failures_per_source,
+            per_account=self.login_failures_per_account,
+        )
 
     def keyring(self) -> Keyring:
         """The encryption keys for secrets at rest (see pasar_core.crypto)."""

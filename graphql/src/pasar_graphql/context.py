@@ -9,6 +9,7 @@ import strawberry
 from pasar_core.accounts.credentials import credential_from_headers
 from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import authenticate
+from pasar_core.accounts.sources import client_source
 from pasar_core.errors import Unauthenticated
 from pasar_core.services import Services
 from starlette.requests import Request
@@ -44,6 +45,16 @@ class Context:
                     )
                 self._principal = await authenticate(self.services, credential)
             return self._principal
+
+    def source(self) -> str:
+        """The client's address for rate limits: the connection's peer (or the client named
+        by `X-Forwarded-For` when the peer is one of `PASAR_TRUSTED_PROXIES`)."""
+        client = self.request.client
+        return client_source(
+            client.host if client else None,
+            self.request.headers.getlist("x-forwarded-for"),
+            self.services.settings.trusted_proxies,
+        )
 
 
 Info = strawberry.Info[Context, None]

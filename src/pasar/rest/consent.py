@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from pasar.rest import consent_pages as pages
-from pasar.rest.requests import UnsupportedMediaType, services_of
+from pasar.rest.requests import UnsupportedMediaType, services_of, source_of
 
 CALLBACK_PARAMS = ("code", "state", "error", "scope")
 FORM_LIMIT = 16_384
@@ -140,7 +140,9 @@ async def start(request: Request) -> Response:
     except PasarError as error:
         return _refused(error)
     try:
-        started = await start_consent(services, provider, state, form.get("password", ""))
+        started = await start_consent(
+            services, provider, state, form.get("password", ""), source_of(request)
+        )
     except Unauthenticated as wrong:
         page = pages.start_page(pending, state, token, problem=wrong.message)
         return _form_response(client, page, state, token, pending.expires_at, wrong.status)

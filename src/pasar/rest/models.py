@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pasar_core.accounts.service import TokenPair
+from pasar_core.accounts.api_key_store import ApiKeyView, CreatedApiKey
+from pasar_core.accounts.service import PasswordChanged, TokenPair
 from pasar_core.agents.service import AgentSaved, AgentView
 from pasar_core.executions.service import ExecutionView
 from pydantic import BaseModel
@@ -47,12 +48,64 @@ class TokenOut(BaseModel):
         )
 
 
+class PasswordChangedOut(TokenOut):
+    """A new session for the caller; every earlier session was revoked."""
+
+    sessions_revoked: int
+    api_keys_revoked: int
+    api_keys_active: int
+
+    @classmethod
+    def of_changed(cls, changed: PasswordChanged) -> PasswordChangedOut:
+        return cls(
+            **TokenOut.of(changed.tokens).model_dump(),
+            sessions_revoked=changed.sessions_revoked,
+            api_keys_revoked=changed.api_keys_revoked,
+            api_keys_active=changed.api_keys_active,
+        )
+
+
 class ApiKeyOut(BaseModel):
+    """An API key as listed: never the key itself."""
+
     id: uuid.UUID
     name: str
     prefix: str
-    key: str
+    status: Literal["active", "expired", "revoked"]
     created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def fields_of(cls, view: ApiKeyView) -> dict[str, Any]:
+        return {
+            "id": view.id,
+            "name": view.name,
+            "prefix": view.prefix,
+            "status": view.status,
+            "created_at": view.created_at,
+            "last_used_at": view.last_used_at,
+            "expires_at": view.expires_at,
+            "revoked_at": view.revoked_at,
+        }
+
+    @classmethod
+    def of(cls, view: ApiKeyView) -> ApiKeyOut:
+        return cls(**cls.fields_of(view))
+
+
+class CreatedApiKeyOut(ApiKeyOut):
+    key: str
+    """Shown in this response only."""
+
+    @classmethod
+    def of_created(cls, created: CreatedApiKey) -> CreatedApiKeyOut:
+        return cls(**ApiKeyOut.fields_of(created.view), key=created.key)
+
+
+class ApiKeyListOut(BaseModel):
+    api_keys: list[ApiKeyOut]
 
 
 class ToolOut(BaseModel):

@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 from pasar_core.accounts.credentials import credential_from_headers
 from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import authenticate
+from pasar_core.accounts.sources import client_source
 from pasar_core.errors import BadRequest, PasarError, PayloadTooLarge, Unauthenticated
 from pasar_core.schemas import parse_model
 from pasar_core.services import Services
 from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -22,8 +23,8 @@ class UnsupportedMediaType(PasarError):
     status = 415
 
 
-def services_of(request: Request) -> Services:
-    services: Services = request.state.services
+def services_of(connection: HTTPConnection) -> Services:
+    services: Services = connection.state.services
     return services
 
 
@@ -78,3 +79,14 @@ async def caller(request: Request) -> Principal:
     if credential is None:
         raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
     return await authenticate(services_of(request), credential)
+
+
+def source_of(connection: HTTPConnection) -> str:
+    """The client's address for rate limits: the connection's peer, or the client named by
+    `X-Forwarded-For` when the peer is a trusted proxy (`PASAR_TRUSTED_PROXIES`)."""
+    settings = services_of(connection).settings
+    return client_source(
+        connection.client.host if connection.client else None,
+        connection.headers.getlist("x-forwarded-for"),
+        settings.trusted_proxies,
+    )

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pasar_core.accounts.service import ApiKeyRequest, Credentials, RefreshRequest
+from pasar_core.accounts.api_key_store import ApiKeyRequest
+from pasar_core.accounts.service import Credentials, PasswordChange, RefreshRequest
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
 from pasar_core.executions.approval import ApprovalDecision
@@ -24,11 +25,13 @@ from pasar.rest.models import (
     AgentListOut,
     AgentOut,
     AgentSavedOut,
-    ApiKeyOut,
+    ApiKeyListOut,
+    CreatedApiKeyOut,
     ErrorOut,
     ExecutionListOut,
     ExecutionOut,
     HealthOut,
+    PasswordChangedOut,
     SecretNamesOut,
     TokenOut,
     ToolListOut,
@@ -52,21 +55,33 @@ class Endpoint:
     auth: bool = True
     tag: str = "agents"
     query: dict[str, str] = field(default_factory=dict)
+    throttled: bool = False
+    """Counts against the log-in budgets (429 RATE_LIMITED with Retry-After)."""
 
 
 ENDPOINTS = (
     Endpoint("POST", "/auth/signup", accounts.sign_up, "Create an account", 201, UserOut,
              Credentials, auth=False, tag="accounts"),
     Endpoint("POST", "/auth/token", accounts.issue_token, "Log in: email and password -> access token",
-             200, TokenOut, Credentials, auth=False, tag="accounts"),
+             200, TokenOut, Credentials, auth=False, tag="accounts", throttled=True),
     Endpoint("POST", "/auth/refresh", accounts.refresh,
              "Spend a refresh token for a new access token and the next refresh token", 200,
              TokenOut, RefreshRequest, auth=False, tag="accounts"),
     Endpoint("POST", "/auth/logout", accounts.log_out,
-             "Revoke a refresh token and every token rotated from it", 204, body=RefreshRequest,
-             auth=False, tag="accounts"),
-    Endpoint("POST", "/api-keys", accounts.create_api_key, "Create an API key (shown once)", 201,
-             ApiKeyOut, ApiKeyRequest, tag="accounts"),
+             "End a session: its refresh tokens and the access tokens issued with them", 204,
+             body=RefreshRequest, auth=False, tag="accounts"),
+    Endpoint("POST", "/auth/password", accounts.change_password,
+             "Change your password: every session and access token of yours is revoked, and you "
+             "get a new session", 200, PasswordChangedOut, PasswordChange, tag="accounts",
+             throttled=True),
+    Endpoint("POST", "/api-keys", accounts.create_api_key,
+             "Create an API key, optionally expiring (the key is shown once)", 201,
+             CreatedApiKeyOut, ApiKeyRequest, tag="accounts"),
+    Endpoint("GET", "/api-keys", accounts.list_api_keys,
+             "Your API keys, newest first: prefix, name, status and dates (never the key)", 200,
+             ApiKeyListOut, tag="accounts", query={"limit": "integer", "offset": "integer"}),
+    Endpoint("DELETE", "/api-keys/{key_id}", accounts.revoke_api_key,
+             "Revoke one of your API keys (it is refused from now on)", 204, tag="accounts"),
     Endpoint("GET", "/tools", tools.list_tools, "List installed tools", 200, ToolListOut,
              auth=False, tag="tools", query={"family": "string"}),
     Endpoint("GET", "/tools/{tool_id}", tools.get_tool, "One tool", 200, ToolOut, auth=False,
@@ -138,6 +153,7 @@ ERROR_STATUSES = {
     413: "Body too large",
     415: "Body is not JSON",
     422: "Body does not fit the schema",
+    429: "Too many attempts (see Retry-After)",
 }
 
 
@@ -158,6 +174,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             (status == 401 and endpoint.auth)
             or (status in (413, 415, 422) and endpoint.body is not None)
             or (status == 404 and "{" in endpoint.path)
+            or (status == 429 and endpoint.throttled)
             or status == 400
         )
         if relevant:

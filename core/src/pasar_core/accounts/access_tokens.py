@@ -1,4 +1,8 @@
-"""Signed JWT access tokens (HS256) carrying the user id and role."""
+"""Signed JWT access tokens (HS256) carrying the user id, role and session id.
+
+The session id (`sid`) is the refresh-token family the token belongs to: logging out or changing
+the password revokes the session, and every access token carrying its id is refused from then on
+(see pasar_core.accounts.revocations)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class AccessToken:
 class TokenClaims:
     user_id: uuid.UUID
     role: str
+    session_id: uuid.UUID
 
 
 class TokenSigner:
@@ -39,11 +44,17 @@ class TokenSigner:
         """The server's secret key (also the root of derived secrets such as webhook keys)."""
         return self._key
 
-    def issue(self, user_id: uuid.UUID, role: str) -> AccessToken:
+    @property
+    def ttl_s(self) -> int:
+        """How long an access token lives: how long a revoked session must stay denylisted."""
+        return self._ttl_s
+
+    def issue(self, user_id: uuid.UUID, role: str, session_id: uuid.UUID) -> AccessToken:
         now = int(time.time())
         claims = {
             "iss": ISSUER,
             "sub": str(user_id),
+            "sid": str(session_id),
             "role": role,
             "typ": "access",
             "iat": now,
@@ -59,7 +70,8 @@ class TokenSigner:
                 self._key,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss"]},
+                # Tokens without a session id cannot be revoked, so they are not accepted.
+                options={"require": ["exp", "iat", "sub", "iss", "sid"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the access token has expired; log in again") from None
@@ -68,6 +80,10 @@ class TokenSigner:
         if claims.get("typ") != "access":
             raise Unauthenticated("the access token is invalid")
         try:
-            return TokenClaims(user_id=uuid.UUID(claims["sub"]), role=str(claims.get("role")))
-        except ValueError:
+            return TokenClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                role=str(claims.get("role")),
+                session_id=uuid.UUID(claims["sid"]),
+            )
+        except (ValueError, TypeError, AttributeError):
             raise Unauthenticated("the access token is invalid") from None

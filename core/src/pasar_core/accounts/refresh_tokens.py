@@ -22,8 +22,9 @@ MAX_LENGTH = 200
 class RefreshTokenReused(Unauthenticated):
     """A spent token came back: whoever holds its family may be a thief."""
 
-    def __init__(self, family_id: uuid.UUID) -> None:
+    def __init__(self, user_id: uuid.UUID, family_id: uuid.UUID) -> None:
         super().__init__("the refresh token was already used; every session of it is revoked")
+        self.user_id = user_id
         self.family_id = family_id
 
 
@@ -31,21 +32,24 @@ class RefreshTokenReused(Unauthenticated):
 class IssuedRefresh:
     token: str
     expires_in: int
+    family_id: uuid.UUID
+    """The session: the access tokens issued with this refresh token carry it as `sid`."""
 
 
 async def issue(
     session: AsyncSession, user_id: uuid.UUID, ttl_s: int, family_id: uuid.UUID | None = None
 ) -> IssuedRefresh:
     token = PREFIX + secrets.token_urlsafe(32)
+    family_id = family_id or uuid.uuid4()
     session.add(
         RefreshToken(
             user_id=user_id,
-            family_id=family_id or uuid.uuid4(),
+            family_id=family_id,
             token_hash=sha256_hex(token),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
         )
     )
-    return IssuedRefresh(token=token, expires_in=ttl_s)
+    return IssuedRefresh(token=token, expires_in=ttl_s, family_id=family_id)
 
 
 async def rotate(session: AsyncSession, token: str, ttl_s: int) -> tuple[User, IssuedRefresh]:
@@ -59,7 +63,8 @@ async def rotate(session: AsyncSession, token: str, ttl_s: int) -> tuple[User, I
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the refresh token is invalid or revoked; log in again")
     if row.used_at is not None:
-        raise RefreshTokenReused(row.family_id)  # the caller revokes the family and commits
+        # The caller revokes the family and commits.
+        raise RefreshTokenReused(row.user_id, row.family_id)
     if row.expires_at <= now:
         raise Unauthenticated("the refresh token has expired; log in again")
     user = await session.get(User, row.user_id)
@@ -77,10 +82,35 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     )
 
 
-async def revoke(session: AsyncSession, token: str) -> None:
-    """Log out: revoke the family of `token` (an unknown token is not an error)."""
-    family = await session.scalar(
-        select(RefreshToken.family_id).where(RefreshToken.token_hash == sha256_hex(token))
+async def revoke(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """Log out: revoke the family of `token`; its (user id, family id), or None when unknown."""
+    row = (
+        await session.execute(
+            select(RefreshToken.user_id, RefreshToken.family_id).where(
+                RefreshToken.token_hash == sha256_hex(token)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    await revoke_family(session, row.family_id)
+    return row.user_id, row.family_id
+
+
+async def revoke_all(
+    session: AsyncSession, user_id: uuid.UUID, live_since: datetime
+) -> list[uuid.UUID]:
+    """Revoke every refresh token of the user. Returns the families that issued a token after
+    `live_since`: the sessions that may still hold unexpired access tokens."""
+    families = await session.scalars(
+        select(RefreshToken.family_id)
+        .where(RefreshToken.user_id == user_id, RefreshToken.created_at > live_since)
+        .distinct()
     )
-    if family is not None:
-        await revoke_family(session, family)
+    live = list(families)
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return live

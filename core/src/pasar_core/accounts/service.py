@@ -1,9 +1,9 @@
-"""Sign-up, log-in, API keys and request authentication: shared by REST, GraphQL and the CLI."""
+"""Sign-up, log-in, sessions, password change and request authentication: shared by REST,
+GraphQL and the CLI (API keys: pasar_core.accounts.api_key_store)."""
 
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -11,19 +11,30 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from pasar_core.accounts import refresh_tokens
+from pasar_core.accounts import refresh_tokens, revocations
 from pasar_core.accounts.access_tokens import AccessToken
-from pasar_core.accounts.api_keys import generate_api_key, hash_api_key, looks_like_api_key
+from pasar_core.accounts.api_key_store import (
+    authenticate_api_key,
+    count_active_api_keys,
+    revoke_user_api_keys,
+)
+from pasar_core.accounts.api_keys import looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
 from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.refresh_tokens import IssuedRefresh
-from pasar_core.errors import Conflict, Unauthenticated
+from pasar_core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from pasar_core.services import Services
-from pasar_core.storage.models import ApiKey, User
+from pasar_core.storage.models import User
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 ROLES = ("admin", "member", "viewer")
-LAST_USED_RESOLUTION = timedelta(minutes=5)
+CLOCK_MARGIN_S = 60  # between this process's clock and the database's
 
 
 class Credentials(BaseModel):
@@ -41,21 +52,6 @@ class Credentials(BaseModel):
         return value
 
 
-class ApiKeyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(default="default", min_length=1, max_length=100)
-
-
-@dataclass(frozen=True, slots=True)
-class CreatedApiKey:
-    id: uuid.UUID
-    name: str
-    prefix: str
-    key: str
-    created_at: datetime
-
-
 async def sign_up(services: Services, credentials: Credentials, role: str = "member") -> User:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -66,6 +62,15 @@ async def sign_up(services: Services, credentials: Credentials, role: str = "mem
             session.add(user)
     except IntegrityError:
         raise Conflict("an account with this email already exists") from None
+    return user
+
+
+async def user_by_email(services: Services, email: str) -> User:
+    """The user with this email (any case); NOT_FOUND otherwise."""
+    async with services.sessionmaker() as session:
+        user = await session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user with email {email[:320]!r}")
     return user
 
 
@@ -81,20 +86,21 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=refresh_tokens.MAX_LENGTH)
 
 
-async def log_in(services: Services, credentials: Credentials) -> TokenPair:
-    services.login_throttle.check(credentials.email)
+async def log_in(services: Services, credentials: Credentials, source: str) -> TokenPair:
+    """Email and password -> a new session. The attempt is counted before the password is
+    checked (see pasar_core.accounts.throttle); `source` is the client's address key."""
+    attempt = await services.login_throttle.reserve(credentials.email, source)
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
     if not await verify_password(user.password_hash if user else None, credentials.password):
-        services.login_throttle.failed(credentials.email)
         raise Unauthenticated("wrong email or password")
     assert user is not None
-    services.login_throttle.succeeded(credentials.email)
+    await attempt.succeeded()
     async with services.sessionmaker.begin() as session:
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s
         )
-    return TokenPair(services.tokens.issue(user.id, user.role), refresh)
+    return TokenPair(services.tokens.issue(user.id, user.role, refresh.family_id), refresh)
 
 
 async def refresh_session(services: Services, token: str) -> TokenPair:
@@ -107,58 +113,100 @@ async def refresh_session(services: Services, token: str) -> TokenPair:
     except refresh_tokens.RefreshTokenReused as reused:
         async with services.sessionmaker.begin() as session:  # committed, unlike the above
             await refresh_tokens.revoke_family(session, reused.family_id)
+            until = await revocations.revoke(
+                session, reused.user_id, [reused.family_id], services.tokens.ttl_s
+            )
+        services.revoked_sessions.add([reused.family_id], until)
         raise
-    return TokenPair(services.tokens.issue(user.id, user.role), refresh)
+    return TokenPair(services.tokens.issue(user.id, user.role, refresh.family_id), refresh)
 
 
 async def log_out(services: Services, token: str) -> None:
+    """Revoke the session of a refresh token: the token, every token rotated from it, and the
+    access tokens issued with them (refused from now on in every process)."""
     async with services.sessionmaker.begin() as session:
-        await refresh_tokens.revoke(session, token)
+        ended = await refresh_tokens.revoke(session, token)
+        if ended is None:
+            return
+        user_id, family_id = ended
+        until = await revocations.revoke(session, user_id, [family_id], services.tokens.ttl_s)
+    services.revoked_sessions.add([family_id], until)
 
 
-async def create_api_key(services: Services, principal: Principal, name: str) -> CreatedApiKey:
-    new_key = generate_api_key()
-    row = ApiKey(
-        user_id=principal.user_id, name=name, prefix=new_key.prefix, key_hash=new_key.key_hash
-    )
+class WrongPassword(Forbidden):
+    code = "WRONG_PASSWORD"
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+    revoke_api_keys: bool = False
+    """API keys are kept unless this is true (they are credentials of their own, listed by
+    GET /api-keys and revoked one by one or all at once here)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChanged:
+    tokens: TokenPair
+    """A new session for the caller: every earlier one was revoked."""
+    sessions_revoked: int
+    api_keys_revoked: int
+    api_keys_active: int
+
+
+async def change_password(
+    services: Services, principal: Principal, change: PasswordChange, source: str
+) -> PasswordChanged:
+    """Check the current password (throttled like a log-in), set the new one, and revoke every
+    session of the user with their access tokens; the caller gets a new session."""
+    if change.new_password == change.current_password:
+        raise ValidationFailed("the new password must differ from the current one")
+    attempt = await services.login_throttle.reserve(principal.email, source)
+    async with services.sessionmaker() as session:
+        current_hash = await session.scalar(
+            select(User.password_hash).where(User.id == principal.user_id)
+        )
+    if current_hash is None:
+        raise Unauthenticated("the account no longer exists")
+    if not await verify_password(current_hash, change.current_password):
+        raise WrongPassword("the current password is wrong")
+    await attempt.succeeded()
+    new_hash = await hash_password(change.new_password)
+    keep_s = services.tokens.ttl_s
+    live_since = datetime.now(UTC) - timedelta(seconds=keep_s + CLOCK_MARGIN_S)
     async with services.sessionmaker.begin() as session:
-        session.add(row)
-        await session.flush()
-        await session.refresh(row)
-    return CreatedApiKey(
-        id=row.id,
-        name=row.name,
-        prefix=row.prefix,
-        key=new_key.plaintext,
-        created_at=row.created_at,
-    )
+        user = await session.get(User, principal.user_id, with_for_update=True)
+        if user is None or user.password_hash != current_hash:
+            raise Conflict("the password was changed meanwhile; try again")
+        user.password_hash = new_hash
+        sessions = await refresh_tokens.revoke_all(session, user.id, live_since)
+        until = await revocations.revoke(session, user.id, sessions, keep_s)
+        keys_revoked = await revoke_user_api_keys(session, user.id) if change.revoke_api_keys else 0
+        keys_active = await count_active_api_keys(session, user.id)
+        refresh = await refresh_tokens.issue(
+            session, user.id, services.settings.refresh_token_ttl_s
+        )
+    services.revoked_sessions.add(sessions, until)
+    access = services.tokens.issue(user.id, user.role, refresh.family_id)
+    return PasswordChanged(TokenPair(access, refresh), len(sessions), keys_revoked, keys_active)
 
 
 async def authenticate(services: Services, credential: str) -> Principal:
     """A bearer JWT or an API key (`psr_...`) -> the user it stands for."""
     if looks_like_api_key(credential):
-        return await _authenticate_api_key(services, credential)
+        return await authenticate_api_key(services, credential)
     claims = services.tokens.verify(credential)
+    # From memory while this process's revocation listener is up: no query per request.
+    if await revocations.is_revoked(
+        services.revoked_sessions, services.sessionmaker, claims.session_id
+    ):
+        raise Unauthenticated(
+            "the session has ended (logged out or password changed); log in again"
+        )
     async with services.sessionmaker() as session:
         user = await session.get(User, claims.user_id)
     if user is None:
         raise Unauthenticated("the access token's user no longer exists")
     return Principal(user_id=user.id, email=user.email, role=user.role, via="token")
-
-
-async def _authenticate_api_key(services: Services, plaintext: str) -> Principal:
-    async with services.sessionmaker.begin() as session:
-        row = await session.scalar(
-            select(ApiKey).where(
-                ApiKey.key_hash == hash_api_key(plaintext), ApiKey.revoked_at.is_(None)
-            )
-        )
-        if row is None:
-            raise Unauthenticated("the API key is invalid or revoked")
-        user = await session.get(User, row.user_id)
-        if user is None:
-            raise Unauthenticated("the API key's user no longer exists")
-        now = datetime.now(UTC)
-        if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-            row.last_used_at = now
-        return Principal(user_id=user.id, email=user.email, role=user.role, via="api_key")

@@ -106,25 +106,23 @@ async def pending_consent(services: Services, provider: str, state: str) -> Pend
     )
 
 
-async def _check_password(services: Services, user: User, password: str) -> None:
+async def _check_password(services: Services, user: User, password: str, source: str) -> None:
     """The same throttle as `POST /auth/token`: guessing here counts there too."""
-    throttle = services.login_throttle
-    throttle.check(user.email)
+    attempt = await services.login_throttle.reserve(user.email, source)
     if len(password) > MAX_PASSWORD or not await verify_password(user.password_hash, password):
-        throttle.failed(user.email)
         raise Unauthenticated("wrong password for this pasar account")
-    throttle.succeeded(user.email)
+    await attempt.succeeded()
 
 
 async def start_consent(
-    services: Services, provider: str, state: str, password: str
+    services: Services, provider: str, state: str, password: str, source: str
 ) -> StartedConsent:
     """Check the password of the state's user, bind the state to a new browser secret (a
     later start by the same user re-binds it), and return the provider's consent URL."""
     client = consent_client(services, provider)
     async with services.sessionmaker() as session:
         user = await _owner(session, await live_state(session, provider, state))
-    await _check_password(services, user, password)  # slow: outside any transaction
+    await _check_password(services, user, password, source)  # slow: outside any transaction
     secret = secrets.token_urlsafe(32)
     async with services.sessionmaker.begin() as session:
         row = await live_state(session, provider, state, lock=True)

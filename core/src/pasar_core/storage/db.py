@@ -24,6 +24,12 @@ def async_url(database_url: str) -> str:
     return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """The URL as plain asyncpg takes it (for LISTEN connections outside the pool)."""
+    url = make_url(async_url(database_url)).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 def build_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pre-ping (a round trip per checkout, measured in bench/); connections are recycled
     # instead, and a connection broken by a database restart fails one unit of work.

@@ -1,12 +1,15 @@
-"""GraphQL types for users, access tokens and API keys."""
+"""GraphQL types for users, access tokens, password changes and API keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
+from pasar_core.accounts.api_key_store import ApiKeyView, CreatedApiKey
 from pasar_core.accounts.principal import Principal
-from pasar_core.accounts.service import CreatedApiKey, TokenPair
+from pasar_core.accounts.service import PasswordChanged as PasswordChangedResult
+from pasar_core.accounts.service import TokenPair
 from pasar_core.storage.models import User as UserRow
 
 
@@ -65,6 +68,57 @@ class AccessToken:
         )
 
 
+@strawberry.type(description="The password was changed and every earlier session revoked.")
+class PasswordChanged:
+    token: AccessToken = strawberry.field(description="A new session for the caller.")
+    sessions_revoked: int
+    api_keys_revoked: int
+    api_keys_active: int = strawberry.field(
+        description="API keys that still work (they are kept unless `revokeApiKeys: true`)."
+    )
+
+    @classmethod
+    def of(cls, changed: PasswordChangedResult) -> PasswordChanged:
+        return cls(
+            token=AccessToken.of(changed.tokens),
+            sessions_revoked=changed.sessions_revoked,
+            api_keys_revoked=changed.api_keys_revoked,
+            api_keys_active=changed.api_keys_active,
+        )
+
+
+@strawberry.enum(description="Whether an API key still works.")
+class ApiKeyStatus(Enum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@strawberry.type(description="One of your API keys as listed: never the key itself.")
+class ApiKeyInfo:
+    id: strawberry.ID
+    name: str
+    prefix: str
+    status: ApiKeyStatus
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, view: ApiKeyView) -> ApiKeyInfo:
+        return cls(
+            id=strawberry.ID(str(view.id)),
+            name=view.name,
+            prefix=view.prefix,
+            status=ApiKeyStatus(view.status),
+            created_at=view.created_at,
+            last_used_at=view.last_used_at,
+            expires_at=view.expires_at,
+            revoked_at=view.revoked_at,
+        )
+
+
 @strawberry.type(description="A new API key. `key` is shown only once, in this response.")
 class ApiKey:
     id: strawberry.ID
@@ -72,13 +126,16 @@ class ApiKey:
     prefix: str
     key: str
     created_at: datetime
+    expires_at: datetime | None
 
     @classmethod
     def of(cls, created: CreatedApiKey) -> ApiKey:
+        view = created.view
         return cls(
-            id=strawberry.ID(str(created.id)),
-            name=created.name,
-            prefix=created.prefix,
+            id=strawberry.ID(str(view.id)),
+            name=view.name,
+            prefix=view.prefix,
             key=created.key,
-            created_at=created.created_at,
+            created_at=view.created_at,
+            expires_at=view.expires_at,
         )
