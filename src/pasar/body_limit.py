@@ -85,6 +85,7 @@ class _HttpRequest:
         self.app, self.scope, self._receive, self._send = app, scope, receive, send
         self.allowance = Allowance(max_bytes)
         scope[SCOPE_KEY] = self.allowance
+        self.declared = declared_length(scope)
         self.received = 0
         self.first_read = True
         self.refused: PayloadTooLarge | None = None
@@ -104,8 +105,7 @@ class _HttpRequest:
         limit = self.allowance.max_bytes
         if self.refused is None and self.first_read:
             self.first_read = False
-            declared = declared_length(self.scope)
-            if declared is not None and declared > limit:
+            if self.declared is not None and self.declared > limit:
                 self.refused = too_large(limit)
         if self.refused is None:
             message = await self._receive()
@@ -122,7 +122,8 @@ class _HttpRequest:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.response_started = True
-            if self.refused is not None:
+            over = self.declared is not None and self.declared > self.allowance.max_bytes
+            if self.refused is not None or over:
                 # The rest of the body stays unread: end the connection instead of draining it.
                 headers = [h for h in message.get("headers", ()) if h[0].lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
