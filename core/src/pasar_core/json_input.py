@@ -20,7 +20,6 @@ MAX_JSON_DEPTH = 64
 """Arrays and objects nested deeper than this are refused."""
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -33,8 +32,11 @@ def decode_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     well-formed UTF-8 JSON, nests deeper than `max_depth`, has NaN, Infinity or a number too
     large for a float, repeats a key in one object, or has a lone surrogate escape."""
     try:
+        # JSON on the wire is UTF-8 (RFC 8259); json.loads would also take UTF-16 and UTF-8
+        # encoded surrogates ("surrogatepass"), which nothing downstream can store.
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
         value = json.loads(
-            data,
+            text,
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
             object_pairs_hook=_unique_keys,
@@ -44,10 +46,10 @@ def decode_json(data: bytes | str, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise MalformedJson(f"not valid JSON: {error}") from None
     # Cheap upper bounds first: a text with few brackets cannot nest deeply.
-    if _count_openers(data) > max_depth and _nests_deeper(value, max_depth):
+    if text.count("[") + text.count("{") > max_depth and _nests_deeper(value, max_depth):
         raise _too_deep(max_depth)
-    if _has_surrogate_escape(data) and _has_lone_surrogate(value):
-        raise MalformedJson("the JSON has a lone UTF-16 surrogate escape (not valid Unicode)")
+    if _SURROGATE.search(text) or (_SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value)):
+        raise MalformedJson("the JSON has a lone UTF-16 surrogate (not valid Unicode)")
     return value
 
 
@@ -79,12 +81,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _count_openers(data: bytes | str) -> int:
-    if isinstance(data, bytes):
-        return data.count(b"[") + data.count(b"{")
-    return data.count("[") + data.count("{")
-
-
 def _nests_deeper(value: Any, max_depth: int) -> bool:
     level = [value] if isinstance(value, (dict, list)) else []
     depth = 0
@@ -98,12 +94,6 @@ def _nests_deeper(value: Any, max_depth: int) -> bool:
             below += [child for child in children if isinstance(child, (dict, list))]
         level = below
     return False
-
-
-def _has_surrogate_escape(data: bytes | str) -> bool:
-    if isinstance(data, bytes):
-        return _SURROGATE_ESCAPE_BYTES.search(data) is not None
-    return _SURROGATE_ESCAPE.search(data) is not None
 
 
 def _has_lone_surrogate(value: Any) -> bool:
