@@ -53,7 +53,8 @@ def declared_length(scope: Scope) -> int | None:
 
 
 def message_size(message: Message, max_bytes: int) -> int:
-    """A websocket message's size in bytes (UTF-8 for text), encoding only when it matters."""
+    """A websocket message's size in bytes (UTF-8 for text), exact only near `max_bytes`
+    (text is encoded only when its length alone cannot decide)."""
     text: str | None = message.get("text")
     if text is None:
         return len(message.get("bytes") or b"")
