@@ -32,6 +32,22 @@ def test_bad_integer_setting_is_a_startup_error() -> None:
         Settings.from_env({"PASAR_PORT": "eighty"})
 
 
+@pytest.mark.parametrize(
+    ("raw", "dev_mode"),
+    [("1", True), ("true", True), ("YES", True), (" on ", True), ("0", False), ("", False),
+     ("off", False), ("False", False)],
+)  # fmt: skip
+def test_pasar_dev_turns_on_development_mode(raw: str, dev_mode: bool) -> None:
+    assert Settings.from_env({"PASAR_DEV": raw}).dev_mode is dev_mode
+    assert Settings.from_env({}).dev_mode is False
+    assert Settings().dev_mode is False
+
+
+def test_bad_pasar_dev_is_a_startup_error() -> None:
+    with pytest.raises(StartupError, match="PASAR_DEV"):
+        Settings.from_env({"PASAR_DEV": "maybe"})
+
+
 def test_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     key = settings.resolved_secret_key()

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from pasar.body_limit import BodyLimit
 from pasar.lifecycle import running_services
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
@@ -32,7 +33,7 @@ def create_app(
         async with running_services(settings, pm, watch_revocations=True) as services:
             yield {"services": services}
 
-    graphql = build_graphql_app()
+    graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()
     return Starlette(
         routes=[
@@ -41,7 +42,10 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
-        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
         exception_handlers={
             PasarError: errors.pasar_error,
             HTTPException: errors.http_error,

@@ -53,8 +53,14 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to bind (default PASAR_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default PASAR_PORT or 8000).")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Development mode: GraphQL introspection for anyone, field suggestions in errors "
+    "(also PASAR_DEV=1). Production mode otherwise.",
+)
 @friendly_errors
-def serve(host: str | None, port: int | None, log_level: str) -> None:
+def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None:
     """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL."""
     import uvicorn
 
@@ -62,9 +68,13 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
     from pasar.app import create_app
 
     settings = Settings.from_env()
-    settings = settings.with_overrides(host=host or settings.host, port=port or settings.port)
+    settings = settings.with_overrides(
+        host=host or settings.host, port=port or settings.port, dev_mode=dev or settings.dev_mode
+    )
     where = (settings.database_url and "DATABASE_URL") or f"embedded, in {settings.postgres_dir}"
     click.echo(f"pasar: database {where}")
+    if settings.dev_mode:
+        click.echo("pasar: development mode (GraphQL introspection open, field suggestions on)")
     click.echo(
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )
@@ -77,6 +87,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
         port=settings.port,
         log_level=log_level,
         proxy_headers=False,
+        ws_max_size=settings.max_body_bytes,  # websocket frames, bounded as they are read
     )
 
 

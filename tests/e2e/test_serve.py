@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -45,11 +47,11 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+def serve(data_dir: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PASAR_DEV")}
     env |= {"PASAR_DATA_DIR": str(data_dir), "PASAR_PORT": str(port)}
     return subprocess.Popen(
-        [sys.executable, "-m", "pasar", "serve", "--log-level", "warning"],
+        [sys.executable, "-m", "pasar", "serve", "--log-level", "warning", *flags],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -101,3 +103,75 @@ def test_serve_on_the_embedded_default_twice(data_dir: Path) -> None:
         assert [agent["name"] for agent in agents["agents"]] == ["tour"]
     finally:
         stop(again)
+
+
+def declare_huge_body(port: int, path: str) -> tuple[str, dict[str, str], bytes, int]:
+    """Announce a 60 MB body with `Expect: 100-continue`, as curl does, and send it only if the
+    server asks for it: (status line, headers, body, body bytes sent)."""
+    size = 60 * 1024 * 1024
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\nExpect: 100-continue\r\n\r\n"
+    )
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw and (chunk := sock.recv(65536)):
+            raw += chunk
+        if raw.startswith(b"HTTP/1.1 100"):
+            raw = raw.partition(b"\r\n\r\n")[2]
+            with contextlib.suppress(OSError):  # the server may close while the body flows
+                while sent < size:
+                    sent += sock.send(b"a" * 65536)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):  # the server closes after its answer
+                raw += chunk
+    status, _, rest = raw.partition(b"\r\n")
+    header_block, _, body = rest.partition(b"\r\n\r\n")
+    lines = (line.decode().partition(":") for line in header_block.split(b"\r\n"))
+    headers = {name.strip().lower(): value.strip() for name, _, value in lines}
+    return status.decode(), headers, body, sent
+
+
+def test_serve_refuses_what_hurts_it_and_dev_mode_opens_up(data_dir: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    introspection = {"query": "{ __schema { queryType { name } } }"}
+    process = serve(data_dir, port)
+    try:
+        wait_until_ready(base, process)
+        for path, error_of in (
+            ("/graphql", lambda body: body["errors"][0]["extensions"]),
+            ("/auth/signup", lambda body: body["error"]),
+        ):
+            status, headers, body, sent = declare_huge_body(port, path)
+            assert status == "HTTP/1.1 413 Request Entity Too Large", (path, status)
+            assert headers["connection"] == "close"
+            assert error_of(json.loads(body))["code"] == "PAYLOAD_TOO_LARGE"
+            assert sent == 0  # refused from the headers: no "100 Continue", no body read
+        deep = b"[" * 5000 + b"]" * 5000
+        json_headers = {"Content-Type": "application/json"}
+        rest = httpx.post(f"{base}/auth/signup", content=deep, headers=json_headers)
+        assert (rest.status_code, rest.json()["error"]["code"]) == (400, "BAD_REQUEST")
+        bare = httpx.post(f"{base}/graphql", content=b'"x"', headers=json_headers)
+        assert bare.status_code == 400
+        assert bare.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+        refused = httpx.post(f"{base}/graphql", json=introspection).json()
+        assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        typo = httpx.post(f"{base}/graphql", json={"query": "{ toolz { id } }"}).json()
+        assert "Did you mean" not in str(typo)
+    finally:
+        stderr = stop(process)
+    assert "Traceback" not in stderr
+
+    dev = serve(data_dir, port, "--dev")
+    try:
+        wait_until_ready(base, dev)
+        opened = httpx.post(f"{base}/graphql", json=introspection).json()
+        assert opened == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+        typo = httpx.post(f"{base}/graphql", json={"query": "{ toolz { id } }"}).json()
+        assert "Did you mean 'tool' or 'tools'?" in typo["errors"][0]["message"]
+    finally:
+        stderr = stop(dev)
+    assert "Traceback" not in stderr

@@ -74,6 +74,19 @@ def _oauth_clients(env: Mapping[str, str]) -> dict[str, OAuthClientSettings]:
     return clients
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise StartupError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
@@ -98,7 +111,11 @@ class Settings:
     access_token_ttl_s: int = 3600
     refresh_token_ttl_s: int = 30 * 86_400
     max_body_bytes: int = 1_048_576
+    """The largest request body on every route (GraphQL included) and websocket message."""
     max_tool_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
+    dev_mode: bool = False
+    """Development mode: GraphQL introspection for anyone and field suggestions in errors.
+    Off (production mode) unless `PASAR_DEV=1` or `pasar serve --dev`."""
     db_pool_size: int = 10
     public_url: str | None = None
     oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
@@ -150,6 +167,7 @@ class Settings:
             max_tool_result_bytes=_int(
                 env, "PASAR_MAX_TOOL_RESULT_BYTES", DEFAULT_MAX_TOOL_RESULT_BYTES
             ),
+            dev_mode=_bool(env, "PASAR_DEV"),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
             oauth_clients=_oauth_clients(env),

@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from pasar_core.errors import BadRequest, PasarError
 from pasar_core.services import Services
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.schema import BaseSchema
 
 from pasar_graphql.context import Context
 from pasar_graphql.schema import build_schema
+from pasar_graphql.transport import decode_http_json, decode_ws_message, http_code, request_error
 
 
 class PasarGraphQL(GraphQL[Context, None]):
-    """Strawberry's ASGI view with a typed context built from the lifespan's `Services`."""
+    """Strawberry's ASGI view with a typed context built from the lifespan's `Services`; every
+    request error (malformed body, too large, wrong method) is a GraphQL JSON error with
+    `extensions.code`."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        response: Response
+        try:
+            response = await self.run(request)
+        except PasarError as error:
+            response = request_error(error.status, error.code, error.message, error.details)
+        except HTTPException as error:
+            response = request_error(error.status_code, http_code(error.status_code), error.reason)
+        await response(scope, receive, send)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -24,7 +48,28 @@ class PasarGraphQL(GraphQL[Context, None]):
             raise RuntimeError("no Services in the app state: run the app with its lifespan")
         return Context(request=request, response=response, services=services)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """Every JSON text of an HTTP request: the body, GET's `variables` and `extensions`."""
+        return decode_http_json(data)
 
-def build_graphql_app(schema: BaseSchema | None = None) -> PasarGraphQL:
-    """The `/graphql` endpoint, with GraphiQL for browsers."""
-    return PasarGraphQL(schema or build_schema(), graphql_ide="graphiql")
+    def decode_json(self, data: str | bytes) -> object:
+        """Websocket messages (Strawberry closes the socket with 4400 on a JSONDecodeError)."""
+        try:
+            return decode_ws_message(data)
+        except BadRequest as error:
+            raise json.JSONDecodeError(error.message, "", 0) from None
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        for operation in parsed if isinstance(parsed, list) else [parsed]:
+            if not isinstance(operation.operation_name, (str, type(None))):
+                raise BadRequest("the GraphQL request's 'operationName' must be a string or null")
+        return parsed
+
+
+def build_graphql_app(schema: BaseSchema | None = None, *, dev_mode: bool = False) -> PasarGraphQL:
+    """The `/graphql` endpoint, with GraphiQL for browsers. Production mode unless `dev_mode`
+    (see `pasar_graphql.production`)."""
+    return PasarGraphQL(schema or build_schema(dev_mode=dev_mode), graphql_ide="graphiql")

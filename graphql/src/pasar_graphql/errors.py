@@ -8,13 +8,19 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from pasar_core.errors import PasarError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 log = logging.getLogger("pasar.graphql")
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL = "INTERNAL"
+BAD_REQUEST = "BAD_REQUEST"
+# The request asks for what this transport does not run: a query over graphql-ws, a mutation
+# over GET, an operation name that is not in the document (Strawberry's own exceptions).
+REQUEST_ERRORS = (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError)
 MASKED_MESSAGE = "Unexpected error."
 
 
@@ -23,6 +29,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, PasarError):
         return original.code
+    if isinstance(original, REQUEST_ERRORS):
+        return BAD_REQUEST
     if isinstance(error, GraphQLSyntaxError):
         return PARSE_FAILED
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
@@ -71,11 +79,23 @@ def log_errors(errors: list[GraphQLError]) -> None:
 
 
 class PasarErrors(SchemaExtension):
-    """Rewrites every error of an operation's result with `format_error` (replaces MaskErrors)."""
+    """Rewrites every error of an operation's result with `format_error` (replaces MaskErrors):
+    once at the end of an HTTP operation, and per result for streaming transports (websocket
+    subscriptions and operations), which send each result before the operation ends."""
 
     def on_operation(self) -> Iterator[None]:
+        self._streamed = False
         yield
-        result = self.execution_context.result
-        errors: list[GraphQLError] | None = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [format_error(error) for error in errors]
+        if not self._streamed:  # a streamed result was rewritten before it was sent
+            _rewrite(self.execution_context.result)
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        self._streamed = True
+        _rewrite(result)
+        yield
+
+
+def _rewrite(result: object) -> None:
+    errors: list[GraphQLError] | None = getattr(result, "errors", None)
+    if result is not None and errors:
+        result.errors = [format_error(error) for error in errors]  # type: ignore[attr-defined]

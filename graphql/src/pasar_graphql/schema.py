@@ -22,6 +22,11 @@ from pasar_graphql.connections.mutations import ConnectionMutations
 from pasar_graphql.connections.queries import ConnectionQueries
 from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
+from pasar_graphql.production import (
+    HideSuggestions,
+    SignedInIntrospection,
+    SuggestionFreeExecutionContext,
+)
 from pasar_graphql.tools.queries import ToolQueries
 
 MAX_DEPTH = 10
@@ -39,14 +44,18 @@ class Mutation(AccountMutations, AgentMutations, ExecutionMutations, ConnectionM
     pass
 
 
-def default_extensions() -> Sequence[Callable[[], SchemaExtension]]:
-    """Factories, so every request gets fresh extension instances."""
-    return (
+def default_extensions(*, dev_mode: bool = False) -> Sequence[Callable[[], SchemaExtension]]:
+    """Factories, so every request gets fresh extension instances. Production mode (the
+    default) adds `HideSuggestions` and `SignedInIntrospection`."""
+    limits: tuple[Callable[[], SchemaExtension], ...] = (
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         PasarErrors,
     )
+    if dev_mode:
+        return limits
+    return (*limits, HideSuggestions, SignedInIntrospection)
 
 
 class PasarSchema(strawberry.Schema):
@@ -58,9 +67,15 @@ class PasarSchema(strawberry.Schema):
         log_errors(errors)
 
 
-def build_schema() -> PasarSchema:
+def build_schema(*, dev_mode: bool = False) -> PasarSchema:
+    """The schema in production mode (no suggestions, introspection for signed-in callers)
+    unless `dev_mode`."""
     return PasarSchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=default_extensions()
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=default_extensions(dev_mode=dev_mode),
+        execution_context_class=None if dev_mode else SuggestionFreeExecutionContext,
     )
 
 

@@ -1,15 +1,15 @@
-"""Reading what a client sent: bounded JSON bodies, query parameters and the caller."""
+"""Reading what a client sent: JSON bodies, query parameters and the caller."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from pasar_core.accounts.credentials import credential_from_headers
 from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import authenticate
 from pasar_core.accounts.sources import client_source
-from pasar_core.errors import BadRequest, PasarError, PayloadTooLarge, Unauthenticated
+from pasar_core.errors import BadRequest, PasarError, Unauthenticated
+from pasar_core.json_input import decode_json
 from pasar_core.schemas import parse_model
 from pasar_core.services import Services
 from pydantic import BaseModel
@@ -29,28 +29,12 @@ def services_of(connection: HTTPConnection) -> Services:
 
 
 async def read_json(request: Request) -> Any:
-    """The body as JSON, refusing wrong media types, oversized bodies and malformed JSON."""
-    limit = services_of(request).settings.max_body_bytes
+    """The body as JSON, refusing wrong media types and malformed JSON. The size is bounded
+    while it streams in, for every route, by `pasar.body_limit.BodyLimit`."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType("send the body as JSON with Content-Type: application/json")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRequest(f"the body is not valid JSON: {error}") from None
-
-
-def _refuse_constant(name: str) -> Any:
-    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) does not.
-    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
+    return decode_json(await request.body())
 
 
 async def read_model(request: Request, model: type[ModelT]) -> ModelT:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 import strawberry
-from graphql import GraphQLError
-from pasar_core.errors import PasarError
 from pasar_core.executions import service
 from pasar_core.executions.approval import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
@@ -67,13 +65,7 @@ async def resolve_execution_events(
     info: Info, id: strawberry.ID, after: int = 0
 ) -> AsyncGenerator[ExecutionEvent, None]:
     context = info.context
-    try:
-        view = await service.get_execution(context.services, await context.principal(), id)
-    except PasarError as error:
-        # Subscription results bypass the operation extension: carry the code here.
-        raise GraphQLError(
-            error.message, extensions={**error.details, "code": error.code}
-        ) from None
+    view = await service.get_execution(context.services, await context.principal(), id)
     hub = service.runtime_of(context.services).hub
     async for event in hub.subscribe(view.id, max(0, after)):
         yield ExecutionEvent.of(event)
