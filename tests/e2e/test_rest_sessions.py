@@ -14,10 +14,10 @@ import pytest
 from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.support.statements import Statements
 
 NEW_PASSWORD = "a different long passphrase"
 
@@ -58,21 +58,6 @@ def wait_until_known_revoked(client: TestClient, sid: uuid.UUID) -> None:
         time.sleep(0.01)
 
 
-class Statements:
-    """SQL statements one app sends through its engine (as bench/ counts them)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.seen: list[str] = []
-        self._engine = services_of(client).sessionmaker.kw["bind"].sync_engine
-        event.listen(self._engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.seen.append(statement)
-
-    def close(self) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._record)
-
-
 @pytest.fixture
 def two_apps(pasar_settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
     """Two server instances on one database: each its own services, pool and listener."""
@@ -106,7 +91,7 @@ def test_logout_in_one_process_refuses_the_token_in_another_without_a_query(
     first, second = two_apps
     email = sign_up(first)
     pair = log_in(first, email)
-    statements = Statements(second)
+    statements = Statements(services_of(second))
     try:
         assert second.get("/agents", headers=bearer(pair)).status_code == 200
         # Accepting a token never reads the denylist: the check is in memory.

@@ -1,4 +1,9 @@
-"""Signed JWT access tokens (HS256) carrying the user id, role and session id.
+"""Signed JWT access tokens (HS256) carrying the user id, email, role and session id.
+
+The claims are the caller's identity on the hot path: authenticating a request reads no row
+(see `pasar_core.accounts.service.authenticate`). They are the user as it was when the token
+was issued; changing a role or deleting a user through pasar revokes the user's sessions, so no
+token outlives the change.
 
 The session id (`sid`) is the refresh-token family the token belongs to: logging out or changing
 the password revokes the session, and every access token carrying its id is refused from then on
@@ -30,6 +35,8 @@ class TokenClaims:
     user_id: uuid.UUID
     role: str
     session_id: uuid.UUID
+    email: str | None = None
+    """None in tokens issued before the email was a claim (they expire within the TTL)."""
 
 
 class TokenSigner:
@@ -49,12 +56,15 @@ class TokenSigner:
         """How long an access token lives: how long a revoked session must stay denylisted."""
         return self._ttl_s
 
-    def issue(self, user_id: uuid.UUID, role: str, session_id: uuid.UUID) -> AccessToken:
+    def issue(
+        self, user_id: uuid.UUID, role: str, session_id: uuid.UUID, email: str
+    ) -> AccessToken:
         now = int(time.time())
         claims = {
             "iss": ISSUER,
             "sub": str(user_id),
             "sid": str(session_id),
+            "email": email,
             "role": role,
             "typ": "access",
             "iat": now,
@@ -77,13 +87,15 @@ class TokenSigner:
             raise Unauthenticated("the access token has expired; log in again") from None
         except jwt.PyJWTError:
             raise Unauthenticated("the access token is invalid") from None
-        if claims.get("typ") != "access":
+        email = claims.get("email")
+        if claims.get("typ") != "access" or not isinstance(email, (str, type(None))):
             raise Unauthenticated("the access token is invalid")
         try:
             return TokenClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 role=str(claims.get("role")),
                 session_id=uuid.UUID(claims["sid"]),
+                email=email,
             )
         except (ValueError, TypeError, AttributeError):
             raise Unauthenticated("the access token is invalid") from None

@@ -100,7 +100,9 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s
         )
-    return TokenPair(services.tokens.issue(user.id, user.role, refresh.family_id), refresh)
+    return TokenPair(
+        services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
+    )
 
 
 async def refresh_session(services: Services, token: str) -> TokenPair:
@@ -118,7 +120,9 @@ async def refresh_session(services: Services, token: str) -> TokenPair:
             )
         services.revoked_sessions.add([reused.family_id], until)
         raise
-    return TokenPair(services.tokens.issue(user.id, user.role, refresh.family_id), refresh)
+    return TokenPair(
+        services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
+    )
 
 
 async def log_out(services: Services, token: str) -> None:
@@ -189,7 +193,7 @@ async def change_password(
             session, user.id, services.settings.refresh_token_ttl_s
         )
     services.revoked_sessions.add(sessions, until)
-    access = services.tokens.issue(user.id, user.role, refresh.family_id)
+    access = services.tokens.issue(user.id, user.role, refresh.family_id, user.email)
     return PasswordChanged(TokenPair(access, refresh), len(sessions), keys_revoked, keys_active)
 
 
@@ -205,7 +209,9 @@ async def authenticate(services: Services, credential: str) -> Principal:
         raise Unauthenticated(
             "the session has ended (logged out or password changed); log in again"
         )
-    async with services.sessionmaker() as session:
+    if claims.email is not None:  # the hot path: the identity is the token's, no query
+        return Principal(claims.user_id, claims.email, claims.role, via="token")
+    async with services.sessionmaker() as session:  # a token from before email was a claim
         user = await session.get(User, claims.user_id)
     if user is None:
         raise Unauthenticated("the access token's user no longer exists")

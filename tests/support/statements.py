@@ -1,0 +1,44 @@
+"""Count the statements an app sends to PostgreSQL, whichever layer sends them.
+
+SQLAlchemy's `before_cursor_execute` sees what the ORM and Core execute (as prepared
+statements); asyncpg's query loggers, added to each pooled connection as it is checked out, see
+what goes to the driver directly: single-statement reads (`pasar_core.storage.reads`) and the
+BEGIN / COMMIT / ROLLBACK of SQLAlchemy's transactions. Together: every round trip of the pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pasar_core.services import Services
+from pasar_core.storage.reads import engine_of
+from sqlalchemy import event
+
+
+class Statements:
+    """SQL text of every statement sent through one app's engine while it is open."""
+
+    def __init__(self, services: Services) -> None:
+        self.seen: list[str] = []
+        self._engine = engine_of(services.sessionmaker).sync_engine
+        self._drivers: list[Any] = []
+        event.listen(self._engine, "before_cursor_execute", self._record_cursor)
+        event.listen(self._engine.pool, "checkout", self._on_checkout)
+
+    def _record_cursor(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.seen.append(statement)
+
+    def _record_driver(self, record: Any) -> None:
+        self.seen.append(record.query)
+
+    def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        driver = record.driver_connection
+        if driver not in self._drivers:
+            driver.add_query_logger(self._record_driver)
+            self._drivers.append(driver)
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._record_cursor)
+        event.remove(self._engine.pool, "checkout", self._on_checkout)
+        for driver in self._drivers:
+            driver.remove_query_logger(self._record_driver)
