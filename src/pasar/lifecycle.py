@@ -62,7 +62,9 @@ async def running_services(
     async with database_url(settings) as url:
         if prepare_database:
             await upgrade_async(url)
-        engine = build_engine(url, pool_size=settings.db_pool_size)
+        engine = build_engine(
+            url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
+        )
         sessionmaker = build_sessionmaker(engine)
         result_cache = build_result_cache(settings.redis_url, sessionmaker)
         try:

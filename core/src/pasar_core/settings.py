@@ -36,6 +36,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise StartupError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StartupError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise StartupError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthClientSettings:
     """This server's OAuth client at one provider, from `PASAR_<PROVIDER>_*`.
@@ -117,6 +130,9 @@ class Settings:
     """Development mode: GraphQL introspection for anyone and field suggestions in errors.
     Off (production mode) unless `PASAR_DEV=1` or `pasar serve --dev`."""
     db_pool_size: int = 10
+    db_pool_timeout_s: float = 5.0
+    """How long a request waits for a database connection before it is refused with 503
+    `UNAVAILABLE` and `Retry-After` (never a 500 after SQLAlchemy's default 30 s)."""
     public_url: str | None = None
     oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
     """`public_url`: where browsers reach this server (OAuth redirect URIs are built from it;
@@ -169,6 +185,7 @@ class Settings:
             ),
             dev_mode=_bool(env, "PASAR_DEV"),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
+            db_pool_timeout_s=_float(env, "PASAR_DB_POOL_TIMEOUT", 5.0),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
             oauth_clients=_oauth_clients(env),
             redis_url=env.get("REDIS_URL") or None,
