@@ -20,7 +20,7 @@ from pasar_core.accounts.api_key_store import (
 )
 from pasar_core.accounts.api_keys import looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
-from pasar_core.accounts.principal import Principal
+from pasar_core.accounts.principal import ROLES, Principal
 from pasar_core.accounts.refresh_tokens import IssuedRefresh
 from pasar_core.errors import (
     Conflict,
@@ -33,7 +33,6 @@ from pasar_core.services import Services
 from pasar_core.storage.models import User
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-ROLES = ("admin", "member", "viewer")
 CLOCK_MARGIN_S = 60  # between this process's clock and the database's
 
 
