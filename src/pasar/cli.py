@@ -48,6 +48,18 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default PASAR_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default PASAR_PORT or 8000).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes sharing one database (default PASAR_WORKERS or 1; 0: one per core).",
+)
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "uvicorn"]),
+    default=None,
+    help="HTTP server (default PASAR_SERVER or granian).",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--dev",
@@ -56,36 +68,41 @@ def main() -> None:
     "(also PASAR_DEV=1). Production mode otherwise.",
 )
 @friendly_errors
-def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None:
-    """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL."""
-    import uvicorn
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    server: str | None,
+    log_level: str,
+    dev: bool,
+) -> None:
+    """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL (once, for every
+    worker)."""
+    import os
+
     from pasar_core.settings import Settings
 
-    from pasar.access_log import redact_access_log
-    from pasar.app import create_app
+    from pasar.serving import ServeOptions, serve
 
     settings = Settings.from_env()
     settings = settings.with_overrides(
         host=host or settings.host, port=port or settings.port, dev_mode=dev or settings.dev_mode
     )
+    count = settings.workers if workers is None else workers
+    options = ServeOptions(
+        workers=count or os.cpu_count() or 1,
+        server=settings.server if server is None else server,  # type: ignore[arg-type]
+        log_level=log_level,
+        backlog=settings.backlog,
+    )
     where = (settings.database_url and "DATABASE_URL") or f"embedded, in {settings.postgres_dir}"
-    click.echo(f"pasar: database {where}")
+    click.echo(f"pasar: database {where}; {options.workers} worker(s) on {options.server}")
     if settings.dev_mode:
         click.echo("pasar: development mode (GraphQL introspection open, field suggestions on)")
     click.echo(
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )
-    redact_access_log()
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1; pasar
-    # reads it itself, only from PASAR_TRUSTED_PROXIES (pasar_core.accounts.sources).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        proxy_headers=False,
-        ws_max_size=settings.max_body_bytes,  # websocket frames, bounded as they are read
-    )
+    serve(settings, options)
 
 
 @main.command()

@@ -36,6 +36,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise StartupError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _server(env: Mapping[str, str]) -> str:
+    server = env.get("PASAR_SERVER", "").strip().lower() or "granian"
+    if server not in ("granian", "uvicorn"):
+        raise StartupError(f"PASAR_SERVER must be granian or uvicorn, got {server!r}")
+    return server
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -130,6 +137,12 @@ class Settings:
     """Development mode: GraphQL introspection for anyone and field suggestions in errors.
     Off (production mode) unless `PASAR_DEV=1` or `pasar serve --dev`."""
     db_pool_size: int = 10
+    workers: int = 1
+    """`pasar serve` worker processes (0: one per core)."""
+    server: str = "granian"
+    """`pasar serve`'s HTTP server: `granian` or `uvicorn`."""
+    backlog: int = 16384
+    """The listen queue of `pasar serve` (the kernel caps it at net.core.somaxconn)."""
     db_pool_timeout_s: float = 5.0
     """How long a request waits for a database connection before it is refused with 503
     `UNAVAILABLE` and `Retry-After` (never a 500 after SQLAlchemy's default 30 s)."""
@@ -186,6 +199,9 @@ class Settings:
             dev_mode=_bool(env, "PASAR_DEV"),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
             db_pool_timeout_s=_float(env, "PASAR_DB_POOL_TIMEOUT", 5.0),
+            workers=_int(env, "PASAR_WORKERS", 1),
+            server=_server(env),
+            backlog=_int(env, "PASAR_BACKLOG", 16384),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
             oauth_clients=_oauth_clients(env),
             redis_url=env.get("REDIS_URL") or None,
