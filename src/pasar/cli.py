@@ -244,6 +244,43 @@ def users_create(email: str, password: str, role: str) -> None:
     click.echo(f"created {role} {credentials.email} ({user_id})")
 
 
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@friendly_errors
+def users_set_role(email: str, role: str) -> None:
+    """Change a user's role; the user's sessions end (access tokens carry the role)."""
+    from pasar_core.accounts import service as accounts
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def change() -> None:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            await accounts.set_role(services, email, role)
+
+    run(change())
+    click.echo(f"{email} is now {role}; their sessions ended (they log in again)")
+
+
+@users.command("delete")
+@click.argument("email")
+@click.confirmation_option(prompt="Delete this user and everything they own?")
+@friendly_errors
+def users_delete(email: str) -> None:
+    """Delete a user and everything they own; their access tokens are refused at once."""
+    from pasar_core.accounts import service as accounts
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def delete() -> str:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            return str(await accounts.delete_user(services, email))
+
+    click.echo(f"deleted {email} ({run(delete())})")
+
+
 @main.group("api-keys")
 def api_keys() -> None:
     """Users' API keys (the operator's view: any user's keys)."""

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from pasar_core.services import Services
 from pasar_core.settings import Settings
-from pasar_core.storage.reads import engine_of
+from pasar_core.storage.db import engine_of
 from pasar_core.testing import TEST_PASSWORD, TEST_SECRET_KEY
 from starlette.testclient import TestClient
 
@@ -40,7 +40,7 @@ def statements(client: TestClient) -> Iterator[Statements]:
 def warm(client: TestClient, path: str, headers: dict[str, str]) -> None:
     """Send a read once per pooled connection: asyncpg introspects the types of a statement
     the first time a connection prepares it (three statements, once per connection)."""
-    for _ in range(4):  # the test pool: two connections and two overflow
+    for _ in range(4):  # the test pool: four connections
         assert client.get(path, headers=headers).status_code in (200, 404)
 
 
@@ -126,28 +126,42 @@ def test_a_token_from_before_the_email_claim_is_looked_up_once_per_request(
 
 @pytest.fixture
 def small_pool(pasar_settings: Settings) -> Iterator[TestClient]:
-    """One connection plus one overflow, and a short wait for one."""
-    settings = pasar_settings.with_overrides(db_pool_size=1, db_pool_timeout_s=0.2)
+    """Two connections for units of work, one for reads, and a short wait for one."""
+    settings = pasar_settings.with_overrides(
+        db_pool_size=2, db_read_pool_size=1, db_pool_timeout_s=0.2
+    )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
 
 
-def hold_every_connection(client: TestClient) -> list[Any]:
-    """Check out every connection the app's pool may open, on the app's own event loop."""
-    engine = engine_of(services_of(client).sessionmaker)
+def hold_every_connection(client: TestClient) -> tuple[list[Any], list[Any]]:
+    """Check out every connection the app's two pools may open, on the app's own event loop."""
+    services = services_of(client)
+    engine = engine_of(services.sessionmaker)
+    assert services.reads is not None
+    read_pool = services.reads._pool  # the read pool's own asyncpg pool
 
-    async def checkout() -> list[Any]:
+    async def checkout() -> tuple[list[Any], list[Any]]:
         size = engine.pool.size() + engine.pool._max_overflow  # type: ignore[attr-defined]
-        return [await engine.connect() for _ in range(size)]
+        units = [await engine.connect() for _ in range(size)]
+        reads = [await read_pool.acquire() for _ in range(read_pool.get_max_size())]
+        return units, reads
 
     assert client.portal is not None
     return client.portal.call(checkout)
 
 
-def release(client: TestClient, held: list[Any]) -> None:
+def release(client: TestClient, held: tuple[list[Any], list[Any]]) -> None:
+    services = services_of(client)
+    assert services.reads is not None
+    read_pool = services.reads._pool
+
     async def close() -> None:
-        for connection in held:
+        units, reads = held
+        for connection in units:
             await connection.close()
+        for connection in reads:
+            await read_pool.release(connection)
 
     assert client.portal is not None
     client.portal.call(close)

@@ -2,8 +2,9 @@
 
 SQLAlchemy's `before_cursor_execute` sees what the ORM and Core execute (as prepared
 statements); asyncpg's query loggers, added to each pooled connection as it is checked out, see
-what goes to the driver directly: single-statement reads (`pasar_core.storage.reads`) and the
-BEGIN / COMMIT / ROLLBACK of SQLAlchemy's transactions. Together: every round trip of the pool.
+what goes to the driver directly: the BEGIN / COMMIT / ROLLBACK of SQLAlchemy's transactions;
+the read pool (`pasar_core.storage.reads`) reports its statements to observers. Together: every
+round trip of both pools.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pasar_core.services import Services
-from pasar_core.storage.reads import engine_of
+from pasar_core.storage.db import engine_of
 from sqlalchemy import event
 
 
@@ -24,6 +25,9 @@ class Statements:
         self._drivers: list[Any] = []
         event.listen(self._engine, "before_cursor_execute", self._record_cursor)
         event.listen(self._engine.pool, "checkout", self._on_checkout)
+        self._reads = services.reads
+        if self._reads is not None:
+            self._reads.observe(self._record_driver)
 
     def _record_cursor(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.seen.append(statement)
@@ -42,3 +46,5 @@ class Statements:
         event.remove(self._engine.pool, "checkout", self._on_checkout)
         for driver in self._drivers:
             driver.remove_query_logger(self._record_driver)
+        if self._reads is not None:
+            self._reads.unobserve(self._record_driver)

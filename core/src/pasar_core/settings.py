@@ -136,7 +136,10 @@ class Settings:
     dev_mode: bool = False
     """Development mode: GraphQL introspection for anyone and field suggestions in errors.
     Off (production mode) unless `PASAR_DEV=1` or `pasar serve --dev`."""
-    db_pool_size: int = 10
+    db_pool_size: int = 20
+    """Database connections each server process keeps at most (units of work)."""
+    db_read_pool_size: int = 10
+    """Connections of each process's single-statement reads (pasar_core.storage.reads)."""
     workers: int = 1
     """`pasar serve` worker processes (0: one per core)."""
     server: str = "granian"
@@ -197,7 +200,8 @@ class Settings:
                 env, "PASAR_MAX_TOOL_RESULT_BYTES", DEFAULT_MAX_TOOL_RESULT_BYTES
             ),
             dev_mode=_bool(env, "PASAR_DEV"),
-            db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
+            db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 20),
+            db_read_pool_size=_int(env, "PASAR_DB_READ_POOL_SIZE", 10),
             db_pool_timeout_s=_float(env, "PASAR_DB_POOL_TIMEOUT", 5.0),
             workers=_int(env, "PASAR_WORKERS", 1),
             server=_server(env),

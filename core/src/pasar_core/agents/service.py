@@ -21,7 +21,7 @@ from pasar_core.oauth.consent import missing_scopes
 from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, AgentTool
-from pasar_core.storage.reads import CompiledRead, fetch_row, fetch_rows
+from pasar_core.storage.reads import CompiledRead, Reads
 
 MAX_PAGE = 200
 
@@ -97,6 +97,12 @@ class AgentSaved:
     auth: AuthRequirement
 
 
+def _reads(services: Services) -> Reads:
+    if services.reads is None:
+        raise RuntimeError("no read pool: Services are built by pasar.lifecycle")
+    return services.reads
+
+
 def parse_agent_id(raw: str | uuid.UUID) -> uuid.UUID:
     """Agent ids are UUIDs; anything else is simply an agent that does not exist."""
     if isinstance(raw, uuid.UUID):
@@ -165,9 +171,7 @@ async def get_agent(
     services: Services, principal: Principal, agent_id: str | uuid.UUID
 ) -> AgentView:
     parsed = parse_agent_id(agent_id)
-    row = await fetch_row(
-        services.sessionmaker, READ_AGENT, agent_id=parsed, owner_id=principal.user_id
-    )
+    row = await _reads(services).fetch_row(READ_AGENT, agent_id=parsed, owner_id=principal.user_id)
     if row is None:  # another user's agent is reported exactly like a missing one
         raise NotFound(f"no agent with id {str(parsed)!r}")
     return AgentView.of_row(row)
@@ -176,8 +180,7 @@ async def get_agent(
 async def list_agents(
     services: Services, principal: Principal, *, limit: int = 50, offset: int = 0
 ) -> list[AgentView]:
-    rows = await fetch_rows(
-        services.sessionmaker,
+    rows = await _reads(services).fetch_rows(
         READ_AGENTS,
         owner_id=principal.user_id,
         limit=max(1, min(limit, MAX_PAGE)),

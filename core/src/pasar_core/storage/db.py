@@ -50,17 +50,19 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 def build_engine(
-    database_url: str, *, pool_size: int = 10, pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
+    database_url: str, *, pool_size: int = 20, pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
 ) -> AsyncEngine:
-    """`pool_size` connections plus as many overflow ones; a request that waits longer than
-    `pool_timeout_s` for one is refused with `Unavailable` (see `RefusingPool`)."""
-    # No pre-ping (a round trip per checkout, measured in bench/); connections are recycled
-    # instead, and a connection broken by a database restart fails one unit of work.
+    """At most `pool_size` connections, opened as needed and kept; a request that waits longer
+    than `pool_timeout_s` for one is refused with `Unavailable` (see `RefusingPool`)."""
+    # No overflow: SQLAlchemy closes an overflow connection when it is given back, so a busy
+    # server kept opening connections (TLS attempt, type introspection: measured in bench/).
+    # No pre-ping (a round trip per checkout); connections are recycled instead, and a
+    # connection broken by a database restart fails one unit of work.
     return create_async_engine(
         async_url(database_url),
         poolclass=RefusingPool,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_timeout=pool_timeout_s,
         pool_recycle=300,
     )
@@ -68,3 +70,10 @@ def build_engine(
 
 def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a sessionmaker is bound to (its pool)."""
+    engine = sessionmaker.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine
