@@ -36,10 +36,12 @@ def create_app(
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()
     return Starlette(
+        # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
+        # GraphQL request is not matched against every REST pattern before its own.
         routes=[
-            *rest_routes(version("pasar")),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *rest_routes(version("pasar")),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[
