@@ -23,6 +23,7 @@ its side too. What this file adds is clear, typed errors for the tool's author.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import io
 import json
@@ -264,10 +265,8 @@ def main() -> None:
 
     def close_protocol() -> None:  # forks of the tool may not speak the protocol
         for stream in (requests, replies):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(stream.fileno())
-            except OSError:
-                pass
 
     os.register_at_fork(after_in_child=close_protocol)
     sys.stdout = io.TextIOWrapper(io.BytesIO())  # stray prints outside a call go nowhere

@@ -198,7 +198,7 @@ def remove_stale_images(client: DockerClient, current: ImageRef) -> list[str]:
         if image.labels.get(LABEL_IMAGE_HASH) == current.content_hash:
             continue
         try:
-            client.images.remove(image.id, force=False)
+            client.images.remove(str(image.id), force=False)
         except docker.errors.APIError as error:  # still used by a container: keep it
             log.info("kept sandbox image %s: %s", image.short_id, error)
             continue
@@ -254,8 +254,8 @@ def _plan(definition: ImageDefinition) -> tuple[Entry, ...]:
     for image_path, content in definition.text.items():
         files[image_path] = Entry(image_path, 0o644, data=content.encode())
     dirs: dict[str, Entry] = {}
-    for path in files:
-        for parent in PurePosixPath(path).parents:
+    for image_path in files:
+        for parent in PurePosixPath(image_path).parents:
             if str(parent) != "/":
                 dirs.setdefault(str(parent), Entry(str(parent), 0o755))
     for image_path, mode in definition.dirs.items():

@@ -73,13 +73,18 @@ class SandboxLimits:
     def within(self, maxima: SandboxLimits) -> SandboxLimits:
         """These limits, each lowered to the operator's maximum (maxima may shrink after a tool
         was registered)."""
-        lowered = {f.name: min(getattr(self, f.name), getattr(maxima, f.name)) for f in fields(self)}
+        lowered = {
+            f.name: min(getattr(self, f.name), getattr(maxima, f.name)) for f in fields(self)
+        }
         return replace(self, **lowered)
 
     def line_bytes(self) -> int:
         """The longest reply line the host accepts: the result plus the captured streams with
         JSON escaping (at most 6 bytes per byte) plus room for the envelope."""
         return self.result_bytes + 6 * (self.stdout_bytes + self.stderr_bytes) + 64 * KIB
+
+
+DEFAULT_LIMITS = SandboxLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +104,6 @@ class NetworkPolicy:
                 details={"errors": [{"path": "network.allow_hosts", "message": "list of hosts"}]},
             )
         return cls(allow_hosts=tuple(hosts))
+
+
+NO_NETWORK = NetworkPolicy()

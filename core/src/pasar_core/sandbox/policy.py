@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from docker.types import LogConfig, Ulimit
 
 from pasar_core.errors import SandboxEgressUnsupported
-from pasar_core.sandbox.limits import MIB, NetworkPolicy, SandboxLimits
+from pasar_core.sandbox.limits import MIB, NO_NETWORK, NetworkPolicy, SandboxLimits
 
 if TYPE_CHECKING:
     from docker import APIClient
@@ -32,7 +32,7 @@ class ContainerPolicy:
 
     image: str
     limits: SandboxLimits
-    network: NetworkPolicy = NetworkPolicy()
+    network: NetworkPolicy = NO_NETWORK
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def check_supported(self) -> None:
@@ -109,7 +109,12 @@ class ContainerPolicy:
         ]
         if host.get("CapAdd"):
             problems.append(f"HostConfig.CapAdd is {host['CapAdd']!r}")
-        if host.get("Binds") or host.get("Mounts") or host.get("VolumesFrom") or host.get("Devices"):
+        if (
+            host.get("Binds")
+            or host.get("Mounts")
+            or host.get("VolumesFrom")
+            or host.get("Devices")
+        ):
             problems.append("the container has host mounts or devices")
         if inspected.get("Mounts"):
             problems.append(f"Mounts is {inspected['Mounts']!r}, expected none")

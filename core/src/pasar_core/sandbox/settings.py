@@ -67,7 +67,9 @@ class SandboxSettings:
             cpus=_number(env, "PASAR_SANDBOX_MAX_CPUS", defaults.cpus, integer=False),
             pids=integer("PASAR_SANDBOX_MAX_PIDS", defaults.pids),
             tmpfs_mb=integer("PASAR_SANDBOX_MAX_TMPFS_MB", defaults.tmpfs_mb),
-            timeout_s=_number(env, "PASAR_SANDBOX_MAX_TIMEOUT_S", defaults.timeout_s, integer=False),
+            timeout_s=_number(
+                env, "PASAR_SANDBOX_MAX_TIMEOUT_S", defaults.timeout_s, integer=False
+            ),
             stdout_bytes=integer("PASAR_SANDBOX_MAX_OUTPUT_BYTES", defaults.stdout_bytes),
             stderr_bytes=integer("PASAR_SANDBOX_MAX_OUTPUT_BYTES", defaults.stderr_bytes),
             result_bytes=integer("PASAR_SANDBOX_MAX_RESULT_BYTES", defaults.result_bytes),
