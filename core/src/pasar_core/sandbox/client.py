@@ -71,6 +71,7 @@ class SandboxClient:
         self.owner = this_process()
         self.queue_wait_s = queue_wait_s
         self._docker = docker_client
+        self._owns_docker = docker_client is None
         self._image = image
         self._observer = on_container_created
         self._clock = clock
@@ -108,6 +109,8 @@ class SandboxClient:
         if self._janitor is not None:
             self._janitor.join(timeout=10)
         self.pool.close()
+        if self._owns_docker and self._docker is not None:
+            self._docker.close()
 
     def __enter__(self) -> SandboxClient:
         return self.start()

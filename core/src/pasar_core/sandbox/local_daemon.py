@@ -52,7 +52,7 @@ class LocalDockerd:
 
     def start(self, *, timeout_s: float = 60.0) -> str:
         """Start the daemon and wait until it answers; returns its DOCKER_HOST."""
-        import docker
+        from pasar_core.sandbox.daemon import ping
 
         reason = unavailable_reason()
         if reason:
@@ -94,13 +94,8 @@ class LocalDockerd:
                 tail = self.log_tail()
                 self.stop()
                 raise RuntimeError(f"dockerd exited at start:\n{tail}")
-            with contextlib.suppress(Exception):
-                client = docker.DockerClient(base_url=self.docker_host, timeout=5)
-                try:
-                    if client.ping():
-                        return self.docker_host
-                finally:
-                    client.close()
+            if ping(self.docker_host):
+                return self.docker_host
             if time.monotonic() > deadline:
                 tail = self.log_tail()
                 self.stop()
