@@ -79,19 +79,39 @@ def hardening_problems(inspected: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _created_ids(docker: DockerForTests) -> set[str]:
-    client = docker.client()
-    try:
-        events = client.events(
-            since=int(docker.started_at) - 1,
-            until=int(time.time()) + 1,
-            filters={"type": "container", "event": "create",
-                     "label": f"{LABEL_WORKER}={docker.worker_name}"},
-            decode=True,
-        )  # fmt: skip
-        return {event["id"] for event in events}
-    finally:
-        client.close()
+class EventLog:
+    """The daemon's container events for `label`, as they happen (the daemon's own event
+    history keeps only the last 256, too few for a whole suite)."""
+
+    def __init__(self, docker: DockerForTests, label: str) -> None:
+        self.client = docker.client()
+        self.events: list[dict[str, Any]] = []
+        self._stream = self.client.events(
+            decode=True, filters={"type": "container", "label": label}
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                self.events.append(event)
+        except Exception:  # the stream closed under the reader
+            return
+
+    def ids(self, action: str) -> set[str]:
+        return {e["id"] for e in list(self.events) if e.get("Action") == action}
+
+    def wait_until(self, predicate: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, "the daemon's events did not arrive"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._thread.join(timeout=10)
+        self.client.close()
 
 
 def _remaining(docker: DockerForTests, label: str) -> list[str]:
@@ -105,8 +125,14 @@ def _remaining(docker: DockerForTests, label: str) -> list[str]:
 @pytest.fixture(scope="session")
 def container_audit(pasar_docker: DockerForTests) -> Iterator[ContainerAudit]:
     audit = ContainerAudit(pasar_docker)
-    yield audit
-    created = _created_ids(pasar_docker)
+    log = EventLog(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
+    try:
+        yield audit
+        # Every audited container was created, so its event must show up; then none other may.
+        log.wait_until(lambda: set(audit.inspected) <= log.ids("create"))
+        created = log.ids("create")
+    finally:
+        log.close()
     unaudited = created - set(audit.inspected)
     assert not unaudited, f"containers created outside the audit: {sorted(unaudited)}"
     failures = {cid[:12]: hardening_problems(i) for cid, i in audit.inspected.items()}

@@ -15,14 +15,14 @@ from pasar_core.errors import (
 from pasar_core.sandbox.client import SandboxClient
 from pasar_core.sandbox.workloads import PythonTool
 
-INVOICE = '''
+INVOICE = """
 from decimal import Decimal
 
 def total(args):
     print("summing", len(args["lines"]), "lines")
     value = sum(Decimal(str(line["price"])) * line["qty"] for line in args["lines"])
     return {"total": str(value), "currency": args.get("currency", "EUR")}
-'''
+"""
 
 
 def tool(source: str, entrypoint: str = "run", version: int = 1) -> PythonTool:
