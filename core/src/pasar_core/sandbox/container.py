@@ -9,6 +9,7 @@ stderr. Everything read is bounded: the reply line by `SandboxLimits.line_bytes(
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import socket
@@ -131,7 +132,10 @@ class SandboxContainer:
             ) from None
         except OSError:
             raise self._died(limits) from None
-        return self._parse(line, request_id)
+        reply = self._parse(line, request_id)
+        if self._stdout or self._frames:  # more than one reply: the runner was bypassed
+            return dataclasses.replace(reply, clean=False)
+        return reply
 
     def _read_line(self, deadline: float, limits: SandboxLimits) -> bytes:
         max_line = limits.line_bytes()
