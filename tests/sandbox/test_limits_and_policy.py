@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pasar_core.errors import (
     SandboxEgressUnsupported,
     SandboxUnavailable,
@@ -88,3 +90,26 @@ def test_no_daemon_is_sandbox_unavailable_with_how_to_start_one(where: str) -> N
     assert caught.value.code == "SANDBOX_UNAVAILABLE"
     assert caught.value.status == 503
     assert "apt-get install -y docker.io" in caught.value.message
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(limits=st.dictionaries(st.sampled_from(["memory_mb", "cpus", "pids", "tmpfs_mb", "timeout_s",
+                                               "result_bytes", "swap"]), json_values, max_size=4))  # fmt: skip
+def test_any_limits_object_is_accepted_within_the_maxima_or_refused(
+    limits: dict[str, object],
+) -> None:
+    try:
+        parsed = SandboxLimits.from_tool(limits, maxima=MAXIMA)
+    except ValidationFailed as error:
+        assert error.details["errors"]
+        return
+    assert parsed.within(MAXIMA) == parsed

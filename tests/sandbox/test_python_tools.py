@@ -6,6 +6,8 @@ import json
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pasar_core.errors import (
     ToolEntrypointMissing,
     ToolRaised,
@@ -131,3 +133,23 @@ def run(args):
     result = sandbox.call_python(tool(source), {})
     assert result.value == {"stdin": "", "fd0": ""}
     assert sandbox.call_python(tool(source), {}).value == {"stdin": "", "fd0": ""}
+
+
+ECHO = PythonTool("acme:echo", 1, "def run(args):\n    return args\n")
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=json_values)
+def test_any_json_arguments_round_trip(sandbox: SandboxClient, value: object) -> None:
+    assert sandbox.call_python(ECHO, value).value == value
