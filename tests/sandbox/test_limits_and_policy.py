@@ -15,6 +15,7 @@ from pasar_core.sandbox.client import SandboxClient
 from pasar_core.sandbox.limits import NetworkPolicy, SandboxLimits
 from pasar_core.sandbox.settings import DEFAULT_MAXIMA, SandboxSettings
 from pasar_core.sandbox.workloads import PythonTool
+from pasar_core.settings import Settings
 from pasar_core.testing import DockerForTests
 
 from tests.support.servers import free_port
@@ -60,6 +61,7 @@ def test_operator_maxima_from_the_environment() -> None:
     assert settings.maxima.pids == DEFAULT_MAXIMA.pids
     assert (settings.max_containers, settings.worker_name) == (8, "w1")
     assert settings.docker_host == "unix:///run/x.sock"
+    assert Settings.from_env({"PASAR_SANDBOX_MAX_PIDS": "99"}).sandbox.maxima.pids == 99
     with pytest.raises(StartupError, match="PASAR_SANDBOX_MAX_PIDS must be an integer"):
         SandboxSettings.from_env({"PASAR_SANDBOX_MAX_PIDS": "many"})
     with pytest.raises(StartupError, match="must be positive"):
