@@ -75,8 +75,9 @@ def connect(app: TestClient, tools: list[str], **emulator: str) -> tuple[uuid.UU
 def creds(app: TestClient, user_id: uuid.UUID, tools: list[str], tool: str) -> OAuthCredentials:
     async def run() -> OAuthCredentials | None:
         return await credentials_for_tool(
-            services(app), user_id=user_id, agent_tool_ids=tools, tool_id=tool
-        )
+            services(app), services(app).registry, user_id=user_id, agent_tool_ids=tools,
+            tool_id=tool,
+        )  # fmt: skip
 
     found = call(app, run)
     assert isinstance(found, OAuthCredentials)
@@ -113,8 +114,8 @@ def test_refresh_is_single_flight_under_concurrency(
 
     async def many() -> list[OAuthCredentials | None]:
         return await asyncio.gather(*(
-            credentials_for_tool(services(app), user_id=user_id, agent_tool_ids=tools,
-                                 tool_id="gmail:read")
+            credentials_for_tool(services(app), services(app).registry, user_id=user_id,
+                                 agent_tool_ids=tools, tool_id="gmail:read")
             for _ in range(12)
         ))  # fmt: skip
 
@@ -193,8 +194,9 @@ def test_no_grant_means_reconnect_with_a_link(app: TestClient) -> None:
 def test_a_tool_without_provider_gets_no_credentials(app: TestClient) -> None:
     async def run() -> OAuthCredentials | None:
         return await credentials_for_tool(
-            services(app), user_id=uuid.uuid4(), agent_tool_ids=["txt:read"], tool_id="txt:read"
-        )
+            services(app), services(app).registry, user_id=uuid.uuid4(),
+            agent_tool_ids=["txt:read"], tool_id="txt:read",
+        )  # fmt: skip
 
     assert call(app, run) is None
 

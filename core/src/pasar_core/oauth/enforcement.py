@@ -14,6 +14,7 @@ from pasar_core.oauth.clients import provider_client
 from pasar_core.oauth.connections import health
 from pasar_core.oauth.consent import consent_url
 from pasar_core.oauth.tokens import fresh_token
+from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.specs import OAuthCredentials
 from pasar_core.storage.models import AuthToken
@@ -25,6 +26,7 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 async def _reconnect(
     services: Services,
+    registry: Registry,
     error: ReauthorizationRequired,
     *,
     user_id: uuid.UUID,
@@ -34,8 +36,8 @@ async def _reconnect(
 ) -> ReauthorizationRequired:
     """`error` with the agent's missing scopes and a consent link for them."""
     provider = error.provider
-    plan = compiler.compile_scopes(services.registry, agent_tool_ids).get(provider)
-    scopes = plan.scope_ids if plan else frozenset(services.registry.tool(tool_id).spec.scopes)
+    plan = compiler.compile_scopes(registry, agent_tool_ids).get(provider)
+    scopes = plan.scope_ids if plan else frozenset(registry.tool(tool_id).spec.scopes)
     client = provider_client(services, provider)
     url = None
     if client is not None:
@@ -50,6 +52,7 @@ async def _reconnect(
 
 async def stored_grant_gap(
     services: Services,
+    registry: Registry,
     *,
     user_id: uuid.UUID,
     agent_tool_ids: Collection[str],
@@ -61,7 +64,7 @@ async def stored_grant_gap(
     refresh token, or one lacking the tool's scopes; with a consent link. None otherwise, and
     for tools without a provider. What only using the grant reveals (tokens that fail to
     decrypt, a refresh refused) surfaces from `credentials_for_tool` at the call."""
-    spec = services.registry.tool(tool_id).spec
+    spec = registry.tool(tool_id).spec
     provider_id = spec.auth_provider
     if not provider_id:
         return None
@@ -75,7 +78,7 @@ async def stored_grant_gap(
         gap = ReauthorizationRequired(provider_id, row.last_error or "the grant needs renewal")
     else:
         lacking = compiler.uncovered(
-            services.registry.auth_providers.get(provider_id), row.scopes, spec.scopes
+            registry.auth_providers.get(provider_id), row.scopes, spec.scopes
         )
         if not lacking:
             return None
@@ -83,13 +86,14 @@ async def stored_grant_gap(
             provider_id, "the grant lacks scopes this tool needs", missing=lacking
         )
     return await _reconnect(
-        services, gap, user_id=user_id, agent_id=agent_id, agent_tool_ids=agent_tool_ids,
+        services, registry, gap, user_id=user_id, agent_id=agent_id, agent_tool_ids=agent_tool_ids,
         tool_id=tool_id,
     )  # fmt: skip
 
 
 async def credentials_for_tool(
     services: Services,
+    registry: Registry,
     *,
     user_id: uuid.UUID | str,
     agent_tool_ids: Collection[str],
@@ -113,12 +117,12 @@ async def credentials_for_tool(
     per grant across processes)."""
     if tool_id not in agent_tool_ids:
         raise ToolNotPermitted(tool_id, "the agent does not declare this tool")
-    spec = services.registry.tool(tool_id).spec
+    spec = registry.tool(tool_id).spec
     if not spec.auth_provider:
         return None
     provider_id = spec.auth_provider
-    provider = services.registry.auth_providers.get(provider_id)
-    plan = compiler.compile_scopes(services.registry, agent_tool_ids).get(provider_id)
+    provider = registry.auth_providers.get(provider_id)
+    plan = compiler.compile_scopes(registry, agent_tool_ids).get(provider_id)
     allowed = plan.scope_ids if plan else frozenset()
     if compiler.uncovered(provider, allowed, spec.scopes):
         raise ToolNotPermitted(tool_id, "its scopes exceed the agent's")
@@ -134,6 +138,7 @@ async def credentials_for_tool(
     except ReauthorizationRequired as error:
         raise await _reconnect(
             services,
+            registry,
             error,
             user_id=user,
             agent_id=agent,
