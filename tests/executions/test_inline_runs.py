@@ -183,10 +183,17 @@ def test_cancel_a_running_execution(client: TestClient, make_user) -> None:
     execution_id = execute(client, headers, agent_id, parameters={"wait": False}).json()[
         "execution_id"
     ]
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    run = client.get(f"/executions/{execution_id}", headers=headers).json()
+    while run["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        run = client.get(f"/executions/{execution_id}", headers=headers).json()
+    assert run["status"] == "running", run  # cancelled mid-run, not before it started
     cancelled = client.post(f"/executions/{execution_id}/cancel", headers=headers)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["error"] == "cancelled on request"
+    assert cancelled.json()["attempts"] == 1
     again = client.post(f"/executions/{execution_id}/cancel", headers=headers)
     assert again.json()["status"] == "cancelled"
 
@@ -208,13 +215,25 @@ def test_result_cache(client: TestClient, make_user) -> None:
 
 def test_thread_memory_feeds_earlier_turns(client: TestClient, make_user) -> None:
     headers = make_user()
-    agent_id = create(client, headers, [], scripted({"content": "noted"}) | {"memory": "thread"})
-    execute(client, headers, agent_id, input="my name is Ana", parameters={"thread_id": "t1"})
+    config = scripted({"echo": True}) | {"memory": "thread", "system_prompt": "Be brief."}
+    agent_id = create(client, headers, [], config)
+    first = execute(
+        client, headers, agent_id, input="my name is Ana", parameters={"thread_id": "t1"}
+    )
+    assert first.json()["output"] == {"message": "system: Be brief.\nhuman: my name is Ana"}
+    execute(client, headers, agent_id, input="unrelated", parameters={"thread_id": "other"})
     second = execute(
         client, headers, agent_id, input="what is my name?", parameters={"thread_id": "t1"}
     ).json()
     assert second["status"] == "succeeded"
     assert second["thread_id"] == "t1"
+    # What the model received: the thread's earlier turn (its input and the reply), in order,
+    # then the new input; nothing from the other thread.
+    earlier_reply = "system: Be brief.\nhuman: my name is Ana"
+    assert second["output"]["message"] == "\n".join(
+        ["system: Be brief.", "human: my name is Ana", f"ai: {earlier_reply}",
+         "human: what is my name?"]
+    )  # fmt: skip
     stateless = create(client, headers, [], scripted({"content": "x"}))
     refused = execute(client, headers, stateless, parameters={"thread_id": "t1"})
     assert refused.status_code == 400
