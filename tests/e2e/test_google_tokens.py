@@ -86,6 +86,21 @@ def creds(app: TestClient, user_id: uuid.UUID, tools: list[str], tool: str) -> O
     return found
 
 
+# Each tool's call, and what of its result shows it read the emulator's seeded account.
+CALLS: dict[str, tuple[dict[str, Any], Any]] = {
+    "gmail:read": ({"query": "from:ana"}, lambda r: [m["subject"] for m in r["messages"]]),
+    "sheets:read": ({"spreadsheet_id": "sheet1", "range": "A1:B2"}, lambda r: r["values"]),
+    "calendar:read": (
+        {"time_min": "2025-03-01T00:00:00Z"}, lambda r: [e["summary"] for e in r["events"]]
+    ),
+}  # fmt: skip
+EXPECTED = {
+    "gmail:read": ["Re: Q1 budget", "Q1 budget"],
+    "sheets:read": [["Item", "Cost"], ["Rent", "1200"]],
+    "calendar:read": ["Standup", "Budget review"],
+}
+
+
 def test_the_agent_runs_tools_with_the_stored_grant(
     app: TestClient, google_emulator: RunningEmulator, tmp_path: Any
 ) -> None:
@@ -98,11 +113,9 @@ def test_the_agent_runs_tools_with_the_stored_grant(
         assert "ya29" not in repr(credentials)
         ctx = ToolContext(user_id=str(user_id), storage_root=tmp_path, agent_id=agent_id,
                           oauth=credentials)  # fmt: skip
-        args: dict[str, Any] = {"sheets:read": {"spreadsheet_id": "sheet1", "range": "A1:B2"}}.get(
-            tool, {}
-        )
+        args, expected = CALLS[tool]
         result = call(app, services(app).registry.invoke, tool, ctx, args)
-        assert result
+        assert expected(result) == EXPECTED[tool], (tool, result)
 
 
 def test_refresh_is_single_flight_under_concurrency(
@@ -156,7 +169,8 @@ def test_invalid_grant_marks_needs_reauth_and_is_never_retried(
     location = urlsplit(httpx.get(caught.value.auth_url).headers["location"])
     assert app.get(f"{location.path}?{location.query}").status_code == 200
     assert grant(app).status == "active"
-    assert creds(app, user_id, tools, "calendar:read").access_token
+    healed = creds(app, user_id, tools, "calendar:read")
+    assert google_emulator.state.access_tokens[healed.access_token].scopes >= healed.scopes
 
 
 def test_enforcement_when_the_grant_is_broader_than_the_agent(
@@ -176,7 +190,10 @@ def test_a_scope_unticked_at_consent_asks_to_reconnect(
 ) -> None:
     tools = ["gmail:read", "gmail:send"]
     user_id, _ = connect(app, tools, emulator_untick=g.GMAIL_SEND)
-    assert creds(app, user_id, tools, "gmail:read").access_token
+    reader = creds(app, user_id, tools, "gmail:read")
+    issued = google_emulator.state.access_tokens[reader.access_token]
+    assert g.GMAIL_READONLY in issued.scopes
+    assert g.GMAIL_SEND not in issued.scopes
     with pytest.raises(ReauthorizationRequired) as caught:
         creds(app, user_id, tools, "gmail:send")
     assert caught.value.missing == [g.GMAIL_SEND]
