@@ -97,11 +97,6 @@ def run_db(
     return steps
 
 
-def test_every_postgres_tool_is_covered_here(client: TestClient) -> None:
-    tools = client.get("/tools?family=postgres").json()["tools"]
-    assert {tool["id"] for tool in tools} == set(TOOLS)
-
-
 def test_list_tables(client: TestClient, make_user: Callable[..., Headers], shop_dsn: str) -> None:
     [listed, in_public, in_missing] = run_db(
         client,
