@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import pytest
 from pasar_core.crypto import Keyring, new_key, parse_keys
-from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
+from pasar_core.errors import OAuthNotConfigured, ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.oauth.tokens import open_tokens, rotate_keys
 from pasar_core.services import Services
@@ -238,3 +238,25 @@ def test_keys_rotate_re_encrypts_with_the_active_key(
     assert row.key_id == key_id
     assert open_tokens(rotated.keyring, row) == before
     assert call(app, rotate_keys, both)["auth_tokens"] == 0
+
+
+def test_refreshing_on_a_server_without_the_oauth_client_is_oauth_not_configured(
+    app: TestClient, google_emulator: RunningEmulator, pasar_settings: Settings
+) -> None:
+    """A grant stored while Google was configured, refreshed by a server that no longer is."""
+    tools = ["calendar:read"]
+    user_id, _ = connect(app, tools)
+    sql(app, "UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
+    unconfigured = pasar_settings.with_overrides(
+        oauth_clients={k: v for k, v in pasar_settings.oauth_clients.items() if k != "google"}
+    )
+    with TestClient(create_app(unconfigured)) as other:
+        with pytest.raises(OAuthNotConfigured) as caught:
+            creds(other, user_id, tools, "calendar:read")
+        assert caught.value.code == "OAUTH_NOT_CONFIGURED"
+        assert caught.value.details == {"provider": "google"}
+        # Consent cannot be offered either: asking for it is the same typed error.
+        sql(other, "DELETE FROM auth_tokens")
+        with pytest.raises(OAuthNotConfigured):
+            creds(other, user_id, tools, "calendar:read")
+    assert google_emulator.state.hits["token:refresh_token"] == 0  # nothing was sent to Google

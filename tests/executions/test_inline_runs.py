@@ -360,3 +360,19 @@ def test_concurrent_runs_of_one_agent_keep_their_own_steps(client: TestClient, m
         ]
         call_id = run["steps"][0]["tool_calls"][0]["id"]
         assert run["steps"][1]["tool_call_id"] == run["steps"][2]["tool_call_id"] == call_id
+
+
+def test_google_tools_on_a_server_without_google_oauth_fail_instead_of_waiting(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    config = scripted({"tool_calls": [{"name": "gmail_read", "args": {}}]}, {"content": "x"})
+    agent_id = create(client, headers, ["gmail:read"], config)
+    run = execute(client, headers, agent_id).json()
+    # No consent link can be made (PASAR_GOOGLE_CLIENT_ID is unset): the run says so and ends,
+    # rather than waiting in awaiting_authorization for a link nobody was given.
+    assert run["status"] == "failed", run
+    assert run["error"].startswith("OAUTH_NOT_CONFIGURED: OAuth for 'google' is not configured")
+    assert "PASAR_GOOGLE_CLIENT_ID" in run["error"]
+    assert run["steps"] == []
+    assert run["auth_url"] is None

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.crypto import DecryptionFailed, Keyring, Sealed
 from pasar_core.errors import NotFound, OAuthProviderError, ReauthorizationRequired
-from pasar_core.oauth.clients import TIMEOUT_S, ProviderClient, provider_client
+from pasar_core.oauth.clients import TIMEOUT_S, ProviderClient, provider_client, require_client
 from pasar_core.services import Services
 from pasar_core.storage.models import AuthToken, OAuthState
 
@@ -200,9 +200,7 @@ async def refresh_grant(
         if not tokens.refresh_token:
             failure = "the access token expired and there is no refresh token"
         else:
-            client = provider_client(services, provider)
-            if client is None:
-                raise OAuthProviderError(f"OAuth for {provider!r} is not configured")
+            client = require_client(services, provider)
             try:
                 async with oauth_client(client) as oauth:
                     token = await oauth.refresh_token(
