@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 
@@ -295,16 +297,20 @@ def test_another_users_execution_is_invisible(client: TestClient, make_user) -> 
         assert response.status_code == 404
 
 
-def test_missing_provider_package_names_what_to_install(client: TestClient, make_user) -> None:
-    import importlib.util
-
-    assert importlib.util.find_spec("langchain_anthropic") is None  # an optional extra
+@pytest.mark.parametrize(("provider", "package"), [("anthropic", "langchain_anthropic"),
+                                                   ("ollama", "langchain_ollama")])  # fmt: skip
+def test_missing_provider_package_names_what_to_install(
+    client: TestClient, make_user, monkeypatch: pytest.MonkeyPatch, provider: str, package: str
+) -> None:
+    # The tests install the optional extras (to run their factories against stubs); this run
+    # sees them as absent, as on a server installed without them.
+    monkeypatch.setitem(sys.modules, package, None)
     headers = make_user()
     run = execute(
-        client, headers, create(client, headers, [], {"model": "anthropic:claude-sonnet-4-5"})
+        client, headers, create(client, headers, [], {"model": f"{provider}:some-model"})
     ).json()
     assert run["status"] == "failed"
-    assert "pip install 'pasar-core[anthropic]'" in run["error"]
+    assert f"pip install 'pasar-core[{provider}]'" in run["error"]
 
 
 def test_unreachable_redis_fails_the_run_with_503(pasar_settings) -> None:
