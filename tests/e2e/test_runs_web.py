@@ -220,10 +220,6 @@ def allowing(*hosts: str) -> dict[str, Any]:
     return {"tool_settings": {"web": {"allow_hosts": list(hosts)}}}
 
 
-def test_every_web_tool_is_covered_here(client: TestClient) -> None:
-    assert {tool["id"] for tool in client.get("/tools?family=web").json()["tools"]} == set(TOOLS)
-
-
 def test_web_fetch_reads_the_main_text_and_metadata(
     client: TestClient, make_user: Callable[..., Headers], site: Site, outbound: Outbound
 ) -> None:
