@@ -39,12 +39,12 @@ def main() -> None:
                 "BENCH_DATABASE_URL": load.asyncpg_url(database_url), "BENCH_OWNER_ID": seed.owner_id,
             }, data_dir.parent, server=args.server)  # fmt: skip
             load.wait_http(bare.base_url, bare.process, bare.log)
-            path = f"/agents/{seed.agent_id}"
+            agent_path = f"/agents/{seed.agent_id}"
             levels = load.compare(
                 pasar,
-                load.Shape(path, headers=seed.headers),
+                load.Shape(agent_path, headers=seed.headers),
                 bare,
-                load.Shape(path),
+                load.Shape(agent_path),
                 connections=args.connections,
                 duration_s=args.duration,
                 rounds=args.rounds,

@@ -90,7 +90,7 @@ def main() -> None:
     path = common.write_results(f"startup-{args.server}-w{args.workers}", result)
 
     def med(runs: list[dict[str, Any]]) -> float:
-        return round(statistics.median(run["first_200_s"] for run in runs), 2)
+        return round(float(statistics.median(run["first_200_s"] for run in runs)), 2)
 
     rows = [
         ["python -c pass", result["python_pass"]["median_s"]],

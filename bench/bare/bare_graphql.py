@@ -6,6 +6,7 @@ Configured by BENCH_DATABASE_URL and BENCH_OWNER_ID."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import uuid
@@ -101,10 +102,9 @@ async def graphql_endpoint(request: Request) -> Response:
     document, errors = checked(body["query"])
     if errors:
         return JSONResponse({"errors": [error.formatted for error in errors]}, status_code=400)
-    result = execute(SCHEMA, document, variable_values=body.get("variables"),
-                     context_value={"pool": request.state.pool})  # fmt: skip
-    if not isinstance(result, dict) and hasattr(result, "__await__"):
-        result = await result
+    outcome = execute(SCHEMA, document, variable_values=body.get("variables"),
+                      context_value={"pool": request.state.pool})  # fmt: skip
+    result = await outcome if inspect.isawaitable(outcome) else outcome
     answer: dict[str, Any] = {"data": result.data}
     if result.errors:
         answer["errors"] = [error.formatted for error in result.errors]

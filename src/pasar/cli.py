@@ -1,4 +1,4 @@
-"""The `pasar` command line: serve, worker, db, plugins, tools, users, api-keys, keys, dev.
+"""The `pasar` command line: serve, worker, db, plugins, tools, users, api-keys, keys, sandbox, dev.
 
 Each command imports what it needs when it runs, so `pasar --help` loads click and little else
 (the app, SQLAlchemy and LangChain take seconds to import)."""
@@ -438,6 +438,84 @@ def keys_rotate(new_key: bool) -> None:
         f"re-encrypted with key {settings.keyring().active_key_id}: "
         + ", ".join(f"{count} {table}" for table, count in counts.items())
     )
+
+
+@main.group()
+def sandbox() -> None:
+    """Docker sandboxes for custom tools and untrusted plugins (used by sandbox workers)."""
+
+
+@sandbox.command("build")
+@click.option("--force", is_flag=True, help="Build even if the image's tag exists.")
+@click.option("--prune", is_flag=True, help="Then remove older builds of the image.")
+@friendly_errors
+def sandbox_build(force: bool, prune: bool) -> None:
+    """Build the sandbox image offline from this machine's Python (cached by content hash)."""
+    from pasar_core.sandbox import images
+    from pasar_core.sandbox.daemon import connect
+    from pasar_core.sandbox.settings import SandboxSettings
+
+    settings = SandboxSettings.from_env()
+    definition = images.load_definition(images.DEFAULT_IMAGE, settings.images_dir)
+    client = connect(settings)
+    try:
+        result = images.ensure_image(client, definition, force=force)
+        tag = result.ref.tag
+        if result.built:
+            click.echo(f"built {tag} in {result.seconds:.1f} s")
+        else:
+            click.echo(f"{tag} is up to date")
+        if prune:
+            for removed in images.remove_stale_images(client, result.ref):
+                click.echo(f"removed {removed}")
+    finally:
+        client.close()
+
+
+@sandbox.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly_errors
+def sandbox_status(as_json: bool) -> None:
+    """Whether sandboxes can run here: the Docker daemon and the image; exit 1 if not."""
+    from pasar_core.sandbox import images
+    from pasar_core.sandbox.daemon import HOW_TO_START, daemon_status
+    from pasar_core.sandbox.settings import SandboxSettings
+
+    settings = SandboxSettings.from_env()
+    ref = images.resolve(images.load_definition(images.DEFAULT_IMAGE, settings.images_dir))
+    daemon, client = daemon_status(settings)
+    image: dict[str, Any] = {"tag": ref.tag, "present": None}
+    if client is not None:
+        try:
+            image = images.image_summary(client, ref)
+        finally:
+            client.close()
+    missing = []
+    if not daemon.reachable:
+        missing.append(f"no Docker daemon answers at {daemon.address}: {HOW_TO_START}")
+    elif not image["present"]:
+        missing.append(f"the image {ref.tag} is not built: run `pasar sandbox build`")
+    report = {
+        "ready": not missing,
+        "daemon": {"address": daemon.address, "reachable": daemon.reachable,
+                   "version": daemon.version},
+        "image": image,
+        "missing": missing,
+    }  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        state = f"Docker {daemon.version}" if daemon.reachable else "not reachable"
+        click.echo(f"daemon: {daemon.address} ({state})")
+        presence = {True: "present", False: "missing", None: "unknown (no daemon)"}
+        size = f", {image['size_mb']} MB" if image.get("size_mb") else ""
+        click.echo(f"image:  {ref.tag} ({presence[image['present']]}{size})")
+        for line in missing:
+            click.echo(f"missing: {line}")
+        if not missing:
+            click.echo("ready: sandbox workers can run custom tools here")
+    if missing:
+        raise SystemExit(1)
 
 
 @main.group()

@@ -271,3 +271,79 @@ class ConsentWrongBrowser(Forbidden):
     the two-browser attack. The state is left as it was, so nobody can burn it this way."""
 
     code = "CONSENT_WRONG_BROWSER"
+
+
+class SandboxError(PasarError):
+    """A sandboxed workload (custom tool, untrusted plugin) could not run to a clean result."""
+
+    code = "SANDBOX_ERROR"
+    status = 502
+
+
+class SandboxUnavailable(SandboxError):
+    """No Docker daemon answers (or it cannot apply the sandbox's policy); says how to fix it."""
+
+    code = "SANDBOX_UNAVAILABLE"
+    status = 503
+
+
+class SandboxBusy(SandboxUnavailable):
+    """Every container this worker may run is busy and none freed up in time."""
+
+    code = "SANDBOX_BUSY"
+
+
+class SandboxTimeout(SandboxError):
+    """The call ran past its wall-clock limit; its container was killed."""
+
+    code = "SANDBOX_TIMEOUT"
+    status = 504
+
+
+class SandboxMemory(SandboxError):
+    """The container ran out of its memory limit and was OOM-killed."""
+
+    code = "SANDBOX_MEMORY"
+    status = 422
+
+
+class SandboxOutputTooLarge(SandboxError):
+    """The workload wrote more stdout or stderr, or returned a larger result, than allowed."""
+
+    code = "SANDBOX_OUTPUT_TOO_LARGE"
+    status = 422
+
+
+class SandboxCrashed(SandboxError):
+    """The container exited or broke the runner protocol (a crash, `os._exit`, a killed runner)."""
+
+    code = "SANDBOX_CRASHED"
+
+
+class SandboxEgressUnsupported(SandboxError):
+    """The workload asks for `network.allow_hosts`, which needs the egress proxy (not built yet)."""
+
+    code = "SANDBOX_EGRESS_UNSUPPORTED"
+    status = 422
+
+
+class CustomToolError(ToolError):
+    """A custom tool's own failure, as its author should read it (no host paths, own frames)."""
+
+    code = "CUSTOM_TOOL_ERROR"
+
+
+class ToolSourceInvalid(CustomToolError):
+    code = "TOOL_SOURCE_INVALID"
+
+
+class ToolEntrypointMissing(CustomToolError):
+    code = "TOOL_ENTRYPOINT_MISSING"
+
+
+class ToolRaised(CustomToolError):
+    code = "TOOL_RAISED"
+
+
+class ToolResultInvalid(CustomToolError):
+    code = "TOOL_RESULT_INVALID"

@@ -15,6 +15,7 @@ from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
+from pasar_core.sandbox.settings import SandboxSettings
 
 ROOT_DEFAULT_DATA_DIR = Path("/var/lib/pasar")
 
@@ -175,6 +176,8 @@ class Settings:
     s3_secret_access_key: str | None = field(default=None, repr=False)
     s3_region: str | None = None
     """`s3_*`: keep user files in an S3-compatible bucket (set `s3_bucket`); else the data dir."""
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    """`PASAR_SANDBOX_*`: the Docker daemon, warm pool and limits of sandbox workers."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -224,6 +227,7 @@ class Settings:
             s3_access_key_id=env.get("PASAR_S3_ACCESS_KEY_ID") or None,
             s3_secret_access_key=env.get("PASAR_S3_SECRET_ACCESS_KEY") or None,
             s3_region=env.get("PASAR_S3_REGION") or None,
+            sandbox=SandboxSettings.from_env(env),
             env=dict(env),
         )
 

@@ -6,6 +6,9 @@
 - `pasar_settings`: `Settings` pointing at that database and a temporary data dir.
 - `tool_context`: a `ToolContext` with a temporary per-user storage root.
 - `assert_follows_contract(family)`: the checks every plugin's families must pass.
+- `pasar_docker`: one Docker daemon per session (one that answers, or a private `dockerd` this
+  session starts and stops) with the python sandbox image built; skips without Docker, fails
+  when `CI=true`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from pasar_core.sandbox.testing import DockerForTests as DockerForTests
+from pasar_core.sandbox.testing import NoDockerForTests, docker_for_tests
 from pasar_core.schemas import schema_problem
 from pasar_core.settings import Settings
 from pasar_core.specs import TOOL_ID_PATTERN, Effect, ToolContext, ToolFamily
@@ -116,6 +121,19 @@ def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
         db_pool_size=4,
         allow_private_hosts=TEST_ALLOW_PRIVATE_HOSTS,
     )
+
+
+@pytest.fixture(scope="session")
+def pasar_docker() -> Iterator[DockerForTests]:
+    """The session's Docker daemon and sandbox image (see pasar_core.sandbox.testing)."""
+    try:
+        with docker_for_tests(_test_tmp_root()) as docker:
+            yield docker
+    except NoDockerForTests as error:
+        message = f"no Docker daemon for the sandbox tests: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, AgentTool
 from pasar_core.storage.reads import CompiledRead, Reads
+from pasar_core.tool_access import registry_for
 
 MAX_PAGE = 200
 
@@ -125,6 +126,7 @@ def required_scopes(registry: Registry, tool_ids: Iterable[str]) -> dict[str, se
 async def _auth_requirement(
     session: AsyncSession,
     services: Services,
+    registry: Registry,
     user_id: uuid.UUID,
     agent_id: uuid.UUID,
     tool_ids: list[str],
@@ -132,7 +134,7 @@ async def _auth_requirement(
     """The least scopes the tools need beyond the user's grants (scope hierarchy included),
     and a consent link for them bound to this agent (see `pasar_core.oauth.consent`)."""
     result = await missing_scopes(
-        session, services, user_id=user_id, agent_id=agent_id, tool_ids=tool_ids
+        session, services, registry, user_id=user_id, agent_id=agent_id, tool_ids=tool_ids
     )
     return AuthRequirement(missing=result.missing, auth_url=result.auth_url)
 
@@ -152,9 +154,10 @@ def _link_tools(agent: Agent, tool_ids: list[str]) -> None:
 
 
 async def create_agent(services: Services, principal: Principal, data: AgentInput) -> AgentSaved:
-    services.registry.require_tools(data.tools)
-    services.registry.check_tool_settings(data.config.tool_settings, data.tools)
-    check_model_config(services.registry, data.config)
+    registry = await registry_for(services, principal.user_id, data.tools)
+    registry.require_tools(data.tools)
+    registry.check_tool_settings(data.config.tool_settings, data.tools)
+    check_model_config(registry, data.config)
     async with services.sessionmaker.begin() as session:
         agent = Agent(
             owner_id=principal.user_id, name=data.name, config=data.config.model_dump(mode="json")
@@ -163,7 +166,9 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
         session.add(agent)
         await session.flush()
         await session.refresh(agent)
-        auth = await _auth_requirement(session, services, principal.user_id, agent.id, data.tools)
+        auth = await _auth_requirement(
+            session, services, registry, principal.user_id, agent.id, data.tools
+        )
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 
@@ -192,17 +197,18 @@ async def list_agents(
 async def update_agent(
     services: Services, principal: Principal, agent_id: str | uuid.UUID, patch: AgentPatch
 ) -> AgentSaved:
+    registry = await registry_for(services, principal.user_id, patch.tools)
     if patch.tools is not None:
-        services.registry.require_tools(patch.tools)
+        registry.require_tools(patch.tools)
     if patch.config is not None:
-        check_model_config(services.registry, patch.config)
+        check_model_config(registry, patch.config)
     async with services.sessionmaker.begin() as session:
         agent = await owned_agent(session, principal, parse_agent_id(agent_id))
         tool_ids = patch.tools if patch.tools is not None else agent.tool_ids
         config = (
             patch.config.tool_settings if patch.config else agent.config.get("tool_settings", {})
         )
-        services.registry.check_tool_settings(config, tool_ids)
+        registry.check_tool_settings(config, tool_ids)
         if patch.name is not None:
             agent.name = patch.name
         if patch.config is not None:
@@ -213,7 +219,7 @@ async def update_agent(
         await session.flush()
         await session.refresh(agent)
         auth = await _auth_requirement(
-            session, services, principal.user_id, agent.id, agent.tool_ids
+            session, services, registry, principal.user_id, agent.id, agent.tool_ids
         )
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 

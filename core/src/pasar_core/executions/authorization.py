@@ -11,6 +11,7 @@ from sqlalchemy import select
 from pasar_core.errors import ReauthorizationRequired
 from pasar_core.executions.events import publish
 from pasar_core.oauth.enforcement import stored_grant_gap
+from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import Execution
 
@@ -18,19 +19,24 @@ AWAITING = "awaiting_authorization"
 
 
 async def missing_authorization(
-    services: Services, *, user_id: uuid.UUID, agent_id: uuid.UUID, tool_ids: list[str]
+    services: Services,
+    registry: Registry,
+    *,
+    user_id: uuid.UUID,
+    agent_id: uuid.UUID,
+    tool_ids: list[str],
 ) -> ReauthorizationRequired | None:
     """The first consent the agent's tools still need, with its link, judged from the stored
     grants alone: nothing here decrypts or calls a provider, so nothing here can crash a run.
     A grant that fails only when used fails that tool call instead (a typed tool error)."""
     checked: set[str] = set()
     for tool_id in tool_ids:
-        provider = services.registry.tool(tool_id).spec.auth_provider
+        provider = registry.tool(tool_id).spec.auth_provider
         if provider is None or provider in checked:
             continue
         checked.add(provider)
         needed = await stored_grant_gap(
-            services, user_id=user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
+            services, registry, user_id=user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
             agent_id=agent_id,
         )  # fmt: skip
         if needed is not None:

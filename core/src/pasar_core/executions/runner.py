@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from pasar_core.agents.builder import RUN_HOOKS, RunHooks, build_agent, run_tool_call
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
-from pasar_core.errors import PasarError, ReauthorizationRequired
+from pasar_core.errors import OAuthNotConfigured, PasarError, ReauthorizationRequired
 from pasar_core.executions.approval import (
     AWAITING_APPROVAL,
     CURRENT_TOOL_CALL,
@@ -40,9 +40,11 @@ from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish,
 from pasar_core.models.cache import BuiltCache
 from pasar_core.net.guard import ALLOW_BOUND_EXTRA, ALLOW_SOCKETS_EXTRA
 from pasar_core.oauth.enforcement import credentials_for_tool
+from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.specs import ToolContext
 from pasar_core.storage.models import Agent, Execution, ExecutionEvent
+from pasar_core.tool_access import registry_for
 
 log = logging.getLogger("pasar.runner")
 
@@ -210,15 +212,20 @@ async def _pause(services: Services, recorder: Recorder, needed: Reauthorization
 
 
 def _graph(
-    services: Services, config: AgentConfig, tool_ids: list[str], names: dict[str, str]
+    services: Services,
+    registry: Registry,
+    config: AgentConfig,
+    tool_ids: list[str],
+    names: dict[str, str],
 ) -> Any:
-    """The compiled agent for this config and these tools, built once per process."""
+    """The compiled agent for this config and these tools, built once per process (tool ids
+    name one spec each in every registry `registry_for` returns)."""
 
     def build() -> Any:
         require_for = list(config.approval.require_for)
-        gate = ApprovalGate(names, gated_tools(services.registry, tool_ids, require_for))
+        gate = ApprovalGate(names, gated_tools(registry, tool_ids, require_for))
         return build_agent(
-            services.registry, config, tool_ids, services.settings.env, [gate], services.models
+            registry, config, tool_ids, services.settings.env, [gate], services.models
         )
 
     key = BuiltCache.key(config.model_dump(mode="json"), tool_ids)
@@ -239,7 +246,7 @@ async def _resume_after_approval(
     services: Services,
     recorder: Recorder,
     execution_id: uuid.UUID,
-    names: dict[str, str],
+    registry: Registry,
     hooks: RunHooks,
 ) -> list[BaseMessage]:
     """After a decision: the messages so far, plus the decided call's result (run if
@@ -250,7 +257,7 @@ async def _resume_after_approval(
     if decision == "approve":
         token = CURRENT_TOOL_CALL.set(pending.tool_call_id)
         try:
-            content = await run_tool_call(services.registry, pending.tool, pending.args, hooks)
+            content = await run_tool_call(registry, pending.tool, pending.args, hooks)
         finally:
             CURRENT_TOOL_CALL.reset(token)
     else:
@@ -289,19 +296,30 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
     started = time.perf_counter()
     config = AgentConfig.model_validate(agent_row.config)
     tool_ids = list(agent_row.tool_ids)
+    registry = await registry_for(services, execution.user_id, tool_ids)
 
-    needed = await missing_authorization(
-        services, user_id=execution.user_id, agent_id=agent_row.id, tool_ids=tool_ids
-    )
+    try:
+        needed = await missing_authorization(
+            services,
+            registry,
+            user_id=execution.user_id,
+            agent_id=agent_row.id,
+            tool_ids=tool_ids,
+        )
+    except OAuthNotConfigured as error:  # pausing would wait for a link nobody can be given
+        await _finish(
+            services, recorder, "failed", error=f"{error.code}: {error.message}", started=started
+        )
+        return "failed"
     if needed is not None:
         await _pause(services, recorder, needed)
         return AWAITING
 
     async def context_for(tool_id: str) -> ToolContext:
-        tool = services.registry.tool(tool_id)
+        tool = registry.tool(tool_id)
         # Raises NOT_PERMITTED / AUTH_REQUIRED, which the model reads as the tool's result.
         oauth = await credentials_for_tool(
-            services, user_id=execution.user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
+            services, registry, user_id=execution.user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
             agent_id=agent_row.id,
         )  # fmt: skip
         secrets: dict[str, str] = {}
@@ -338,9 +356,9 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
 
     hooks = RunHooks(context_for, tool_started, tool_finished)
     RUN_HOOKS.set(hooks)  # this run's task (and the tasks the graph starts) see these hooks
-    names = {services.registry.tool(t).spec.langchain_name: t for t in tool_ids}
+    names = {registry.tool(t).spec.langchain_name: t for t in tool_ids}
     try:
-        graph = _graph(services, config, tool_ids, names)
+        graph = _graph(services, registry, config, tool_ids, names)
     except PasarError as error:
         await recorder.step("model_call", {"error": error.message})
         await _finish(services, recorder, "failed", error=error.message, started=started)
@@ -348,7 +366,7 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
 
     messages: list[Any] = [*await _thread_history(services, execution)]
     messages.append({"role": "user", "content": _user_message(execution.input)})
-    messages.extend(await _resume_after_approval(services, recorder, execution_id, names, hooks))
+    messages.extend(await _resume_after_approval(services, recorder, execution_id, registry, hooks))
     last_mark = time.perf_counter()
     final_text = ""
     try:

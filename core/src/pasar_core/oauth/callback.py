@@ -36,6 +36,7 @@ from pasar_core.oauth.start import consent_client, hash_secret, live_state
 from pasar_core.oauth.tokens import oauth_client, state_associated_data, store_grant
 from pasar_core.services import Services
 from pasar_core.storage.models import AgentTool, OAuthState, User
+from pasar_core.tool_access import registry_for
 
 log = logging.getLogger("pasar.oauth")
 
@@ -103,9 +104,10 @@ async def _still_missing(
                 select(AgentTool.tool_id).where(AgentTool.agent_id == row.agent_id)
             )
         )
-    plan = compiler.compile_scopes(
-        services.registry, [t for t in tool_ids if t in services.registry.tools]
-    ).get(provider)
+    registry = await registry_for(services, row.user_id, tool_ids)
+    plan = compiler.compile_scopes(registry, [t for t in tool_ids if t in registry.tools]).get(
+        provider
+    )
     needed = plan.scope_ids if plan is not None else row.scopes
     return compiler.uncovered(spec, granted, needed)
 

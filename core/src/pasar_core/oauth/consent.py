@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.oauth import scopes as compiler
 from pasar_core.oauth.clients import ProviderClient, provider_client
 from pasar_core.oauth.tokens import ACTIVE, state_associated_data
+from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import AuthToken, OAuthState
 
@@ -107,17 +108,18 @@ class Missing:
 async def missing_scopes(
     session: AsyncSession,
     services: Services,
+    registry: Registry,
     *,
     user_id: uuid.UUID,
     agent_id: uuid.UUID | None,
     tool_ids: Collection[str],
 ) -> Missing:
     """What the agent's tools need beyond the user's grants; a link per configured provider."""
-    plans = compiler.compile_scopes(services.registry, tool_ids)
+    plans = compiler.compile_scopes(registry, tool_ids)
     missing: dict[str, frozenset[str]] = {}
     urls: dict[str, str] = {}
     for provider_id, plan in plans.items():
-        provider = services.registry.auth_providers.get(provider_id)
+        provider = registry.auth_providers.get(provider_id)
         grant = await _grant(session, user_id, provider_id)
         granted = grant.scopes if grant is not None and grant.status == ACTIVE else []
         lacking = compiler.uncovered(provider, granted, plan.scope_ids)

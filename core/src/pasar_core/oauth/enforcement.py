@@ -10,10 +10,11 @@ from sqlalchemy import select
 
 from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth import scopes as compiler
-from pasar_core.oauth.clients import provider_client
+from pasar_core.oauth.clients import provider_client, require_client
 from pasar_core.oauth.connections import health
 from pasar_core.oauth.consent import consent_url
 from pasar_core.oauth.tokens import fresh_token
+from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.specs import OAuthCredentials
 from pasar_core.storage.models import AuthToken
@@ -25,6 +26,7 @@ def _uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 async def _reconnect(
     services: Services,
+    registry: Registry,
     error: ReauthorizationRequired,
     *,
     user_id: uuid.UUID,
@@ -34,15 +36,13 @@ async def _reconnect(
 ) -> ReauthorizationRequired:
     """`error` with the agent's missing scopes and a consent link for them."""
     provider = error.provider
-    plan = compiler.compile_scopes(services.registry, agent_tool_ids).get(provider)
-    scopes = plan.scope_ids if plan else frozenset(services.registry.tool(tool_id).spec.scopes)
-    client = provider_client(services, provider)
-    url = None
-    if client is not None:
-        async with services.sessionmaker.begin() as session:
-            url = await consent_url(
-                session, services, client, user_id=user_id, agent_id=agent_id, scopes=scopes
-            )
+    plan = compiler.compile_scopes(registry, agent_tool_ids).get(provider)
+    scopes = plan.scope_ids if plan else frozenset(registry.tool(tool_id).spec.scopes)
+    client = require_client(services, provider)  # no client: no consent link can fix it
+    async with services.sessionmaker.begin() as session:
+        url = await consent_url(
+            session, services, client, user_id=user_id, agent_id=agent_id, scopes=scopes
+        )
     return type(error)(
         provider, error.reason, missing=error.missing or scopes, auth_url=url, tool_id=tool_id
     )
@@ -50,6 +50,7 @@ async def _reconnect(
 
 async def stored_grant_gap(
     services: Services,
+    registry: Registry,
     *,
     user_id: uuid.UUID,
     agent_tool_ids: Collection[str],
@@ -61,7 +62,7 @@ async def stored_grant_gap(
     refresh token, or one lacking the tool's scopes; with a consent link. None otherwise, and
     for tools without a provider. What only using the grant reveals (tokens that fail to
     decrypt, a refresh refused) surfaces from `credentials_for_tool` at the call."""
-    spec = services.registry.tool(tool_id).spec
+    spec = registry.tool(tool_id).spec
     provider_id = spec.auth_provider
     if not provider_id:
         return None
@@ -75,7 +76,7 @@ async def stored_grant_gap(
         gap = ReauthorizationRequired(provider_id, row.last_error or "the grant needs renewal")
     else:
         lacking = compiler.uncovered(
-            services.registry.auth_providers.get(provider_id), row.scopes, spec.scopes
+            registry.auth_providers.get(provider_id), row.scopes, spec.scopes
         )
         if not lacking:
             return None
@@ -83,13 +84,14 @@ async def stored_grant_gap(
             provider_id, "the grant lacks scopes this tool needs", missing=lacking
         )
     return await _reconnect(
-        services, gap, user_id=user_id, agent_id=agent_id, agent_tool_ids=agent_tool_ids,
+        services, registry, gap, user_id=user_id, agent_id=agent_id, agent_tool_ids=agent_tool_ids,
         tool_id=tool_id,
     )  # fmt: skip
 
 
 async def credentials_for_tool(
     services: Services,
+    registry: Registry,
     *,
     user_id: uuid.UUID | str,
     agent_tool_ids: Collection[str],
@@ -103,8 +105,9 @@ async def credentials_for_tool(
       scopes are not among the agent's compiled scopes. Never fixed by consent.
     - `ReauthorizationRequired` (AUTH_REQUIRED): no grant, a grant marked `needs_reauth`
       (`invalid_grant`), or a grant that lacks the tool's scopes (e.g. unticked at consent). It
-      carries `auth_url` (a fresh consent link for the agent's scopes, bound to `agent_id`)
-      when the provider is configured.
+      carries `auth_url` (a fresh consent link for the agent's scopes, bound to `agent_id`).
+    - `OAuthNotConfigured` (OAUTH_NOT_CONFIGURED): consent is needed but this server has no
+      OAuth client for the provider, so no link could fix it.
     - `CredentialsUnreadable` (CREDENTIALS_UNREADABLE, a `ReauthorizationRequired`): the stored
       tokens fail to decrypt; the grant is now marked `needs_reauth`.
     - `OAuthProviderError`: the provider failed transiently while refreshing; retry later.
@@ -113,12 +116,12 @@ async def credentials_for_tool(
     per grant across processes)."""
     if tool_id not in agent_tool_ids:
         raise ToolNotPermitted(tool_id, "the agent does not declare this tool")
-    spec = services.registry.tool(tool_id).spec
+    spec = registry.tool(tool_id).spec
     if not spec.auth_provider:
         return None
     provider_id = spec.auth_provider
-    provider = services.registry.auth_providers.get(provider_id)
-    plan = compiler.compile_scopes(services.registry, agent_tool_ids).get(provider_id)
+    provider = registry.auth_providers.get(provider_id)
+    plan = compiler.compile_scopes(registry, agent_tool_ids).get(provider_id)
     allowed = plan.scope_ids if plan else frozenset()
     if compiler.uncovered(provider, allowed, spec.scopes):
         raise ToolNotPermitted(tool_id, "its scopes exceed the agent's")
@@ -134,6 +137,7 @@ async def credentials_for_tool(
     except ReauthorizationRequired as error:
         raise await _reconnect(
             services,
+            registry,
             error,
             user_id=user,
             agent_id=agent,

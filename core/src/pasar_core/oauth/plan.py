@@ -14,6 +14,7 @@ from pasar_core.oauth import scopes as compiler
 from pasar_core.oauth.tokens import ACTIVE
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, AuthToken
+from pasar_core.tool_access import registry_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +34,17 @@ async def scope_plan(
     """Unknown tool ids raise `UnknownTools`; `agent_id` needs the owner as `principal`."""
     from pasar_core.agents.service import owned_agent
 
-    services.registry.require_tools(tool_ids)
-    plans = compiler.compile_scopes(services.registry, tool_ids)
+    registry = await registry_for(services, principal.user_id) if principal else services.registry
+    registry.require_tools(tool_ids)
+    plans = compiler.compile_scopes(registry, tool_ids)
     before: dict[str, frozenset[str]] | None = None
     granted: dict[str, list[str]] = {}
     if principal is not None:
         async with services.sessionmaker() as session:
             if agent_id is not None:
                 agent: Agent = await owned_agent(session, principal, agent_id)
-                known = [t for t in agent.tool_ids if t in services.registry.tools]
-                before = compiler.scope_sets(compiler.compile_scopes(services.registry, known))
+                known = [t for t in agent.tool_ids if t in registry.tools]
+                before = compiler.scope_sets(compiler.compile_scopes(registry, known))
             rows = await session.scalars(
                 select(AuthToken).where(
                     AuthToken.user_id == principal.user_id, AuthToken.status == ACTIVE
@@ -53,7 +55,7 @@ async def scope_plan(
     result = []
     for provider_id in providers:
         plan = plans.get(provider_id) or compiler.ProviderScopes(provider_id, ())
-        spec = services.registry.auth_providers.get(provider_id)
+        spec = registry.auth_providers.get(provider_id)
         result.append(
             ProviderPlan(
                 compiled=plan,

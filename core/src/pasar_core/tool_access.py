@@ -1,0 +1,22 @@
+"""Which tools an owner's agents may use: the one place that answers it.
+
+Today that is the installed plugins' registry. Tools that live outside it (an owner's custom
+tools, sandboxed plugins) join here as an overlay, so every caller that saves, plans or runs an
+agent asks `registry_for` once and passes the answer on instead of reading `services.registry`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+
+from pasar_core.registry import Registry
+from pasar_core.services import Services
+
+
+async def registry_for(
+    services: Services, owner_id: uuid.UUID, tool_ids: Collection[str] | None = None
+) -> Registry:
+    """The registry the owner's agents see; `tool_ids`, when given, are the ones about to be
+    used (an implementation may load only those)."""
+    return services.registry

@@ -1,0 +1,190 @@
+"""Sandbox tests run against a real Docker daemon (the session's `pasar_docker`).
+
+Every container a test creates is inspected before it starts (the client's observer) and audited
+at the end of the session against the hardening, independently of the client's own checks; the
+daemon's event log must show no container of this session that escaped the audit, and none may be
+left behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from pasar_core.sandbox.client import SandboxClient
+from pasar_core.sandbox.policy import LABEL_INSTANCE, LABEL_WORKER
+from pasar_core.sandbox.settings import SandboxSettings
+from pasar_core.testing import DockerForTests
+
+ALLOWED_ENV = {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE"}
+
+
+class ContainerAudit:
+    """`docker inspect` of every sandbox container this session created."""
+
+    def __init__(self, docker: DockerForTests) -> None:
+        self.docker = docker
+        self.inspected: dict[str, Mapping[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, inspected: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.inspected[str(inspected["Id"])] = inspected
+
+    def record_id(self, container_id: str) -> None:
+        client = self.docker.client()
+        try:
+            self.record(client.api.inspect_container(container_id))
+        finally:
+            client.close()
+
+
+def hardening_problems(inspected: Mapping[str, Any]) -> list[str]:
+    """The suite's own reading of the hardening, written apart from pasar_core's policy."""
+    host = inspected["HostConfig"]
+    config = inspected["Config"]
+    problems = []
+
+    def expect(ok: bool, what: str) -> None:
+        if not ok:
+            problems.append(what)
+
+    expect(host["ReadonlyRootfs"] is True, "root filesystem is writable")
+    expect(host["CapDrop"] == ["ALL"], f"CapDrop {host['CapDrop']}")
+    expect(not host.get("CapAdd"), f"CapAdd {host.get('CapAdd')}")
+    expect(host["SecurityOpt"] == ["no-new-privileges"], f"SecurityOpt {host['SecurityOpt']}")
+    expect(host["NetworkMode"] == "none", f"NetworkMode {host['NetworkMode']}")
+    expect(host["Privileged"] is False, "privileged")
+    expect(isinstance(host["PidsLimit"], int) and host["PidsLimit"] > 0, "no pids limit")
+    expect(host["Memory"] > 0 and host["MemorySwap"] == host["Memory"], "memory/swap limit")
+    expect(host["NanoCpus"] > 0, "no CPU limit")
+    expect(not host.get("Binds") and not host.get("Mounts"), "host mounts")
+    expect(not host.get("VolumesFrom") and not host.get("Devices"), "volumes or devices")
+    expect(inspected.get("Mounts") in ([], None), f"Mounts {inspected.get('Mounts')}")
+    tmpfs = host.get("Tmpfs") or {}
+    expect(list(tmpfs) == ["/tmp"] and "size=" in tmpfs["/tmp"], f"Tmpfs {tmpfs}")
+    user = config.get("User") or ""
+    expect(user.split(":")[0] not in ("", "0", "root"), f"user {user!r}")
+    expect(host["PidMode"] in ("", "private"), f"PidMode {host['PidMode']}")
+    expect(host["IpcMode"] in ("none", "private"), f"IpcMode {host['IpcMode']}")
+    env_names = {item.split("=", 1)[0] for item in config.get("Env") or []}
+    expect(env_names <= ALLOWED_ENV, f"environment {sorted(env_names)}")
+    expect("docker.sock" not in str(inspected), "the Docker socket is mentioned")
+    labels = config.get("Labels") or {}
+    for label in ("pasar.sandbox", "pasar.tool.id", "pasar.tool.version", LABEL_WORKER):
+        expect(label in labels, f"label {label} missing")
+    return problems
+
+
+class EventLog:
+    """The daemon's container events for `label`, as they happen (the daemon's own event
+    history keeps only the last 256, too few for a whole suite)."""
+
+    def __init__(self, docker: DockerForTests, label: str) -> None:
+        self.client = docker.client()
+        self.events: list[dict[str, Any]] = []
+        self._stream = self.client.events(
+            decode=True, filters={"type": "container", "label": label}
+        )
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                self.events.append(event)
+        except Exception:  # the stream closed under the reader
+            return
+
+    def ids(self, action: str) -> set[str]:
+        return {e["id"] for e in list(self.events) if e.get("Action") == action}
+
+    def wait_until(self, predicate: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, "the daemon's events did not arrive"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._stream.close()
+        self._thread.join(timeout=10)
+        self.client.close()
+
+
+def _remaining(docker: DockerForTests, label: str) -> list[str]:
+    client = docker.client()
+    try:
+        return [c["Id"] for c in client.api.containers(all=True, filters={"label": label})]
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def container_audit(pasar_docker: DockerForTests) -> Iterator[ContainerAudit]:
+    audit = ContainerAudit(pasar_docker)
+    log = EventLog(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
+    try:
+        yield audit
+        # Every audited container was created, so its event must show up; then none other may.
+        log.wait_until(lambda: set(audit.inspected) <= log.ids("create"))
+        created = log.ids("create")
+    finally:
+        log.close()
+    unaudited = created - set(audit.inspected)
+    assert not unaudited, f"containers created outside the audit: {sorted(unaudited)}"
+    failures = {cid[:12]: hardening_problems(i) for cid, i in audit.inspected.items()}
+    failures = {cid: problems for cid, problems in failures.items() if problems}
+    assert not failures, f"containers that were not hardened: {failures}"
+    left = _remaining(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
+    assert not left, f"sandbox containers left behind after the suite: {left}"
+
+
+@pytest.fixture
+def sandbox_settings(pasar_docker: DockerForTests) -> SandboxSettings:
+    """Small containers: the machine's 2 cores are shared."""
+    return SandboxSettings(
+        docker_host=pasar_docker.docker_host,
+        worker_name=pasar_docker.worker_name,
+        max_containers=3,
+        calls_per_container=50,
+        idle_s=300,
+    )
+
+
+MakeSandbox = Callable[..., SandboxClient]
+
+
+@pytest.fixture
+def make_sandbox(
+    pasar_docker: DockerForTests, container_audit: ContainerAudit, sandbox_settings: SandboxSettings
+) -> Iterator[MakeSandbox]:
+    """make_sandbox(**settings_overrides, clock=...) -> a started client, closed after the test;
+    no container of it may remain."""
+    clients: list[SandboxClient] = []
+
+    def make(clock: Callable[[], float] = time.monotonic, **overrides: Any) -> SandboxClient:
+        from dataclasses import replace
+
+        client = SandboxClient(
+            replace(sandbox_settings, **overrides),
+            image=pasar_docker.image,
+            on_container_created=container_audit.record,
+            clock=clock,
+        )
+        clients.append(client)
+        return client.start(janitor=False)
+
+    yield make
+    for client in clients:
+        client.close()
+    for client in clients:
+        left = _remaining(pasar_docker, f"{LABEL_INSTANCE}={client.instance}")
+        assert not left, f"containers left behind by a closed client: {left}"
+
+
+@pytest.fixture
+def sandbox(make_sandbox: MakeSandbox) -> SandboxClient:
+    return make_sandbox()
