@@ -8,6 +8,7 @@ Each serve is stopped with SIGTERM; the script checks that the embedded PostgreS
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -21,11 +22,11 @@ import _common as common
 import _load as load
 
 
-def timed(command: list[str], runs: int) -> dict[str, Any]:
+def timed(command: list[str], runs: int, env: dict[str, str] | None = None) -> dict[str, Any]:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
     return {"median_s": round(statistics.median(times), 3), "all_s": [round(t, 3) for t in times]}
 
@@ -67,7 +68,18 @@ def main() -> None:
 
     started_load = load.loadavg()
     python = sys.executable
+    # Measured with bytecode, as an installed server runs: Python writes it on the first import
+    # (warmed here) unless PYTHONDONTWRITEBYTECODE is set, which some shells export. Importing
+    # without any bytecode (compiling every module from source) is measured on its own.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([python, "-c", "import pasar.app, pasar.lifecycle, granian"], check=True)
+    no_bytecode_dir = common.temp_dir("pasar-bench-no-bytecode-")
+    no_bytecode = {**os.environ, "PYTHONPYCACHEPREFIX": str(no_bytecode_dir)}
     result: dict[str, Any] = {
+        "bytecode": "compiled (written by a warm-up import)",
+        "import_app_without_bytecode": timed(
+            [python, "-B", "-c", "import pasar.app, pasar.lifecycle"], args.runs, no_bytecode
+        ),
         "python_pass": timed([python, "-c", "pass"], args.runs),
         "import_pasar": timed([python, "-c", "import pasar"], args.runs),
         "pasar_help": timed([python, "-m", "pasar", "--help"], args.runs),
@@ -84,6 +96,7 @@ def main() -> None:
             warm.append(serve_once(data_dir, args.server, args.workers))
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+    shutil.rmtree(no_bytecode_dir, ignore_errors=True)
     result |= {"cold": cold, "warm": warm, "server": args.server, "workers": args.workers,
                "machine": common.machine(), "loadavg_at_start": started_load,
                "loadavg_at_end": load.loadavg()}  # fmt: skip
@@ -97,6 +110,8 @@ def main() -> None:
         ["python -c 'import pasar'", result["import_pasar"]["median_s"]],
         ["pasar --help", result["pasar_help"]["median_s"]],
         ["import pasar.app (everything a worker loads)", result["import_app"]["median_s"]],
+        ["the same without bytecode (every module compiled)",
+         result["import_app_without_bytecode"]["median_s"]],
         [f"bare Starlette app on {args.server}: first 200", statistics.median(result["bare_first_200_s"])],
         [f"pasar serve warm ({args.workers} worker): first 200 on /healthz", med(warm)],
         ["pasar serve cold (initdb): first 200 on /healthz", med(cold)],

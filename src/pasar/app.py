@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import importlib
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 
@@ -22,6 +24,18 @@ from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 
+# What the first run needs and requests do not: LangChain, LangGraph and the runner (about half of
+# the app's import time). Imported in a thread once the app serves, so start-up skips it and the
+# first run does not pay it either.
+RUN_MODULES = ("pasar_core.executions.runner",)
+
+
+async def load_run_modules() -> None:
+    for name in RUN_MODULES:
+        await asyncio.to_thread(importlib.import_module, name)
+    gc.collect()
+    gc.freeze()  # as for start-up's objects, below
+
 
 def create_app(
     settings: Settings | None = None, pm: pluggy.PluginManager | None = None
@@ -37,7 +51,11 @@ def create_app(
             # of tens of milliseconds in the middle of requests, measured in bench/).
             gc.collect()
             gc.freeze()
-            yield {"services": services}
+            loading = asyncio.create_task(load_run_modules(), name="pasar-load-run-modules")
+            try:
+                yield {"services": services}
+            finally:
+                await loading
 
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()

@@ -14,8 +14,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
-from pasar_core.agents.builder import check_model_config
 from pasar_core.agents.config import AgentInput, AgentPatch
+from pasar_core.agents.model_config import check_model_config
 from pasar_core.errors import NotFound
 from pasar_core.oauth.consent import missing_scopes
 from pasar_core.registry import Registry
