@@ -18,6 +18,7 @@ from pasar_graphql.connections.queries import ConnectionQueries
 from pasar_graphql.documents import CachedDocuments, DocumentCache, Limits
 from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
+from pasar_graphql.plain_fields import use_plain_resolvers
 from pasar_graphql.production import SignedInIntrospection, SuggestionFreeExecutionContext
 from pasar_graphql.tools.queries import ToolQueries
 
@@ -78,4 +79,5 @@ def build_schema(*, dev_mode: bool = False) -> PasarSchema:
         execution_context_class=None if dev_mode else SuggestionFreeExecutionContext,
     )
     built.documents = documents
+    use_plain_resolvers(built)
     return built
