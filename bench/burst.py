@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
     parser.add_argument("--timeout", type=float, default=60, help="seconds one request may take")
+    parser.add_argument("--pool-timeout", type=float, default=5.0,
+                        help="PASAR_DB_POOL_TIMEOUT for pasar (5 s: pasar's default)")  # fmt: skip
     args = parser.parse_args()
     if not 1 <= args.connections <= 15_000 or not 1 <= args.rounds <= 5:
         parser.error("--connections must be 1..15000 and --rounds 1..5")
@@ -86,7 +88,8 @@ def main() -> None:
     started_load = load.loadavg()
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "pasar": []}
     with load.bench_database() as (database_url, data_dir):
-        pasar = load.start_pasar(database_url, data_dir, server=args.server)
+        pasar = load.start_pasar(database_url, data_dir, server=args.server,
+                                 PASAR_DB_POOL_TIMEOUT=str(args.pool_timeout))  # fmt: skip
         bare = None
         try:
             load.wait_http(pasar.base_url, pasar.process, pasar.log)
@@ -115,14 +118,19 @@ def main() -> None:
                 bare.stop()
     chosen = {name: max(found, key=lambda run: (run["ok_200"], -run["p99_ms"]))
               for name, found in runs.items()}  # fmt: skip
-    result = {"server": args.server, "connections": args.connections, "rounds": runs,
+    result = {"server": args.server, "connections": args.connections,
+              "pasar_db_pool_timeout_s": args.pool_timeout, "rounds": runs,
               "best": chosen, "machine": common.machine(), "loadavg_at_start": started_load,
               "somaxconn": Path("/proc/sys/net/core/somaxconn").read_text().strip()}  # fmt: skip
-    out = common.write_results(f"burst-{args.server}-{args.connections}", result)
+    suffix = "" if args.pool_timeout == 5.0 else f"-pool{args.pool_timeout:g}s"
+    out = common.write_results(f"burst-{args.server}-{args.connections}{suffix}", result)
     rows = [[name, i + 1, run["ok_200"], run["errors"], run["outcomes"], run["p50_ms"],
              run["p99_ms"], run["max_ms"], run["wall_s"], run["loadavg"][0]]
             for name, found in runs.items() for i, run in enumerate(found)]  # fmt: skip
-    print(f"\n{args.connections} connections at once on {args.server}")
+    print(
+        f"\n{args.connections} connections at once on {args.server}, "
+        f"PASAR_DB_POOL_TIMEOUT {result['pasar_db_pool_timeout_s']} s"
+    )
     print(common.table(["app", "round", "200", "errors", "outcomes", "p50 ms", "p99 ms",
                         "max ms", "wall s", "load"], rows))  # fmt: skip
     print(f"\nwritten to {out}")
