@@ -48,7 +48,8 @@ def create_app(
         async with running_services(settings, pm, watch_revocations=True) as services:
             # What start-up built (modules, schema, registry) lives as long as the process: move
             # it out of the collector's sight, or every full collection walks it again (a pause
-            # of tens of milliseconds in the middle of requests, measured in bench/).
+            # of tens of milliseconds in the middle of requests, measured in bench/). Thawed
+            # when the app stops, so a process that outlives it (tests) can still free it.
             gc.collect()
             gc.freeze()
             loading = asyncio.create_task(load_run_modules(), name="pasar-load-run-modules")
@@ -56,6 +57,7 @@ def create_app(
                 yield {"services": services}
             finally:
                 await loading
+                gc.unfreeze()
 
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()

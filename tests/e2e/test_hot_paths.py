@@ -212,3 +212,15 @@ def test_a_full_pool_is_a_503_with_retry_after_and_loses_nothing(small_pool: Tes
     deadline = time.monotonic() + 30  # the pool hands connections back asynchronously
     while client.get(f"/agents/{agent_id}", headers=headers).status_code != 200:
         assert time.monotonic() < deadline
+
+
+def test_what_start_up_built_is_frozen_while_serving_and_thawed_after(
+    pasar_settings: Settings,
+) -> None:
+    import gc
+
+    gc.unfreeze()
+    with TestClient(create_app(pasar_settings), raise_server_exceptions=False) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 0  # out of the collector's sight while the app serves
+    assert gc.get_freeze_count() == 0  # and collectable again once it stopped
