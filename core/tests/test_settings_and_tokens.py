@@ -70,7 +70,7 @@ def test_data_dir_under_root_is_refused_for_root(monkeypatch: pytest.MonkeyPatch
 def test_access_token_round_trip_and_rejections() -> None:
     signer = TokenSigner(SECRET, ttl_s=60)
     user_id, session_id = uuid.uuid4(), uuid.uuid4()
-    token = signer.issue(user_id, "member", session_id)
+    token = signer.issue(user_id, "member", session_id, "ana@example.com")
     claims = signer.verify(token.token)
     assert (claims.user_id, claims.role, claims.session_id) == (user_id, "member", session_id)
     with pytest.raises(Unauthenticated, match="invalid"):

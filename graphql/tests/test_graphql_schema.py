@@ -222,3 +222,55 @@ def test_only_unexpected_errors_are_logged(execute, caplog: pytest.LogCaptureFix
     (record,) = [record for record in caplog.records if record.name == "pasar.graphql"]
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_basic_fields_resolve_without_strawberrys_wrapper(execute) -> None:
+    from graphql import GraphQLObjectType
+    from pasar_graphql.plain_fields import use_plain_resolvers
+
+    schema = build_schema()
+    graphql_schema = schema._schema
+    tool = graphql_schema.type_map["Tool"]
+    assert isinstance(tool, GraphQLObjectType)
+    assert {name: getattr(field.resolve, "plain_field", None) for name, field in tool.fields.items()
+            if name in ("id", "inputSchema", "timeoutS")} == {
+        "id": "id", "inputSchema": "input_schema", "timeoutS": "timeout_s"}  # fmt: skip
+    # fields with resolvers of their own keep them
+    query = graphql_schema.type_map["Query"]
+    assert isinstance(query, GraphQLObjectType)
+    assert not hasattr(query.fields["tools"].resolve, "plain_field")
+    assert use_plain_resolvers(schema) == 0  # nothing left to replace
+    # the values are the same as through Strawberry's resolvers
+    body = execute(
+        '{ tool(id: "txt:read") { id family timeoutS inputSchema effect } }', schema=schema
+    )
+    assert body["data"]["tool"]["id"] == "txt:read"
+    assert body["data"]["tool"]["family"] == "files"
+    assert body["data"]["tool"]["effect"] == "READ"
+
+
+@strawberry.type
+class Thing:
+    name: str
+
+
+@strawberry.type
+class Things:
+    @strawberry.field
+    def thing(self) -> Thing:
+        return Thing(name="x")
+
+
+def test_a_custom_default_resolver_keeps_strawberrys_resolvers() -> None:
+    from pasar_graphql.plain_fields import use_plain_resolvers
+    from strawberry.schema.config import StrawberryConfig
+
+    custom = strawberry.Schema(
+        query=Things, config=StrawberryConfig(default_resolver=lambda o, n: n)
+    )
+    assert use_plain_resolvers(custom) == 0
+    plain = strawberry.Schema(query=Things)
+    assert use_plain_resolvers(plain) == 1
+    result = plain.execute_sync("{ thing { name } }")
+    assert result.errors is None
+    assert result.data == {"thing": {"name": "x"}}

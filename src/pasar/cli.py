@@ -1,4 +1,7 @@
-"""The `pasar` command line: serve, worker, db, plugins, tools, users, api-keys, keys, sandbox, dev."""
+"""The `pasar` command line: serve, worker, db, plugins, tools, users, api-keys, keys, sandbox, dev.
+
+Each command imports what it needs when it runs, so `pasar --help` loads click and little else
+(the app, SQLAlchemy and LangChain take seconds to import)."""
 
 from __future__ import annotations
 
@@ -6,21 +9,14 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
-from pasar_core.accounts import api_key_store
-from pasar_core.accounts import service as accounts
-from pasar_core.accounts.api_key_store import ApiKeyView
-from pasar_core.catalog import list_tools
+from pasar_core.accounts.principal import ROLES
 from pasar_core.errors import PasarError
-from pasar_core.plugins import build_plugin_manager, describe_plugins
-from pasar_core.registry import build_registry
-from pasar_core.schemas import parse_model
-from pasar_core.settings import Settings
-from pasar_core.storage.migrate import upgrade_async
 
-from pasar.lifecycle import database_url, running_services
+if TYPE_CHECKING:
+    from pasar_core.accounts.api_key_store import ApiKeyView
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,6 +48,18 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default PASAR_HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default PASAR_PORT or 8000).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes sharing one database (default PASAR_WORKERS or 1; 0: one per core).",
+)
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "uvicorn"]),
+    default=None,
+    help="HTTP server (default PASAR_SERVER or granian).",
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--dev",
@@ -60,35 +68,41 @@ def main() -> None:
     "(also PASAR_DEV=1). Production mode otherwise.",
 )
 @friendly_errors
-def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None:
-    """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL."""
-    import uvicorn
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    server: str | None,
+    log_level: str,
+    dev: bool,
+) -> None:
+    """Serve the API. Without DATABASE_URL, starts the embedded PostgreSQL (once, for every
+    worker)."""
+    import os
 
-    from pasar.access_log import redact_access_log
-    from pasar.app import create_app
+    from pasar_core.settings import Settings
+
+    from pasar.serving import ServeOptions, serve
 
     settings = Settings.from_env()
     settings = settings.with_overrides(
         host=host or settings.host, port=port or settings.port, dev_mode=dev or settings.dev_mode
     )
+    count = settings.workers if workers is None else workers
+    options = ServeOptions(
+        workers=count or os.cpu_count() or 1,
+        server=settings.server if server is None else server,  # type: ignore[arg-type]
+        log_level=log_level,
+        backlog=settings.backlog,
+    )
     where = (settings.database_url and "DATABASE_URL") or f"embedded, in {settings.postgres_dir}"
-    click.echo(f"pasar: database {where}")
+    click.echo(f"pasar: database {where}; {options.workers} worker(s) on {options.server}")
     if settings.dev_mode:
         click.echo("pasar: development mode (GraphQL introspection open, field suggestions on)")
     click.echo(
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )
-    redact_access_log()
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1; pasar
-    # reads it itself, only from PASAR_TRUSTED_PROXIES (pasar_core.accounts.sources).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        proxy_headers=False,
-        ws_max_size=settings.max_body_bytes,  # websocket frames, bounded as they are read
-    )
+    serve(settings, options)
 
 
 @main.command()
@@ -96,6 +110,8 @@ def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None
 @friendly_errors
 def worker(burst: bool) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
+    from pasar_core.settings import Settings
+
     from pasar.worker import work
 
     settings = Settings.from_env()
@@ -114,6 +130,10 @@ def db() -> None:
 @friendly_errors
 def db_upgrade() -> None:
     """Apply all migrations (also done automatically when the server starts)."""
+    from pasar_core.settings import Settings
+    from pasar_core.storage.migrate import upgrade_async
+
+    from pasar.lifecycle import database_url
 
     async def upgrade() -> None:
         async with database_url(Settings.from_env()) as url:
@@ -133,6 +153,10 @@ def plugins() -> None:
 @friendly_errors
 def plugins_list(as_json: bool) -> None:
     """Plugins found through the `pasar` entry points, with their tool families."""
+    from pasar_core.plugins import build_plugin_manager, describe_plugins
+    from pasar_core.registry import build_registry
+    from pasar_core.settings import Settings
+
     settings = Settings.from_env()
     pm = build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(pm)
@@ -172,6 +196,11 @@ def tools() -> None:
 @friendly_errors
 def tools_list(family: str | None, as_json: bool) -> None:
     """Every installed tool: id, effect, scopes and title."""
+    from pasar_core.catalog import list_tools
+    from pasar_core.plugins import build_plugin_manager
+    from pasar_core.registry import build_registry
+    from pasar_core.settings import Settings
+
     settings = Settings.from_env()
     registry = build_registry(build_plugin_manager(enabled=settings.enabled_plugins))
     views = list_tools(registry, family)
@@ -194,10 +223,16 @@ def users() -> None:
 @users.command("create")
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--role", type=click.Choice(accounts.ROLES), default="member", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="member", show_default=True)
 @friendly_errors
 def users_create(email: str, password: str, role: str) -> None:
     """Create a user (prompts for the password)."""
+    from pasar_core.accounts import service as accounts
+    from pasar_core.schemas import parse_model
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
     credentials = parse_model(accounts.Credentials, {"email": email, "password": password})
 
     async def create() -> str:
@@ -207,6 +242,43 @@ def users_create(email: str, password: str, role: str) -> None:
 
     user_id = run(create())
     click.echo(f"created {role} {credentials.email} ({user_id})")
+
+
+@users.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+@friendly_errors
+def users_set_role(email: str, role: str) -> None:
+    """Change a user's role; the user's sessions end (access tokens carry the role)."""
+    from pasar_core.accounts import service as accounts
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def change() -> None:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            await accounts.set_role(services, email, role)
+
+    run(change())
+    click.echo(f"{email} is now {role}; their sessions ended (they log in again)")
+
+
+@users.command("delete")
+@click.argument("email")
+@click.confirmation_option(prompt="Delete this user and everything they own?")
+@friendly_errors
+def users_delete(email: str) -> None:
+    """Delete a user and everything they own; their access tokens are refused at once."""
+    from pasar_core.accounts import service as accounts
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def delete() -> str:
+        async with running_services(Settings.from_env(), run_agents=False) as services:
+            return str(await accounts.delete_user(services, email))
+
+    click.echo(f"deleted {email} ({run(delete())})")
 
 
 @main.group("api-keys")
@@ -234,6 +306,11 @@ def _key_row(view: ApiKeyView) -> dict[str, Any]:
 @friendly_errors
 def api_keys_list(email: str | None, as_json: bool) -> None:
     """API keys, newest first, with prefix, owner, status and dates (never the keys)."""
+    from pasar_core.accounts import api_key_store
+    from pasar_core.accounts import service as accounts
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
 
     async def collect() -> list[dict[str, Any]]:
         async with running_services(Settings.from_env(), run_agents=False) as services:
@@ -271,9 +348,17 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
 @friendly_errors
 def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
     """Create an API key for a user; the key is printed once, on its own line."""
+    from pasar_core.accounts import api_key_store
+    from pasar_core.accounts import service as accounts
+    from pasar_core.accounts.api_key_store import CreatedApiKey
+    from pasar_core.schemas import parse_model
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
     request = parse_model(api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s})
 
-    async def create() -> api_key_store.CreatedApiKey:
+    async def create() -> CreatedApiKey:
         async with running_services(Settings.from_env(), run_agents=False) as services:
             user = await accounts.user_by_email(services, email)
             return await api_key_store.create_api_key(services, user.id, request)
@@ -293,6 +378,10 @@ def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
 @friendly_errors
 def api_keys_revoke(key: str) -> None:
     """Revoke an API key by its id or its prefix (`psr_1a2b3c4d`)."""
+    from pasar_core.accounts import api_key_store
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
 
     async def revoke() -> ApiKeyView:
         async with running_services(Settings.from_env(), run_agents=False) as services:
@@ -320,6 +409,9 @@ def keys_rotate(new_key: bool) -> None:
     """Re-encrypt every stored secret with the active key (the first of PASAR_ENCRYPTION_KEYS)."""
     from pasar_core.crypto import new_key as make_key
     from pasar_core.oauth.tokens import rotate_keys
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
 
     settings = Settings.from_env()
     if new_key:

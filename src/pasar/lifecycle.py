@@ -22,6 +22,7 @@ from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.storage.db import build_engine, build_sessionmaker
 from pasar_core.storage.migrate import upgrade_async
+from pasar_core.storage.reads import Reads
 from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("pasar")
@@ -62,9 +63,14 @@ async def running_services(
     async with database_url(settings) as url:
         if prepare_database:
             await upgrade_async(url)
-        engine = build_engine(url, pool_size=settings.db_pool_size)
+        engine = build_engine(
+            url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
+        )
         sessionmaker = build_sessionmaker(engine)
         result_cache = build_result_cache(settings.redis_url, sessionmaker)
+        reads = await Reads.open(
+            url, max_size=settings.db_read_pool_size, timeout_s=settings.db_pool_timeout_s
+        )
         try:
             services = Services(
                 settings=settings,
@@ -76,6 +82,7 @@ async def running_services(
                 object_store=build_object_store(settings),
                 result_cache=result_cache,
                 login_throttle=LoginThrottle(policy=settings.throttle_policy()),
+                reads=reads,
             )
             if prepare_database:
                 await sync_tools(services)
@@ -93,4 +100,5 @@ async def running_services(
                     await runtime.close()
         finally:
             await result_cache.close()
+            await reads.close()
             await engine.dispose()

@@ -100,6 +100,26 @@ def test_users_create_refuses_bad_input(env: dict[str, str]) -> None:
     assert bad_role.exit_code == 2
 
 
+def test_users_set_role_and_delete(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    email = "roles@example.com"
+    create = ["users", "create", email, "--password", TEST_PASSWORD]
+    assert runner.invoke(main, create, env=env).exit_code == 0
+    changed = runner.invoke(main, ["users", "set-role", email, "viewer"], env=env)
+    assert changed.exit_code == 0, changed.output
+    assert "now viewer" in changed.output
+    assert runner.invoke(main, ["users", "set-role", email, "god"], env=env).exit_code == 2
+    unknown = runner.invoke(main, ["users", "set-role", "nobody@example.com", "admin"], env=env)
+    assert (unknown.exit_code, "no user" in unknown.output) == (1, True)
+    kept = runner.invoke(main, ["users", "delete", email], env=env, input="n\n")
+    assert kept.exit_code == 1  # not confirmed
+    deleted = runner.invoke(main, ["users", "delete", email, "--yes"], env=env)
+    assert deleted.exit_code == 0, deleted.output
+    again = runner.invoke(main, ["users", "delete", email, "--yes"], env=env)
+    assert (again.exit_code, "no user" in again.output) == (1, True)
+    assert runner.invoke(main, create, env=env).exit_code == 0  # the email is free again
+
+
 def test_bad_database_url_is_reported(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main,

@@ -14,10 +14,10 @@ import pytest
 from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
-from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.support.statements import Statements
 
 NEW_PASSWORD = "a different long passphrase"
 
@@ -58,21 +58,6 @@ def wait_until_known_revoked(client: TestClient, sid: uuid.UUID) -> None:
         time.sleep(0.01)
 
 
-class Statements:
-    """SQL statements one app sends through its engine (as bench/ counts them)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.seen: list[str] = []
-        self._engine = services_of(client).sessionmaker.kw["bind"].sync_engine
-        event.listen(self._engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.seen.append(statement)
-
-    def close(self) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._record)
-
-
 @pytest.fixture
 def two_apps(pasar_settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
     """Two server instances on one database: each its own services, pool and listener."""
@@ -106,7 +91,7 @@ def test_logout_in_one_process_refuses_the_token_in_another_without_a_query(
     first, second = two_apps
     email = sign_up(first)
     pair = log_in(first, email)
-    statements = Statements(second)
+    statements = Statements(services_of(second))
     try:
         assert second.get("/agents", headers=bearer(pair)).status_code == 200
         # Accepting a token never reads the denylist: the check is in memory.
@@ -236,3 +221,53 @@ def test_a_reused_refresh_token_also_kills_its_access_tokens(client: TestClient)
     assert replay.status_code == 401
     for pair in (first, second):  # the thief's and the owner's access tokens alike
         assert client.get("/agents", headers=bearer(pair)).status_code == 401
+
+
+def call(client: TestClient, function: Any, *args: Any) -> Any:
+    """Run a pasar_core service function on the app's own event loop."""
+    assert client.portal is not None
+    return client.portal.call(function, services_of(client), *args)
+
+
+def test_a_role_change_ends_the_users_sessions_everywhere(
+    two_apps: tuple[TestClient, TestClient],
+) -> None:
+    """The role travels in the access token (no query per request), so changing it ends every
+    session of the user: the old token is refused in every process, a new log-in carries the
+    new role."""
+    from pasar_core.accounts.service import set_role
+
+    first, second = two_apps
+    email = sign_up(first)
+    pair = log_in(first, email)
+    assert second.get("/agents", headers=bearer(pair)).status_code == 200
+    call(first, set_role, email, "viewer")
+    wait_until_known_revoked(second, session_id(pair["access_token"]))
+    assert second.get("/agents", headers=bearer(pair)).status_code == 401
+    fresh = log_in(second, email)
+    assert jwt.decode(fresh["access_token"], options={"verify_signature": False})["role"] == (
+        "viewer"
+    )
+    me = second.post("/graphql", json={"query": "{ me { role } }"}, headers=bearer(fresh))
+    assert me.json() == {"data": {"me": {"role": "viewer"}}}
+
+
+def test_a_deleted_users_tokens_are_refused_even_by_a_process_started_later(
+    pasar_settings: Settings, two_apps: tuple[TestClient, TestClient]
+) -> None:
+    from pasar_core.accounts.service import delete_user
+
+    first, second = two_apps
+    email = sign_up(first)
+    pair = log_in(first, email)
+    agent = second.post("/agents", json={"name": "a", "tools": []}, headers=bearer(pair))
+    assert agent.status_code == 201
+    call(first, delete_user, email)
+    wait_until_known_revoked(second, session_id(pair["access_token"]))
+    for client in (first, second):
+        refused = client.post("/agents", json={"name": "b", "tools": []}, headers=bearer(pair))
+        assert refused.status_code == 401  # not a 500 from a missing owner row
+    with TestClient(create_app(pasar_settings), raise_server_exceptions=False) as later:
+        assert later.get("/agents", headers=bearer(pair)).status_code == 401
+    refreshed = first.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert refreshed.status_code == 401

@@ -40,6 +40,18 @@ class Unauthenticated(PasarError):
     status = 401
 
 
+class Unavailable(PasarError):
+    """The server is too busy for this request right now (every database connection is in
+    use); `details["retry_after_s"]` says when to try again (REST: the Retry-After header)."""
+
+    code = "UNAVAILABLE"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message, details={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
+
+
 class Forbidden(PasarError):
     code = "FORBIDDEN"
     status = 403

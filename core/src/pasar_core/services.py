@@ -20,6 +20,7 @@ from pasar_core.settings import Settings
 if TYPE_CHECKING:
     from pasar_core.executions.cache import ResultCache
     from pasar_core.executions.manager import ExecutionRuntime
+    from pasar_core.storage.reads import Reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,5 +44,7 @@ class Services:
     """Chat models built for runs in this process, shared between runs."""
     graphs: BuiltCache[Any] = field(default_factory=BuiltCache)
     """Compiled agent graphs by (config, tools), shared between runs of this process."""
+    reads: Reads | None = None
+    """The pool of single-statement reads (pasar_core.storage.reads); None: not started."""
     executions: ExecutionRuntime | None = None
     """Executors and the event hub of this process; None in processes that run no agents."""

@@ -37,6 +37,26 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise StartupError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _server(env: Mapping[str, str]) -> str:
+    server = env.get("PASAR_SERVER", "").strip().lower() or "granian"
+    if server not in ("granian", "uvicorn"):
+        raise StartupError(f"PASAR_SERVER must be granian or uvicorn, got {server!r}")
+    return server
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StartupError(f"{name} must be a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise StartupError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthClientSettings:
     """This server's OAuth client at one provider, from `PASAR_<PROVIDER>_*`.
@@ -117,7 +137,19 @@ class Settings:
     dev_mode: bool = False
     """Development mode: GraphQL introspection for anyone and field suggestions in errors.
     Off (production mode) unless `PASAR_DEV=1` or `pasar serve --dev`."""
-    db_pool_size: int = 10
+    db_pool_size: int = 20
+    """Database connections each server process keeps at most (units of work)."""
+    db_read_pool_size: int = 10
+    """Connections of each process's single-statement reads (pasar_core.storage.reads)."""
+    workers: int = 1
+    """`pasar serve` worker processes (0: one per core)."""
+    server: str = "granian"
+    """`pasar serve`'s HTTP server: `granian` or `uvicorn`."""
+    backlog: int = 16384
+    """The listen queue of `pasar serve` (the kernel caps it at net.core.somaxconn)."""
+    db_pool_timeout_s: float = 5.0
+    """How long a request waits for a database connection before it is refused with 503
+    `UNAVAILABLE` and `Retry-After` (never a 500 after SQLAlchemy's default 30 s)."""
     public_url: str | None = None
     oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
     """`public_url`: where browsers reach this server (OAuth redirect URIs are built from it;
@@ -171,7 +203,12 @@ class Settings:
                 env, "PASAR_MAX_TOOL_RESULT_BYTES", DEFAULT_MAX_TOOL_RESULT_BYTES
             ),
             dev_mode=_bool(env, "PASAR_DEV"),
-            db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 10),
+            db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 20),
+            db_read_pool_size=_int(env, "PASAR_DB_READ_POOL_SIZE", 10),
+            db_pool_timeout_s=_float(env, "PASAR_DB_POOL_TIMEOUT", 5.0),
+            workers=_int(env, "PASAR_WORKERS", 1),
+            server=_server(env),
+            backlog=_int(env, "PASAR_BACKLOG", 16384),
             public_url=(env.get("PASAR_PUBLIC_URL") or "").rstrip("/") or None,
             oauth_clients=_oauth_clients(env),
             redis_url=env.get("REDIS_URL") or None,

@@ -118,7 +118,7 @@ def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         database_url=pasar_database_url,
         secret_key=TEST_SECRET_KEY,
-        db_pool_size=2,
+        db_pool_size=4,
         allow_private_hosts=TEST_ALLOW_PRIVATE_HOSTS,
     )
 

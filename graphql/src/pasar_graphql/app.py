@@ -18,6 +18,7 @@ from strawberry.schema import BaseSchema
 
 from pasar_graphql.context import Context
 from pasar_graphql.schema import build_schema
+from pasar_graphql.tools.catalogue import ToolCatalogue
 from pasar_graphql.transport import decode_http_json, decode_ws_message, http_code, request_error
 
 
@@ -25,6 +26,10 @@ class PasarGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with a typed context built from the lifespan's `Services`; every
     request error (malformed body, too large, wrong method) is a GraphQL JSON error with
     `extensions.code`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.catalogue = ToolCatalogue()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +51,9 @@ class PasarGraphQL(GraphQL[Context, None]):
         services = getattr(request.state, "services", None)
         if not isinstance(services, Services):
             raise RuntimeError("no Services in the app state: run the app with its lifespan")
-        return Context(request=request, response=response, services=services)
+        return Context(
+            request=request, response=response, services=services, catalogue=self.catalogue
+        )
 
     def parse_json(self, data: str | bytes) -> Any:
         """Every JSON text of an HTTP request: the body, GET's `variables` and `extensions`."""

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from pasar_graphql.tools.catalogue import ToolCatalogue
+
 
 @dataclass
 class Context:
@@ -28,6 +30,8 @@ class Context:
     connection_params: dict[str, object] | None = None
     """Set by Strawberry from a websocket's `connection_init` payload (browsers cannot send
     headers there): `{"Authorization": "Bearer ..."}` or `{"X-API-Key": "..."}`."""
+    catalogue: ToolCatalogue = field(default_factory=ToolCatalogue)
+    """The catalogue's GraphQL objects: the app's, shared by its requests."""
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 

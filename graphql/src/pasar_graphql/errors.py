@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
-from pasar_core.errors import PasarError
+from pasar_core.errors import PasarError, Unavailable
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -87,12 +88,27 @@ class PasarErrors(SchemaExtension):
         self._streamed = False
         yield
         if not self._streamed:  # a streamed result was rewritten before it was sent
-            _rewrite(self.execution_context.result)
+            result = self.execution_context.result
+            _rewrite(result)
+            _answer_busy(result, getattr(self.execution_context.context, "response", None))
 
     def on_stream_result(self, result: object) -> Iterator[None]:
         self._streamed = True
         _rewrite(result)
         yield
+
+
+def _answer_busy(result: object, response: object) -> None:
+    """An HTTP answer with an `UNAVAILABLE` error (no database connection was free) is a 503
+    with Retry-After, as over REST: the client should retry the whole operation."""
+    if not isinstance(response, Response):
+        return
+    for error in getattr(result, "errors", None) or ():
+        original = error.original_error
+        if isinstance(original, Unavailable):
+            response.status_code = original.status
+            response.headers["Retry-After"] = str(original.retry_after_s)
+            return
 
 
 def _rewrite(result: object) -> None:

@@ -1,9 +1,10 @@
 """Production mode: no field suggestions in any error, introspection for signed-in callers only.
 
 Suggestions ("Did you mean 'tools'?") map the schema for a stranger one typo at a time, so they
-are hidden everywhere graphql-core makes them: validation (`HideSuggestions`) and variable
-coercion at execution (`SuggestionFreeExecutionContext`). The same holds for every caller, so
-a validation result stays cacheable by document text.
+are hidden everywhere graphql-core makes them: validation (`validate_without_suggestions`, run
+once per document by `pasar_graphql.documents.CachedDocuments`) and variable coercion at
+execution (`SuggestionFreeExecutionContext`). The same holds for every caller, so a validation
+result stays cacheable by document text.
 
 Introspection depends on who asks, so `SignedInIntrospection` decides it per request, after
 validation and before execution, from the request's context.
@@ -12,7 +13,7 @@ validation and before execution, from the request's context.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSchema, validate
@@ -40,20 +41,6 @@ def validate_without_suggestions(
     does) with graphql-core's `hide_suggestions`."""
     rules = (*rules, MaybeNullValidationRule, OneOfInputValidationRule)
     return validate(schema, document, rules, hide_suggestions=True)
-
-
-class HideSuggestions(SchemaExtension):
-    """Runs the validation step itself, without suggestions (Strawberry then skips its own)."""
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.pre_execution_errors is None and context.graphql_document is not None:
-            context.pre_execution_errors = validate_without_suggestions(
-                context.schema._schema,  # the graphql-core schema, as Strawberry's own
-                context.graphql_document,  # ValidationCache reads it
-                context.validation_rules,
-            )
-        yield
 
 
 class SuggestionFreeExecutionContext(StrawberryGraphQLCoreExecutionContext):

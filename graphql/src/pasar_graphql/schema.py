@@ -6,12 +6,7 @@ from collections.abc import Callable, Sequence
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from pasar_graphql.accounts.mutations import AccountMutations
@@ -20,18 +15,17 @@ from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
 from pasar_graphql.connections.mutations import ConnectionMutations
 from pasar_graphql.connections.queries import ConnectionQueries
+from pasar_graphql.documents import CachedDocuments, DocumentCache, Limits
 from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
-from pasar_graphql.production import (
-    HideSuggestions,
-    SignedInIntrospection,
-    SuggestionFreeExecutionContext,
-)
+from pasar_graphql.plain_fields import use_plain_resolvers
+from pasar_graphql.production import SignedInIntrospection, SuggestionFreeExecutionContext
 from pasar_graphql.tools.queries import ToolQueries
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
+LIMITS = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_tokens=MAX_TOKENS)
 
 
 @strawberry.type
@@ -44,22 +38,28 @@ class Mutation(AccountMutations, AgentMutations, ExecutionMutations, ConnectionM
     pass
 
 
-def default_extensions(*, dev_mode: bool = False) -> Sequence[Callable[[], SchemaExtension]]:
-    """Factories, so every request gets fresh extension instances. Production mode (the
-    default) adds `HideSuggestions` and `SignedInIntrospection`."""
-    limits: tuple[Callable[[], SchemaExtension], ...] = (
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+def default_extensions(
+    documents: DocumentCache | None = None, *, dev_mode: bool = False
+) -> Sequence[Callable[[], SchemaExtension]]:
+    """Factories, so every request gets fresh extension instances, around one document cache
+    (the schema's: parse with the token limit, validate with the depth and alias limits, each
+    once per document text). Production mode (the default) validates without suggestions and
+    adds `SignedInIntrospection`."""
+    cache = documents if documents is not None else DocumentCache(LIMITS, dev_mode=dev_mode)
+    extensions: tuple[Callable[[], SchemaExtension], ...] = (
+        lambda: CachedDocuments(cache),
         PasarErrors,
     )
-    if dev_mode:
-        return limits
-    return (*limits, HideSuggestions, SignedInIntrospection)
+    if cache.dev_mode:
+        return extensions
+    return (*extensions, SignedInIntrospection)
 
 
 class PasarSchema(strawberry.Schema):
-    """Logs only unexpected errors (client mistakes and typed errors are not worth a trace)."""
+    """Logs only unexpected errors (client mistakes and typed errors are not worth a trace).
+    `documents`: the cache of checked documents its extensions share (see `build_schema`)."""
+
+    documents: DocumentCache | None = None
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -70,13 +70,14 @@ class PasarSchema(strawberry.Schema):
 def build_schema(*, dev_mode: bool = False) -> PasarSchema:
     """The schema in production mode (no suggestions, introspection for signed-in callers)
     unless `dev_mode`."""
-    return PasarSchema(
+    documents = DocumentCache(LIMITS, dev_mode=dev_mode)
+    built = PasarSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=default_extensions(dev_mode=dev_mode),
+        extensions=default_extensions(documents),
         execution_context_class=None if dev_mode else SuggestionFreeExecutionContext,
     )
-
-
-schema = build_schema()
+    built.documents = documents
+    use_plain_resolvers(built)
+    return built

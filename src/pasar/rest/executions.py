@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from pasar_core.errors import BadRequest
 from pasar_core.executions import service as executions
-from pasar_core.executions.approval import ApprovalDecision
+from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.executions.webhooks import webhook_secret
 from starlette.requests import Request

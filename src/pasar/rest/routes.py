@@ -11,7 +11,7 @@ from pasar_core.accounts.api_key_store import ApiKeyRequest
 from pasar_core.accounts.service import Credentials, PasswordChange, RefreshRequest
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
-from pasar_core.executions.approval import ApprovalDecision
+from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pydantic import BaseModel
 from starlette.requests import Request

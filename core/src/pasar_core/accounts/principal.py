@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
+ROLES = ("admin", "member", "viewer")
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

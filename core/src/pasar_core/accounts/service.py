@@ -4,12 +4,14 @@ GraphQL and the CLI (API keys: pasar_core.accounts.api_key_store)."""
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts import refresh_tokens, revocations
 from pasar_core.accounts.access_tokens import AccessToken
@@ -20,7 +22,7 @@ from pasar_core.accounts.api_key_store import (
 )
 from pasar_core.accounts.api_keys import looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
-from pasar_core.accounts.principal import Principal
+from pasar_core.accounts.principal import ROLES, Principal
 from pasar_core.accounts.refresh_tokens import IssuedRefresh
 from pasar_core.errors import (
     Conflict,
@@ -33,7 +35,6 @@ from pasar_core.services import Services
 from pasar_core.storage.models import User
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-ROLES = ("admin", "member", "viewer")
 CLOCK_MARGIN_S = 60  # between this process's clock and the database's
 
 
@@ -100,7 +101,9 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s
         )
-    return TokenPair(services.tokens.issue(user.id, user.role, refresh.family_id), refresh)
+    return TokenPair(
+        services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
+    )
 
 
 async def refresh_session(services: Services, token: str) -> TokenPair:
@@ -118,7 +121,9 @@ async def refresh_session(services: Services, token: str) -> TokenPair:
             )
         services.revoked_sessions.add([reused.family_id], until)
         raise
-    return TokenPair(services.tokens.issue(user.id, user.role, refresh.family_id), refresh)
+    return TokenPair(
+        services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
+    )
 
 
 async def log_out(services: Services, token: str) -> None:
@@ -189,8 +194,53 @@ async def change_password(
             session, user.id, services.settings.refresh_token_ttl_s
         )
     services.revoked_sessions.add(sessions, until)
-    access = services.tokens.issue(user.id, user.role, refresh.family_id)
+    access = services.tokens.issue(user.id, user.role, refresh.family_id, user.email)
     return PasswordChanged(TokenPair(access, refresh), len(sessions), keys_revoked, keys_active)
+
+
+async def _end_every_session(
+    session: AsyncSession, services: Services, user_id: uuid.UUID
+) -> tuple[list[uuid.UUID], float]:
+    """Revoke every refresh token of the user and denylist the sessions that may still hold
+    live access tokens (within the caller's transaction); returns them and until when."""
+    keep_s = services.tokens.ttl_s
+    live_since = datetime.now(UTC) - timedelta(seconds=keep_s + CLOCK_MARGIN_S)
+    sessions = await refresh_tokens.revoke_all(session, user_id, live_since)
+    until = await revocations.revoke(session, user_id, sessions, keep_s)
+    return sessions, until
+
+
+async def set_role(services: Services, email: str, role: str) -> User:
+    """Change a user's role. Access tokens carry the role, so every session of the user ends
+    (in every process): the user logs in again and gets tokens with the new role."""
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
+    async with services.sessionmaker.begin() as session:
+        user = await session.scalar(
+            select(User).where(User.email == email.strip().lower()).with_for_update()
+        )
+        if user is None:
+            raise NotFound(f"no user with email {email[:320]!r}")
+        user.role = role
+        sessions, until = await _end_every_session(session, services, user.id)
+    services.revoked_sessions.add(sessions, until)
+    return user
+
+
+async def delete_user(services: Services, email: str) -> uuid.UUID:
+    """Delete a user and everything they own. Their access tokens are refused at once, in
+    every process, for as long as they could live (the denylist rows outlive the user)."""
+    async with services.sessionmaker.begin() as session:
+        user = await session.scalar(
+            select(User).where(User.email == email.strip().lower()).with_for_update()
+        )
+        if user is None:
+            raise NotFound(f"no user with email {email[:320]!r}")
+        user_id = user.id
+        sessions, until = await _end_every_session(session, services, user_id)
+        await session.delete(user)
+    services.revoked_sessions.add(sessions, until)
+    return user_id
 
 
 async def authenticate(services: Services, credential: str) -> Principal:
@@ -205,7 +255,9 @@ async def authenticate(services: Services, credential: str) -> Principal:
         raise Unauthenticated(
             "the session has ended (logged out or password changed); log in again"
         )
-    async with services.sessionmaker() as session:
+    if claims.email is not None:  # the hot path: the identity is the token's, no query
+        return Principal(claims.user_id, claims.email, claims.role, via="token")
+    async with services.sessionmaker() as session:  # a token from before email was a claim
         user = await session.get(User, claims.user_id)
     if user is None:
         raise Unauthenticated("the access token's user no longer exists")

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from langchain.agents import create_agent
 from langchain.agents.middleware import (
     AgentMiddleware,
@@ -22,51 +21,17 @@ from langchain_core.tools import StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 
 from pasar_core.agents.config import AgentConfig
-from pasar_core.errors import PasarError, ProviderNotFound, ProviderUnavailable, ValidationFailed
+from pasar_core.agents.model_config import resolve_provider, split_model_ref
+from pasar_core.errors import PasarError, ProviderUnavailable
 from pasar_core.models.cache import ModelCache
 from pasar_core.registry import Registry
-from pasar_core.schemas import validation_errors
-from pasar_core.specs import LLMProviderSpec, ToolContext
+from pasar_core.specs import ToolContext
 
 # Called around each tool call: (tool id, args) before, (tool id, result | None, error | None,
 # duration_ms) after. The runner uses them to record steps.
 ToolStarted = Callable[[str, dict[str, Any]], Awaitable[None]]
 ToolFinished = Callable[[str, Any, str | None, int], Awaitable[None]]
 ContextFor = Callable[[str], Awaitable[ToolContext]]
-
-
-def split_model_ref(model_ref: str) -> tuple[str, str]:
-    provider, _, model = model_ref.partition(":")
-    return provider, model
-
-
-def resolve_provider(registry: Registry, model_ref: str) -> tuple[LLMProviderSpec, str]:
-    provider_id, model = split_model_ref(model_ref)
-    provider = registry.llm_providers.get(provider_id)
-    if provider is None:
-        raise ProviderNotFound(
-            f"no model provider {provider_id!r} is installed",
-            details={"installed": sorted(registry.llm_providers)},
-        )
-    return provider, model
-
-
-def check_model_config(registry: Registry, config: AgentConfig) -> None:
-    """Providers exist and `model_options` fit the main provider's options schema."""
-    provider, _ = resolve_provider(registry, config.model)
-    for fallback in config.fallbacks:
-        resolve_provider(registry, fallback)
-    if provider.options_schema is not None:
-        problems = validation_errors(
-            Draft202012Validator(provider.options_schema), config.model_options
-        )
-        if problems:
-            first = problems[0]
-            raise ValidationFailed(
-                f"invalid model_options for {provider.id}: {first['path']}: {first['message']}",
-                details={"errors": [{**p, "path": "/config/model_options" + p["path"].rstrip("/")}
-                                    for p in problems]},
-            )  # fmt: skip
 
 
 def build_model(

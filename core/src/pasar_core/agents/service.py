@@ -9,20 +9,42 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
-from pasar_core.agents.builder import check_model_config
 from pasar_core.agents.config import AgentInput, AgentPatch
+from pasar_core.agents.model_config import check_model_config
 from pasar_core.errors import NotFound
 from pasar_core.oauth.consent import missing_scopes
 from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, AgentTool
+from pasar_core.storage.reads import CompiledRead, Reads
 from pasar_core.tool_access import registry_for
 
 MAX_PAGE = 200
+
+_TOOL_IDS = (
+    select(func.array_agg(aggregate_order_by(AgentTool.tool_id, AgentTool.position)))
+    .where(AgentTool.agent_id == Agent.id)
+    .scalar_subquery()
+)
+_AGENT_ROW = select(
+    Agent.id, Agent.name, Agent.config, Agent.created_at, Agent.updated_at,
+    _TOOL_IDS.label("tool_ids"),
+)  # fmt: skip
+# Reads are one statement each: the agent with its tool ids, owner checked in the WHERE.
+READ_AGENT = CompiledRead(
+    _AGENT_ROW.where(Agent.id == bindparam("agent_id"), Agent.owner_id == bindparam("owner_id"))
+)
+READ_AGENTS = CompiledRead(
+    _AGENT_ROW.where(Agent.owner_id == bindparam("owner_id"))
+    .order_by(Agent.created_at, Agent.id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +69,18 @@ class AgentView:
     updated_at: datetime
 
     @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> AgentView:
+        """From a row of `READ_AGENT` / `READ_AGENTS`."""
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            tools=list(row["tool_ids"] or ()),
+            config=dict(row["config"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    @classmethod
     def of(cls, agent: Agent) -> AgentView:
         return cls(
             id=agent.id,
@@ -62,6 +96,12 @@ class AgentView:
 class AgentSaved:
     agent: AgentView
     auth: AuthRequirement
+
+
+def _reads(services: Services) -> Reads:
+    if services.reads is None:
+        raise RuntimeError("no read pool: Services are built by pasar.lifecycle")
+    return services.reads
 
 
 def parse_agent_id(raw: str | uuid.UUID) -> uuid.UUID:
@@ -135,23 +175,23 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
 async def get_agent(
     services: Services, principal: Principal, agent_id: str | uuid.UUID
 ) -> AgentView:
-    async with services.sessionmaker() as session:
-        return AgentView.of(await owned_agent(session, principal, parse_agent_id(agent_id)))
+    parsed = parse_agent_id(agent_id)
+    row = await _reads(services).fetch_row(READ_AGENT, agent_id=parsed, owner_id=principal.user_id)
+    if row is None:  # another user's agent is reported exactly like a missing one
+        raise NotFound(f"no agent with id {str(parsed)!r}")
+    return AgentView.of_row(row)
 
 
 async def list_agents(
     services: Services, principal: Principal, *, limit: int = 50, offset: int = 0
 ) -> list[AgentView]:
-    limit = max(1, min(limit, MAX_PAGE))
-    async with services.sessionmaker() as session:
-        agents = await session.scalars(
-            select(Agent)
-            .where(Agent.owner_id == principal.user_id)
-            .order_by(Agent.created_at, Agent.id)
-            .limit(limit)
-            .offset(max(0, offset))
-        )
-        return [AgentView.of(agent) for agent in agents]
+    rows = await _reads(services).fetch_rows(
+        READ_AGENTS,
+        owner_id=principal.user_id,
+        limit=max(1, min(limit, MAX_PAGE)),
+        offset=max(0, offset),
+    )
+    return [AgentView.of_row(row) for row in rows]
 
 
 async def update_agent(

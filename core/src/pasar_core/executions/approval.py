@@ -13,28 +13,21 @@ import contextvars
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 from langchain.agents.middleware.types import ToolCallRequest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langgraph.types import Command
-from pydantic import BaseModel, ConfigDict, Field
 
+from pasar_core.executions.decisions import AWAITING_APPROVAL as AWAITING_APPROVAL
+from pasar_core.executions.decisions import ApprovalDecision as ApprovalDecision
 from pasar_core.executions.events import Event
 from pasar_core.registry import Registry
 
-AWAITING_APPROVAL = "awaiting_approval"
 CURRENT_TOOL_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "pasar_tool_call_id", default=None
 )
-
-
-class ApprovalDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: Literal["approve", "reject"]
-    note: str | None = Field(default=None, max_length=2000)
 
 
 @dataclass(frozen=True, slots=True)

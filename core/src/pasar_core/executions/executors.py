@@ -13,7 +13,6 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 
 from pasar_core.executions.events import TERMINAL_STATUSES, publish
-from pasar_core.executions.runner import SHUTDOWN, run_execution
 from pasar_core.services import Services
 from pasar_core.storage.models import Execution, ExecutionEvent
 
@@ -51,6 +50,8 @@ class InlineExecutor:
         task.add_done_callback(lambda _: self._tasks.pop(execution_id, None))
 
     async def _run(self, execution_id: uuid.UUID) -> None:
+        from pasar_core.executions.runner import run_execution  # LangChain: loaded on first use
+
         async with self._slots:
             try:
                 await run_execution(self._services, execution_id)
@@ -89,6 +90,10 @@ class InlineExecutor:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        from pasar_core.executions.runner import SHUTDOWN  # loaded already by the runs
+
         for task in tasks:
             task.cancel(SHUTDOWN)
         await asyncio.gather(*tasks, return_exceptions=True)

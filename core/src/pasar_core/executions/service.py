@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
 from pasar_core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from pasar_core.executions.approval import AWAITING_APPROVAL, ApprovalDecision
+from pasar_core.executions.decisions import AWAITING_APPROVAL, ApprovalDecision
 from pasar_core.executions.events import (
     STEP_TYPES,
     TERMINAL_STATUSES,

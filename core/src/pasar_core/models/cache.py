@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from langchain_core.language_models import BaseChatModel
+if TYPE_CHECKING:  # LangChain loads when the first run builds a model, not at start-up
+    from langchain_core.language_models import BaseChatModel
 
 MAX_ENTRIES = 256
 T = TypeVar("T")
@@ -41,4 +42,4 @@ class BuiltCache(Generic[T]):
         return len(self._models)
 
 
-ModelCache = BuiltCache[BaseChatModel]
+ModelCache: TypeAlias = BuiltCache["BaseChatModel"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from pasar_core.errors import ProviderUnavailable
 from pasar_core.hookspecs import hookimpl
-from pasar_core.models.scripted import ScriptedChatModel, ScriptedOptions
+from pasar_core.models.scripted_options import ScriptedOptions
 from pasar_core.specs import LLMProviderSpec
 
 # What an agent may tune; keys and endpoints only ever come from the server's environment.
@@ -76,6 +76,8 @@ def _ollama(model: str, options: Mapping[str, Any], env: Mapping[str, str]) -> A
 
 
 def _scripted(model: str, options: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    from pasar_core.models.scripted import ScriptedChatModel
+
     return ScriptedChatModel(options=ScriptedOptions.model_validate(dict(options)))
 
 

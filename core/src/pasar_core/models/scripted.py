@@ -29,32 +29,12 @@ from langchain_core.messages import (
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, ConfigDict, Field
+
+from pasar_core.models.scripted_options import ScriptedOptions as ScriptedOptions
+from pasar_core.models.scripted_options import ScriptedReply as ScriptedReply
+from pasar_core.models.scripted_options import ScriptedToolCall as ScriptedToolCall
 
 TOKEN = re.compile(r"\S+\s*|\s+")
-
-
-class ScriptedToolCall(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class ScriptedReply(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    content: str = Field(default="", max_length=100_000)
-    tool_calls: list[ScriptedToolCall] = Field(default_factory=list, max_length=20)
-    echo: bool = Field(default=False, description="Answer with the conversation received.")
-
-
-class ScriptedOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    script: list[ScriptedReply] = Field(min_length=1, max_length=1000)
-    delay_ms: int = Field(default=0, ge=0, le=60_000)
-    fail: bool = Field(default=False, description="Raise a provider error on every call.")
 
 
 class ScriptedProviderError(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -9,8 +10,26 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
-from pasar_core.errors import StartupError
+from pasar_core.errors import StartupError, Unavailable
+
+DEFAULT_POOL_TIMEOUT_S = 5.0
+RETRY_AFTER_S = 1
+
+
+class RefusingPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's pool, but a checkout that waited `timeout` seconds for a connection is the
+    typed `Unavailable` (503 with Retry-After at the edges) instead of a 500."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            return super()._do_get()
+        except exc.TimeoutError:
+            raise Unavailable(
+                "the server is busy (every database connection is in use); try again shortly",
+                retry_after_s=RETRY_AFTER_S,
+            ) from None
 
 
 def async_url(database_url: str) -> str:
@@ -30,13 +49,31 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def build_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
-    # No pre-ping (a round trip per checkout, measured in bench/); connections are recycled
-    # instead, and a connection broken by a database restart fails one unit of work.
+def build_engine(
+    database_url: str, *, pool_size: int = 20, pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
+) -> AsyncEngine:
+    """At most `pool_size` connections, opened as needed and kept; a request that waits longer
+    than `pool_timeout_s` for one is refused with `Unavailable` (see `RefusingPool`)."""
+    # No overflow: SQLAlchemy closes an overflow connection when it is given back, so a busy
+    # server kept opening connections (TLS attempt, type introspection: measured in bench/).
+    # No pre-ping (a round trip per checkout); connections are recycled instead, and a
+    # connection broken by a database restart fails one unit of work.
     return create_async_engine(
-        async_url(database_url), pool_size=pool_size, max_overflow=pool_size, pool_recycle=300
+        async_url(database_url),
+        poolclass=RefusingPool,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout_s,
+        pool_recycle=300,
     )
 
 
 def build_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a sessionmaker is bound to (its pool)."""
+    engine = sessionmaker.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine

@@ -97,9 +97,8 @@ class RevokedSession(Base):
     __tablename__ = "revoked_sessions"
 
     session_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    """No foreign key: the row must outlive a deleted user until its tokens have expired."""
     revoked_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, index=True

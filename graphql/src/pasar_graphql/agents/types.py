@@ -14,8 +14,9 @@ from pasar_graphql.tools.types import Tool
 
 
 def resolve_tool_details(root: Agent, info: Info) -> list[Tool]:
-    installed = info.context.services.registry.tools
-    return [Tool.of(installed[tool_id]) for tool_id in root.tools if tool_id in installed]
+    context = info.context
+    installed = context.catalogue.by_id(context.services.registry)
+    return [installed[tool_id] for tool_id in root.tools if tool_id in installed]
 
 
 @strawberry.type(description="An agent you own.")

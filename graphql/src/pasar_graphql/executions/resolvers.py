@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 from pasar_core.executions import service
-from pasar_core.executions.approval import ApprovalDecision
+from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.schemas import parse_model
 from strawberry.scalars import JSON

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import strawberry
-from pasar_core.catalog import list_tools
 
 from pasar_graphql.context import Info
 from pasar_graphql.tools.types import Tool
 
 
 def resolve_tools(info: Info, family: str | None = None) -> list[Tool]:
-    return [Tool.from_view(view) for view in list_tools(info.context.services.registry, family)]
+    context = info.context
+    return list(context.catalogue.tools(context.services.registry, family))
 
 
 def resolve_tool(info: Info, id: str) -> Tool | None:
-    found = info.context.services.registry.tools.get(id)
-    return Tool.of(found) if found is not None else None
+    context = info.context
+    return context.catalogue.by_id(context.services.registry).get(id)
 
 
 @strawberry.type

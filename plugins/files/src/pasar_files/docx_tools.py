@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docx import Document
-from docx.table import Table
-from docx.text.paragraph import Paragraph
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
 
 from pasar_files import fields
+
+if TYPE_CHECKING:
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 from pasar_files.guard import Deadline, check_package
 from pasar_files.limits import (
     DOCX_MAX_BLOCKS,
@@ -59,6 +60,9 @@ def read_docx(
     data: bytes, shown: str, *, offset: int, limit: int, max_chars: int, deadline: Deadline
 ) -> dict[str, Any]:
     """Blocks (headings, paragraphs, list items, tables) in document order."""
+    from docx import Document  # imported on use: start-up stays fast
+    from docx.text.paragraph import Paragraph
+
     check_package(data, shown, "DOCX", deadline)
     blocks: list[dict[str, Any]] = []
     truncated = False
@@ -93,6 +97,8 @@ def read_docx(
 
 def create_docx(title: str | None, blocks: list[dict[str, Any]], deadline: Deadline) -> bytes:
     """A DOCX from blocks: heading, paragraph, bullets (or numbered) and table."""
+    from docx import Document  # imported on use: start-up stays fast
+
     document = Document()
     if title:
         document.add_heading(xml_safe(title), level=0)

@@ -6,11 +6,8 @@ import asyncio
 import io
 from typing import Any
 
-from fpdf import FPDF
-from fpdf.errors import FPDFException
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
-from pypdf import PasswordType, PdfReader
 
 from pasar_files import fields
 from pasar_files.guard import Deadline
@@ -39,6 +36,8 @@ def read_pdf(
     data: bytes, shown: str, *, first: int, last: int | None, max_chars: int, deadline: Deadline
 ) -> dict[str, Any]:
     """Text of pages `first..last` (1-based), at most PDF_READ_MAX_PAGES pages and `max_chars`."""
+    from pypdf import PasswordType, PdfReader  # imported on use: start-up stays fast
+
     damaged = f"{shown!r} is not a readable PDF file (damaged, or another format)"
     if b"%PDF-" not in data[:1024]:
         raise ToolError(damaged, details={"path": shown})
@@ -97,6 +96,9 @@ def _latin(text: str, replaced: list[int]) -> str:
 
 def create_pdf(text: str, title: str | None, deadline: Deadline) -> tuple[bytes, int, int]:
     """(PDF bytes, page count, characters replaced) for markdown-ish `text`."""
+    from fpdf import FPDF  # imported on use: start-up stays fast
+    from fpdf.errors import FPDFException
+
     replaced = [0]
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)

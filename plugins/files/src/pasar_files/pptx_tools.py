@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
-from pptx import Presentation
-from pptx.shapes.base import BaseShape
-from pptx.shapes.graphfrm import GraphicFrame
-from pptx.shapes.group import GroupShape
 
 from pasar_files import fields
+
+if TYPE_CHECKING:
+    from pptx.shapes.base import BaseShape
 from pasar_files.guard import Deadline, check_package
 from pasar_files.limits import (
     OBJECT_READ_MAX_BYTES,
@@ -31,6 +30,9 @@ MAX_GROUP_DEPTH = 8
 
 def _shape_texts(shapes: Iterable[BaseShape], depth: int = 0) -> Iterator[str]:
     """Paragraph texts of text boxes, tables and groups, in slide order."""
+    from pptx.shapes.graphfrm import GraphicFrame  # imported on use: start-up stays fast
+    from pptx.shapes.group import GroupShape
+
     for shape in shapes:
         if isinstance(shape, GroupShape) and depth < MAX_GROUP_DEPTH:
             yield from _shape_texts(shape.shapes, depth + 1)
@@ -50,6 +52,8 @@ def read_pptx(
     data: bytes, shown: str, *, first: int, limit: int, max_chars: int, deadline: Deadline
 ) -> dict[str, Any]:
     """Title, text and notes of slides `first .. first+limit-1` (1-based)."""
+    from pptx import Presentation  # imported on use: start-up stays fast
+
     check_package(data, shown, "PPTX", deadline)
     try:
         deck = Presentation(io.BytesIO(data))
@@ -82,6 +86,8 @@ def create_pptx(
     title: str | None, subtitle: str | None, slides: list[dict[str, Any]], deadline: Deadline
 ) -> tuple[bytes, int]:
     """(PPTX bytes, slide count): an optional title slide, then title-and-bullets slides."""
+    from pptx import Presentation  # imported on use: start-up stays fast
+
     deck = Presentation()
     title_layout, content_layout = deck.slide_layouts[0], deck.slide_layouts[1]
     if title:

@@ -8,10 +8,6 @@ import decimal
 import io
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.utils.cell import get_column_letter, range_boundaries
-from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from pasar_core.errors import ToolError
 from pasar_core.specs import Effect, ToolContext, ToolSpec
 
@@ -57,6 +53,8 @@ def _chars(value: Cell) -> int:
 
 def _bounds(cell_range: str | None) -> tuple[int, int, int | None, int | None]:
     """(min_col, min_row, max_col, max_row) of an A1 range; None means open-ended."""
+    from openpyxl.utils.cell import range_boundaries  # imported on use: start-up stays fast
+
     if not cell_range:
         return 1, 1, None, None
     try:
@@ -78,6 +76,10 @@ def read_xlsx(
     deadline: Deadline,
 ) -> dict[str, Any]:
     """Up to `limit` rows of one sheet (after `offset` rows of the range), cells as JSON values."""
+    from openpyxl import load_workbook  # imported on use: start-up stays fast
+    from openpyxl.utils.cell import get_column_letter
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
     check_package(data, shown, "XLSX", deadline)
     min_col, min_row, max_col, max_row = _bounds(cell_range)
     try:
@@ -140,6 +142,9 @@ def read_xlsx(
 
 def write_xlsx(sheets: list[dict[str, Any]], *, formulas: bool, deadline: Deadline) -> bytes:
     """An XLSX with one worksheet per entry; strings starting with '=' stay text unless formulas."""
+    from openpyxl import Workbook  # imported on use: start-up stays fast
+    from openpyxl.cell import WriteOnlyCell
+
     total = sum(len(row) for sheet in sheets for row in sheet["rows"])
     if total > XLSX_WRITE_MAX_CELLS:
         raise ToolError(f"{total} cells is more than the {XLSX_WRITE_MAX_CELLS} one call may write")

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from typing import Literal
 
 import httpx
-import trafilatura
 
 from pasar_web.limits import LINK_TEXT_CHARS
 
@@ -109,6 +108,8 @@ class Page:
 
 def extract_page(html: str, url: str) -> Page:
     """Main text (Markdown) and metadata with trafilatura; the whole page's text as fallback."""
+    import trafilatura  # imported on use: start-up stays fast
+
     tree = trafilatura.load_html(html)
     if tree is None:
         return Page(text="")

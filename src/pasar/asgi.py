@@ -1,0 +1,20 @@
+"""The ASGI application of a `pasar serve` worker process, configured from its environment.
+
+`pasar serve` starts the server (granian or uvicorn) with `pasar.asgi:app` as a factory, so
+every worker process builds its own app (database pool, revocation listener, inline executor)
+against the one database the parent named in `DATABASE_URL`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+
+def app() -> Starlette:
+    from pasar_core.settings import Settings
+
+    from pasar.app import create_app
+
+    return create_app(Settings.from_env())

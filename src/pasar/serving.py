@@ -1,0 +1,110 @@
+"""`pasar serve`: one embedded PostgreSQL (unless DATABASE_URL), N worker processes sharing it.
+
+The parent process starts the embedded PostgreSQL once, hands its URL to the workers through
+`DATABASE_URL`, runs the HTTP server (granian by default, uvicorn on request; both ASGI, both
+handle SIGINT and SIGTERM by stopping their workers), and stops PostgreSQL when the server has
+returned. Each worker migrates on start (migrations serialise on an advisory lock, so the first
+one migrates and the others find the database current) and builds its own app.
+
+The parent imports neither the app nor SQLAlchemy: workers start while it waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from pasar_core.settings import Settings
+
+log = logging.getLogger("pasar")
+
+APP_FACTORY = "pasar.asgi:app"
+Server = Literal["granian", "uvicorn"]
+SERVERS: tuple[Server, ...] = ("granian", "uvicorn")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    workers: int
+    server: Server
+    log_level: str
+    backlog: int
+
+
+@contextlib.contextmanager
+def shared_database(settings: Settings) -> Iterator[str | None]:
+    """Yields the embedded PostgreSQL's URL while it runs (None with `DATABASE_URL`): started
+    once here for every worker, stopped after them."""
+    if settings.database_url:
+        yield None
+        return
+    from pasar_core.embedded_pg import EmbeddedPostgres
+
+    settings.ensure_data_dir()
+    server = EmbeddedPostgres(settings.postgres_dir)
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def worker_environment(settings: Settings, database_url: str | None) -> dict[str, str]:
+    """What workers need to build the same settings as this process (the CLI's flags too)."""
+    env = {"PASAR_HOST": settings.host, "PASAR_PORT": str(settings.port)}
+    env["PASAR_DATA_DIR"] = str(settings.data_dir)
+    if settings.dev_mode:
+        env["PASAR_DEV"] = "1"
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def run_server(settings: Settings, options: ServeOptions) -> None:
+    """Serve until SIGINT or SIGTERM; returns once every worker has stopped."""
+    if options.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+
+        Granian(
+            APP_FACTORY,
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=options.workers,
+            loop=Loops.uvloop,
+            backlog=options.backlog,
+            log_level=LogLevels(options.log_level),
+            log_access=False,
+        ).serve()
+        return
+    import uvicorn
+
+    from pasar.access_log import redact_access_log
+
+    redact_access_log()
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1; pasar
+    # reads it itself, only from PASAR_TRUSTED_PROXIES (pasar_core.accounts.sources).
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=options.workers,
+        log_level=options.log_level,
+        backlog=options.backlog,
+        proxy_headers=False,
+        ws_max_size=settings.max_body_bytes,  # websocket frames, bounded as they are read
+    )
+
+
+def serve(settings: Settings, options: ServeOptions) -> None:
+    with shared_database(settings) as database_url:
+        os.environ.update(worker_environment(settings, database_url))
+        run_server(settings, options)
