@@ -93,8 +93,15 @@ def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Executions run at once on this process's event loop "
+    "(default PASAR_WORKER_CONCURRENCY, 500).",
+)
 @friendly_errors
-def worker(burst: bool) -> None:
+def worker(burst: bool, concurrency: int | None) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
     from pasar.worker import work
 
@@ -102,7 +109,7 @@ def worker(burst: bool) -> None:
     if not settings.redis_url:
         raise click.ClickException("set REDIS_URL to the Redis server the API server uses")
     click.echo(f"pasar worker: executions from {settings.redis_url.split('@')[-1]}")
-    work(settings, burst=burst)
+    work(settings, burst=burst, concurrency=concurrency)
 
 
 @main.group()
@@ -201,7 +208,7 @@ def users_create(email: str, password: str, role: str) -> None:
     credentials = parse_model(accounts.Credentials, {"email": email, "password": password})
 
     async def create() -> str:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             user = await accounts.sign_up(services, credentials, role=role)
             return str(user.id)
 
@@ -236,7 +243,7 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
     """API keys, newest first, with prefix, owner, status and dates (never the keys)."""
 
     async def collect() -> list[dict[str, Any]]:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             user_id = (await accounts.user_by_email(services, email)).id if email else None
             views = await api_key_store.list_api_keys(
                 services, user_id, limit=api_key_store.MAX_PAGE
@@ -274,7 +281,7 @@ def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
     request = parse_model(api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s})
 
     async def create() -> api_key_store.CreatedApiKey:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             user = await accounts.user_by_email(services, email)
             return await api_key_store.create_api_key(services, user.id, request)
 
@@ -295,7 +302,7 @@ def api_keys_revoke(key: str) -> None:
     """Revoke an API key by its id or its prefix (`psr_1a2b3c4d`)."""
 
     async def revoke() -> ApiKeyView:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             key_id = await api_key_store.find_api_key(services, key)
             return await api_key_store.revoke_api_key(services, key_id, owner_id=None)
 
@@ -338,7 +345,7 @@ def keys_rotate(new_key: bool) -> None:
         click.echo(f"new active key {key_id}")
 
     async def rotate() -> dict[str, int]:
-        async with running_services(settings, run_agents=False) as services:
+        async with running_services(settings) as services:
             return await rotate_keys(services)
 
     counts = run(rotate())

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 import pytest
-from pasar_core.executions.executors import RQ_QUEUE
+from pasar_core.executions.rq_queue import RQ_QUEUE
 from pasar_core.settings import Settings
 from rq.job import Job, JobStatus
 from starlette.testclient import TestClient

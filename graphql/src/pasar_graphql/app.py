@@ -46,7 +46,8 @@ class PasarGraphQL(GraphQL[Context, None]):
         services = getattr(request.state, "services", None)
         if not isinstance(services, Services):
             raise RuntimeError("no Services in the app state: run the app with its lifespan")
-        return Context(request=request, response=response, services=services)
+        runs = getattr(request.state, "runs", None)
+        return Context(request=request, response=response, services=services, runs=runs)
 
     def parse_json(self, data: str | bytes) -> Any:
         """Every JSON text of an HTTP request: the body, GET's `variables` and `extensions`."""
