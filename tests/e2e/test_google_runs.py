@@ -149,4 +149,6 @@ def test_a_run_refreshes_an_expiring_token(app: TestClient, google_emulator) -> 
     assert new.access_token != old.access_token
     assert new.access_token in google_emulator.state.access_tokens  # what Google issued
     assert new.refresh_token == old.refresh_token  # never lost on refresh
+    assert after.expires_at
+    assert before.expires_at
     assert after.expires_at > before.expires_at

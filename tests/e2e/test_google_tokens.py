@@ -139,6 +139,8 @@ def test_refresh_is_single_flight_under_concurrency(
     assert tokens <= set(google_emulator.state.access_tokens)
     after = grant(app)
     assert after.refreshed_at is not None
+    assert after.expires_at
+    assert before.expires_at
     assert after.expires_at > before.expires_at
     keyring = services(app).keyring
     # The refresh response had no refresh token: the stored one is kept.

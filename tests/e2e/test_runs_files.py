@@ -158,7 +158,7 @@ def test_xlsx_write_then_read_sheets_and_ranges(
     client: TestClient, make_user: Callable[..., Headers]
 ) -> None:
     headers = make_user()
-    catch = [
+    catch: list[list[object]] = [
         ["species", "kg", "fresh"],
         ["sardine", 12.5, True],
         ["tuna", 40, False],

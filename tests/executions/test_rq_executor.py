@@ -196,7 +196,7 @@ def test_killed_worker_and_horse_leave_no_run_stuck(
     assert rq_job(redis_url, execution_id).get_status() == JobStatus.STARTED
     redis = Redis.from_url(redis_url)
     started = StartedJobRegistry(RQ_QUEUE, connection=redis)
-    members = redis.zrange(started.key, 0, -1)
+    members: list[bytes] = list(redis.zrange(started.key, 0, -1))  # type: ignore[arg-type]
     assert members, "the abandoned job is not in rq's started registry"
     redis.zadd(started.key, dict.fromkeys(members, 1))
     redis.delete(*redis.keys("rq:scheduler-lock:*"))
