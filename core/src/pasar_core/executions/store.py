@@ -50,8 +50,8 @@ ERROR_TEXT_LIMIT = 2000
 FLUSH_S = 0.05
 RETRY_S = (0.2, 0.5, 1.0, 2.0)
 
-EXECUTIONS = cast(Table, Execution.__table__)
-EVENTS = cast(Table, ExecutionEvent.__table__)
+EXECUTIONS = cast("Table", Execution.__table__)
+EVENTS = cast("Table", ExecutionEvent.__table__)
 S = ExecutionStatus
 
 
