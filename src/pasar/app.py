@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from pasar.body_limit import BodyLimit
-from pasar.lifecycle import running_runs, running_services
+from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
@@ -34,7 +34,8 @@ def create_app(
             running_services(settings, pm, watch_revocations=True) as services,
             running_runs(services) as runs,
         ):
-            yield {"services": services, "runs": runs}
+            with draining_on_signals(runs):
+                yield {"services": services, "runs": runs}
 
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()

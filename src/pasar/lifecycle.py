@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from types import FrameType
 
 import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
@@ -96,3 +100,30 @@ async def running_runs(services: Services, *, serve: bool = True) -> AsyncIterat
         yield runs
     finally:
         await runs.close()
+
+
+@contextlib.contextmanager
+def draining_on_signals(runs: Runs) -> Iterator[None]:
+    """On SIGTERM or SIGINT, start draining at once (not ready, no new runs, event streams
+    ended), then let the server's own handler shut it down: it waits for open connections,
+    which the ended streams no longer hold, then the lifespan hands back unfinished runs.
+    Main thread only (signals cannot be handled elsewhere); elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(runs.begin_drain)
+        server_handler = previous.get(signal.Signals(signum))
+        if callable(server_handler):
+            server_handler(signum, frame)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
