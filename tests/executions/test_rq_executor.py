@@ -52,9 +52,9 @@ def start_worker(
         "PASAR_STALE_AFTER_S": "4",
     }
 
-    def start(*args: str) -> subprocess.Popen[bytes]:
+    def start(*args: str, **extra: str) -> subprocess.Popen[bytes]:
         return processes_started.start(
-            [sys.executable, "-m", "pasar", "worker", *args], env=env,
+            [sys.executable, "-m", "pasar", "worker", *args], env=env | extra,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
 
@@ -284,3 +284,30 @@ def test_redis_down_is_a_503_and_queues_nothing(pasar_settings: Settings) -> Non
             assert listed["executions"] == []
             runs = client.get(f"/agents/{agent_id}/executions", headers=headers).json()
             assert [r["status"] for r in runs["executions"]] == ["failed"]  # none left queued
+
+
+def test_sigterm_drains_a_worker_and_another_resumes_its_runs(
+    rq_client: TestClient, start_worker, redis_url: str, rq_settings: Settings
+) -> None:
+    """SIGTERM: the worker takes no new jobs, gives its runs `PASAR_DRAIN_S` to finish, hands
+    the rest back to the queue (recorded, and requeued through rq's retry) and exits; another
+    worker resumes them."""
+    import signal
+
+    worker = start_worker(PASAR_DRAIN_S="1")
+    headers = login(rq_client)
+    agent_id = scripted_agent(rq_client, headers, delay_ms=4000)
+    execution_id = start_run(rq_client, headers, agent_id)
+    running = wait_for(rq_client, headers, execution_id, lambda r: r["status"] == "running")
+    assert running["status"] == "running", running
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(60) == 0
+    handed = rq_client.get(f"/executions/{execution_id}", headers=headers).json()
+    assert handed["status"] == "queued", handed
+    assert rq_job(redis_url, execution_id).get_status() == JobStatus.QUEUED
+    assert rq_workers(redis_url) == []  # it left rq's registry
+    start_worker()
+    ended = wait_for(rq_client, headers, execution_id, lambda r: r["status"] == "succeeded", 60)
+    assert ended["status"] == "succeeded", ended
+    assert ended["attempts"] == 2
+    assert written(rq_settings) == LINE
