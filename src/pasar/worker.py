@@ -54,7 +54,7 @@ def work(settings: Settings, *, burst: bool = False, concurrency: int | None = N
         serializer=JSONSerializer,
         max_concurrency=concurrency or settings.worker_concurrency,
         runtime=runtime(settings),  # type: ignore[arg-type]
-        grace_s=max(10.0, settings.stale_after_s),
+        grace_s=settings.stale_after_s,  # rq treats its jobs as abandoned as pasar does its runs
         drain_s=settings.drain_s,
         job_monitoring_interval=max(1, int(settings.heartbeat_s)),
     )

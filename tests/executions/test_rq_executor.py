@@ -311,3 +311,61 @@ def test_sigterm_drains_a_worker_and_another_resumes_its_runs(
     assert ended["status"] == "succeeded", ended
     assert ended["attempts"] == 2
     assert written(rq_settings) == LINE
+
+
+def test_workers_killed_at_random_points_never_repeat_a_write(
+    rq_settings: Settings, start_worker, redis_url: str
+) -> None:
+    """SIGKILL of the worker at 20 random points while runs write (append a line: counted) and
+    read: every run ends exactly once, succeeded, and no write happened twice (a write whose
+    call was recorded but not its result is reported to the model as interrupted)."""
+    import random
+
+    rng = random.Random(10)
+    settings = rq_settings.with_overrides(max_interruptions=100)
+    settings.ensure_data_dir()
+    worker_env = {"PASAR_MAX_INTERRUPTIONS": "100"}
+    with TestClient(create_app(settings)) as client:
+        headers = login(client)
+        ids: dict[str, str] = {}
+
+        def submit() -> None:
+            name = f"kill/{len(ids)}.txt"
+            script = [
+                {"tool_calls": [{"name": "txt_write",
+                                 "args": {"path": name, "content": LINE, "mode": "append"}}]},
+                {"tool_calls": [{"name": "txt_read", "args": {"path": name}}]},
+                {"content": "done"},
+            ]  # fmt: skip
+            config = {"model": "scripted", "model_options": {"script": script, "delay_ms": 600}}
+            body = {"name": "k", "tools": ["txt:write", "txt:read"], "config": config}
+            agent_id = client.post("/agents", json=body, headers=headers).json()["agent_id"]
+            ids[name] = start_run(client, headers, agent_id)
+
+        for _ in range(3):
+            submit()
+        for _ in range(20):
+            submit()
+            worker = start_worker(**worker_env)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                w.pid == worker.pid and w.current_execution_count for w in rq_workers(redis_url)
+            ):
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0, 2.0))
+            worker.kill()
+            worker.wait(10)
+        start_worker(**worker_env)
+        for name, execution_id in ids.items():
+            run = wait_for(client, headers, execution_id,
+                           lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 180)  # fmt: skip
+            assert run["status"] == "succeeded", run
+            lines = written(settings, name.split("/")[1]).count(LINE)
+            assert lines <= 1, (name, run["steps"])
+            results = [s for s in run["steps"] if s["type"] == "tool_result"]
+            if lines == 0:  # killed between recording the call and writing: told, not redone
+                assert results[0]["error"].startswith("INTERRUPTED"), run["steps"]
+            events = client.get(f"/executions/{execution_id}/events", headers=headers).text
+            terminal = [line for line in events.splitlines()
+                        if line.startswith("data: ") and '"status": "succeeded"' in line]  # fmt: skip
+            assert len(terminal) == 1, events
