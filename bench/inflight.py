@@ -195,6 +195,7 @@ async def drive(
     database_url: str,
     server: subprocess.Popen[bytes],
     workers: list[subprocess.Popen[bytes]],
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     import asyncpg
     import httpx
@@ -215,6 +216,8 @@ async def drive(
             http_errors: Counter[str] = Counter()
 
             async def submit(i: int) -> None:
+                if args.submit == "enqueue":
+                    return  # all at once below
                 async with gate:
                     try:
                         response = await client.post(
@@ -230,7 +233,11 @@ async def drive(
             cpu_before |= {f"worker{i}": common.tree_cpu_s(w.pid) for i, w in enumerate(workers)}
             first_submit = datetime.now(UTC)
             t0 = time.perf_counter()
-            await asyncio.gather(*(submit(i) for i in range(args.n)))
+            if args.submit == "enqueue":
+                assert redis_url is not None
+                await enqueue_directly(pool, redis_url, agent_id, args.n)
+            else:
+                await asyncio.gather(*(submit(i) for i in range(args.n)))
             submission_s = time.perf_counter() - t0
             submitted = args.n - sum(http_errors.values())
 
@@ -313,6 +320,49 @@ async def drive(
         "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_before},
         "progress": progress[:: max(1, len(progress) // 40)],
     }
+
+
+async def enqueue_directly(pool: Any, redis_url: str, agent_id: str, n: int) -> None:
+    """`--submit enqueue`: write N queued runs as the server does (a row and its first event,
+    one transaction) and enqueue their jobs in one pipeline, so the workers alone are measured
+    (the server's submission path is `--submit api`)."""
+    from pasar_core.executions.rq_queue import JOB_FUNCTION, JOB_TIMEOUT_S, RQ_QUEUE
+    from redis import Redis
+    from rq import Queue, Retry
+    from rq.serializers import JSONSerializer
+
+    agent = agent_id_uuid(agent_id)
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            str(row["id"])
+            for row in await conn.fetch(
+                "INSERT INTO executions (id, agent_id, user_id, input, parameters, status,"
+                " executor, cached, attempts, interruptions, heartbeat_at, last_seq, steps,"
+                " created_at)"
+                " SELECT gen_random_uuid(), a.id, a.owner_id, '\"go\"', '{}', 'queued', 'rq',"
+                " false, 0, 0, now(), 1, '[]', now() FROM agents a, generate_series(1, $2)"
+                " WHERE a.id = $1 RETURNING id",
+                agent, n,
+            )
+        ]  # fmt: skip
+        await conn.execute(
+            "INSERT INTO execution_events (execution_id, seq, type, data)"
+            " SELECT id, 1, 'status', '{\"status\": \"queued\"}' FROM executions"
+            " WHERE agent_id = $1",
+            agent,
+        )
+
+    def enqueue() -> None:
+        queue = Queue(RQ_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer)
+        jobs = [
+            Queue.prepare_data(JOB_FUNCTION, (i,), job_id=i, timeout=JOB_TIMEOUT_S,
+                               result_ttl=600, failure_ttl=86_400, retry=Retry(max=3))
+            for i in ids
+        ]  # fmt: skip
+        for start in range(0, len(jobs), 500):
+            queue.enqueue_many(jobs[start : start + 500])
+
+    await asyncio.to_thread(enqueue)
 
 
 def agent_id_uuid(agent_id: str) -> Any:
@@ -410,7 +460,9 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
                             args.workers, database_url, data_dir, redis_url, args.worker_concurrency
                         )
                         wait_for_workers(redis_url, len(workers))  # before the clock starts
-                    result = runner.run(drive(args, base_url, database_url, server, workers))
+                    result = runner.run(
+                        drive(args, base_url, database_url, server, workers, redis_url)
+                    )
                 result["postgres_cpu_s"] = round(common.postgres_cpu_s(pgdata) - pg_cpu_start, 1)
             finally:
                 stopped = time.perf_counter()
@@ -434,7 +486,8 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_name(args: argparse.Namespace) -> str:
     if args.executor == "rq":
-        return f"inflight-rq-w{args.workers}-n{args.n}"
+        suffix = "-enqueue" if args.submit == "enqueue" else ""
+        return f"inflight-rq-w{args.workers}-n{args.n}{suffix}"
     return f"inflight-inline-n{args.n}-c{args.max_concurrency}"
 
 
@@ -445,6 +498,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="rq: pasar worker processes")
     parser.add_argument("--worker-concurrency", type=int, default=500,
                         help="rq: runs at once per worker process (pasar worker --concurrency)")  # fmt: skip
+    parser.add_argument("--submit", choices=["api", "enqueue"], default="api",
+                        help="rq: submit through the API, or write the runs and enqueue their "
+                        "jobs directly (measures the workers alone)")  # fmt: skip
     parser.add_argument("--delay-ms", type=int, default=1000, help="scripted model latency")
     parser.add_argument("--max-concurrency", type=int, default=2000,
                         help="inline: PASAR_INLINE_MAX_CONCURRENCY (server default 2000)")  # fmt: skip
@@ -484,6 +540,7 @@ def main() -> None:
         "delay_ms": args.delay_ms,
         "workers": args.workers if args.executor == "rq" else None,
         "worker_concurrency": args.worker_concurrency if args.executor == "rq" else None,
+        "submit": args.submit,
         "inline_max_concurrency": args.max_concurrency if args.executor == "inline" else None,
         "db_pool_size": args.db_pool_size or "default (10 + 10 overflow)",
         "submit_concurrency": args.submit_concurrency,
