@@ -2,7 +2,7 @@
 
 Starts everything itself: an embedded PostgreSQL in a temp dir, `pasar serve` as a separate
 process on 127.0.0.1 (so its RSS is the server's alone), and for `--executor rq` a redis-server
-on 127.0.0.1 and W `pasar worker` processes. The driver submits N fire-and-forget runs
+on 127.0.0.1 and W `pasar worker` processes (each runs up to `--worker-concurrency` runs at once). The driver submits N fire-and-forget runs
 (`POST /agents/{id}/execute` with `wait: false`, at most `--submit-concurrency` requests in
 flight), then polls the executions table (one SQL query every 0.5 s, not N HTTP polls) until
 every run is terminal or `--timeout` passes. A sampler records the server's (and workers')
@@ -14,7 +14,7 @@ Baseline, in the same invocation before pasar starts: the same N runs as
 
     uv run python bench/inflight.py --executor inline --n 1000
     uv run python bench/inflight.py --executor inline --n 10000 --max-concurrency 10000
-    uv run python bench/inflight.py --executor rq --workers 4 --n 200
+    uv run python bench/inflight.py --executor rq --workers 1 --n 1000
 """
 
 from __future__ import annotations
@@ -195,6 +195,7 @@ async def drive(
     database_url: str,
     server: subprocess.Popen[bytes],
     workers: list[subprocess.Popen[bytes]],
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     import asyncpg
     import httpx
@@ -215,6 +216,8 @@ async def drive(
             http_errors: Counter[str] = Counter()
 
             async def submit(i: int) -> None:
+                if args.submit == "enqueue":
+                    return  # all at once below
                 async with gate:
                     try:
                         response = await client.post(
@@ -230,7 +233,11 @@ async def drive(
             cpu_before |= {f"worker{i}": common.tree_cpu_s(w.pid) for i, w in enumerate(workers)}
             first_submit = datetime.now(UTC)
             t0 = time.perf_counter()
-            await asyncio.gather(*(submit(i) for i in range(args.n)))
+            if args.submit == "enqueue":
+                assert redis_url is not None
+                await enqueue_directly(pool, redis_url, agent_id, args.n)
+            else:
+                await asyncio.gather(*(submit(i) for i in range(args.n)))
             submission_s = time.perf_counter() - t0
             submitted = args.n - sum(http_errors.values())
 
@@ -315,6 +322,49 @@ async def drive(
     }
 
 
+async def enqueue_directly(pool: Any, redis_url: str, agent_id: str, n: int) -> None:
+    """`--submit enqueue`: write N queued runs as the server does (a row and its first event,
+    one transaction) and enqueue their jobs in one pipeline, so the workers alone are measured
+    (the server's submission path is `--submit api`)."""
+    from pasar_core.executions.rq_queue import JOB_FUNCTION, JOB_TIMEOUT_S, RQ_QUEUE
+    from redis import Redis
+    from rq import Queue, Retry
+    from rq.serializers import JSONSerializer
+
+    agent = agent_id_uuid(agent_id)
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            str(row["id"])
+            for row in await conn.fetch(
+                "INSERT INTO executions (id, agent_id, user_id, input, parameters, status,"
+                " executor, cached, attempts, interruptions, heartbeat_at, last_seq, steps,"
+                " created_at)"
+                " SELECT gen_random_uuid(), a.id, a.owner_id, '\"go\"', '{}', 'queued', 'rq',"
+                " false, 0, 0, now(), 1, '[]', now() FROM agents a, generate_series(1, $2)"
+                " WHERE a.id = $1 RETURNING id",
+                agent, n,
+            )
+        ]  # fmt: skip
+        await conn.execute(
+            "INSERT INTO execution_events (execution_id, seq, type, data)"
+            " SELECT id, 1, 'status', '{\"status\": \"queued\"}' FROM executions"
+            " WHERE agent_id = $1",
+            agent,
+        )
+
+    def enqueue() -> None:
+        queue = Queue(RQ_QUEUE, connection=Redis.from_url(redis_url), serializer=JSONSerializer)
+        jobs = [
+            Queue.prepare_data(JOB_FUNCTION, (i,), job_id=i, timeout=JOB_TIMEOUT_S,
+                               result_ttl=600, failure_ttl=86_400, retry=Retry(max=3))
+            for i in ids
+        ]  # fmt: skip
+        for start in range(0, len(jobs), 500):
+            queue.enqueue_many(jobs[start : start + 500])
+
+    await asyncio.to_thread(enqueue)
+
+
 def agent_id_uuid(agent_id: str) -> Any:
     import uuid
 
@@ -341,7 +391,7 @@ def start_pasar(
 
 
 def start_workers(
-    count: int, database_url: str, data_dir: Path, redis_url: str
+    count: int, database_url: str, data_dir: Path, redis_url: str, concurrency: int
 ) -> list[subprocess.Popen[bytes]]:
     env = common.server_env(database_url, data_dir, REDIS_URL=redis_url)
     workers = []
@@ -349,13 +399,26 @@ def start_workers(
         with open(data_dir.parent / f"worker{i}.log", "wb") as handle:
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "pasar", "worker"],
+                    [sys.executable, "-m", "pasar", "worker", "--concurrency", str(concurrency)],
                     env=env,
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                 )
             )
     return workers
+
+
+def wait_for_workers(redis_url: str, count: int, timeout_s: float = 120) -> None:
+    """Until `count` workers registered with rq (they imported everything and listen)."""
+    from redis import Redis
+    from rq import Worker
+
+    redis = Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout_s
+    while Worker.count(connection=redis) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not register with rq")
+        time.sleep(0.2)
 
 
 def log_findings(log: Path) -> dict[str, int]:
@@ -393,9 +456,13 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
                 with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                     runner.run(wait_healthy(base_url, server, log))
                     if redis_url:
-                        workers = start_workers(args.workers, database_url, data_dir, redis_url)
-                        time.sleep(2)  # let workers import and register before the clock starts
-                    result = runner.run(drive(args, base_url, database_url, server, workers))
+                        workers = start_workers(
+                            args.workers, database_url, data_dir, redis_url, args.worker_concurrency
+                        )
+                        wait_for_workers(redis_url, len(workers))  # before the clock starts
+                    result = runner.run(
+                        drive(args, base_url, database_url, server, workers, redis_url)
+                    )
                 result["postgres_cpu_s"] = round(common.postgres_cpu_s(pgdata) - pg_cpu_start, 1)
             finally:
                 stopped = time.perf_counter()
@@ -419,7 +486,8 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_name(args: argparse.Namespace) -> str:
     if args.executor == "rq":
-        return f"inflight-rq-w{args.workers}-n{args.n}"
+        suffix = "-enqueue" if args.submit == "enqueue" else ""
+        return f"inflight-rq-w{args.workers}-n{args.n}{suffix}"
     return f"inflight-inline-n{args.n}-c{args.max_concurrency}"
 
 
@@ -428,6 +496,11 @@ def main() -> None:
     parser.add_argument("--executor", choices=["inline", "rq"], default="inline")
     parser.add_argument("--n", type=int, default=1000, help="runs submitted at once")
     parser.add_argument("--workers", type=int, default=4, help="rq: pasar worker processes")
+    parser.add_argument("--worker-concurrency", type=int, default=500,
+                        help="rq: runs at once per worker process (pasar worker --concurrency)")  # fmt: skip
+    parser.add_argument("--submit", choices=["api", "enqueue"], default="api",
+                        help="rq: submit through the API, or write the runs and enqueue their "
+                        "jobs directly (measures the workers alone)")  # fmt: skip
     parser.add_argument("--delay-ms", type=int, default=1000, help="scripted model latency")
     parser.add_argument("--max-concurrency", type=int, default=2000,
                         help="inline: PASAR_INLINE_MAX_CONCURRENCY (server default 2000)")  # fmt: skip
@@ -457,13 +530,17 @@ def main() -> None:
     ratio = None
     if baseline and result.get("completion_s") and baseline.get("completion_s"):
         ratio = round(result["completion_s"] / baseline["completion_s"], 2)
-    capacity = args.workers if args.executor == "rq" else args.max_concurrency
+    capacity = (
+        args.workers * args.worker_concurrency if args.executor == "rq" else args.max_concurrency
+    )
     ideal_s = -(-args.n // capacity) * args.delay_ms / 1000
     data = {
         "executor": args.executor,
         "n": args.n,
         "delay_ms": args.delay_ms,
         "workers": args.workers if args.executor == "rq" else None,
+        "worker_concurrency": args.worker_concurrency if args.executor == "rq" else None,
+        "submit": args.submit,
         "inline_max_concurrency": args.max_concurrency if args.executor == "inline" else None,
         "db_pool_size": args.db_pool_size or "default (10 + 10 overflow)",
         "submit_concurrency": args.submit_concurrency,

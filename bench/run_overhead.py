@@ -104,6 +104,7 @@ async def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> di
         await asyncio.sleep(0.02)
     try:
         services = server.lifespan.state["services"]  # what request.state.services is
+        runs = server.lifespan.state["runs"]  # the execution runtime (request.state.runs)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             headers = await common.sign_up(client)
             config_ = common.scripted_config(SCRIPT)
@@ -123,7 +124,7 @@ async def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> di
                 assert result["messages"][-1].content == "Wrote the note."
 
             async def service() -> None:
-                view = await start_execution(services, principal, agent_id, request)
+                view = await start_execution(runs, principal, agent_id, request)
                 assert view.status == "succeeded", view
 
             async def api() -> None:

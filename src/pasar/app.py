@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from pasar.body_limit import BodyLimit
-from pasar.lifecycle import running_services
+from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
@@ -45,7 +45,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        async with running_services(settings, pm, watch_revocations=True) as services:
+        async with (
+            running_services(settings, pm, watch_revocations=True) as services,
+            running_runs(services) as runs,
+        ):
             # What start-up built (modules, schema, registry) lives as long as the process: move
             # it out of the collector's sight, or every full collection walks it again (a pause
             # of tens of milliseconds in the middle of requests, measured in bench/). Thawed
@@ -54,7 +57,8 @@ def create_app(
             gc.freeze()
             loading = asyncio.create_task(load_run_modules(), name="pasar-load-run-modules")
             try:
-                yield {"services": services}
+                with draining_on_signals(runs):
+                    yield {"services": services, "runs": runs}
             finally:
                 await loading
                 gc.unfreeze()

@@ -107,8 +107,15 @@ def serve(
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Executions run at once on this process's event loop "
+    "(default PASAR_WORKER_CONCURRENCY, 500).",
+)
 @friendly_errors
-def worker(burst: bool) -> None:
+def worker(burst: bool, concurrency: int | None) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
     from pasar_core.settings import Settings
 
@@ -118,7 +125,7 @@ def worker(burst: bool) -> None:
     if not settings.redis_url:
         raise click.ClickException("set REDIS_URL to the Redis server the API server uses")
     click.echo(f"pasar worker: executions from {settings.redis_url.split('@')[-1]}")
-    work(settings, burst=burst)
+    work(settings, burst=burst, concurrency=concurrency)
 
 
 @main.group()
@@ -236,7 +243,7 @@ def users_create(email: str, password: str, role: str) -> None:
     credentials = parse_model(accounts.Credentials, {"email": email, "password": password})
 
     async def create() -> str:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             user = await accounts.sign_up(services, credentials, role=role)
             return str(user.id)
 
@@ -256,7 +263,7 @@ def users_set_role(email: str, role: str) -> None:
     from pasar.lifecycle import running_services
 
     async def change() -> None:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             await accounts.set_role(services, email, role)
 
     run(change())
@@ -275,7 +282,7 @@ def users_delete(email: str) -> None:
     from pasar.lifecycle import running_services
 
     async def delete() -> str:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             return str(await accounts.delete_user(services, email))
 
     click.echo(f"deleted {email} ({run(delete())})")
@@ -313,7 +320,7 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
     from pasar.lifecycle import running_services
 
     async def collect() -> list[dict[str, Any]]:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             user_id = (await accounts.user_by_email(services, email)).id if email else None
             views = await api_key_store.list_api_keys(
                 services, user_id, limit=api_key_store.MAX_PAGE
@@ -359,7 +366,7 @@ def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
     request = parse_model(api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s})
 
     async def create() -> CreatedApiKey:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             user = await accounts.user_by_email(services, email)
             return await api_key_store.create_api_key(services, user.id, request)
 
@@ -384,7 +391,7 @@ def api_keys_revoke(key: str) -> None:
     from pasar.lifecycle import running_services
 
     async def revoke() -> ApiKeyView:
-        async with running_services(Settings.from_env(), run_agents=False) as services:
+        async with running_services(Settings.from_env()) as services:
             key_id = await api_key_store.find_api_key(services, key)
             return await api_key_store.revoke_api_key(services, key_id, owner_id=None)
 
@@ -430,7 +437,7 @@ def keys_rotate(new_key: bool) -> None:
         click.echo(f"new active key {key_id}")
 
     async def rotate() -> dict[str, int]:
-        async with running_services(settings, run_agents=False) as services:
+        async with running_services(settings) as services:
             return await rotate_keys(services)
 
     counts = run(rotate())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import dataclasses
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Iterator
+from types import FrameType
 
 import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
@@ -14,7 +17,7 @@ from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.catalog import sync_tools
 from pasar_core.embedded_pg import EmbeddedPostgres
 from pasar_core.executions.cache import build_result_cache
-from pasar_core.executions.manager import ExecutionRuntime
+from pasar_core.executions.runtime import Runs
 from pasar_core.objects import build_object_store
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import build_registry
@@ -49,14 +52,13 @@ async def running_services(
     settings: Settings,
     pm: pluggy.PluginManager | None = None,
     *,
-    run_agents: bool = True,
     prepare_database: bool = True,
     watch_revocations: bool = False,
 ) -> AsyncIterator[Services]:
-    """Plugins, registry, migrated database, token signer, the revoked-session listener (with
-    `watch_revocations`: the server, which authenticates requests) and (with `run_agents`)
-    the execution runtime, torn down in reverse order. Workers skip `prepare_database`
-    (migrations and the tool catalogue sync are the server's job)."""
+    """Plugins, registry, migrated database, token signer and the revoked-session listener
+    (with `watch_revocations`: the server, which authenticates requests), torn down in reverse
+    order. Workers skip `prepare_database` (migrations and the tool catalogue sync are the
+    server's job). The execution runtime is `running_runs`."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
     settings.ensure_data_dir()
@@ -89,16 +91,47 @@ async def running_services(
             async with watching_revocations(
                 url, services.revoked_sessions, enabled=watch_revocations
             ):
-                if not run_agents:
-                    yield services
-                    return
-                runtime = ExecutionRuntime(services, url)
-                await runtime.start()
-                try:
-                    yield dataclasses.replace(services, executions=runtime)
-                finally:
-                    await runtime.close()
+                yield services
         finally:
             await result_cache.close()
             await reads.close()
             await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def running_runs(services: Services, *, serve: bool = True) -> AsyncIterator[Runs]:
+    """The execution runtime of this process: a server's (`serve`: executors, reconciler) or a
+    worker's; on exit it drains (in-flight runs finish within `drain_s` or are handed back)."""
+    runs = Runs(services, serve=serve)
+    await runs.start()
+    try:
+        yield runs
+    finally:
+        await runs.close()
+
+
+@contextlib.contextmanager
+def draining_on_signals(runs: Runs) -> Iterator[None]:
+    """On SIGTERM or SIGINT, start draining at once (not ready, no new runs, event streams
+    ended), then let the server's own handler shut it down: it waits for open connections,
+    which the ended streams no longer hold, then the lifespan hands back unfinished runs.
+    Main thread only (signals cannot be handled elsewhere); elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(runs.begin_drain)
+        server_handler = previous.get(signal.Signals(signum))
+        if callable(server_handler):
+            server_handler(signum, frame)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -54,8 +54,9 @@ class Metrics:
             )
             for status, count in rows:
                 self.executions.labels(status=status).set(count)
-        if services.executions is not None:
-            self.inline_running.set(services.executions.inline.running)
+        runs = getattr(request.state, "runs", None)
+        if runs is not None and runs.inline is not None:
+            self.inline_running.set(runs.inline.running)
         self.tools.set(len(services.registry.tools))
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -104,7 +104,13 @@ def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:
         f"/agents/{reader['agent_id']}/execute", json={"input": "send it"}, headers=headers
     ).json()
     assert run["status"] == "succeeded", run
-    assert [step["type"] for step in run["steps"]] == ["model_call", "model_call"]  # no tool ran
+    # The call is recorded as refused (the agent does not declare gmail:send); nothing ran.
+    types = [step["type"] for step in run["steps"]]
+    assert types == ["model_call", "tool_call", "tool_result", "model_call"]
+    call, result = run["steps"][1], run["steps"][2]
+    assert (call["tool"], call["name"], call["refused"]) == (None, "gmail_send", True)
+    assert result["error"].startswith("TOOL_NOT_DECLARED")
+    assert "result" not in result
 
 
 def test_a_run_refreshes_an_expiring_token(app: TestClient, google_emulator) -> None:

@@ -105,3 +105,21 @@ def test_graphql_decide_approval(client: TestClient, make_user) -> None:
         "status": "succeeded",
         "output": {"message": "done"},
     }
+
+
+def test_cancel_a_run_that_waits_for_approval(client: TestClient, make_user) -> None:
+    headers = make_user()
+    agent_id = agent(client, headers, WRITE, {"content": "never"}, require_for=["write"])
+    paused = run(client, headers, agent_id)
+    assert paused["status"] == "awaiting_approval"
+    cancelled = client.post(f"/executions/{paused['execution_id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["error"] == "cancelled on request"
+    late = client.post(f"/executions/{paused['execution_id']}/approval",
+                       json={"decision": "approve"}, headers=headers)  # fmt: skip
+    assert late.status_code == 409  # nothing waits any more; the write never runs
+    assert (
+        client.get(f"/executions/{paused['execution_id']}", headers=headers).json()["steps"]
+        == paused["steps"]
+    )

@@ -382,3 +382,22 @@ def test_google_tools_on_a_server_without_google_oauth_fail_instead_of_waiting(
     assert "PASAR_GOOGLE_CLIENT_ID" in run["error"]
     assert run["steps"] == []
     assert run["auth_url"] is None
+
+
+def test_a_call_of_an_undeclared_tool_is_recorded_as_refused(client: TestClient, make_user) -> None:
+    headers = make_user()
+    config = scripted(
+        {"tool_calls": [{"name": "shell_exec", "args": {"cmd": "rm -rf /"}}]},
+        {"content": "I cannot do that."},
+    )
+    agent_id = create(client, headers, ["txt:read"], config)
+    run = execute(client, headers, agent_id).json()
+    assert run["status"] == "succeeded", run
+    call, result = run["steps"][1], run["steps"][2]
+    assert call | {"at": None} == {
+        "type": "tool_call", "at": None, "tool": None, "name": "shell_exec",
+        "args": {"cmd": "rm -rf /"}, "tool_call_id": call["tool_call_id"], "refused": True,
+    }  # fmt: skip
+    assert result["refused"] is True
+    assert result["error"].startswith("TOOL_NOT_DECLARED")
+    assert run["steps"][0]["tool_calls"][0]["tool"] is None

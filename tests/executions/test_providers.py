@@ -80,6 +80,11 @@ def test_fallback_model_answers_when_the_first_fails(stub_client: TestClient, st
     assert run["output"]["message"].startswith("stub done: hello from the stub")
     _, requests = stub
     assert [r["model"] for r in requests] == ["broken", "good"]
+    step = run["steps"][0]
+    assert step["model"] == "openai-compatible:good"
+    assert step["fallback"]["answered"] == "openai-compatible:good"
+    assert [f["model"] for f in step["fallback"]["failed"]] == ["openai-compatible:broken"]
+    assert step["fallback"]["failed"][0]["error"]  # why it failed
 
 
 def login(client: TestClient) -> dict[str, str]:

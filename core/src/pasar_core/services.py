@@ -1,4 +1,7 @@
-"""The service container handed to the API layers, hooks and workers (built in the lifespan)."""
+"""The service container handed to the API layers, hooks and workers (built in the lifespan).
+
+Leaf resources only; the execution runtime (`pasar_core.executions.runtime.Runs`) is its own
+object, built on these and handed to what runs agents."""
 
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ from pasar_core.settings import Settings
 
 if TYPE_CHECKING:
     from pasar_core.executions.cache import ResultCache
-    from pasar_core.executions.manager import ExecutionRuntime
     from pasar_core.storage.reads import Reads
 
 
@@ -46,5 +48,3 @@ class Services:
     """Compiled agent graphs by (config, tools), shared between runs of this process."""
     reads: Reads | None = None
     """The pool of single-statement reads (pasar_core.storage.reads); None: not started."""
-    executions: ExecutionRuntime | None = None
-    """Executors and the event hub of this process; None in processes that run no agents."""

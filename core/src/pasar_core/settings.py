@@ -165,6 +165,14 @@ class Settings:
     """Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed (rate
     limits key on the client address; see pasar_core.accounts.sources). None by default."""
     stale_after_s: float = 90.0
+    """A run whose process stopped beating for this long is resumed elsewhere."""
+    max_interruptions: int = 3
+    """How often a run may be resumed after its process died before it ends `failed`."""
+    drain_s: float = 20.0
+    """On SIGTERM: how long in-flight runs may finish before they are handed back to the queue
+    (fits Kubernetes' default 30 s grace period)."""
+    worker_concurrency: int = 500
+    """Executions one `pasar worker` process runs at once (`--concurrency`)."""
     login_failures_per_pair: int = 10
     login_failures_per_source: int = 100
     login_failures_per_account: int = 50
@@ -219,6 +227,9 @@ class Settings:
             allow_unix_sockets=_list(env, "PASAR_ALLOW_UNIX_SOCKETS"),
             trusted_proxies=_trusted_proxies(env),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
+            max_interruptions=_int(env, "PASAR_MAX_INTERRUPTIONS", 3),
+            drain_s=_int(env, "PASAR_DRAIN_S", 20),
+            worker_concurrency=_int(env, "PASAR_WORKER_CONCURRENCY", 500),
             login_failures_per_pair=_int(env, "PASAR_LOGIN_FAILURES_PER_PAIR", 10),
             login_failures_per_source=_int(env, "PASAR_LOGIN_FAILURES_PER_SOURCE", 100),
             login_failures_per_account=_int(env, "PASAR_LOGIN_FAILURES_PER_ACCOUNT", 50),

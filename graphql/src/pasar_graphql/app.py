@@ -51,8 +51,13 @@ class PasarGraphQL(GraphQL[Context, None]):
         services = getattr(request.state, "services", None)
         if not isinstance(services, Services):
             raise RuntimeError("no Services in the app state: run the app with its lifespan")
+        runs = getattr(request.state, "runs", None)
         return Context(
-            request=request, response=response, services=services, catalogue=self.catalogue
+            request=request,
+            response=response,
+            services=services,
+            catalogue=self.catalogue,
+            runs=runs,
         )
 
     def parse_json(self, data: str | bytes) -> Any:

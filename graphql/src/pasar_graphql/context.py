@@ -11,6 +11,7 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import authenticate
 from pasar_core.accounts.sources import client_source
 from pasar_core.errors import Unauthenticated
+from pasar_core.executions.runtime import Runs
 from pasar_core.services import Services
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +28,8 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket
     services: Services
+    runs: Runs | None = None
+    """The process's execution runtime (None in an app run without one)."""
     connection_params: dict[str, object] | None = None
     """Set by Strawberry from a websocket's `connection_init` payload (browsers cannot send
     headers there): `{"Authorization": "Bearer ..."}` or `{"X-API-Key": "..."}`."""
@@ -34,6 +37,13 @@ class Context:
     """The catalogue's GraphQL objects: the app's, shared by its requests."""
     _principal: Principal | None = field(default=None, init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    def execution_runs(self) -> Runs:
+        if self.runs is None:
+            raise RuntimeError(
+                "no execution runtime in the app state: run the app with its lifespan"
+            )
+        return self.runs
 
     async def principal(self) -> Principal:
         """The authenticated caller, resolved on first use and cached for the request."""

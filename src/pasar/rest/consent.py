@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from pasar.rest import consent_pages as pages
-from pasar.rest.requests import UnsupportedMediaType, services_of, source_of
+from pasar.rest.requests import UnsupportedMediaType, runs_of, services_of, source_of
 
 CALLBACK_PARAMS = ("code", "state", "error", "scope")
 FORM_LIMIT = 16_384
@@ -170,7 +170,7 @@ async def callback(request: Request) -> Response:
         response = _refused(error)
     else:
         if outcome.agent_id is not None:
-            await resume_awaiting(services, outcome.agent_id)
+            await resume_awaiting(runs_of(request), outcome.agent_id)
         response = HTMLResponse(pages.connected_page(outcome), headers=pages.PAGE_HEADERS)
     if name and secret is not None:  # spent or useless from here on
         client = provider_client(services, provider)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from pasar.rest.models import ExecutionListOut, ExecutionOut, WebhookSecretOut
-from pasar.rest.requests import caller, query_int, read_model, services_of
+from pasar.rest.requests import caller, query_int, read_model, runs_of, services_of
 from pasar.rest.responses import json_response
 
 SSE_PING_S = 15
@@ -24,7 +24,7 @@ async def execute(request: Request) -> Response:
     principal = await caller(request)
     body = await read_model(request, ExecuteRequest)
     view = await executions.start_execution(
-        services_of(request), principal, request.path_params["agent_id"], body
+        runs_of(request), principal, request.path_params["agent_id"], body
     )
     return json_response(ExecutionOut.of(view), 200 if view.finished else 202)
 
@@ -32,7 +32,7 @@ async def execute(request: Request) -> Response:
 async def get_execution(request: Request) -> Response:
     principal = await caller(request)
     view = await executions.get_execution(
-        services_of(request), principal, request.path_params["execution_id"]
+        runs_of(request), principal, request.path_params["execution_id"]
     )
     return json_response(ExecutionOut.of(view))
 
@@ -41,7 +41,7 @@ async def list_executions(request: Request) -> Response:
     principal = await caller(request)
     first = query_int(request, "first", 20, low=1, high=executions.MAX_PAGE)
     views, cursor = await executions.list_executions(
-        services_of(request), principal, request.path_params["agent_id"],
+        runs_of(request), principal, request.path_params["agent_id"],
         first=first, after=request.query_params.get("after"),
     )  # fmt: skip
     return json_response(
@@ -52,7 +52,7 @@ async def list_executions(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     principal = await caller(request)
     view = await executions.cancel_execution(
-        services_of(request), principal, request.path_params["execution_id"]
+        runs_of(request), principal, request.path_params["execution_id"]
     )
     return json_response(ExecutionOut.of(view))
 
@@ -67,10 +67,10 @@ def _last_event_id(request: Request) -> int:
 async def events(request: Request) -> Response:
     """Server-sent events: every step in order; resume with `Last-Event-ID`."""
     principal = await caller(request)
-    services = services_of(request)
-    view = await executions.get_execution(services, principal, request.path_params["execution_id"])
+    runs = runs_of(request)
+    view = await executions.get_execution(runs, principal, request.path_params["execution_id"])
     after = _last_event_id(request)
-    hub = executions.runtime_of(services).hub
+    hub = runs.hub
 
     async def stream() -> AsyncIterator[str]:
         yield f"retry: 2000\n: execution {view.id}\n\n"
@@ -92,7 +92,7 @@ async def decide_approval(request: Request) -> Response:
     principal = await caller(request)
     body = await read_model(request, ApprovalDecision)
     view = await executions.decide_approval(
-        services_of(request), principal, request.path_params["execution_id"], body
+        runs_of(request), principal, request.path_params["execution_id"], body
     )
     return json_response(ExecutionOut.of(view), 200 if view.finished else 202)
 

@@ -1,4 +1,5 @@
-"""GET /healthz (the process answers) and GET /readyz (the database answers too)."""
+"""GET /healthz (the process answers) and GET /readyz (the database answers, Redis too when
+runs go through it, and the process is not draining)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    runs = getattr(request.state, "runs", None)
+    if runs is not None and runs.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
+    if runs is not None and runs.rq is not None and not await runs.rq.ping():
+        log.warning("readiness check failed: Redis unreachable")
+        return JSONResponse({"status": "unavailable", "redis": "unreachable"}, status_code=503)
     try:
         async with services_of(request).sessionmaker() as session:
             await session.execute(text("SELECT 1"))

@@ -9,6 +9,7 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import authenticate
 from pasar_core.accounts.sources import client_source
 from pasar_core.errors import BadRequest, PasarError, Unauthenticated
+from pasar_core.executions.runtime import Runs
 from pasar_core.json_input import decode_json
 from pasar_core.schemas import parse_model
 from pasar_core.services import Services
@@ -26,6 +27,12 @@ class UnsupportedMediaType(PasarError):
 def services_of(connection: HTTPConnection) -> Services:
     services: Services = connection.state.services
     return services
+
+
+def runs_of(connection: HTTPConnection) -> Runs:
+    """The process's execution runtime (see `pasar_core.executions.runtime`)."""
+    runs: Runs = connection.state.runs
+    return runs
 
 
 async def read_json(request: Request) -> Any:

@@ -6,7 +6,7 @@ import contextvars
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain.agents import create_agent
@@ -17,6 +17,7 @@ from langchain.agents.middleware import (
     ToolCallLimitMiddleware,
 )
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage
 from langchain_core.tools import StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 
@@ -59,11 +60,41 @@ def build_model(
     return chat_model
 
 
+ModelFinished = Callable[["ModelOutcome"], Awaitable[None]]
+ToolRefused = Callable[[str, dict[str, Any], str | None], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAttempt:
+    """One try of one model within a model call (several when fallbacks answer)."""
+
+    model: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutcome:
+    """A finished model call: the reply (or the error of the last model tried), how long it
+    took and every model tried, in order."""
+
+    message: AIMessage | None
+    error: str | None
+    duration_ms: int
+    attempts: tuple[ModelAttempt, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class RunHooks:
+    """What one run does around the shared graph's calls: the tool context, recording each
+    tool call and model call, and refusing calls of tools the agent did not declare."""
+
     context_for: ContextFor
     tool_started: ToolStarted
     tool_finished: ToolFinished
+    model_finished: ModelFinished | None = None
+    tool_refused: ToolRefused | None = None
+    attempts: list[ModelAttempt] = field(default_factory=list)
+    """Model tries of the model call in progress (the recording middleware fills it)."""
 
 
 # The current run's hooks. Compiled graphs are shared between runs, so a tool finds its run
@@ -112,24 +143,25 @@ def build_agent(
     models: ModelCache | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """`create_agent` with the agent's tools (validated by the core), prompt and limits."""
+    from pasar_core.agents.recording import ModelAttempts, ModelSteps
+
     model = build_model(registry, config.model, config.model_options, env, models)
+    refs = {id(model): config.model}
     middleware: list[AgentMiddleware[Any, Any, Any]] = [
         ModelCallLimitMiddleware(run_limit=config.limits.max_steps, exit_behavior="error"),
         ToolCallLimitMiddleware(run_limit=config.limits.max_tool_calls, exit_behavior="error"),
+        ModelSteps(),  # outside the fallbacks: records the call once, with every model tried
     ]
     if config.fallbacks:
         main_provider = split_model_ref(config.model)[0]
-        fallbacks = [
-            build_model(
-                registry,
-                ref,
-                config.model_options if split_model_ref(ref)[0] == main_provider else {},
-                env,
-                models,
-            )
-            for ref in config.fallbacks
-        ]
+        fallbacks = []
+        for ref in config.fallbacks:
+            options = config.model_options if split_model_ref(ref)[0] == main_provider else {}
+            fallback = build_model(registry, ref, options, env, models)
+            refs.setdefault(id(fallback), ref)
+            fallbacks.append(fallback)
         middleware.append(ModelFallbackMiddleware(*fallbacks))
+    middleware.append(ModelAttempts(refs))  # inside the fallbacks: sees each model tried
     middleware.extend(extra_middleware)
     tools = [_langchain_tool(registry, tool_id) for tool_id in tool_ids]
     return create_agent(model, tools, system_prompt=config.system_prompt, middleware=middleware)

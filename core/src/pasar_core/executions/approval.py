@@ -3,26 +3,25 @@
 Tools whose effect is in the agent's `approval.require_for` (default: send and destructive) do
 not run when the model calls them: the run pauses as `awaiting_approval` with the pending call
 in its events. `POST /executions/{id}/approval` (or `decideApproval`) approves or rejects it;
-the run then resumes from its recorded steps: the approved call runs (or the rejection is
-returned to the model) and the model continues. Limits count from the resume.
+the run then resumes from its recorded steps (`executions.resume`): the approved call runs (or
+the rejection is returned to the model) and the model continues. Limits count from the resume.
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
 from langchain.agents.middleware.types import ToolCallRequest
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import ToolMessage
 from langgraph.types import Command
 
+from pasar_core.agents.builder import RUN_HOOKS
 from pasar_core.executions.decisions import AWAITING_APPROVAL as AWAITING_APPROVAL
 from pasar_core.executions.decisions import ApprovalDecision as ApprovalDecision
-from pasar_core.executions.events import Event
 from pasar_core.registry import Registry
 
 CURRENT_TOOL_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -49,7 +48,8 @@ class ApprovalRequired(Exception):
 
 
 class ApprovalGate(AgentMiddleware[Any, Any, Any]):
-    """Stops calls of tools whose effect needs approval; tags every call with its id."""
+    """Stops calls of tools whose effect needs approval; refuses (and has recorded) calls of
+    tools the agent did not declare; tags every call with its id."""
 
     def __init__(self, names_to_ids: Mapping[str, str], gated: frozenset[str]) -> None:
         super().__init__()
@@ -63,6 +63,10 @@ class ApprovalGate(AgentMiddleware[Any, Any, Any]):
     ) -> ToolMessage | Command[Any]:
         call = request.tool_call
         tool_id = self._ids.get(call["name"])
+        hooks = RUN_HOOKS.get(None)
+        if request.tool is None and hooks is not None and hooks.tool_refused is not None:
+            content = await hooks.tool_refused(call["name"], dict(call["args"]), call.get("id"))
+            return ToolMessage(content, name=call["name"], tool_call_id=call["id"], status="error")
         if tool_id in self._gated:
             raise ApprovalRequired(PendingCall(tool_id, dict(call["args"]), str(call["id"])))
         token = CURRENT_TOOL_CALL.set(call.get("id"))
@@ -78,50 +82,3 @@ def gated_tools(
     return frozenset(
         tool_id for tool_id in tool_ids if registry.tool(tool_id).spec.effect.value in require_for
     )
-
-
-def tool_message_content(step: Mapping[str, Any]) -> str:
-    """What the model saw for a recorded tool result (the wrapper's JSON)."""
-    if "error" in step:
-        code, _, message = str(step["error"]).partition(": ")
-        return json.dumps({"error": {"code": code, "message": message}})
-    return json.dumps(step.get("result"), default=str)
-
-
-def replay(events: list[Event]) -> tuple[list[BaseMessage], PendingCall | None, str | None]:
-    """Messages after the user's input, rebuilt from recorded steps; the pending call and the
-    decision taken on it (None while undecided)."""
-    messages: list[BaseMessage] = []
-    pending: PendingCall | None = None
-    decision: str | None = None
-    for event in events:
-        data = event.data
-        if event.type == "model_call" and "error" not in data:
-            calls = [
-                {"name": c["name"], "args": c["args"], "id": c["id"]}
-                for c in data.get("tool_calls", [])
-                if c.get("id")
-            ]
-            messages.append(AIMessage(content=data.get("content", ""), tool_calls=calls))
-        elif event.type == "tool_result" and data.get("tool_call_id"):
-            messages.append(
-                ToolMessage(tool_message_content(data), tool_call_id=data["tool_call_id"])
-            )
-        elif event.type == "status" and data.get("status") == AWAITING_APPROVAL:
-            pending = PendingCall(**data["pending"])
-            decision = None
-        elif event.type == "approval":
-            decision = str(data["decision"])
-    return messages, pending, decision
-
-
-def unanswered_calls(messages: list[BaseMessage]) -> list[str]:
-    """Tool call ids the model made that have no result yet (they never ran)."""
-    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-    return [
-        str(call["id"])
-        for message in messages
-        if isinstance(message, AIMessage)
-        for call in message.tool_calls
-        if call.get("id") and call["id"] not in answered
-    ]

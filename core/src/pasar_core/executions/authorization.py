@@ -4,16 +4,18 @@ side effect is repeated) and resume when the consent callback succeeds."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from pasar_core.errors import ReauthorizationRequired
-from pasar_core.executions.events import publish
 from pasar_core.oauth.enforcement import stored_grant_gap
 from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import Execution
+
+if TYPE_CHECKING:
+    from pasar_core.executions.runtime import Runs
 
 AWAITING = "awaiting_authorization"
 
@@ -53,26 +55,33 @@ def pause_event(needed: ReauthorizationRequired) -> dict[str, Any]:
     }
 
 
-async def resume_awaiting(services: Services, agent_id: uuid.UUID) -> list[uuid.UUID]:
-    """Queue the agent's paused runs again (after a successful consent)."""
-    from pasar_core.executions.service import next_seq, runtime_of
-    from pasar_core.executions.service import submit_run as submit
+async def resume_awaiting(runs: Runs, agent_id: uuid.UUID) -> list[uuid.UUID]:
+    """Queue the agent's runs that wait for consent again (after a successful consent), each
+    on its executor (an inline run in this process)."""
+    from pasar_core.executions import store
+    from pasar_core.executions.runtime import InlineExecutor
+    from pasar_core.executions.service import submit_run
+    from pasar_core.executions.status import ExecutionStatus
 
-    async with services.sessionmaker.begin() as session:
+    async with runs.services.sessionmaker() as session:
         paused = list(
-            await session.scalars(
-                select(Execution)
-                .where(Execution.agent_id == agent_id, Execution.status == AWAITING)
-                .with_for_update(skip_locked=True)
+            await session.execute(
+                select(Execution.id, Execution.executor).where(
+                    Execution.agent_id == agent_id, Execution.status == AWAITING
+                )
             )
         )
-        for execution in paused:
-            execution.status = "queued"
-            await publish(
-                session, execution.id, await next_seq(session, execution.id), "status",
-                {"status": "queued", "resumed": True},
-            )  # fmt: skip
-    runtime = runtime_of(services)
-    for execution in paused:
-        await submit(services, runtime.executor(execution.executor), execution.id)
-    return [execution.id for execution in paused]
+    resumed = []
+    for execution_id, executor_name in paused:
+        executor = runs.executor(executor_name)
+        lease = uuid.uuid4() if isinstance(executor, InlineExecutor) else None
+        queued = await store.transition(
+            runs.engine, execution_id, ExecutionStatus.QUEUED,
+            only_from={ExecutionStatus.AWAITING_AUTHORIZATION},
+            event={"status": "queued", "resumed": True},
+            values={"lease": lease, "owner": runs.owner if lease else None},
+        )  # fmt: skip
+        if queued is not None:
+            await submit_run(runs, executor, execution_id, lease)
+            resumed.append(execution_id)
+    return resumed

@@ -1,5 +1,6 @@
-"""Execution events: persisted in order (`seq` is the SSE id) and announced with PostgreSQL
-NOTIFY, so any process (API or RQ worker) can publish and any API process can stream them.
+"""Execution events: persisted in order (`seq` is the SSE id) by `executions.store` and
+announced with PostgreSQL NOTIFY, so any process (API or worker) can write them and any API
+process can stream them.
 
 Token deltas are live only (not persisted): a resumed stream replays every step, not tokens.
 """
@@ -17,19 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pasar_core.executions.status import TERMINAL
+from pasar_core.executions.store import CANCEL_CHANNEL, EVENTS_CHANNEL
 from pasar_core.storage.models import Execution, ExecutionEvent
 
 log = logging.getLogger("pasar.events")
 
-EVENTS_CHANNEL = "pasar_events"
-CANCEL_CHANNEL = "pasar_cancel"
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "limit_exceeded", "cancelled"})
+TERMINAL_STATUSES = frozenset(status.value for status in TERMINAL)
 STEP_TYPES = frozenset({"model_call", "tool_call", "tool_result"})
-NOTIFY_LIMIT = 7000  # PostgreSQL caps a payload at 8000 bytes; bigger events are re-read
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,33 +46,6 @@ class Event:
         return self.type == "status" and self.data.get("status") in TERMINAL_STATUSES
 
 
-async def publish(
-    session: AsyncSession,
-    execution_id: uuid.UUID,
-    seq: int | None,
-    type_: str,
-    data: dict[str, Any],
-) -> Event:
-    """Persist (when `seq` is given) and announce one event, within the caller's transaction."""
-    if seq is not None:
-        session.add(ExecutionEvent(execution_id=execution_id, seq=seq, type=type_, data=data))
-    payload = json.dumps({"e": str(execution_id), "s": seq, "t": type_, "d": data}, default=str)
-    if len(payload) > NOTIFY_LIMIT:
-        payload = json.dumps({"e": str(execution_id), "s": seq, "t": type_, "big": True})
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": EVENTS_CHANNEL, "payload": payload},
-    )
-    return Event(execution_id, seq, type_, data)
-
-
-async def request_cancel(session: AsyncSession, execution_id: uuid.UUID) -> None:
-    await session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": CANCEL_CHANNEL, "payload": str(execution_id)},
-    )
-
-
 async def stored_events(
     sessionmaker: async_sessionmaker[AsyncSession], execution_id: uuid.UUID, after: int
 ) -> list[Event]:
@@ -87,37 +59,52 @@ async def stored_events(
 
 
 class EventHub:
-    """One LISTEN connection per process, fanning notifications out to local subscribers."""
+    """One LISTEN connection per process, fanning notifications out to local subscribers.
 
-    def __init__(self, database_url: str, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._dsn = (
-            make_url(database_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
+    `end_streams()` (a draining process) ends every subscription and refuses new ones after
+    their stored events, so SSE streams and subscriptions close cleanly and clients resume
+    elsewhere with `Last-Event-ID`."""
+
+    def __init__(self, dsn: str, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._dsn = dsn
         self._sessionmaker = sessionmaker
         self._subscribers: dict[uuid.UUID, set[asyncio.Queue[Event | None]]] = defaultdict(set)
         self._cancel_handlers: list[Callable[[uuid.UUID], None]] = []
         self._connection: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
+        self._ending = False
+        self._hearing_events = False
 
-    async def start(self) -> None:
+    async def start(self, *, events: bool = True) -> None:
+        """Listen (once per process); `events=False` hears cancellations only, until the
+        first subscription (a worker does not decode every event of every run)."""
         async with self._lock:
-            if self._connection is not None:
-                return
-            self._connection = await asyncpg.connect(self._dsn)
-            await self._connection.add_listener(EVENTS_CHANNEL, self._on_event)
-            await self._connection.add_listener(CANCEL_CHANNEL, self._on_cancel)
+            if self._connection is None:
+                self._connection = await asyncpg.connect(self._dsn)
+                await self._connection.add_listener(CANCEL_CHANNEL, self._on_cancel)
+            if events and not self._hearing_events:
+                await self._connection.add_listener(EVENTS_CHANNEL, self._on_event)
+                self._hearing_events = True
 
     async def close(self) -> None:
+        self.end_streams()
         async with self._lock:
             if self._connection is not None:
                 with contextlib.suppress(Exception):
                     await self._connection.close()
                 self._connection = None
+                self._hearing_events = False
+
+    def end_streams(self) -> None:
+        """End every subscription now, and each later one after its stored events."""
+        self._ending = True
         for queues in self._subscribers.values():
             for queue in queues:
                 queue.put_nowait(None)
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(queues) for queues in self._subscribers.values())
 
     def on_cancel(self, handler: Callable[[uuid.UUID], None]) -> None:
         self._cancel_handlers.append(handler)
@@ -131,14 +118,18 @@ class EventHub:
             handler(execution_id)
 
     def _on_event(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        # Payloads start with {"e": "<execution id>": skip those nobody here follows unread.
+        try:
+            queues = self._subscribers.get(uuid.UUID(payload[7:43]))
+        except ValueError:
+            queues = None
+        if not queues:
+            return
         try:
             message = json.loads(payload)
             execution_id = uuid.UUID(message["e"])
         except (ValueError, KeyError):
             log.warning("ignoring a malformed event notification")
-            return
-        queues = self._subscribers.get(execution_id)
-        if not queues:
             return
         event = Event(execution_id, message.get("s"), message["t"], message.get("d") or {})
         if message.get("big"):
@@ -158,8 +149,9 @@ class EventHub:
                 yield event
                 if event.is_terminal:
                     return
-            if await self._finished(execution_id) and not await stored_events(
-                self._sessionmaker, execution_id, last
+            if self._ending or (
+                await self._finished(execution_id)
+                and not await stored_events(self._sessionmaker, execution_id, last)
             ):
                 return
             while True:

@@ -1,109 +1,276 @@
-"""Run one execution: build the agent, stream it, record every step, end in a final status.
+"""Run one execution: claim it, prepare its context, stream its agent, record every step through
+its `RunLog`, and end it in exactly one final status (or pause it, or hand it back).
 
-The same function runs in the API process (inline executor) and in an RQ worker.
+The same code runs in a server (the inline executor) and in a `pasar worker` (rq). A run is
+resumable at every point: what its log made durable is replayed (`executions.resume`), and a
+tool call whose effect is not a read waits for its `tool_call` step to be durable before it
+runs, so a process that dies mid-call never makes a resumed run repeat it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
 from langchain.agents.middleware.tool_call_limit import ToolCallLimitExceededError
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolMessage
-from sqlalchemy import func, select, update
+from langchain_core.messages import AIMessageChunk, BaseMessage, ToolMessage
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pasar_core.agents.builder import RUN_HOOKS, RunHooks, build_agent, run_tool_call
-from pasar_core.agents.config import AgentConfig
-from pasar_core.agents.secrets import load_secrets
-from pasar_core.errors import OAuthNotConfigured, PasarError, ReauthorizationRequired
+from pasar_core.agents.builder import (
+    RUN_HOOKS,
+    ModelOutcome,
+    RunHooks,
+    build_agent,
+    run_tool_call,
+)
+from pasar_core.errors import OAuthNotConfigured, PasarError
+from pasar_core.executions import store
 from pasar_core.executions.approval import (
-    AWAITING_APPROVAL,
     CURRENT_TOOL_CALL,
     ApprovalGate,
     ApprovalRequired,
     PendingCall,
     gated_tools,
+)
+from pasar_core.executions.authorization import missing_authorization, pause_event
+from pasar_core.executions.context import RunContext, user_message
+from pasar_core.executions.events import STEP_TYPES, stored_events
+from pasar_core.executions.resume import (
+    INTERRUPTED,
+    NOT_RUN,
+    REJECTED,
+    OpenCall,
+    Replay,
     replay,
     tool_message_content,
-    unanswered_calls,
 )
-from pasar_core.executions.authorization import AWAITING, missing_authorization, pause_event
-from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, publish, stored_events
+from pasar_core.executions.status import ExecutionStatus
+from pasar_core.executions.store import LeaseLost, RunLog, RunRecord, end_event, end_values
 from pasar_core.models.cache import BuiltCache
-from pasar_core.net.guard import ALLOW_BOUND_EXTRA, ALLOW_SOCKETS_EXTRA
-from pasar_core.oauth.enforcement import credentials_for_tool
-from pasar_core.registry import Registry
 from pasar_core.services import Services
-from pasar_core.specs import ToolContext
-from pasar_core.storage.models import Agent, Execution, ExecutionEvent
-from pasar_core.tool_access import registry_for
+from pasar_core.specs import Effect
+from pasar_core.storage.availability import is_unavailable
 
 log = logging.getLogger("pasar.runner")
 
-THREAD_HISTORY_TURNS = 20
-SHUTDOWN = "pasar-shutdown"  # the cancel message executors use when the process stops
+S = ExecutionStatus
 ERROR_TEXT_LIMIT = 2000
-TOKEN_FLUSH_S = 0.05
+CANCEL_REQUESTED = "pasar-cancel"  # the cancel message of a run someone cancelled
+HANDOFF = "pasar-handoff"  # the cancel message of a run handed back to the queue (drain)
+REFUSED = "TOOL_NOT_DECLARED"
 
 
-class Recorder:
-    """Publishes an execution's events in order and keeps its steps.
+class RunnerHost(Protocol):
+    """What a runner needs from the process it runs in (`executions.runtime.Runs`)."""
 
-    Model tokens are batched: one live-only notification per `TOKEN_FLUSH_S` (and before every
-    stored event), not one database round trip per token."""
+    services: Services
+    journal: store.Journal
+    owner: str
 
-    def __init__(self, services: Services, execution_id: uuid.UUID, next_seq: int) -> None:
-        self._services = services
-        self.execution_id = execution_id
-        self._next_seq = next_seq
-        self.steps: list[dict[str, Any]] = []
-        self._lock = asyncio.Lock()
-        self._tokens: list[str] = []
-        self._flushed_at = time.monotonic()
+    @property
+    def engine(self) -> AsyncEngine: ...
 
-    async def token(self, text: str) -> None:
-        self._tokens.append(text)
-        if time.monotonic() - self._flushed_at >= TOKEN_FLUSH_S:
-            await self.flush_tokens()
 
-    async def flush_tokens(self) -> None:
-        if not self._tokens:
+async def run_execution(
+    host: RunnerHost, execution_id: uuid.UUID, lease: uuid.UUID | None = None
+) -> str | None:
+    """Run to a final status and return it: `queued` when handed back, a paused status when it
+    waits, None when it was not this runner's to run (ended, paused, held by a live runner, or
+    lost while running)."""
+    lease = lease or uuid.uuid4()
+    record = await claimable(host, execution_id, lease)
+    if record is None:
+        return None
+    run_log = host.journal.open(record, lease, host.owner)
+    try:
+        return await _run(host, record, run_log)
+    except LeaseLost as lost:
+        log.info("execution %s: stopped, %s", execution_id, lost)
+        return None
+    finally:
+        host.journal.forget(run_log)
+
+
+async def claimable(
+    host: RunnerHost, execution_id: uuid.UUID, lease: uuid.UUID
+) -> RunRecord | None:
+    """The run, if this runner may claim it. A run whose holder stopped beating is taken back
+    first (`running -> queued`, counted as an interruption)."""
+    from pasar_core.executions.recovery import requeue_lost
+
+    settings = host.services.settings
+    record = await store.load(host.engine, execution_id)
+    if record is None or record.status.terminal or record.status.paused:
+        return None
+    cutoff = datetime.now(UTC) - timedelta(seconds=settings.stale_after_s)
+    if record.status is S.RUNNING:
+        if not record.stale(cutoff):
+            return None  # its runner is alive
+        await requeue_lost(host.engine, record.id, settings)  # (or another process just did)
+        record = await store.load(host.engine, execution_id)
+    if record is not None and record.lease not in (None, lease):
+        if not record.stale(cutoff):
+            return None  # reserved by a live process
+        await store.reserve(host.engine, execution_id, lease, host.owner, stale_before=cutoff)
+        record = await store.load(host.engine, execution_id)
+    if record is None or record.status is not S.QUEUED or record.lease not in (None, lease):
+        return None
+    if record.cancel_requested:
+        await store.transition(
+            host.engine, execution_id, S.CANCELLED, only_from={S.QUEUED},
+            event=end_event(S.CANCELLED, error="cancelled on request"),
+            values={"error": "cancelled on request"},
+        )  # fmt: skip
+        return None
+    return record
+
+
+class _Run:
+    """One attempt at one run: its context, log and hooks."""
+
+    def __init__(self, host: RunnerHost, ctx: RunContext, run_log: RunLog) -> None:
+        self.host, self.ctx, self.log = host, ctx, run_log
+        self.final_text = ""
+        self.started = time.perf_counter()
+
+    # hooks --------------------------------------------------------------------------------
+
+    def hooks(self) -> RunHooks:
+        return RunHooks(
+            context_for=self.ctx.tool_context,
+            tool_started=self.tool_started,
+            tool_finished=self.tool_finished,
+            model_finished=self.model_finished,
+            tool_refused=self.tool_refused,
+        )
+
+    async def tool_started(self, tool_id: str, args: dict[str, Any]) -> None:
+        call_id = CURRENT_TOOL_CALL.get()
+        self.log.step("tool_call", {"tool": tool_id, "args": args, "tool_call_id": call_id})
+        if self.ctx.effect(tool_id) is not Effect.READ:
+            await self.log.barrier()  # durable before it acts: a resumed run never repeats it
+
+    async def tool_finished(self, tool_id: str, result: Any, error: str | None, ms: int) -> None:
+        data: dict[str, Any] = {"tool": tool_id, "duration_ms": ms,
+                                "tool_call_id": CURRENT_TOOL_CALL.get()}  # fmt: skip
+        data |= {"error": error} if error else {"result": result}
+        self.log.step("tool_result", data)
+
+    async def tool_refused(self, name: str, args: dict[str, Any], call_id: str | None) -> str:
+        error = f"{REFUSED}: the agent does not declare a tool named {name[:200]!r}"
+        self.log.step("tool_call", {"tool": None, "name": name, "args": args,
+                                    "tool_call_id": call_id, "refused": True})  # fmt: skip
+        result = {"tool": None, "name": name, "tool_call_id": call_id, "error": error,
+                  "refused": True}  # fmt: skip
+        self.log.step("tool_result", result)
+        return tool_message_content(result)
+
+    async def model_finished(self, outcome: ModelOutcome) -> None:
+        data: dict[str, Any] = {"duration_ms": outcome.duration_ms}
+        attempts = outcome.attempts
+        if attempts:
+            data["model"] = attempts[-1].model if outcome.error is None else None
+            failed = [{"model": a.model, "error": a.error} for a in attempts if a.error]
+            if failed:
+                data["fallback"] = {"failed": failed, "answered": data["model"]}
+        if outcome.message is None:
+            data["error"] = outcome.error or "the model gave no reply"
+            self.log.step("model_call", data)
             return
-        text, self._tokens = "".join(self._tokens), []
-        self._flushed_at = time.monotonic()
-        async with self._lock, self._services.sessionmaker.begin() as session:
-            await publish(session, self.execution_id, None, "token", {"text": text})
+        message = outcome.message
+        self.final_text = _text(message)
+        data["content"] = self.final_text
+        data["tool_calls"] = [
+            {"name": call["name"], "args": call["args"], "id": call.get("id"),
+             "tool": self.ctx.names.get(call["name"])}
+            for call in message.tool_calls
+        ]  # fmt: skip
+        self.log.step("model_call", data)
 
-    async def event(self, type_: str, data: dict[str, Any]) -> None:
-        await self.flush_tokens()
-        async with self._lock, self._services.sessionmaker.begin() as session:
-            await publish(session, self.execution_id, self._next_seq, type_, data)
-            self._next_seq += 1
+    # ending -------------------------------------------------------------------------------
 
-    async def finish(self, session: Any, data: dict[str, Any]) -> None:
-        """The final status event, inside the caller's transaction."""
-        await publish(session, self.execution_id, self._next_seq, "status", data)
-        self._next_seq += 1
+    def duration_ms(self) -> int:
+        return int((time.perf_counter() - self.started) * 1000)
 
-    async def step(self, type_: str, data: dict[str, Any]) -> None:
-        step = {"type": type_, "at": datetime.now(UTC).isoformat(), **data}
-        self.steps.append(step)
-        await self.event(type_, step)
+    async def end(
+        self,
+        status: ExecutionStatus,
+        *,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> str:
+        duration = self.duration_ms()
+        values = end_values(status, output=output, error=error, duration_ms=duration,
+                            steps=self.log.steps)  # fmt: skip
+        values.pop("status")
+        event = end_event(status, output=output, error=error, duration_ms=duration)
+        await self.log.close(status, event, **values)
+        return status.value
+
+    async def pause(self, status: ExecutionStatus, event: dict[str, Any]) -> str:
+        await self.log.close(status, event)
+        return status.value
+
+    async def hand_back(self, reason: str) -> str:
+        await self.log.close(S.QUEUED, {"status": S.QUEUED.value, "handed_back": reason})
+        return S.QUEUED.value
+
+    # resuming -----------------------------------------------------------------------------
+
+    async def resolve(self, state: Replay) -> list[BaseMessage]:
+        """The replayed conversation, with a result for every call its last reply left open."""
+        history = list(state.messages)
+        calls = state.open_calls()
+        pending = state.pending
+        decided = (
+            pending is not None
+            and state.decision is not None
+            and any(call.id == pending.tool_call_id for call in calls)
+        )
+        gated = gated_tools(self.ctx.registry, self.ctx.tool_ids,
+                            list(self.ctx.config.approval.require_for))  # fmt: skip
+        for call in calls:
+            tool_id = self.ctx.names.get(call.name)
+            if call.started:
+                if tool_id is not None and self.ctx.effect(tool_id) is Effect.READ:
+                    content = await self.call(tool_id, call)
+                else:
+                    content = self.record_result(tool_id, call, INTERRUPTED)
+            elif decided and pending is not None and call.id == pending.tool_call_id:
+                if state.decision == "approve" and tool_id is not None:
+                    content = await self.call(tool_id, call)
+                else:
+                    content = self.record_result(tool_id, call, REJECTED)
+            elif decided:
+                content = self.record_result(tool_id, call, NOT_RUN)
+            elif tool_id is None:
+                content = await self.tool_refused(call.name, call.args, call.id)
+            elif tool_id in gated:
+                raise ApprovalRequired(PendingCall(tool_id, call.args, call.id))
+            else:
+                content = await self.call(tool_id, call)
+            history.append(ToolMessage(content, tool_call_id=call.id))
+        return history
+
+    async def call(self, tool_id: str, call: OpenCall) -> str:
+        token = CURRENT_TOOL_CALL.set(call.id)
+        try:
+            return await run_tool_call(self.ctx.registry, tool_id, call.args, RUN_HOOKS.get())
+        finally:
+            CURRENT_TOOL_CALL.reset(token)
+
+    def record_result(self, tool_id: str | None, call: OpenCall, error: str) -> str:
+        step = self.log.step("tool_result", {"tool": tool_id, "tool_call_id": call.id,
+                                             "error": error})  # fmt: skip
+        return tool_message_content(step)
 
 
-def _user_message(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _text(message: BaseMessage) -> str:
+def _text(message: Any) -> str:
     content = message.content
     if isinstance(content, str):
         return content
@@ -112,320 +279,97 @@ def _text(message: BaseMessage) -> str:
     )
 
 
-async def _thread_history(services: Services, execution: Execution) -> list[dict[str, str]]:
-    if not execution.thread_id:
-        return []
-    async with services.sessionmaker() as session:
-        previous = await session.scalars(
-            select(Execution)
-            .where(
-                Execution.agent_id == execution.agent_id,
-                Execution.thread_id == execution.thread_id,
-                Execution.status == "succeeded",
-                Execution.created_at < execution.created_at,
-            )
-            .order_by(Execution.created_at.desc())
-            .limit(THREAD_HISTORY_TURNS)
-        )
-        turns = list(previous)[::-1]
-    history: list[dict[str, str]] = []
-    for turn in turns:
-        history.append({"role": "user", "content": _user_message(turn.input)})
-        history.append(
-            {"role": "assistant", "content": str((turn.output or {}).get("message", ""))}
-        )
-    return history
-
-
-async def _start(
-    services: Services, execution_id: uuid.UUID
-) -> tuple[Execution, Agent, int] | None:
-    """Claim the execution (queued -> running); None when it must not run."""
-    async with services.sessionmaker.begin() as session:
-        execution = await session.get(Execution, execution_id, with_for_update=True)
-        if execution is None or execution.status in TERMINAL_STATUSES:
-            return None
-        agent = await session.get(Agent, execution.agent_id)
-        if agent is None:
-            return None
-        next_seq = (
-            await session.scalar(
-                select(func.coalesce(func.max(ExecutionEvent.seq), 0)).where(
-                    ExecutionEvent.execution_id == execution_id
-                )
-            )
-            or 0
-        ) + 1
-        if execution.cancel_requested:
-            execution.status = "cancelled"
-            execution.finished_at = datetime.now(UTC)
-            await publish(session, execution_id, next_seq, "status", {"status": "cancelled"})
-            return None
-        execution.status = "running"
-        execution.attempts += 1
-        execution.started_at = execution.started_at or datetime.now(UTC)
-        execution.heartbeat_at = datetime.now(UTC)
-        await publish(
-            session, execution_id, next_seq, "status",
-            {"status": "running", "attempt": execution.attempts},
-        )  # fmt: skip
-        return execution, agent, next_seq + 1
-
-
-async def _finish(
-    services: Services,
-    recorder: Recorder,
-    status: str,
-    *,
-    output: dict[str, Any] | None = None,
-    error: str | None = None,
-    started: float,
-) -> None:
-    duration_ms = int((time.perf_counter() - started) * 1000)
-    async with services.sessionmaker.begin() as session:
-        await session.execute(
-            update(Execution)
-            .where(Execution.id == recorder.execution_id)
-            .values(
-                status=status,
-                output=output,
-                error=error[:ERROR_TEXT_LIMIT] if error else None,
-                duration_ms=duration_ms,
-                finished_at=datetime.now(UTC),
-                steps=recorder.steps,
-            )
-        )
-        data: dict[str, Any] = {"status": status, "duration_ms": duration_ms}
-        if output is not None:
-            data["output"] = output
-        if error:
-            data["error"] = error[:ERROR_TEXT_LIMIT]
-        await recorder.finish(session, data)
-
-
-async def _pause(services: Services, recorder: Recorder, needed: ReauthorizationRequired) -> None:
-    async with services.sessionmaker.begin() as session:
-        await session.execute(
-            update(Execution).where(Execution.id == recorder.execution_id).values(status=AWAITING)
-        )
-        await recorder.finish(session, pause_event(needed))
-
-
-def _graph(
-    services: Services,
-    registry: Registry,
-    config: AgentConfig,
-    tool_ids: list[str],
-    names: dict[str, str],
-) -> Any:
-    """The compiled agent for this config and these tools, built once per process (tool ids
-    name one spec each in every registry `registry_for` returns)."""
+def _graph(run: _Run) -> Any:
+    """The compiled agent for this config and these tool versions, built once per process."""
+    ctx = run.ctx
+    services = run.host.services
 
     def build() -> Any:
-        require_for = list(config.approval.require_for)
-        gate = ApprovalGate(names, gated_tools(registry, tool_ids, require_for))
+        require_for = list(ctx.config.approval.require_for)
+        gate = ApprovalGate(ctx.names, gated_tools(ctx.registry, ctx.tool_ids, require_for))
         return build_agent(
-            registry, config, tool_ids, services.settings.env, [gate], services.models
+            ctx.registry, ctx.config, ctx.tool_ids, services.settings.env, [gate], services.models
         )
 
-    key = BuiltCache.key(config.model_dump(mode="json"), tool_ids)
-    return services.graphs.get(key, build)
+    return services.graphs.get(BuiltCache.key(*ctx.graph_key), build)
 
 
-async def _pause_for_approval(services: Services, recorder: Recorder, call: PendingCall) -> None:
-    async with services.sessionmaker.begin() as session:
-        await session.execute(
-            update(Execution)
-            .where(Execution.id == recorder.execution_id)
-            .values(status=AWAITING_APPROVAL)
-        )
-        await recorder.finish(session, {"status": AWAITING_APPROVAL, "pending": call.as_json()})
+async def _messages(run: _Run, record: RunRecord) -> list[Any]:
+    """Thread history, the user's input, then what earlier attempts recorded, resolved."""
+    messages: list[Any] = [*await run.ctx.thread_history()]
+    messages.append({"role": "user", "content": user_message(record.input)})
+    if record.last_seq > 1:  # more than its creation: resumed after a pause or a lost process
+        earlier = await stored_events(run.host.services.sessionmaker, record.id, 0)
+        run.log.steps = [event.data for event in earlier if event.type in STEP_TYPES]
+        messages.extend(await run.resolve(replay(earlier)))
+    return messages
 
 
-async def _resume_after_approval(
-    services: Services,
-    recorder: Recorder,
-    execution_id: uuid.UUID,
-    registry: Registry,
-    hooks: RunHooks,
-) -> list[BaseMessage]:
-    """After a decision: the messages so far, plus the decided call's result (run if
-    approved) and a note for calls that never ran. Empty for a fresh run."""
-    history, pending, decision = replay(await stored_events(services.sessionmaker, execution_id, 0))
-    if pending is None or decision is None:
-        return []
-    if decision == "approve":
-        token = CURRENT_TOOL_CALL.set(pending.tool_call_id)
-        try:
-            content = await run_tool_call(registry, pending.tool, pending.args, hooks)
-        finally:
-            CURRENT_TOOL_CALL.reset(token)
-    else:
-        rejected = {"tool": pending.tool, "tool_call_id": pending.tool_call_id,
-                    "error": "REJECTED: a person rejected this call; do not retry it"}  # fmt: skip
-        await recorder.step("tool_result", rejected)
-        content = tool_message_content(rejected)
-    history.append(ToolMessage(content, tool_call_id=pending.tool_call_id))
-    for call_id in unanswered_calls(history):
-        skipped = {"tool_call_id": call_id, "error": "NOT_RUN: the run paused before this call"}
-        await recorder.step("tool_result", skipped)
-        history.append(ToolMessage(tool_message_content(skipped), tool_call_id=call_id))
-    return history
-
-
-async def _stream(agent: Any, messages: list[Any], limit: int) -> AsyncIterator[Any]:
-    # Our middleware counts model and tool calls; the graph limit is only a backstop, sized for
-    # the extra middleware nodes every model call passes through.
-    config = {"recursion_limit": limit * 10 + 50}
-    async for item in agent.astream(
-        {"messages": messages}, config=config, stream_mode=["updates", "messages"]
-    ):
-        yield item
-
-
-async def run_execution(services: Services, execution_id: uuid.UUID) -> str | None:
-    """Run to a final status and return it (None when the execution was not runnable)."""
-    claimed = await _start(services, execution_id)
-    if claimed is None:
-        return None
-    execution, agent_row, next_seq = claimed
-    recorder = Recorder(services, execution_id, next_seq)
-    if execution.attempts > 1:  # a resumed or retried run keeps the steps recorded so far
-        earlier = await stored_events(services.sessionmaker, execution_id, 0)
-        recorder.steps = [event.data for event in earlier if event.type in STEP_TYPES]
-    started = time.perf_counter()
-    config = AgentConfig.model_validate(agent_row.config)
-    tool_ids = list(agent_row.tool_ids)
-    registry = await registry_for(services, execution.user_id, tool_ids)
-
+async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
+    ctx = await RunContext.prepare(host.services, record)
+    run = _Run(host, ctx, run_log)
     try:
         needed = await missing_authorization(
-            services,
-            registry,
-            user_id=execution.user_id,
-            agent_id=agent_row.id,
-            tool_ids=tool_ids,
-        )
-    except OAuthNotConfigured as error:  # pausing would wait for a link nobody can be given
-        await _finish(
-            services, recorder, "failed", error=f"{error.code}: {error.message}", started=started
-        )
-        return "failed"
-    if needed is not None:
-        await _pause(services, recorder, needed)
-        return AWAITING
-
-    async def context_for(tool_id: str) -> ToolContext:
-        tool = registry.tool(tool_id)
-        # Raises NOT_PERMITTED / AUTH_REQUIRED, which the model reads as the tool's result.
-        oauth = await credentials_for_tool(
-            services, registry, user_id=execution.user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
-            agent_id=agent_row.id,
+            host.services, ctx.registry, user_id=record.user_id, agent_id=record.agent_id,
+            tool_ids=ctx.tool_ids,
         )  # fmt: skip
-        secrets: dict[str, str] = {}
-        if tool.family.secrets:
-            async with services.sessionmaker() as session:
-                secrets = await load_secrets(
-                    session, services.keyring, agent_row.id, tool.family.secrets
-                )
-        root = services.settings.files_root / str(execution.user_id)
-        return ToolContext(
-            user_id=str(execution.user_id),
-            storage_root=root,
-            agent_id=str(agent_row.id),
-            execution_id=str(execution_id),
-            settings=config.tool_settings.get(tool.family.id, {}),
-            secrets=secrets,
-            oauth=oauth,
-            objects=services.object_store,
-            extras={
-                ALLOW_BOUND_EXTRA: services.settings.allow_private_hosts,
-                ALLOW_SOCKETS_EXTRA: services.settings.allow_unix_sockets,
-            },
-        )
-
-    async def tool_started(tool_id: str, args: dict[str, Any]) -> None:
-        call_id = CURRENT_TOOL_CALL.get()
-        await recorder.step("tool_call", {"tool": tool_id, "args": args, "tool_call_id": call_id})
-
-    async def tool_finished(tool_id: str, result: Any, error: str | None, ms: int) -> None:
-        data: dict[str, Any] = {"tool": tool_id, "duration_ms": ms}
-        data["tool_call_id"] = CURRENT_TOOL_CALL.get()
-        data |= {"error": error} if error else {"result": result}
-        await recorder.step("tool_result", data)
-
-    hooks = RunHooks(context_for, tool_started, tool_finished)
-    RUN_HOOKS.set(hooks)  # this run's task (and the tasks the graph starts) see these hooks
-    names = {registry.tool(t).spec.langchain_name: t for t in tool_ids}
+    except OAuthNotConfigured as error:  # pausing would wait for a link nobody can be given
+        return await run.end(S.FAILED, error=f"{error.code}: {error.message}")
+    if needed is not None:
+        return await run.pause(S.AWAITING_AUTHORIZATION, pause_event(needed))
+    RUN_HOOKS.set(run.hooks())  # this run's task (and the tasks the graph starts) see these
     try:
-        graph = _graph(services, registry, config, tool_ids, names)
+        graph = _graph(run)
     except PasarError as error:
-        await recorder.step("model_call", {"error": error.message})
-        await _finish(services, recorder, "failed", error=error.message, started=started)
-        return "failed"
-
-    messages: list[Any] = [*await _thread_history(services, execution)]
-    messages.append({"role": "user", "content": _user_message(execution.input)})
-    messages.extend(await _resume_after_approval(services, recorder, execution_id, registry, hooks))
-    last_mark = time.perf_counter()
-    final_text = ""
+        run_log.step("model_call", {"error": error.message})
+        return await run.end(S.FAILED, error=error.message)
+    config = ctx.config
     try:
-        async with asyncio.timeout(config.limits.timeout_s):
-            async for mode, payload in _stream(graph, messages, config.limits.max_steps):
-                if mode == "messages":
-                    chunk = payload[0]
-                    text = chunk.content if isinstance(chunk, AIMessageChunk) else None
-                    if isinstance(text, str) and text:
-                        await recorder.token(text)
-                    continue
-                for node, update_ in (payload or {}).items():
-                    for message in (update_ or {}).get("messages", []):
-                        if node == "model" and isinstance(message, AIMessage):
-                            now = time.perf_counter()
-                            final_text = _text(message)
-                            await recorder.step(
-                                "model_call",
-                                {
-                                    "content": final_text,
-                                    "tool_calls": [
-                                        {
-                                            "name": call["name"],
-                                            "args": call["args"],
-                                            "id": call.get("id"),
-                                            "tool": names.get(call["name"]),
-                                        }
-                                        for call in message.tool_calls
-                                    ],
-                                    "duration_ms": int((now - last_mark) * 1000),
-                                },
-                            )
-                    last_mark = time.perf_counter()
+        async with asyncio.timeout(config.limits.timeout_s) as deadline:
+            messages = await _messages(run, record)
+            stream = graph.astream(
+                {"messages": messages},
+                # Our middleware counts model and tool calls; the graph's limit is a backstop,
+                # sized for the extra middleware nodes every model call passes through.
+                config={"recursion_limit": config.limits.max_steps * 10 + 50},
+                stream_mode=["updates", "messages"],
+            )
+            async for mode, payload in stream:
+                if mode == "messages" and isinstance(payload[0], AIMessageChunk):
+                    text_ = payload[0].content
+                    if isinstance(text_, str) and text_:
+                        run_log.token(text_)
     except ApprovalRequired as paused:
-        await _pause_for_approval(services, recorder, paused.call)
-        return AWAITING_APPROVAL
+        return await run.pause(
+            S.AWAITING_APPROVAL,
+            {"status": S.AWAITING_APPROVAL.value, "pending": paused.call.as_json()},
+        )
     except (ModelCallLimitExceededError, ToolCallLimitExceededError) as error:
-        await _finish(services, recorder, "limit_exceeded", error=str(error), started=started)
-        return "limit_exceeded"
+        return await run.end(S.LIMIT_EXCEEDED, error=str(error))
     except TimeoutError:
+        if not deadline.expired():
+            raise
         message = f"the run exceeded its {config.limits.timeout_s:g} s time limit"
-        await _finish(services, recorder, "limit_exceeded", error=message, started=started)
-        return "limit_exceeded"
+        return await run.end(S.LIMIT_EXCEEDED, error=message)
     except asyncio.CancelledError as cancelled:
-        shutdown = SHUTDOWN in cancelled.args
-        status = "failed" if shutdown else "cancelled"
-        reason = "the server shut down during the run" if shutdown else "cancelled on request"
-        with contextlib.suppress(Exception):
-            await asyncio.shield(_finish(services, recorder, status, error=reason, started=started))
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()  # the cancellation is a message to this run, answered below
+        if CANCEL_REQUESTED in cancelled.args:
+            return await asyncio.shield(run.end(S.CANCELLED, error="cancelled on request"))
+        return await asyncio.shield(run.hand_back("its process stopped"))
+    except LeaseLost:
         raise
     except Exception as error:  # a provider outage or a bug: recorded, never a crash
-        log.warning("execution %s failed: %s", execution_id, type(error).__name__)
-        text = f"{type(error).__name__}: {error}"
-        await recorder.step("model_call", {"error": text[:ERROR_TEXT_LIMIT]})
-        await _finish(services, recorder, "failed", error=text, started=started)
-        return "failed"
-    output = {"message": final_text}
-    cache = services.result_cache
-    if cache and config.cache_ttl_s and execution.input_hash:  # stored before anyone hears
-        await cache.store(agent_row.id, execution.input_hash, output, config.cache_ttl_s)
-    await _finish(services, recorder, "succeeded", output=output, started=started)
-    return "succeeded"
+        if is_unavailable(error):
+            raise  # nothing can be recorded now; the run is resumed once it can
+        log.warning("execution %s failed: %s", record.id, type(error).__name__)
+        return await run.end(S.FAILED, error=f"{type(error).__name__}: {error}")
+    output = {"message": run.final_text}
+    cache = host.services.result_cache
+    if cache and config.cache_ttl_s and record.input_hash:  # stored before anyone hears
+        try:
+            await cache.store(record.agent_id, record.input_hash, output, config.cache_ttl_s)
+        except Exception as error:  # an unreachable cache costs a cache entry, not the run
+            log.warning("execution %s: result not cached (%s)", record.id, type(error).__name__)
+    return await run.end(S.SUCCEEDED, output=output)

@@ -1,4 +1,5 @@
-"""Start, read, list and cancel executions; shared by REST, GraphQL and the CLI."""
+"""Start, read, list, cancel and decide on executions; shared by REST and GraphQL. Every
+function takes the process's execution runtime (`Runs`), which holds its `Services`."""
 
 from __future__ import annotations
 
@@ -9,34 +10,31 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
 from pasar_core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from pasar_core.executions import store
 from pasar_core.executions.decisions import AWAITING_APPROVAL, ApprovalDecision
-from pasar_core.executions.events import (
-    STEP_TYPES,
-    TERMINAL_STATUSES,
-    publish,
-    request_cancel,
-    stored_events,
-)
-from pasar_core.executions.executors import Executor, end_execution
-from pasar_core.executions.manager import ExecutionRuntime
+from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, stored_events
 from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.executions.runtime import Executor, InlineExecutor, Runs
+from pasar_core.executions.status import PAUSED as PAUSED_STATUSES
+from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.webhooks import check_webhook_url
 from pasar_core.services import Services
-from pasar_core.storage.models import Agent, Execution, ExecutionEvent
+from pasar_core.storage.models import Agent, Execution
 
 log = logging.getLogger("pasar.executions")
 
 MAX_PAGE = 100
-PAUSED = frozenset({"awaiting_authorization", AWAITING_APPROVAL})
+PAUSED = frozenset(status.value for status in PAUSED_STATUSES)
+CANCEL_WAIT_S = 5
+S = ExecutionStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +62,6 @@ class ExecutionView:
         return self.status in TERMINAL_STATUSES
 
 
-async def next_seq(session: AsyncSession, execution_id: uuid.UUID) -> int:
-    current = await session.scalar(
-        select(func.coalesce(func.max(ExecutionEvent.seq), 0)).where(
-            ExecutionEvent.execution_id == execution_id
-        )
-    )
-    return int(current or 0) + 1
-
-
 def parse_execution_id(raw: str | uuid.UUID) -> uuid.UUID:
     if isinstance(raw, uuid.UUID):
         return raw
@@ -80,13 +69,6 @@ def parse_execution_id(raw: str | uuid.UUID) -> uuid.UUID:
         return uuid.UUID(raw)
     except (ValueError, TypeError, AttributeError):
         raise NotFound(f"no execution with id {str(raw)[:100]!r}") from None
-
-
-def runtime_of(services: Services) -> ExecutionRuntime:
-    runtime = services.executions
-    if runtime is None:
-        raise RuntimeError("this process has no execution runtime")
-    return runtime
 
 
 async def _view(services: Services, execution: Execution) -> ExecutionView:
@@ -134,79 +116,89 @@ def input_hash(agent: Agent, request: ExecuteRequest) -> str:
 
 async def _cached_output(services: Services, agent: Agent, digest: str) -> dict[str, Any] | None:
     ttl = agent.config.get("cache_ttl_s")
-    if not ttl:
-        return None
     cache = services.result_cache
-    if cache is None:
+    if not ttl or cache is None:
         return None
-    return await cache.lookup(agent.id, digest, int(ttl), agent.updated_at)
+    try:
+        return await cache.lookup(agent.id, digest, int(ttl), agent.updated_at)
+    except Exception as error:  # Redis down: say so, and create nothing
+        log.warning("result cache lookup failed: %s", type(error).__name__)
+        raise ServiceUnavailable(
+            f"the result cache is unreachable ({type(error).__name__}); try again shortly"
+        ) from None
 
 
 async def start_execution(
-    services: Services, principal: Principal, agent_id: str, request: ExecuteRequest
+    runs: Runs, principal: Principal, agent_id: str, request: ExecuteRequest
 ) -> ExecutionView:
-    runtime = runtime_of(services)
-    executor = runtime.executor(request.parameters.executor)
+    services = runs.services
+    if runs.draining:
+        raise ServiceUnavailable("this server is shutting down; send the run to another")
+    executor = runs.executor(request.parameters.executor)
     params = request.parameters
     if params.webhook_url:
-        check_webhook_url(params.webhook_url, runtime.webhook_allow)
+        check_webhook_url(params.webhook_url, runs.webhook_allow)
+    inline = executor.name == "inline"
     async with services.sessionmaker.begin() as session:
         agent = await owned_agent(session, principal, parse_agent_id(agent_id))
         if params.thread_id and agent.config.get("memory") != "thread":
             raise BadRequest("thread_id needs an agent whose config.memory is 'thread'")
         digest = input_hash(agent, request)
         cached = await _cached_output(services, agent, digest)
-        execution = Execution(
-            agent_id=agent.id,
-            user_id=principal.user_id,
-            input=request.input,
-            parameters=params.model_dump(mode="json", exclude_none=True),
-            status="succeeded" if cached is not None else "queued",
-            output=cached,
-            cached=cached is not None,
-            executor=executor.name,
-            thread_id=params.thread_id,
-            webhook_url=params.webhook_url,
-            input_hash=digest,
-            heartbeat_at=datetime.now(UTC),
-            steps=[],
-            duration_ms=0 if cached is not None else None,
-            finished_at=datetime.now(UTC) if cached is not None else None,
-        )
-        session.add(execution)
-        await session.flush()
-        status = {"status": execution.status} | (
-            {"output": cached, "cached": True} if cached else {}
-        )
-        await publish(session, execution.id, 1, "status", status)
-        execution_id = execution.id
+        lease = uuid.uuid4() if inline and cached is None else None
+        values = {
+            "agent_id": agent.id, "user_id": principal.user_id, "input": request.input,
+            "parameters": params.model_dump(mode="json", exclude_none=True),
+            "output": cached, "cached": cached is not None, "executor": executor.name,
+            "thread_id": params.thread_id, "webhook_url": params.webhook_url,
+            "input_hash": digest,
+        }  # fmt: skip
+        event: dict[str, Any]
+        if cached is None:
+            status, event = S.QUEUED, {"status": S.QUEUED.value}
+        else:
+            status = S.SUCCEEDED
+            event = {"status": S.SUCCEEDED.value, "output": cached, "cached": True}
+        execution_id = await store.create(
+            session, values, status=status, event=event, lease=lease,
+            owner=runs.owner if lease else None,
+        )  # fmt: skip
     if params.webhook_url:
-        runtime.deliver_webhooks(execution_id, principal.user_id, params.webhook_url)
+        runs.deliver_webhooks(execution_id, principal.user_id, params.webhook_url)
     if cached is None:
-        await submit_run(services, executor, execution_id)
+        await submit_run(runs, executor, execution_id, lease)
         if params.wait:
-            await wait_until_finished(runtime, execution_id, params.timeout_s)
-    return await get_execution(services, principal, execution_id)
+            await wait_until_finished(runs, execution_id, params.timeout_s)
+    return await get_execution(runs, principal, execution_id)
 
 
-async def submit_run(services: Services, executor: Executor, execution_id: uuid.UUID) -> None:
+async def submit_run(
+    runs: Runs, executor: Executor, execution_id: uuid.UUID, lease: uuid.UUID | None = None
+) -> None:
     """Hand the run to its executor; if that fails (Redis down), fail the run and say so."""
     try:
-        await executor.submit(execution_id)
+        if isinstance(executor, InlineExecutor):
+            await executor.submit(execution_id, lease)
+        else:
+            await executor.submit(execution_id)
     except Exception as error:
         log.error("could not queue execution %s: %s", execution_id, type(error).__name__)
         reason = f"the {executor.name} executor could not take the run ({type(error).__name__})"
-        await end_execution(services, execution_id, "failed", reason)
+        await store.transition(
+            runs.engine, execution_id, S.FAILED, only_from={S.QUEUED},
+            event=store.end_event(S.FAILED, error=reason), values={"error": reason},
+        )  # fmt: skip
         raise ServiceUnavailable(reason, details={"execution_id": str(execution_id)}) from None
 
 
 async def wait_until_finished(
-    runtime: ExecutionRuntime, execution_id: uuid.UUID, timeout_s: float, after: int = 0
+    runs: Runs, execution_id: uuid.UUID, timeout_s: float, after: int = 0
 ) -> None:
-    """Until the run ends or pauses (events after `after`), at most `timeout_s`."""
+    """Until the run ends or pauses (events after `after`), at most `timeout_s` (or until the
+    server starts draining)."""
     try:
         async with asyncio.timeout(timeout_s):
-            async for event in runtime.hub.subscribe(execution_id, after):
+            async for event in runs.hub.subscribe(execution_id, after):
                 if event.is_terminal or event.data.get("status") in PAUSED:
                     return
     except TimeoutError:
@@ -224,14 +216,15 @@ async def _owned_execution(
 
 
 async def get_execution(
-    services: Services, principal: Principal, execution_id: str | uuid.UUID
+    runs: Runs, principal: Principal, execution_id: str | uuid.UUID
 ) -> ExecutionView:
+    services = runs.services
     execution = await _owned_execution(services, principal, parse_execution_id(execution_id))
     return await _view(services, execution)
 
 
 async def list_executions(
-    services: Services,
+    runs: Runs,
     principal: Principal,
     agent_id: str,
     *,
@@ -239,6 +232,7 @@ async def list_executions(
     after: str | None = None,
 ) -> tuple[list[ExecutionView], str | None]:
     """Newest first; `after` is the opaque cursor returned with the previous page."""
+    services = runs.services
     first = max(1, min(first, MAX_PAGE))
     async with services.sessionmaker() as session:
         agent = await owned_agent(session, principal, parse_agent_id(agent_id))
@@ -274,57 +268,64 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
+CANCELLED_ON_REQUEST = "cancelled on request"
+
+
 async def cancel_execution(
-    services: Services, principal: Principal, execution_id: str | uuid.UUID
+    runs: Runs, principal: Principal, execution_id: str | uuid.UUID
 ) -> ExecutionView:
-    """Ask the run to stop wherever it runs; a finished run is returned unchanged."""
+    """Stop the run wherever it is: a queued or paused run ends at once, a running one is
+    stopped by its runner (or here, when its runner stopped beating); a finished run is
+    returned unchanged."""
+    services = runs.services
     execution = await _owned_execution(services, principal, parse_execution_id(execution_id))
-    if execution.status not in TERMINAL_STATUSES:
-        async with services.sessionmaker.begin() as session:
-            await session.execute(
-                update(Execution).where(Execution.id == execution.id).values(cancel_requested=True)
-            )
-            await request_cancel(session, execution.id)
-        runtime = runtime_of(services)
-        if execution.status == "queued":
-            await _cancel_queued(services, execution.id)
-        await wait_until_finished(runtime, execution.id, 5)
-    return await get_execution(services, principal, execution.id)
-
-
-async def _cancel_queued(services: Services, execution_id: uuid.UUID) -> None:
-    """A run that has not started yet is cancelled here; the runner then refuses to start it."""
-    await end_execution(
-        services,
-        execution_id,
-        "cancelled",
-        "cancelled on request",
-        from_statuses=frozenset({"queued"}),
-    )
+    if S(execution.status).terminal:
+        return await _view(services, execution)
+    event = store.end_event(S.CANCELLED, error=CANCELLED_ON_REQUEST)
+    values = {"error": CANCELLED_ON_REQUEST}
+    ended = await store.transition(
+        runs.engine, execution.id, S.CANCELLED, only_from={S.QUEUED, *PAUSED_STATUSES},
+        event=event, values=values,
+    )  # fmt: skip
+    # A run that is (or may just have started) running hears it and ends itself.
+    await store.request_cancel(runs.engine, execution.id)
+    if ended is None:
+        cutoff = datetime.now(UTC) - timedelta(seconds=services.settings.stale_after_s)
+        await store.transition(
+            runs.engine, execution.id, S.CANCELLED, only_from={S.RUNNING}, event=event,
+            values=values, when=lambda row: row.heartbeat_at is None or row.heartbeat_at < cutoff,
+        )  # fmt: skip
+        await wait_until_finished(runs, execution.id, CANCEL_WAIT_S)
+    return await get_execution(runs, principal, execution.id)
 
 
 async def decide_approval(
-    services: Services,
+    runs: Runs,
     principal: Principal,
     execution_id: str | uuid.UUID,
     decision: ApprovalDecision,
     *,
     wait_s: float = 30,
 ) -> ExecutionView:
-    """Approve or reject the call a paused run waits on, and resume the run."""
+    """Approve or reject the call a paused run waits on, and resume the run (in this process
+    for an inline run, whichever process paused it)."""
+    services = runs.services
     execution = await _owned_execution(services, principal, parse_execution_id(execution_id))
-    async with services.sessionmaker.begin() as session:
-        row = await session.get(Execution, execution.id, with_for_update=True)
-        if row is None or row.status != AWAITING_APPROVAL:
-            raise Conflict("the execution is not waiting for an approval")
-        view = await _view(services, row)
-        row.status = "queued"
-        data = {"decision": decision.decision, "note": decision.note,
-                "pending": view.pending_approval}  # fmt: skip
-        seq = await next_seq(session, row.id)
-        await publish(session, row.id, seq, "approval", data)
-        executor_name = row.executor
-    runtime = runtime_of(services)
-    await submit_run(services, runtime.executor(executor_name), execution.id)
-    await wait_until_finished(runtime, execution.id, wait_s, after=seq)
-    return await get_execution(services, principal, execution.id)
+    if execution.status != S.AWAITING_APPROVAL.value:
+        raise Conflict("the execution is not waiting for an approval")
+    view = await _view(services, execution)
+    executor = runs.executor(execution.executor)
+    lease = uuid.uuid4() if isinstance(executor, InlineExecutor) else None
+    data = {"decision": decision.decision, "note": decision.note,
+            "pending": view.pending_approval}  # fmt: skip
+    queued = await store.transition(
+        runs.engine, execution.id, S.QUEUED, only_from={S.AWAITING_APPROVAL},
+        before=[("approval", data)], event={"status": S.QUEUED.value},
+        values={"lease": lease, "owner": runs.owner if lease else None,
+                "heartbeat_at": datetime.now(UTC)},
+    )  # fmt: skip
+    if queued is None:
+        raise Conflict("the execution is not waiting for an approval")
+    await submit_run(runs, executor, execution.id, lease)
+    await wait_until_finished(runs, execution.id, wait_s, after=queued.last_seq)
+    return await get_execution(runs, principal, execution.id)

@@ -4,7 +4,7 @@ grant covers its scopes; the credentials it gets name only the scopes that tool 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from sqlalchemy import select
 
@@ -97,8 +97,10 @@ async def credentials_for_tool(
     agent_tool_ids: Collection[str],
     tool_id: str,
     agent_id: uuid.UUID | str | None = None,
+    plans: Mapping[str, compiler.ProviderScopes] | None = None,
 ) -> OAuthCredentials | None:
-    """The OAuth credentials for one call of `tool_id` by an agent declaring `agent_tool_ids`.
+    """The OAuth credentials for one call of `tool_id` by an agent declaring `agent_tool_ids`
+    (`plans`: the agent's compiled scopes, when the caller compiled them once for a run).
 
     - None: the tool needs no OAuth provider (run it without credentials).
     - `ToolNotPermitted` (NOT_PERMITTED): the agent did not declare the tool, or the tool's
@@ -121,7 +123,9 @@ async def credentials_for_tool(
         return None
     provider_id = spec.auth_provider
     provider = registry.auth_providers.get(provider_id)
-    plan = compiler.compile_scopes(registry, agent_tool_ids).get(provider_id)
+    if plans is None:
+        plans = compiler.compile_scopes(registry, agent_tool_ids)
+    plan = plans.get(provider_id)
     allowed = plan.scope_ids if plan else frozenset()
     if compiler.uncovered(provider, allowed, spec.scopes):
         raise ToolNotPermitted(tool_id, "its scopes exceed the agent's")

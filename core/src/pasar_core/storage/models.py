@@ -248,6 +248,16 @@ class Execution(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     input_hash: Mapped[str | None] = mapped_column(String(64))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The claim of the runner that may write this run's steps (None: nobody holds it)."""
+    owner: Mapped[str | None] = mapped_column(String(200))
+    """Who holds the lease (process or rq worker name), for operators."""
+    last_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    interruptions: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
+    """How often the run's process died under it (the run was resumed elsewhere)."""
+    """The `seq` of the run's newest stored event: the next one is `last_seq + 1`."""
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -256,6 +266,16 @@ class Execution(Base):
         Index("ix_executions_agent_created", "agent_id", "created_at"),
         Index("ix_executions_status", "status"),
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
+        Index(
+            "ix_executions_active_heartbeat",
+            "heartbeat_at",
+            postgresql_where="status IN ('queued', 'running')",
+        ),
+        CheckConstraint(
+            "status IN ('queued', 'running', 'awaiting_approval', 'awaiting_authorization', "
+            "'succeeded', 'failed', 'limit_exceeded', 'cancelled')",
+            name="status",
+        ),
     )
 
 

@@ -30,14 +30,14 @@ async def resolve_execute_agent(
         body["parameters"] = {k: v for k, v in vars(parameters).items() if v is not None}
     request = parse_model(ExecuteRequest, body, what="execution")
     return Execution.of(
-        await service.start_execution(context.services, principal, agent_id, request)
+        await service.start_execution(context.execution_runs(), principal, agent_id, request)
     )
 
 
 async def resolve_execution(info: Info, id: strawberry.ID) -> Execution:
     context = info.context
     return Execution.of(
-        await service.get_execution(context.services, await context.principal(), id)
+        await service.get_execution(context.execution_runs(), await context.principal(), id)
     )
 
 
@@ -46,7 +46,7 @@ async def resolve_executions(
 ) -> ExecutionPage:
     context = info.context
     views, cursor = await service.list_executions(
-        context.services, await context.principal(), agent_id, first=first, after=after
+        context.execution_runs(), await context.principal(), agent_id, first=first, after=after
     )
     return ExecutionPage(
         nodes=[Execution.of(view) for view in views],
@@ -57,7 +57,7 @@ async def resolve_executions(
 
 async def resolve_cancel_execution(info: Info, id: strawberry.ID) -> Execution:
     context = info.context
-    view = await service.cancel_execution(context.services, await context.principal(), id)
+    view = await service.cancel_execution(context.execution_runs(), await context.principal(), id)
     return Execution.of(view)
 
 
@@ -65,8 +65,8 @@ async def resolve_execution_events(
     info: Info, id: strawberry.ID, after: int = 0
 ) -> AsyncGenerator[ExecutionEvent, None]:
     context = info.context
-    view = await service.get_execution(context.services, await context.principal(), id)
-    hub = service.runtime_of(context.services).hub
+    view = await service.get_execution(context.execution_runs(), await context.principal(), id)
+    hub = context.execution_runs().hub
     async for event in hub.subscribe(view.id, max(0, after)):
         yield ExecutionEvent.of(event)
 
@@ -76,7 +76,9 @@ async def resolve_decide_approval(
 ) -> Execution:
     context = info.context
     body = parse_model(ApprovalDecision, {"decision": decision, "note": note}, what="decision")
-    view = await service.decide_approval(context.services, await context.principal(), id, body)
+    view = await service.decide_approval(
+        context.execution_runs(), await context.principal(), id, body
+    )
     return Execution.of(view)
 
 

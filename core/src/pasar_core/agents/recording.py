@@ -1,0 +1,87 @@
+"""Middleware that lets a run record its model calls truthfully from inside the shared graph.
+
+`ModelSteps` wraps each model call (fallbacks included) and hands the outcome to the run's
+hooks before the graph goes on to the tools, so a model call is recorded before the tool calls
+it asked for. `ModelAttempts` sits inside the fallback middleware and notes every model tried
+and why it failed, so the step says which model failed, why, and which one answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware.types import ModelRequest, ModelResponse
+from langchain_core.messages import AIMessage
+from langgraph.errors import GraphBubbleUp
+
+from pasar_core.agents.builder import RUN_HOOKS, ModelAttempt, ModelOutcome
+
+ERROR_TEXT_LIMIT = 2000
+Handler = Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
+
+
+def error_text(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
+
+
+def _reply(response: Any) -> AIMessage | None:
+    if isinstance(response, AIMessage):
+        return response
+    for message in getattr(response, "result", None) or []:
+        if isinstance(message, AIMessage):
+            return message
+    return None
+
+
+class ModelSteps(AgentMiddleware[Any, Any, Any]):
+    """Reports each model call to the current run once it has an answer or has failed."""
+
+    async def awrap_model_call(self, request: ModelRequest[Any], handler: Handler) -> Any:
+        hooks = RUN_HOOKS.get(None)
+        if hooks is None or hooks.model_finished is None:
+            return await handler(request)
+        hooks.attempts.clear()
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except GraphBubbleUp:
+            raise
+        except Exception as error:
+            await hooks.model_finished(self._outcome(None, error_text(error), started))
+            raise
+        await hooks.model_finished(self._outcome(_reply(response), None, started))
+        return response
+
+    @staticmethod
+    def _outcome(message: AIMessage | None, error: str | None, started: float) -> ModelOutcome:
+        hooks = RUN_HOOKS.get()
+        attempts = tuple(hooks.attempts)
+        hooks.attempts.clear()
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        return ModelOutcome(message, error, duration_ms, attempts)
+
+
+class ModelAttempts(AgentMiddleware[Any, Any, Any]):
+    """Notes which model each try used and how it ended (`refs`: model object id -> ref)."""
+
+    def __init__(self, refs: Mapping[int, str]) -> None:
+        super().__init__()
+        self._refs = dict(refs)
+
+    async def awrap_model_call(self, request: ModelRequest[Any], handler: Handler) -> Any:
+        hooks = RUN_HOOKS.get(None)
+        ref = self._refs.get(id(request.model), type(request.model).__name__)
+        try:
+            response = await handler(request)
+        except GraphBubbleUp:
+            raise
+        except Exception as error:
+            if hooks is not None:
+                hooks.attempts.append(ModelAttempt(ref, error_text(error)))
+            raise
+        if hooks is not None:
+            hooks.attempts.append(ModelAttempt(ref))
+        return response
