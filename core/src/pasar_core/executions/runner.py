@@ -49,6 +49,8 @@ from pasar_core.executions.resume import (
     replay,
     tool_message_content,
 )
+from pasar_core.executions.status import CANCEL_REQUESTED as CANCEL_REQUESTED
+from pasar_core.executions.status import HANDOFF as HANDOFF
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.store import LeaseLost, RunLog, RunRecord, end_event, end_values
 from pasar_core.models.cache import BuiltCache
@@ -60,8 +62,6 @@ log = logging.getLogger("pasar.runner")
 
 S = ExecutionStatus
 ERROR_TEXT_LIMIT = 2000
-CANCEL_REQUESTED = "pasar-cancel"  # the cancel message of a run someone cancelled
-HANDOFF = "pasar-handoff"  # the cancel message of a run handed back to the queue (drain)
 REFUSED = "TOOL_NOT_DECLARED"
 
 

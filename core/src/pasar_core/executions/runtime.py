@@ -28,7 +28,7 @@ from pasar_core.errors import BadRequest, ServiceUnavailable
 from pasar_core.executions import store
 from pasar_core.executions.events import EventHub
 from pasar_core.executions.recovery import Reconciler
-from pasar_core.executions.runner import CANCEL_REQUESTED, HANDOFF, run_execution
+from pasar_core.executions.status import CANCEL_REQUESTED, HANDOFF
 from pasar_core.executions.store import Journal
 from pasar_core.executions.webhooks import deliver, webhook_allow_list, webhook_secret
 from pasar_core.services import Services
@@ -155,6 +155,9 @@ class Runs:
             if lease is not None:
                 await store.release(self.engine, execution_id, lease)
             return None
+        # LangChain: imported off the loop once the app serves (pasar.app.load_run_modules)
+        from pasar_core.executions.runner import run_execution
+
         task = asyncio.create_task(run_execution(self, execution_id, lease))
         self._local[execution_id] = task
         try:

@@ -34,6 +34,10 @@ class ExecutionStatus(StrEnum):
 S = ExecutionStatus
 TERMINAL = frozenset({S.SUCCEEDED, S.FAILED, S.LIMIT_EXCEEDED, S.CANCELLED})
 PAUSED = frozenset({S.AWAITING_APPROVAL, S.AWAITING_AUTHORIZATION})
+CANCEL_REQUESTED = "pasar-cancel"
+"""The cancel message of a run task someone cancelled."""
+HANDOFF = "pasar-handoff"
+"""The cancel message of a run task handed back to the queue (drain)."""
 INITIAL = frozenset({S.QUEUED, S.SUCCEEDED})
 """What a new execution may start as (`succeeded`: answered from the result cache)."""
 
