@@ -120,6 +120,12 @@ class PluginError(PasarError):
         self.plugin = plugin
 
 
+class ToolOutputInvalid(PluginError):
+    """A tool returned JSON that does not fit its own output schema (checked by the core)."""
+
+    code = "TOOL_OUTPUT_INVALID"
+
+
 class StartupError(PasarError):
     """The server refuses to boot: bad plugin, bad configuration."""
 
@@ -309,7 +315,7 @@ class SandboxCrashed(SandboxError):
 
 
 class SandboxEgressUnsupported(SandboxError):
-    """The workload asks for `network.allow_hosts`, which needs the egress proxy (not built yet)."""
+    """The workload asks for `network.allow_hosts` where no egress proxy can serve it."""
 
     code = "SANDBOX_EGRESS_UNSUPPORTED"
     status = 422
@@ -335,3 +341,53 @@ class ToolRaised(CustomToolError):
 
 class ToolResultInvalid(CustomToolError):
     code = "TOOL_RESULT_INVALID"
+
+
+class ToolDefinitionInvalid(ValidationFailed):
+    """A custom tool's registration body breaks a rule; `details["errors"]` says where."""
+
+    code = "TOOL_DEFINITION_INVALID"
+
+
+class ToolSchemaInvalid(ToolDefinitionInvalid):
+    """An input or output schema is not valid JSON Schema 2020-12 (checked on the metaschema)."""
+
+    code = "TOOL_SCHEMA_INVALID"
+
+
+class ToolSchemaRemoteRef(ToolDefinitionInvalid):
+    """A schema points outside itself (`$ref` to a URL or file, `$id`, another `$schema`)."""
+
+    code = "TOOL_SCHEMA_REMOTE_REF"
+
+
+class ToolSchemaTooLarge(ToolDefinitionInvalid):
+    """A schema is bigger or nested deeper than a custom tool may use."""
+
+    code = "TOOL_SCHEMA_TOO_LARGE"
+
+
+class ToolSchemaPatternUnsupported(ToolDefinitionInvalid):
+    """A `pattern` the linear-time regex engine (RE2) cannot run: backreferences, lookaround,
+    possessive quantifiers, or a program too large."""
+
+    code = "TOOL_SCHEMA_PATTERN_UNSUPPORTED"
+
+
+class ToolIdTaken(Conflict):
+    """The id belongs to an installed plugin, a sandboxed plugin or another user's namespace."""
+
+    code = "TOOL_ID_TAKEN"
+
+
+class ToolInUse(Conflict):
+    """The tool cannot be deleted while agents use it."""
+
+    code = "TOOL_IN_USE"
+
+
+class PluginPackageInvalid(ValidationFailed):
+    """A package given to `plugins install --sandboxed` is not a pasar plugin (no `pasar`
+    entry point, a manifest that breaks the contract, or a wheel that cannot be installed)."""
+
+    code = "PLUGIN_PACKAGE_INVALID"
