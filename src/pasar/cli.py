@@ -93,12 +93,28 @@ def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option(
+    "--queue",
+    "queue_name",
+    type=click.Choice(["executions", "sandbox"]),
+    default="executions",
+    show_default=True,
+    help="executions: agent runs; sandbox: custom tool and sandboxed plugin calls (Docker).",
+)
 @friendly_errors
-def worker(burst: bool) -> None:
+def worker(burst: bool, queue_name: str) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
     from pasar.worker import work
 
     settings = Settings.from_env()
+    if queue_name == "sandbox":
+        from pasar.sandbox_worker import work_sandbox
+
+        if not settings.sandbox_redis_url:
+            raise click.ClickException("set REDIS_URL (or PASAR_SANDBOX_REDIS_URL) to the server's")
+        click.echo(f"pasar worker: sandbox calls from {settings.sandbox_redis_url.split('@')[-1]}")
+        work_sandbox(settings.sandbox_redis_url, settings.sandbox, burst=burst)
+        return
     if not settings.redis_url:
         raise click.ClickException("set REDIS_URL to the Redis server the API server uses")
     click.echo(f"pasar worker: executions from {settings.redis_url.split('@')[-1]}")

@@ -25,6 +25,8 @@ def tool_view(tool: RegisteredTool) -> dict[str, Any]:
         "scopes": sorted(spec.scopes),
         "effect": spec.effect.value,
         "timeout_s": spec.timeout_s,
+        "source": tool.source,
+        "version": tool.version,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -321,6 +323,21 @@ class SandboxEgressUnsupported(SandboxError):
     status = 422
 
 
+class SandboxedToolError(ToolError):
+    """A typed error a sandboxed plugin's tool raised; `of(code)` is the subclass carrying the
+    plugin's own code (e.g. `WEB_TARGET_REFUSED`), so callers see the same code as in-process."""
+
+    @staticmethod
+    @functools.cache
+    def of(code: str) -> type[SandboxedToolError]:
+        if not _REMOTE_CODE.fullmatch(code):
+            return SandboxedToolError
+        return type("SandboxedToolError", (SandboxedToolError,), {"code": code})
+
+
+_REMOTE_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
+
+
 class CustomToolError(ToolError):
     """A custom tool's own failure, as its author should read it (no host paths, own frames)."""
 
@@ -341,6 +358,18 @@ class ToolRaised(CustomToolError):
 
 class ToolResultInvalid(CustomToolError):
     code = "TOOL_RESULT_INVALID"
+
+
+class ToolHttpStatus(CustomToolError):
+    """An HTTP custom tool's API answered an error status (4xx, 5xx)."""
+
+    code = "TOOL_HTTP_STATUS"
+
+
+class ToolSecretMissing(CustomToolError):
+    """An HTTP custom tool's header names a secret the agent does not have."""
+
+    code = "TOOL_SECRET_MISSING"
 
 
 class ToolDefinitionInvalid(ValidationFailed):
@@ -378,6 +407,12 @@ class ToolIdTaken(Conflict):
     """The id belongs to an installed plugin, a sandboxed plugin or another user's namespace."""
 
     code = "TOOL_ID_TAKEN"
+
+
+class ToolExists(Conflict):
+    """You already registered this id: `PUT /tools/{id}` adds a version."""
+
+    code = "TOOL_EXISTS"
 
 
 class ToolInUse(Conflict):

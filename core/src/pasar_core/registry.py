@@ -47,6 +47,10 @@ class RegisteredTool:
     fingerprint: str = ""
     """What makes this tool's behaviour differ from another of the same id: empty for installed
     tools (fixed for the process), the version's content hash for custom tools."""
+    source: str = "installed"
+    """`installed` (a plugin in the server's environment), `sandboxed` or `custom`."""
+    version: int | None = None
+    """A custom tool's version."""
 
 
 @dataclass(frozen=True, slots=True)

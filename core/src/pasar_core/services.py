@@ -18,8 +18,10 @@ from pasar_core.registry import Registry
 from pasar_core.settings import Settings
 
 if TYPE_CHECKING:
+    from pasar_core.custom_tools.overlay import ToolOverlays
     from pasar_core.executions.cache import ResultCache
     from pasar_core.executions.manager import ExecutionRuntime
+    from pasar_core.sandbox.queue import SandboxQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +47,8 @@ class Services:
     """Compiled agent graphs by (config, tools), shared between runs of this process."""
     executions: ExecutionRuntime | None = None
     """Executors and the event hub of this process; None in processes that run no agents."""
+    sandbox_queue: SandboxQueue | None = None
+    """Where custom tool and sandboxed plugin calls go (`pasar_core.sandbox.queue`); None: no
+    sandbox queue is configured (those calls fail with SANDBOX_UNAVAILABLE)."""
+    tool_overlays: ToolOverlays | None = None
+    """Owners' registries (custom tools, sandboxed plugins); None: installed tools only."""

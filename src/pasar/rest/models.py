@@ -119,6 +119,8 @@ class ToolOut(BaseModel):
     scopes: list[str]
     effect: str
     timeout_s: float
+    source: str = "installed"
+    version: int | None = None
 
 
 class ToolListOut(BaseModel):

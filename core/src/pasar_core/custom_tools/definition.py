@@ -25,8 +25,8 @@ from pasar_core.custom_tools.schemas import check_user_schema
 from pasar_core.errors import (
     ToolDefinitionInvalid,
     ToolEntrypointMissing,
+    ToolError,
     ToolSourceInvalid,
-    ValidationFailed,
 )
 from pasar_core.net.guard import MAX_ALLOW_HOSTS, AllowList, TargetRefused, parse_target
 from pasar_core.sandbox.limits import SandboxLimits
@@ -132,21 +132,28 @@ def _invalid(path: str, message: str) -> ToolDefinitionInvalid:
 
 def sandbox_limits(definition: ToolDefinition, settings: SandboxSettings) -> SandboxLimits:
     """The tool's sandbox limits within the operator's maxima (`ValidationFailed` otherwise)."""
-    return SandboxLimits.from_tool(definition.limits, timeout_s=definition.timeout_s, maxima=settings.maxima)
+    return SandboxLimits.from_tool(
+        definition.limits, timeout_s=definition.timeout_s, maxima=settings.maxima
+    )
 
 
-def check_definition(definition: ToolDefinition, settings: SandboxSettings) -> None:
-    """Every rule of a custom tool beyond the body's shape; typed errors name the path."""
+def check_definition(
+    definition: ToolDefinition,
+    settings: SandboxSettings,
+    allow_private_hosts: tuple[str, ...] = (),
+) -> None:
+    """Every rule of a custom tool beyond the body's shape; typed errors name the path.
+    `allow_private_hosts` is the operator's bound on `network.allow_hosts`."""
     check_user_schema(definition.input_schema, "/input_schema")
     if definition.input_schema.get("type") != "object":
         raise _invalid("/input_schema/type", "the input schema must have type 'object'")
     check_user_schema(definition.output_schema, "/output_schema")
     try:
-        AllowList.parse(definition.network.allow_hosts)
-    except ValidationFailed:
-        raise
-    except Exception as error:  # ToolError from the guard's parser
-        raise _invalid("/network/allow_hosts", str(getattr(error, "message", error))) from None
+        AllowList.parse(definition.network.allow_hosts).within(
+            AllowList.parse(list(allow_private_hosts))
+        )
+    except ToolError as error:
+        raise _invalid("/network/allow_hosts", error.message) from None
     implementation = definition.implementation
     if isinstance(implementation, PythonImplementation):
         sandbox_limits(definition, settings)

@@ -114,7 +114,7 @@ def _additional_properties(
         yield ValidationError(f"additional properties are not allowed ({names} unexpected)")
 
 
-UserSchemaValidator = validators.extend(
+UserSchemaValidator = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator,
     validators={
         "pattern": _pattern,
@@ -181,7 +181,7 @@ def _walk(schema: Any, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
 
 def _ref_problems(
     where: str, node: Mapping[str, Any], root: bool
-) -> Iterator[tuple[type[Exception], dict[str, str]]]:
+) -> Iterator[tuple[type[ToolSchemaInvalid | ToolSchemaRemoteRef], dict[str, str]]]:
     for keyword in ("$ref", "$dynamicRef"):
         ref = node.get(keyword)
         if isinstance(ref, str) and not ref.startswith("#"):

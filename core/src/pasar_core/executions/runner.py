@@ -228,7 +228,8 @@ def _graph(
             registry, config, tool_ids, services.settings.env, [gate], services.models
         )
 
-    key = BuiltCache.key(config.model_dump(mode="json"), tool_ids)
+    # The fingerprint tells custom tool versions apart: an update never reuses an old graph.
+    key = BuiltCache.key(config.model_dump(mode="json"), tool_ids, registry.fingerprint(tool_ids))
     return services.graphs.get(key, build)
 
 
