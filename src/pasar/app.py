@@ -30,8 +30,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        async with running_services(settings, pm, watch_revocations=True) as services:
-            yield {"services": services}
+        with contextlib.ExitStack() as stack:
+            served = settings
+            if settings.embedded_sandbox and not settings.sandbox_redis_url:
+                from pasar.embedded_sandbox import embedded_sandbox
+
+                sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
+                served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
+            async with running_services(served, pm, watch_revocations=True) as services:
+                yield {"services": services}
 
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()

@@ -69,12 +69,19 @@ def serve(host: str | None, port: int | None, log_level: str, dev: bool) -> None
 
     settings = Settings.from_env()
     settings = settings.with_overrides(
-        host=host or settings.host, port=port or settings.port, dev_mode=dev or settings.dev_mode
+        host=host or settings.host,
+        port=port or settings.port,
+        dev_mode=dev or settings.dev_mode,
+        # No Redis for the sandbox queue: start an embedded one and a local sandbox worker.
+        embedded_sandbox=not settings.sandbox_redis_url
+        and settings.env.get("PASAR_SANDBOX_EMBEDDED", "1") != "0",
     )
     where = (settings.database_url and "DATABASE_URL") or f"embedded, in {settings.postgres_dir}"
     click.echo(f"pasar: database {where}")
     if settings.dev_mode:
         click.echo("pasar: development mode (GraphQL introspection open, field suggestions on)")
+    if settings.embedded_sandbox:
+        click.echo("pasar: sandbox queue embedded (its own Redis and a local sandbox worker)")
     click.echo(
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )

@@ -30,8 +30,8 @@ from pasar_core.sandbox.settings import SandboxSettings
 
 log = logging.getLogger("pasar.sandbox_worker")
 
-WORKER_TTL_S = 20
-"""rq's worker TTL; each thread wakes from its blocking dequeue every TTL-15 s to see a stop."""
+WORKER_TTL_S = 16
+"""rq's worker TTL; each thread wakes from its blocking dequeue every TTL-15 s (1 s) to see a stop."""
 
 
 def _worker_class() -> type[Any]:

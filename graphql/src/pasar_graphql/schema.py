@@ -27,6 +27,7 @@ from pasar_graphql.production import (
     SignedInIntrospection,
     SuggestionFreeExecutionContext,
 )
+from pasar_graphql.tools.mutations import ToolMutations
 from pasar_graphql.tools.queries import ToolQueries
 
 MAX_DEPTH = 10
@@ -40,7 +41,9 @@ class Query(ToolQueries, AgentQueries, AccountQueries, ExecutionQueries, Connect
 
 
 @strawberry.type
-class Mutation(AccountMutations, AgentMutations, ExecutionMutations, ConnectionMutations):
+class Mutation(
+    AccountMutations, AgentMutations, ToolMutations, ExecutionMutations, ConnectionMutations
+):
     pass
 
 

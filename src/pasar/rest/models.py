@@ -127,6 +127,25 @@ class ToolListOut(BaseModel):
     tools: list[ToolOut]
 
 
+class ToolDetailOut(ToolOut):
+    """One tool; custom tools (yours) add their definition, version and versions."""
+
+    kind: Literal["python", "http"] | None = None
+    latest_version: int | None = None
+    versions: list[int] | None = None
+    limits: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+    implementation: dict[str, Any] | None = None
+    digest: str | None = None
+    created_at: datetime | None = None
+
+
+class CustomToolSavedOut(BaseModel):
+    tool_id: str
+    version: int
+    tool: ToolDetailOut
+
+
 class AgentOut(BaseModel):
     id: uuid.UUID
     name: str

@@ -11,6 +11,7 @@ from pasar_core.accounts.api_key_store import ApiKeyRequest
 from pasar_core.accounts.service import Credentials, PasswordChange, RefreshRequest
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
+from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.approval import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pydantic import BaseModel
@@ -27,6 +28,7 @@ from pasar.rest.models import (
     AgentSavedOut,
     ApiKeyListOut,
     CreatedApiKeyOut,
+    CustomToolSavedOut,
     ErrorOut,
     ExecutionListOut,
     ExecutionOut,
@@ -34,8 +36,8 @@ from pasar.rest.models import (
     PasswordChangedOut,
     SecretNamesOut,
     TokenOut,
+    ToolDetailOut,
     ToolListOut,
-    ToolOut,
     UserOut,
     WebhookSecretOut,
 )
@@ -82,9 +84,20 @@ ENDPOINTS = (
              ApiKeyListOut, tag="accounts", query={"limit": "integer", "offset": "integer"}),
     Endpoint("DELETE", "/api-keys/{key_id}", accounts.revoke_api_key,
              "Revoke one of your API keys (it is refused from now on)", 204, tag="accounts"),
-    Endpoint("GET", "/tools", tools.list_tools, "List installed tools", 200, ToolListOut,
-             auth=False, tag="tools", query={"family": "string"}),
-    Endpoint("GET", "/tools/{tool_id}", tools.get_tool, "One tool", 200, ToolOut, auth=False,
+    Endpoint("GET", "/tools", tools.list_tools,
+             "The catalogue: installed and sandboxed plugins' tools, and (signed in) your custom "
+             "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}),
+    Endpoint("POST", "/tools", tools.register_tool,
+             "Register a custom tool (python: runs in a sandbox; http: one guarded request)",
+             201, CustomToolSavedOut, ToolDefinition, tag="tools"),
+    Endpoint("GET", "/tools/{tool_id}", tools.get_tool,
+             "One tool; for your custom tools (id or id@version) with their definition", 200,
+             ToolDetailOut, auth=False, tag="tools"),
+    Endpoint("PUT", "/tools/{tool_id}", tools.update_tool,
+             "A new version of your custom tool (the whole definition)", 200,
+             CustomToolSavedOut, ToolDefinition, tag="tools"),
+    Endpoint("DELETE", "/tools/{tool_id}", tools.delete_tool,
+             "Delete your custom tool and all its versions (refused while agents use it)", 204,
              tag="tools"),
     Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
              AgentInput),
@@ -150,6 +163,7 @@ ERROR_STATUSES = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
     404: "Not found (or not yours)",
+    409: "Conflict: the id is taken or in use",
     413: "Body too large",
     415: "Body is not JSON",
     422: "Body does not fit the schema",
@@ -175,6 +189,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             or (status in (413, 415, 422) and endpoint.body is not None)
             or (status == 404 and "{" in endpoint.path)
             or (status == 429 and endpoint.throttled)
+            or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
             or status == 400
         )
         if relevant:

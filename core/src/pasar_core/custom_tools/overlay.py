@@ -211,6 +211,12 @@ class ToolOverlays:
             self._owners.popitem(last=False)
         return entry.registry
 
+    async def public_registry(self) -> Registry:
+        """What anyone sees: installed tools and sandboxed plugins' proxies."""
+        async with self._sessionmaker() as session:
+            (shared_revision,) = await revisions(session, [SANDBOXED_SCOPE])
+            return await self._shared_registry(session, shared_revision)
+
     def _registered(self, stored: StoredVersion, tool_id: str) -> RegisteredTool:
         return registered(stored, tool_id, self.queue, self._settings)
 

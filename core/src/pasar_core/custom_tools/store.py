@@ -355,7 +355,7 @@ async def latest_versions(session: AsyncSession, owner_id: uuid.UUID) -> list[St
         .order_by(CustomTool.tool_id)
         .limit(MAX_LISTED)
     )
-    return [_stored(tool, version) for tool, version in rows.tuples()]
+    return [_stored(tool, version) for tool, version in rows.all()]
 
 
 async def pinned_versions(
@@ -378,4 +378,4 @@ async def pinned_versions(
             ),
         )
     )
-    return [_stored(tool, version) for tool, version in rows.tuples()]
+    return [_stored(tool, version) for tool, version in rows.all()]
