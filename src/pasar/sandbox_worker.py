@@ -31,11 +31,15 @@ from pasar_core.sandbox.settings import SandboxSettings
 log = logging.getLogger("pasar.sandbox_worker")
 
 WORKER_TTL_S = 16
-"""rq's worker TTL; each thread wakes from its blocking dequeue every TTL-15 s (1 s) to see a stop."""
+"""rq's worker TTL (the dequeue timeout is TTL-15 s)."""
+STOP_POLL_S = 1
+"""An idle thread blocks this long in each dequeue, then looks whether it was asked to stop
+(rq's own dequeue loop retries a timed-out dequeue without looking)."""
 
 
 def _worker_class() -> type[Any]:
     from rq import SimpleWorker
+    from rq.exceptions import StopRequested
     from rq.timeouts import BaseDeathPenalty
 
     class NoDeathPenalty(BaseDeathPenalty):
@@ -63,6 +67,18 @@ def _worker_class() -> type[Any]:
 
         def stop_after_current_job(self) -> None:
             self._stop_requested = True
+
+        def dequeue_job_and_maintain_ttl(
+            self, timeout: int | None, max_idle_time: int | None = None
+        ) -> Any:
+            if timeout is None or max_idle_time is not None:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            while not self._stop_requested:
+                # An idle time of STOP_POLL_S ends each blocking dequeue with None when empty.
+                result = super().dequeue_job_and_maintain_ttl(timeout, STOP_POLL_S)
+                if result is not None:
+                    return result
+            raise StopRequested
 
     return SandboxWorker
 

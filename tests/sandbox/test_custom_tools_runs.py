@@ -111,8 +111,9 @@ def test_registered_with_graphql_updated_and_pinned(
     assert {"id": "gq:total", "source": "custom", "version": 2} in tools
 
     # One agent pins version 1, the other follows the latest: each gets its own version.
-    pinned = create_agent(tools_client, headers, ["gq:total@1"],
-                          scripted(call("gq:total@1", amounts=[1, 2])))  # fmt: skip
+    # The model sees a pinned version as `gq_total_v1`.
+    pinned_call = {"tool_calls": [{"name": "gq_total_v1", "args": {"amounts": [1, 2]}}]}
+    pinned = create_agent(tools_client, headers, ["gq:total@1"], scripted(pinned_call))
     latest = create_agent(tools_client, headers, ["gq:total"],
                           scripted(call("gq:total", amounts=[1, 2])))  # fmt: skip
     assert tool_steps(execute(tools_client, headers, pinned))[0]["result"]["total"] == 3
