@@ -1,7 +1,9 @@
-"""Fixtures shared by every test directory: a started app on a fresh database, and users."""
+"""Fixtures shared by every test directory: a started app on a fresh database, and users; and
+the session's check that no process the tests started outlives it."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -11,6 +13,33 @@ from pasar_core.testing import TEST_PASSWORD as PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.support import processes
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every process the tests start inherits this marker (scripts/test may choose it).
+    os.environ.setdefault(processes.SESSION_MARKER, uuid.uuid4().hex)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    leaked = processes.leftovers(os.environ[processes.SESSION_MARKER])
+    if not leaked:
+        return
+    lines = [processes.describe(process) for process in leaked]
+    processes.kill_all(leaked)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "processes started by the tests outlived the session", red=True)
+        for line in lines:
+            reporter.write_line(f"killed {line}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def processes_started() -> Iterator[processes.Processes]:
+    """Start processes that die (with everything they started) when the test ends."""
+    with processes.Processes() as started:
+        yield started
 
 
 @pytest.fixture

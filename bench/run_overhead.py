@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
 
-SCRIPT = [
+SCRIPT: list[dict[str, Any]] = [
     {"tool_calls": [{"name": "txt_write", "args": {"path": "bench/out.txt", "content": "hello"}}]},
     {"content": "Wrote the note."},
 ]

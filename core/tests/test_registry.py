@@ -136,6 +136,7 @@ async def test_invoke_validates_input_before_run(
         return {"n": 1}
 
     registry = registry_of(tool(run=spy))
+    bad: object
     for bad in ({}, {"n": "2"}, {"n": 1, "extra": True}, [], None):
         with pytest.raises(ToolInputInvalid):
             await registry.invoke("math:double", tool_context, bad)

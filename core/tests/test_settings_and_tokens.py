@@ -77,7 +77,7 @@ def test_access_token_round_trip_and_rejections() -> None:
         TokenSigner("x" * 40, ttl_s=60).verify(token.token)
     with pytest.raises(Unauthenticated, match="invalid"):
         signer.verify(token.token[:-2] + "xx")
-    forged_none = jwt.encode({"sub": str(user_id), "iss": "pasar"}, key=None, algorithm="none")
+    forged_none = jwt.encode({"sub": str(user_id), "iss": "pasar"}, key="", algorithm="none")
     with pytest.raises(Unauthenticated):
         signer.verify(forged_none)
 

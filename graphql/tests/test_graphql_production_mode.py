@@ -100,6 +100,7 @@ def test_no_suggestions_in_production(
 ) -> None:
     dev = post(dev_client, query, variables)
     assert "Did you mean" in str(dev["errors"]), dev  # the typo does draw a suggestion
+    headers: dict[str, str]
     for headers in ({}, make_user()):
         body = post(client, query, variables, headers=headers)
         assert body["errors"], body

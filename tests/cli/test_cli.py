@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pasar_core.plugins import build_plugin_manager
+from pasar_core.registry import build_registry
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
 
@@ -35,9 +38,22 @@ def test_plugins_list_shows_pasar_files_from_its_entry_point() -> None:
 def test_tools_list_text_and_json() -> None:
     result = CliRunner().invoke(main, ["tools", "list"])
     assert result.exit_code == 0
-    assert any(
-        line.startswith("txt:write") and "write" in line for line in result.output.splitlines()
-    )
+    row = re.compile(r"(?P<id>\S+) +(?P<effect>\S+) +(?P<title>.+?)  \((?P<scopes>[^()]*)\)")
+    printed = {}
+    for line in result.output.splitlines():
+        match = row.fullmatch(line)
+        assert match, f"not an id/effect/title/scopes row: {line!r}"
+        printed[match["id"]] = (match["effect"], match["title"], match["scopes"])
+    registry = build_registry(build_plugin_manager())
+    assert printed == {
+        tool_id: (
+            tool.spec.effect.value,
+            tool.spec.title,
+            ", ".join(sorted(tool.spec.scopes)) or "no scopes",
+        )
+        for tool_id, tool in registry.tools.items()
+    }
+    assert printed["txt:write"] == ("write", registry.tools["txt:write"].spec.title, "no scopes")
     tools = json.loads(
         CliRunner().invoke(main, ["tools", "list", "--json", "--family", "files"]).output
     )

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from pasar.cli import main
+from tests.support.processes import Processes
 from tests.support.servers import free_port
 
 
@@ -75,27 +76,21 @@ def test_keys_rotate_refuses_new_key_with_env_keys(pasar_settings: Settings) -> 
     assert "PASAR_ENCRYPTION_KEYS" in result.output
 
 
-def test_dev_google_emulator_serves_google_shaped_errors() -> None:
+def test_dev_google_emulator_serves_google_shaped_errors(processes_started: Processes) -> None:
     port = free_port()
-    process = subprocess.Popen(
+    process = processes_started.start(
         [sys.executable, "-m", "pasar", "dev", "google-emulator", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(
-                    f"http://127.0.0.1:{port}/gmail/v1/users/me/messages", timeout=1
-                )
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, "the emulator exited"
-                assert time.monotonic() < deadline, "the emulator did not start"
-                time.sleep(0.1)
-        assert response.status_code == 401
-        assert response.json()["error"]["status"] == "UNAUTHENTICATED"
-    finally:
-        process.terminate()
-        process.wait(10)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/gmail/v1/users/me/messages", timeout=1)
+            break
+        except httpx.TransportError:
+            assert process.poll() is None, "the emulator exited"
+            assert time.monotonic() < deadline, "the emulator did not start"
+            time.sleep(0.1)
+    assert response.status_code == 401
+    assert response.json()["error"]["status"] == "UNAUTHENTICATED"

@@ -79,6 +79,7 @@ def call(
     async def run() -> None:
         await client.app(scope, body.receive, send)
 
+    assert client.portal is not None
     client.portal.call(run)
     start = next(m for m in sent if m["type"] == "http.response.start")
     response_headers = {k.decode(): v.decode() for k, v in start["headers"]}

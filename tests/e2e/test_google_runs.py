@@ -74,7 +74,10 @@ def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) ->
     result = finished["steps"][2]
     assert result["type"] == "tool_result"
     assert "error" not in result, result
-    assert isinstance(result["result"]["messages"], list)
+    # The emulator's three seeded messages are unread: the tool read them, newest first.
+    assert [(m["id"], m["subject"]) for m in result["result"]["messages"]] == [
+        ("m3", "Re: Q1 budget"), ("m2", "Lunch on Friday?"), ("m1", "Q1 budget"),
+    ]  # fmt: skip
 
 
 def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:
@@ -105,6 +108,7 @@ def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:
 
 
 def test_a_run_refreshes_an_expiring_token(app: TestClient, google_emulator) -> None:
+    from pasar_core.oauth.tokens import open_tokens
     from pasar_core.services import Services
     from pasar_core.storage.models import AuthToken
     from sqlalchemy import select, update
@@ -137,7 +141,14 @@ def test_a_run_refreshes_an_expiring_token(app: TestClient, google_emulator) -> 
     ).json()
     assert run["status"] == "succeeded", run
     assert "error" not in run["steps"][2], run["steps"][2]
+    assert [m["id"] for m in run["steps"][2]["result"]["messages"]] == ["m3", "m2", "m1"]
+    assert google_emulator.state.hits["token:refresh_token"] == 1
     after = app.portal.call(grant)
-    assert after.access_token_enc != before.access_token_enc
-    assert after.refresh_token_enc is not None  # never lost on refresh
+    keyring = services.keyring
+    old, new = open_tokens(keyring, before), open_tokens(keyring, after)
+    assert new.access_token != old.access_token
+    assert new.access_token in google_emulator.state.access_tokens  # what Google issued
+    assert new.refresh_token == old.refresh_token  # never lost on refresh
+    assert after.expires_at
+    assert before.expires_at
     assert after.expires_at > before.expires_at

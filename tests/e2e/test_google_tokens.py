@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from pasar_core.crypto import Keyring, new_key, parse_keys
-from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
+from pasar_core.errors import OAuthNotConfigured, ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.oauth.tokens import open_tokens, rotate_keys
 from pasar_core.services import Services
@@ -84,6 +84,21 @@ def creds(app: TestClient, user_id: uuid.UUID, tools: list[str], tool: str) -> O
     return found
 
 
+# Each tool's call, and what of its result shows it read the emulator's seeded account.
+CALLS: dict[str, tuple[dict[str, Any], Any]] = {
+    "gmail:read": ({"query": "from:ana"}, lambda r: [m["subject"] for m in r["messages"]]),
+    "sheets:read": ({"spreadsheet_id": "sheet1", "range": "A1:B2"}, lambda r: r["values"]),
+    "calendar:read": (
+        {"time_min": "2025-03-01T00:00:00Z"}, lambda r: [e["summary"] for e in r["events"]]
+    ),
+}  # fmt: skip
+EXPECTED = {
+    "gmail:read": ["Re: Q1 budget", "Q1 budget"],
+    "sheets:read": [["Item", "Cost"], ["Rent", "1200"]],
+    "calendar:read": ["Standup", "Budget review"],
+}
+
+
 def test_the_agent_runs_tools_with_the_stored_grant(
     app: TestClient, google_emulator: RunningEmulator, tmp_path: Any
 ) -> None:
@@ -96,11 +111,9 @@ def test_the_agent_runs_tools_with_the_stored_grant(
         assert "ya29" not in repr(credentials)
         ctx = ToolContext(user_id=str(user_id), storage_root=tmp_path, agent_id=agent_id,
                           oauth=credentials)  # fmt: skip
-        args: dict[str, Any] = {"sheets:read": {"spreadsheet_id": "sheet1", "range": "A1:B2"}}.get(
-            tool, {}
-        )
+        args, expected = CALLS[tool]
         result = call(app, services(app).registry.invoke, tool, ctx, args)
-        assert result
+        assert expected(result) == EXPECTED[tool], (tool, result)
 
 
 def test_refresh_is_single_flight_under_concurrency(
@@ -126,6 +139,8 @@ def test_refresh_is_single_flight_under_concurrency(
     assert tokens <= set(google_emulator.state.access_tokens)
     after = grant(app)
     assert after.refreshed_at is not None
+    assert after.expires_at
+    assert before.expires_at
     assert after.expires_at > before.expires_at
     keyring = services(app).keyring
     # The refresh response had no refresh token: the stored one is kept.
@@ -155,7 +170,8 @@ def test_invalid_grant_marks_needs_reauth_and_is_never_retried(
     assert "prompt=consent" in google
     assert browser.land(consent_at_google(google)).status_code == 200
     assert grant(app).status == "active"
-    assert creds(app, user_id, tools, "calendar:read").access_token
+    healed = creds(app, user_id, tools, "calendar:read")
+    assert google_emulator.state.access_tokens[healed.access_token].scopes >= healed.scopes
 
 
 def test_enforcement_when_the_grant_is_broader_than_the_agent(
@@ -175,7 +191,10 @@ def test_a_scope_unticked_at_consent_asks_to_reconnect(
 ) -> None:
     tools = ["gmail:read", "gmail:send"]
     user_id, _ = connect(app, tools, emulator_untick=g.GMAIL_SEND)
-    assert creds(app, user_id, tools, "gmail:read").access_token
+    reader = creds(app, user_id, tools, "gmail:read")
+    issued = google_emulator.state.access_tokens[reader.access_token]
+    assert g.GMAIL_READONLY in issued.scopes
+    assert g.GMAIL_SEND not in issued.scopes
     with pytest.raises(ReauthorizationRequired) as caught:
         creds(app, user_id, tools, "gmail:send")
     assert caught.value.missing == [g.GMAIL_SEND]
@@ -222,3 +241,25 @@ def test_keys_rotate_re_encrypts_with_the_active_key(
     assert row.key_id == key_id
     assert open_tokens(rotated.keyring, row) == before
     assert call(app, rotate_keys, both)["auth_tokens"] == 0
+
+
+def test_refreshing_on_a_server_without_the_oauth_client_is_oauth_not_configured(
+    app: TestClient, google_emulator: RunningEmulator, pasar_settings: Settings
+) -> None:
+    """A grant stored while Google was configured, refreshed by a server that no longer is."""
+    tools = ["calendar:read"]
+    user_id, _ = connect(app, tools)
+    sql(app, "UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
+    unconfigured = pasar_settings.with_overrides(
+        oauth_clients={k: v for k, v in pasar_settings.oauth_clients.items() if k != "google"}
+    )
+    with TestClient(create_app(unconfigured)) as other:
+        with pytest.raises(OAuthNotConfigured) as caught:
+            creds(other, user_id, tools, "calendar:read")
+        assert caught.value.code == "OAUTH_NOT_CONFIGURED"
+        assert caught.value.details == {"provider": "google"}
+        # Consent cannot be offered either: asking for it is the same typed error.
+        sql(other, "DELETE FROM auth_tokens")
+        with pytest.raises(OAuthNotConfigured):
+            creds(other, user_id, tools, "calendar:read")
+    assert google_emulator.state.hits["token:refresh_token"] == 0  # nothing was sent to Google

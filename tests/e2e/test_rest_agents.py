@@ -149,3 +149,45 @@ def test_list_pagination_and_bad_query_parameters(client: TestClient, make_user)
         response = client.get(f"/agents?{query}", headers=headers)
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+def test_agent_secrets_are_listed_by_name_replaced_and_deleted(
+    client: TestClient, make_user
+) -> None:
+    owner, stranger = make_user(), make_user()
+    agent_id = client.post(
+        "/agents", json={"name": "db", "tools": ["postgres:query"]}, headers=owner
+    ).json()["agent_id"]
+    path = f"/agents/{agent_id}/secrets"
+    assert client.get(path, headers=owner).json() == {"names": []}
+    dsn = "postgresql://reader:s3cret@127.0.0.1:5432/shop"
+    assert client.put(f"{path}/postgres_dsn", json={"value": dsn}, headers=owner).status_code == 204
+    assert (
+        client.put(f"{path}/postgres_dsn", json={"value": dsn + "2"}, headers=owner).status_code
+        == 204
+    )
+    listed = client.get(path, headers=owner)
+    assert listed.json() == {"names": ["postgres_dsn"]}  # one secret, replaced; never its value
+    assert "s3cret" not in listed.text
+    # Another user sees neither the agent nor its secrets, and cannot delete them.
+    assert client.get(path, headers=stranger).status_code == 404
+    assert client.delete(f"{path}/postgres_dsn", headers=stranger).status_code == 404
+    assert client.delete(f"{path}/postgres_dsn", headers=owner).status_code == 204
+    assert client.get(path, headers=owner).json() == {"names": []}
+    gone = client.delete(f"{path}/postgres_dsn", headers=owner)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_secret_no_installed_family_uses_is_refused(client: TestClient, make_user) -> None:
+    headers = make_user()
+    agent_id = client.post("/agents", json={"name": "x"}, headers=headers).json()["agent_id"]
+    refused = client.put(
+        f"/agents/{agent_id}/secrets/aws_root_key", json={"value": "AKIA..."}, headers=headers
+    )
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "VALIDATION_FAILED"
+    assert "aws_root_key" in error["message"]
+    assert "postgres_dsn" in error["details"]["known"]
+    assert client.get(f"/agents/{agent_id}/secrets", headers=headers).json() == {"names": []}

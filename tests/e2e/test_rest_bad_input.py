@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+ONE_USER: dict[int, dict[str, str]] = {}  # one user per app for all hypothesis examples
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
@@ -126,8 +128,7 @@ def test_bad_sign_up_values(client: TestClient) -> None:
 )
 @given(body=AGENT_BODIES)
 def test_any_agent_body_gets_201_or_a_typed_4xx(client: TestClient, make_user, body) -> None:
-    headers = getattr(test_any_agent_body_gets_201_or_a_typed_4xx, "_headers", None) or make_user()
-    test_any_agent_body_gets_201_or_a_typed_4xx._headers = headers  # one user for all examples
+    headers = ONE_USER.get(id(client)) or ONE_USER.setdefault(id(client), make_user())
     before = len(client.get("/agents?limit=200", headers=headers).json()["agents"])
     response = client.post("/agents", json=body, headers=headers)
     after = len(client.get("/agents?limit=200", headers=headers).json()["agents"])

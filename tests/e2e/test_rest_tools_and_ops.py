@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import asyncpg
+import pytest
 from jsonschema import Draft202012Validator
+from pasar_core.testing import PostgresForTests
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 FIELDS = {
@@ -39,6 +46,47 @@ def test_tools_filter_and_single_tool(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+
+
+def test_readiness_is_503_while_the_database_refuses_connections(
+    client: TestClient,
+    pasar_postgres: PostgresForTests,
+    pasar_database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    database = make_url(pasar_database_url).database
+    assert client.get("/readyz").status_code == 200  # the pool holds a live connection now
+
+    async def run_as_admin(statements: tuple[str, ...]) -> None:
+        url = make_url(pasar_postgres.admin_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            for statement in statements:
+                await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    def admin(*statements: str) -> None:
+        asyncio.run(run_as_admin(statements))
+
+    # The database goes away for new sessions and the server's pooled connections are cut.
+    admin(
+        f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false',
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'",
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="pasar.health"):
+            down = client.get("/readyz")
+        assert down.status_code == 503
+        assert down.json() == {"status": "unavailable", "database": "unreachable"}
+        [line] = [r.getMessage() for r in caplog.records if r.name == "pasar.health"]
+        assert line.startswith("readiness check failed: ")  # one line: the error's type only
+        assert database
+        assert database not in line
+        assert client.get("/healthz").status_code == 200  # the process itself is alive
+    finally:
+        admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}  # and it recovers
 
 
 def test_openapi_document_describes_every_endpoint(client: TestClient) -> None:

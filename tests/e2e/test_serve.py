@@ -19,11 +19,8 @@ import httpx
 import pytest
 from pasar_core.testing import TEST_PASSWORD
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import Processes
+from tests.support.servers import free_port
 
 
 def wait_until_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
@@ -47,10 +44,10 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def serve(data_dir: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
+def serve(processes: Processes, data_dir: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PASAR_DEV")}
     env |= {"PASAR_DATA_DIR": str(data_dir), "PASAR_PORT": str(port)}
-    return subprocess.Popen(
+    return processes.start(
         [sys.executable, "-m", "pasar", "serve", "--log-level", "warning", *flags],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -68,10 +65,10 @@ def stop(process: subprocess.Popen[bytes]) -> str:
     return stderr.decode()
 
 
-def test_serve_on_the_embedded_default_twice(data_dir: Path) -> None:
+def test_serve_on_the_embedded_default_twice(data_dir: Path, processes_started: Processes) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = serve(data_dir, port)
+    process = serve(processes_started, data_dir, port)
     try:
         wait_until_ready(base, process)
         credentials = {"email": "tour@example.com", "password": TEST_PASSWORD}
@@ -95,7 +92,7 @@ def test_serve_on_the_embedded_default_twice(data_dir: Path) -> None:
     pgdata = data_dir / "postgres" / "pgdata"
     assert not (pgdata / "postmaster.pid").exists(), "the embedded PostgreSQL kept running"
 
-    again = serve(data_dir, port)
+    again = serve(processes_started, data_dir, port)
     try:
         wait_until_ready(base, again)
         token = httpx.post(f"{base}/auth/token", json=credentials).json()["access_token"]
@@ -134,11 +131,13 @@ def declare_huge_body(port: int, path: str) -> tuple[str, dict[str, str], bytes,
     return status.decode(), headers, body, sent
 
 
-def test_serve_refuses_what_hurts_it_and_dev_mode_opens_up(data_dir: Path) -> None:
+def test_serve_refuses_what_hurts_it_and_dev_mode_opens_up(
+    data_dir: Path, processes_started: Processes
+) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     introspection = {"query": "{ __schema { queryType { name } } }"}
-    process = serve(data_dir, port)
+    process = serve(processes_started, data_dir, port)
     try:
         wait_until_ready(base, process)
         for path, error_of in (
@@ -165,7 +164,7 @@ def test_serve_refuses_what_hurts_it_and_dev_mode_opens_up(data_dir: Path) -> No
         stderr = stop(process)
     assert "Traceback" not in stderr
 
-    dev = serve(data_dir, port, "--dev")
+    dev = serve(processes_started, data_dir, port, "--dev")
     try:
         wait_until_ready(base, dev)
         opened = httpx.post(f"{base}/graphql", json=introspection).json()

@@ -13,11 +13,12 @@ from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
 
 from tests.e2e.test_serve import stop, wait_until_ready
+from tests.support.processes import Processes
 from tests.support.servers import free_port
 
 
 def test_forged_forwarded_for_does_not_escape_the_log_in_budget(
-    pasar_settings: Settings, tmp_path: Path
+    pasar_settings: Settings, tmp_path: Path, processes_started: Processes
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -28,7 +29,7 @@ def test_forged_forwarded_for_does_not_escape_the_log_in_budget(
         "PASAR_PORT": str(port),
         "PASAR_LOGIN_FAILURES_PER_PAIR": "2",
     }
-    process = subprocess.Popen(
+    process = processes_started.start(
         [sys.executable, "-m", "pasar", "serve", "--log-level", "warning"],
         env=env,
         stdout=subprocess.DEVNULL,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 
@@ -183,10 +185,17 @@ def test_cancel_a_running_execution(client: TestClient, make_user) -> None:
     execution_id = execute(client, headers, agent_id, parameters={"wait": False}).json()[
         "execution_id"
     ]
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    run = client.get(f"/executions/{execution_id}", headers=headers).json()
+    while run["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.02)
+        run = client.get(f"/executions/{execution_id}", headers=headers).json()
+    assert run["status"] == "running", run  # cancelled mid-run, not before it started
     cancelled = client.post(f"/executions/{execution_id}/cancel", headers=headers)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["error"] == "cancelled on request"
+    assert cancelled.json()["attempts"] == 1
     again = client.post(f"/executions/{execution_id}/cancel", headers=headers)
     assert again.json()["status"] == "cancelled"
 
@@ -208,13 +217,25 @@ def test_result_cache(client: TestClient, make_user) -> None:
 
 def test_thread_memory_feeds_earlier_turns(client: TestClient, make_user) -> None:
     headers = make_user()
-    agent_id = create(client, headers, [], scripted({"content": "noted"}) | {"memory": "thread"})
-    execute(client, headers, agent_id, input="my name is Ana", parameters={"thread_id": "t1"})
+    config = scripted({"echo": True}) | {"memory": "thread", "system_prompt": "Be brief."}
+    agent_id = create(client, headers, [], config)
+    first = execute(
+        client, headers, agent_id, input="my name is Ana", parameters={"thread_id": "t1"}
+    )
+    assert first.json()["output"] == {"message": "system: Be brief.\nhuman: my name is Ana"}
+    execute(client, headers, agent_id, input="unrelated", parameters={"thread_id": "other"})
     second = execute(
         client, headers, agent_id, input="what is my name?", parameters={"thread_id": "t1"}
     ).json()
     assert second["status"] == "succeeded"
     assert second["thread_id"] == "t1"
+    # What the model received: the thread's earlier turn (its input and the reply), in order,
+    # then the new input; nothing from the other thread.
+    earlier_reply = "system: Be brief.\nhuman: my name is Ana"
+    assert second["output"]["message"] == "\n".join(
+        ["system: Be brief.", "human: my name is Ana", f"ai: {earlier_reply}",
+         "human: what is my name?"]
+    )  # fmt: skip
     stateless = create(client, headers, [], scripted({"content": "x"}))
     refused = execute(client, headers, stateless, parameters={"thread_id": "t1"})
     assert refused.status_code == 400
@@ -276,16 +297,20 @@ def test_another_users_execution_is_invisible(client: TestClient, make_user) -> 
         assert response.status_code == 404
 
 
-def test_missing_provider_package_names_what_to_install(client: TestClient, make_user) -> None:
-    import importlib.util
-
-    assert importlib.util.find_spec("langchain_anthropic") is None  # an optional extra
+@pytest.mark.parametrize(("provider", "package"), [("anthropic", "langchain_anthropic"),
+                                                   ("ollama", "langchain_ollama")])  # fmt: skip
+def test_missing_provider_package_names_what_to_install(
+    client: TestClient, make_user, monkeypatch: pytest.MonkeyPatch, provider: str, package: str
+) -> None:
+    # The tests install the optional extras (to run their factories against stubs); this run
+    # sees them as absent, as on a server installed without them.
+    monkeypatch.setitem(sys.modules, package, None)
     headers = make_user()
     run = execute(
-        client, headers, create(client, headers, [], {"model": "anthropic:claude-sonnet-4-5"})
+        client, headers, create(client, headers, [], {"model": f"{provider}:some-model"})
     ).json()
     assert run["status"] == "failed"
-    assert "pip install 'pasar-core[anthropic]'" in run["error"]
+    assert f"pip install 'pasar-core[{provider}]'" in run["error"]
 
 
 def test_unreachable_redis_fails_the_run_with_503(pasar_settings) -> None:
@@ -341,3 +366,19 @@ def test_concurrent_runs_of_one_agent_keep_their_own_steps(client: TestClient, m
         ]
         call_id = run["steps"][0]["tool_calls"][0]["id"]
         assert run["steps"][1]["tool_call_id"] == run["steps"][2]["tool_call_id"] == call_id
+
+
+def test_google_tools_on_a_server_without_google_oauth_fail_instead_of_waiting(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    config = scripted({"tool_calls": [{"name": "gmail_read", "args": {}}]}, {"content": "x"})
+    agent_id = create(client, headers, ["gmail:read"], config)
+    run = execute(client, headers, agent_id).json()
+    # No consent link can be made (PASAR_GOOGLE_CLIENT_ID is unset): the run says so and ends,
+    # rather than waiting in awaiting_authorization for a link nobody was given.
+    assert run["status"] == "failed", run
+    assert run["error"].startswith("OAUTH_NOT_CONFIGURED: OAuth for 'google' is not configured")
+    assert "PASAR_GOOGLE_CLIENT_ID" in run["error"]
+    assert run["steps"] == []
+    assert run["auth_url"] is None

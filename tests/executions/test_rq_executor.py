@@ -12,10 +12,13 @@ from typing import Any
 
 import psutil
 import pytest
+from pasar_core.executions.executors import RQ_QUEUE
 from pasar_core.settings import Settings
+from rq.job import Job, JobStatus
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.support.processes import Processes
 from tests.support.redis_server import redis_server
 
 TIMING = {"heartbeat_s": 1.0, "stale_after_s": 4.0}
@@ -36,8 +39,10 @@ def rq_settings(pasar_settings: Settings, redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def start_worker(rq_settings: Settings) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    workers: list[subprocess.Popen[bytes]] = []
+def start_worker(
+    rq_settings: Settings, processes_started: Processes
+) -> Callable[[], subprocess.Popen[bytes]]:
+    """start() -> a `pasar worker` process; it and its work horses die with the test."""
     env = {
         **os.environ,
         "DATABASE_URL": rq_settings.database_url or "",
@@ -49,20 +54,12 @@ def start_worker(rq_settings: Settings) -> Iterator[Callable[[], subprocess.Pope
     }
 
     def start() -> subprocess.Popen[bytes]:
-        worker = subprocess.Popen(
+        return processes_started.start(
             [sys.executable, "-m", "pasar", "worker"], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        workers.append(worker)
-        return worker
 
-    yield start
-    for worker in workers:
-        if worker.poll() is None:
-            for child in psutil.Process(worker.pid).children(recursive=True):
-                child.kill()
-            worker.kill()
-        worker.wait(10)
+    return start
 
 
 @pytest.fixture
@@ -154,43 +151,90 @@ def test_killed_work_horse_is_retried(rq_client: TestClient, start_worker) -> No
     assert finished["attempts"] >= 2
 
 
-def test_killed_worker_and_horse_leave_no_run_stuck(rq_client: TestClient, start_worker) -> None:
+def rq_job(redis_url: str, execution_id: str) -> Job:
+    from redis import Redis
+    from rq.serializers import JSONSerializer
+
+    return Job.fetch(execution_id, connection=Redis.from_url(redis_url), serializer=JSONSerializer)
+
+
+def wait_for_job(
+    redis_url: str, execution_id: str, status: JobStatus, timeout_s: float = 30
+) -> Job:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = rq_job(redis_url, execution_id)
+        if job.get_status() == status or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def test_killed_worker_and_horse_leave_no_run_stuck(
+    rq_client: TestClient, start_worker, redis_url: str
+) -> None:
+    from redis import Redis
+    from rq.registry import StartedJobRegistry
+
     worker = start_worker()
     headers = login(rq_client)
     agent_id = scripted_agent(rq_client, headers, delay_ms=20_000)
     run = rq_client.post(f"/agents/{agent_id}/execute", json={"input": "go", "parameters": {"wait": False}},
                          headers=headers).json()  # fmt: skip
-    assert (
-        wait_for(rq_client, headers, run["execution_id"], lambda r: r["status"] == "running")[
-            "status"
-        ]
-        == "running"
-    )
+    execution_id = run["execution_id"]
+    running = wait_for(rq_client, headers, execution_id, lambda r: r["status"] == "running")
+    assert running["status"] == "running", running
     for pid in [*children(worker), worker.pid]:
         os.kill(pid, signal.SIGKILL)
     worker.wait(10)
-    ended = wait_for(
-        rq_client, headers, run["execution_id"], lambda r: r["status"] != "running", 30
-    )
+    ended = wait_for(rq_client, headers, execution_id, lambda r: r["status"] != "running", 30)
     assert ended["status"] == "failed"
     assert "stopped" in ended["error"]
-    start_worker()  # a new worker cleans up the abandoned job; the run stays ended
-    time.sleep(2)
-    assert (
-        rq_client.get(f"/executions/{run['execution_id']}", headers=headers).json()["status"]
-        == "failed"
-    )
 
-
-def test_cancel_a_run_on_a_worker(rq_client: TestClient, start_worker) -> None:
+    # rq still lists the job as started. Let the dead worker's leases lapse now instead of
+    # waiting for their TTLs: the job's (so the next worker's start-up maintenance finds it
+    # abandoned and retries it) and its scheduler's lock (so that worker schedules the retry).
+    assert rq_job(redis_url, execution_id).get_status() == JobStatus.STARTED
+    redis = Redis.from_url(redis_url)
+    started = StartedJobRegistry(RQ_QUEUE, connection=redis)
+    members: list[bytes] = list(redis.zrange(started.key, 0, -1))  # type: ignore[arg-type]
+    assert members, "the abandoned job is not in rq's started registry"
+    redis.zadd(started.key, dict.fromkeys(members, 1))
+    redis.delete(*redis.keys("rq:scheduler-lock:*"))
     start_worker()
+    retried = wait_for_job(redis_url, execution_id, JobStatus.FINISHED, 60)
+    assert retried.get_status() == JobStatus.FINISHED, retried.get_status()
+    assert retried.return_value() is None  # the runner refused to start an ended run
+    after = rq_client.get(f"/executions/{execution_id}", headers=headers).json()
+    assert after["status"] == "failed"
+    assert (after["error"], after["attempts"], after["steps"]) == (
+        ended["error"], ended["attempts"], ended["steps"],
+    )  # fmt: skip
+
+
+def test_cancel_a_run_on_a_worker(rq_client: TestClient, start_worker, redis_url: str) -> None:
+    worker = start_worker()
+    helpers = settled_children(worker)
     headers = login(rq_client)
-    agent_id = scripted_agent(rq_client, headers, delay_ms=20_000)
+    agent_id = scripted_agent(rq_client, headers, delay_ms=60_000)
     run = rq_client.post(f"/agents/{agent_id}/execute", json={"input": "go", "parameters": {"wait": False}},
                          headers=headers).json()  # fmt: skip
-    wait_for(rq_client, headers, run["execution_id"], lambda r: r["status"] == "running")
-    cancelled = rq_client.post(f"/executions/{run['execution_id']}/cancel", headers=headers).json()
+    execution_id = run["execution_id"]
+    running = wait_for(rq_client, headers, execution_id, lambda r: r["status"] == "running")
+    assert running["status"] == "running", running
+    horses = [psutil.Process(pid) for pid in children(worker) - helpers]
+    assert horses, "no work horse is running the job"
+    cancelled = rq_client.post(f"/executions/{execution_id}/cancel", headers=headers).json()
     assert cancelled["status"] == "cancelled", cancelled
+    assert cancelled["error"] == "cancelled on request"
+    # The work horse heard the cancel notification: its task was cancelled mid-model-call, the
+    # job returned "cancelled" and the horse exited (its scripted reply was a minute away).
+    job = wait_for_job(redis_url, execution_id, JobStatus.FINISHED)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.return_value() == "cancelled"
+    _, alive = psutil.wait_procs(horses, timeout=30)
+    assert not alive, "the work horse kept running after the cancel"
+    assert worker.poll() is None, "the worker itself must keep serving"
+    assert [step["type"] for step in cancelled["steps"]] == []
 
 
 def test_result_cache_lives_in_redis(rq_client: TestClient, start_worker, redis_url: str) -> None:

@@ -173,7 +173,7 @@ def test_dns_resolves_nothing(sandbox: SandboxClient, listening: Listeners) -> N
 
     # A DNS query straight at this host (the test's UDP listener, and port 53) goes nowhere.
     targets = [[a, port] for a in host_addresses() for port in (listening.udp_port, 53)]
-    targets = [t for t in targets if not ipaddress.ip_address(t[0]).is_loopback]
+    targets = [t for t in targets if not ipaddress.ip_address(str(t[0])).is_loopback]
     sent = probe(sandbox, UDP_PROBE, {"targets": targets, "payload": DNS_QUERY})
     assert reached(sent) == {}
     assert listening.udp_peers == []

@@ -4,6 +4,7 @@ worker serves the next call."""
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 import pytest
 from docker.errors import NotFound
@@ -22,7 +23,7 @@ SMALL = SandboxLimits(memory_mb=64, cpus=0.5, pids=32, tmpfs_mb=4, timeout_s=10)
 HEALTHY = PythonTool("probe:healthy", 1, "def run(args):\n    return 'fine'\n", limits=SMALL)
 
 
-def tool(source: str, **limits: float) -> PythonTool:
+def tool(source: str, **limits: Any) -> PythonTool:
     from dataclasses import replace
 
     return PythonTool("probe:hostile", 1, source, limits=replace(SMALL, **limits))

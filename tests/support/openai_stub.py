@@ -15,9 +15,12 @@ import uuid
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.servers import CloseConnections
 
 
 def _reply(body: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +74,9 @@ async def completions(request: Request) -> Response:
 
 
 def build_stub() -> Starlette:
-    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/v1/chat/completions", completions, methods=["POST"])],
+        middleware=[Middleware(CloseConnections)],
+    )
     app.state.requests = []
     return app

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from redis import Redis
 
+from tests.support.processes import started
 from tests.support.servers import free_port
 
 
@@ -21,25 +22,20 @@ def redis_server() -> Iterator[str]:
         raise RuntimeError("redis-server is not installed: apt-get install -y redis-server")
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="pasar-test-redis-")
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+            "--dir", workdir]  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if Redis.from_url(url).ping():
-                    break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield url
+        with started(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    if Redis.from_url(url).ping():
+                        break
+                except Exception:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield url
     finally:
-        process.terminate()
-        process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)

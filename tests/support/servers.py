@@ -12,6 +12,30 @@ from typing import Any
 import uvicorn
 
 
+class CloseConnections:
+    """ASGI middleware: every response says `Connection: close`, so clients keep no idle
+    connection to a test server that outlives the event loop that opened it (model SDKs share
+    one HTTP client per process between apps, each with its own loop)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"
+                ]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from pasar_core.sandbox.testing import DockerForTests, NoDockerForTests, docker_for_tests
+from pasar_core.sandbox.testing import DockerForTests as DockerForTests
+from pasar_core.sandbox.testing import NoDockerForTests, docker_for_tests
 from pasar_core.schemas import schema_problem
 from pasar_core.settings import Settings
 from pasar_core.specs import TOOL_ID_PATTERN, Effect, ToolContext, ToolFamily

@@ -48,7 +48,7 @@ def valid_xlsx() -> bytes:
 
 def valid_pptx() -> bytes:
     deck = pptx.Presentation()
-    deck.slides.add_slide(deck.slide_layouts[0]).shapes.title.text = "hello"  # type: ignore[union-attr]
+    deck.slides.add_slide(deck.slide_layouts[0]).shapes.title.text = "hello"
     return _save(deck)
 
 

@@ -4,6 +4,7 @@ Google's errors mapped for the model."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pasar_core.errors import ReauthorizationRequired, ToolError, ToolInputInvalid
@@ -15,6 +16,10 @@ from pasar_google_workspace.testing import RunningEmulator
 from .conftest import context_with
 
 pytestmark = pytest.mark.anyio
+
+
+def headers_of(message: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(header["name"], header["value"]) for header in message["payload"]["headers"]}
 
 
 async def test_gmail_read_search_and_one_message(registry: Registry, ctx: ToolContext) -> None:
@@ -30,10 +35,15 @@ async def test_gmail_draft_and_send(
 ) -> None:
     args = {"to": ["ana@example.com"], "subject": "Totals", "body": "Looks good."}
     draft = await registry.invoke("gmail:draft", ctx, args)
-    assert draft["draft_id"] in google_emulator.state.drafts
+    drafted = google_emulator.state.drafts[draft["draft_id"]]["message"]
+    assert drafted["id"] == draft["message_id"]
+    assert drafted["labelIds"] == ["DRAFT"]
+    assert headers_of(drafted) >= {("To", "ana@example.com"), ("Subject", "Totals")}
+    assert drafted["snippet"].startswith("Looks good.")
     sent = await registry.invoke("gmail:send", ctx, args)
     stored = google_emulator.state.messages[sent["message_id"]]
     assert stored["labelIds"] == ["SENT"]
+    assert headers_of(stored) >= {("To", "ana@example.com"), ("Subject", "Totals")}
     assert stored["snippet"].startswith("Looks good.")
     with pytest.raises(ToolInputInvalid):  # no header injection
         await registry.invoke("gmail:send", ctx, {**args, "subject": "a\r\nBcc: x@evil.test"})
@@ -75,7 +85,9 @@ async def test_sheets_read_write_append_list(registry: Registry, ctx: ToolContex
     assert [s["name"] for s in listed["spreadsheets"]] == ["Budget 2025"]
 
 
-async def test_calendar_read_and_create(registry: Registry, ctx: ToolContext) -> None:
+async def test_calendar_read_and_create(
+    registry: Registry, ctx: ToolContext, google_emulator: RunningEmulator
+) -> None:
     events = await registry.invoke("calendar:read", ctx, {"time_min": "2025-03-04T00:00:00Z"})
     assert [e["summary"] for e in events["events"]] == ["Budget review"]
     made = await registry.invoke("calendar:create", ctx, {
@@ -83,6 +95,11 @@ async def test_calendar_read_and_create(registry: Registry, ctx: ToolContext) ->
         "attendees": ["bo@example.com"],
     })  # fmt: skip
     assert made["attendees"] == ["bo@example.com"]
+    stored = google_emulator.state.events[made["id"]]
+    assert (stored["summary"], stored["start"]["dateTime"], stored["end"]["dateTime"]) == (
+        "Retro", "2025-03-05T10:00:00Z", "2025-03-05T11:00:00Z",
+    )  # fmt: skip
+    assert stored["attendees"] == [{"email": "bo@example.com"}]
     with pytest.raises(ToolError, match="timeRangeEmpty"):
         await registry.invoke("calendar:create", ctx, {
             "summary": "Backwards", "start": "2025-03-05T11:00:00Z", "end": "2025-03-05T10:00:00Z"
@@ -103,8 +120,11 @@ async def test_insufficient_scopes_ask_to_reconnect(
     with pytest.raises(ReauthorizationRequired, match="lacks a scope"):
         await registry.invoke("gmail:send", ctx, {"to": ["a@b.c"], "subject": "s", "body": "b"})
     broader = context_with(google_emulator, tmp_path, g.GMAIL_MODIFY)  # covers send
-    assert await registry.invoke("gmail:send", broader,
+    sent = await registry.invoke("gmail:send", broader,
                                  {"to": ["a@b.c"], "subject": "s", "body": "b"})  # fmt: skip
+    stored = google_emulator.state.messages[sent["message_id"]]
+    assert (stored["labelIds"], stored["snippet"]) == (["SENT"], "b\n")
+    assert ("To", "a@b.c") in headers_of(stored)
 
 
 async def test_revoked_token_asks_to_reconnect(
@@ -122,7 +142,8 @@ async def test_rate_limit_carries_retry_after(
     with pytest.raises(ToolError) as caught:
         await registry.invoke("calendar:read", ctx, {})
     assert caught.value.details == {"retry_after": 7}
-    assert (await registry.invoke("calendar:read", ctx, {}))["events"]
+    retried = await registry.invoke("calendar:read", ctx, {})  # the fault was injected once
+    assert [event["summary"] for event in retried["events"]] == ["Standup", "Budget review"]
 
 
 async def test_without_credentials_the_tool_asks_to_connect(

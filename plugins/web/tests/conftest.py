@@ -92,7 +92,7 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def sendto(self: socket.socket, data: Any, *args: Any) -> int:
         check(args[-1])
-        return real_sendto(self, data, *args)  # type: ignore[call-overload,no-any-return]
+        return real_sendto(self, data, *args)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
@@ -260,6 +260,16 @@ class Seen:
 
 
 @dataclass
+class Streamed:
+    """A streaming response: bytes written before it ended, and whether the client hung up
+    (rather than the server writing all of it, or the test server stopping)."""
+
+    path: str
+    written: int
+    client_hung_up: bool
+
+
+@dataclass
 class Server:
     """A threaded http.server on 127.0.0.1 (or https with a trustme certificate)."""
 
@@ -268,6 +278,15 @@ class Server:
     address: str = "127.0.0.1"
     requests: list[Seen] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    streams: list[Streamed] = field(default_factory=list)
+    """How each streaming response (/huge, /trickle) ended, once it has."""
+    streamed: threading.Condition = field(default_factory=threading.Condition)
+
+    def stream_ends(self, count: int, timeout_s: float = 30) -> list[Streamed]:
+        """Wait until `count` streaming responses have ended; how they did."""
+        with self.streamed:
+            self.streamed.wait_for(lambda: len(self.streams) >= count, timeout_s)
+            return list(self.streams)
 
     @property
     def host(self) -> str:
@@ -284,7 +303,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def state(self) -> Server:
-        return self.server.state  # type: ignore[attr-defined,no-any-return]
+        return self.server.state  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -303,6 +322,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _streamed(self, path: str, written: int, hung_up: bool) -> None:
+        with self.state.streamed:
+            self.state.streams.append(Streamed(path, written, hung_up))
+            self.state.streamed.notify_all()
 
     def _dispatch(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -349,13 +373,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
             chunk = b"a" * 65536
+            written, hung_up = 0, False
             try:
                 for _ in range(1024):  # 64 MiB if nobody stops reading
                     if self.state.stop.is_set():
                         break
                     self.wfile.write(chunk)
+                    written += len(chunk)
             except OSError:
-                pass
+                hung_up = True
+            self._streamed(path, written, hung_up)
             self.close_connection = True
         elif path == "/slow":
             self.state.stop.wait(float(query.get("s", "10")))
@@ -364,14 +391,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
+            written, hung_up = 0, False
             try:
-                for _ in range(200):
+                for _ in range(200):  # one byte every 0.1 s, 20 s in all
                     if self.state.stop.wait(0.1):
                         break
                     self.wfile.write(b"x")
                     self.wfile.flush()
+                    written += 1
             except OSError:
-                pass
+                hung_up = True
+            self._streamed(path, written, hung_up)
             self.close_connection = True
         elif path == "/pdf":
             self._send(200, b"%PDF-1.7\n" + bytes(range(256)) * 100, "application/pdf")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections import Counter
+from typing import TypeVar
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pasar_core.errors import ToolError, ToolInputInvalid
 from pasar_core.net.guard import (
@@ -282,6 +284,8 @@ def test_public_addresses_pass() -> None:
 
 # ---------------------------------------------------------------- properties
 
+T = TypeVar("T")
+
 _NEVER_V4 = [ipaddress.IPv4Network(net) for net in ("169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/3")]
 
 
@@ -327,6 +331,63 @@ def _ipv4_spellings(value: int) -> st.SearchStrategy[str]:
 _interesting_v4 = st.sampled_from(
     [0x7F000001, 0x0A000001, 0xA9FEA9FE, 0xC0A80101, 0x64400001, 0, 0xFFFFFFFF, 0x08080808]
 ) | st.integers(min_value=0, max_value=2**32 - 1)
+
+# Well-formed targets: a scheme the guard serves, a valid host, an open port. Hostility lives in
+# the addresses (literal or resolved), so most examples get past parsing to the property itself.
+_public_v4 = st.integers(min_value=0, max_value=2**32 - 1).filter(
+    lambda value: ipaddress.IPv4Address(value).is_global
+)
+_public_v6 = st.ip_addresses(v=6, network="2000::/3").filter(lambda ip: ip.is_global)
+_HOSTILE_ADDRESSES = [
+    "127.0.0.1", "127.9.9.9", "10.1.2.3", "172.16.5.4", "192.168.1.1", "100.64.0.1",
+    "169.254.169.254", "169.254.10.10", "169.254.170.2", "100.100.100.200", "0.0.0.0",
+    "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.2.1", "::",
+    "::1", "fd00::1", "fd00:ec2::254", "fe80::1", "fec0::1", "ff02::1", "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1",
+    "2002:7f00:1::1", "2002:a9fe:a9fe::1", "2001:0:4136:e378::1", "2001:db8::1",
+]  # fmt: skip
+_hostile_addresses = st.one_of(
+    st.sampled_from(_HOSTILE_ADDRESSES),
+    st.ip_addresses(network="10.0.0.0/8").map(str),
+    st.ip_addresses(network="169.254.0.0/16").map(str),
+    st.ip_addresses(network="fc00::/7").map(str),
+    st.ip_addresses(network="fe80::/10").map(str),
+)
+_public_addresses = st.one_of(
+    _public_v4.map(lambda value: str(ipaddress.IPv4Address(value))), _public_v6.map(str)
+)
+
+
+def _weighted(*choices: tuple[int, st.SearchStrategy[T]]) -> st.SearchStrategy[T]:
+    """One of `choices` in proportion to their weights (one_of draws them evenly); hypothesis
+    favours low indices, so list the choice that should dominate first."""
+    pool = [strategy for weight, strategy in choices for _ in range(weight)]
+    return st.integers(min_value=0, max_value=len(pool) - 1).flatmap(pool.__getitem__)
+
+
+_resolved_mostly_public = st.lists(
+    _weighted((4, _public_addresses), (1, _hostile_addresses)), min_size=1, max_size=3
+)
+_dns_names = st.builds(
+    lambda name, case, dot: (name.upper() if case else name) + dot,
+    st.from_regex(r"[a-z0-9]{1,12}(-[a-z0-9]{1,6})?(\.[a-z0-9]{1,8}){0,2}\.(com|org|net|io)",
+                  fullmatch=True),
+    st.booleans(),
+    st.sampled_from(["", "", "", "."]),
+)  # fmt: skip
+_literal_hosts = _weighted(
+    (2, _public_v4.flatmap(_ipv4_spellings)),
+    (1, _interesting_v4.flatmap(_ipv4_spellings)),
+    (2, _public_v6.map(lambda ip: f"[{ip}]")),
+    (1, _hostile_addresses.filter(lambda text: ":" in text).map(lambda ip: f"[{ip}]")),
+)
+_well_formed_urls = st.builds(
+    lambda scheme, host, port, path: f"{scheme}://{host}{port}{path}",
+    st.sampled_from(["http", "https", "HTTP", "Https"]),
+    _weighted((3, _dns_names), (1, _literal_hosts)),
+    st.sampled_from(["", "", ":80", ":443", ":8080", ":1024", ":65535"]),
+    st.sampled_from(["/", "", "/a?b=c#d", "/%2e%2e/", "/x/../y"]),
+)
 _hosts = st.one_of(
     _interesting_v4.flatmap(_ipv4_spellings),
     st.ip_addresses(v=6).map(lambda ip: f"[{ip}]"),
@@ -334,7 +395,7 @@ _hosts = st.one_of(
     st.sampled_from(["localhost", "metadata.google.internal", "x.internal", "foo.local"]),
     st.text(max_size=20),
 )
-_urls = st.one_of(
+_hostile_urls = st.one_of(
     st.builds(
         lambda scheme, user, host, port, path: f"{scheme}://{user}{host}{port}{path}",
         st.sampled_from(["http", "https", "HTTP", "ftp", "gopher", ""]),
@@ -346,54 +407,75 @@ _urls = st.one_of(
     st.text(max_size=80),
 )
 _resolved = st.lists(st.ip_addresses().map(str), min_size=0, max_size=3)
+_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@settings(
-    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(url=_urls, addresses=_resolved)
-def test_decide_only_ever_refuses_or_pins_public_addresses(url: str, addresses: list[str]) -> None:
-    try:
-        pinned = decide(url, AllowList(), addresses)
-    except TargetRefused:
-        return
-    except ToolError as error:
-        assert "could not resolve" in error.message
-        return
-    assert pinned.addresses
-    for ip in pinned.addresses:
-        assert not _independently_forbidden(ip), (url, ip)
-    host = pinned.target.url.raw_host.decode()
-    try:
-        literal = socket.inet_aton(host) if ":" not in host else None
-    except OSError:
-        literal = None
-    if literal is not None:  # what getaddrinfo would have dialled for this spelling
-        assert not _independently_forbidden(ipaddress.IPv4Address(literal))
+def _assert_reached(outcomes: Counter[str], reached: str, at_least: float) -> None:
+    """A property is only tested by the examples that get to its check: count them."""
+    total = sum(outcomes.values())
+    assert outcomes[reached] >= at_least * total, f"{reached!r} in too few examples: {outcomes}"
 
 
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(url=_urls, addresses=_resolved)
-def test_allow_list_never_opens_metadata_link_local_or_multicast(
-    url: str, addresses: list[str]
-) -> None:
-    try:
-        target = parse_target(url)
-    except TargetRefused:
-        return
-    allow = AllowList(frozenset({(target.host, None), (target.host, target.port)}))
-    try:
-        pinned = decide(url, allow, addresses)
-    except ToolError:
-        return
-    for ip in pinned.addresses:
-        v4 = ip if isinstance(ip, ipaddress.IPv4Address) else None
-        assert not ip.is_multicast
-        assert not ip.is_unspecified
-        assert not ip.is_link_local
-        assert v4 is None or not any(v4 in net for net in _NEVER_V4), (url, ip)
+def test_decide_only_ever_refuses_or_pins_public_addresses() -> None:
+    outcomes: Counter[str] = Counter()
+
+    @settings(_SETTINGS, max_examples=600)
+    @given(url=_well_formed_urls, addresses=_resolved_mostly_public)
+    def check(url: str, addresses: list[str]) -> None:
+        try:
+            pinned = decide(url, AllowList(), addresses)
+        except TargetRefused:
+            outcomes["refused"] += 1
+            event("refused")
+            return
+        outcomes["pinned"] += 1
+        event("pinned")
+        assert pinned.addresses
+        for ip in pinned.addresses:
+            assert not _independently_forbidden(ip), (url, ip)
+        host = pinned.target.url.raw_host.decode()
+        try:
+            literal = socket.inet_aton(host) if ":" not in host else None
+        except OSError:
+            literal = None
+        if literal is not None:  # what getaddrinfo would have dialled for this spelling
+            assert not _independently_forbidden(ipaddress.IPv4Address(literal))
+
+    check()
+    _assert_reached(outcomes, "pinned", 0.3)
+    _assert_reached(outcomes, "refused", 0.1)
+
+
+def test_allow_list_never_opens_metadata_link_local_or_multicast() -> None:
+    outcomes: Counter[str] = Counter()
+
+    @settings(_SETTINGS, max_examples=300)
+    @given(url=_well_formed_urls, addresses=_resolved_mostly_public)
+    def check(url: str, addresses: list[str]) -> None:
+        try:
+            target = parse_target(url)
+        except TargetRefused:  # httpx refuses some zero-padded IPv4 spellings
+            outcomes["unparsed"] += 1
+            return
+        allow = AllowList(frozenset({(target.host, None), (target.host, target.port)}))
+        try:
+            pinned = decide(url, allow, addresses)
+        except TargetRefused:
+            outcomes["refused"] += 1
+            return
+        relaxed = any(_independently_forbidden(ip) for ip in pinned.addresses)
+        outcomes["pinned, the allow-list opening a private address" if relaxed else "pinned"] += 1
+        event("pinned" + (" (allow-listed private)" if relaxed else ""))
+        for ip in pinned.addresses:
+            v4 = ip if isinstance(ip, ipaddress.IPv4Address) else None
+            assert not ip.is_multicast
+            assert not ip.is_unspecified
+            assert not ip.is_link_local
+            assert v4 is None or not any(v4 in net for net in _NEVER_V4), (url, ip)
+
+    check()
+    _assert_reached(outcomes, "pinned", 0.25)
+    _assert_reached(outcomes, "pinned, the allow-list opening a private address", 0.05)
 
 
 class _Answers:
@@ -406,13 +488,26 @@ class _Answers:
         return self.addresses
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(url=_urls, addresses=_resolved)
-def test_guard_raises_nothing_but_tool_errors(url: str, addresses: list[str]) -> None:
-    try:
-        pinned = asyncio.run(guard(url, AllowList(), _Answers(addresses)))
-    except ToolError:
-        return
-    assert all(not _independently_forbidden(ip) for ip in pinned.addresses)
+def test_guard_raises_nothing_but_tool_errors() -> None:
+    """Garbage and well-formed targets alike: only ToolErrors, and whatever passes is public."""
+    outcomes: Counter[str] = Counter()
+
+    @settings(_SETTINGS, max_examples=300)
+    @given(
+        url=_weighted((3, _well_formed_urls), (1, _hostile_urls)),
+        addresses=_weighted((3, _resolved_mostly_public), (1, _resolved)),
+    )
+    def check(url: str, addresses: list[str]) -> None:
+        try:
+            pinned = asyncio.run(guard(url, AllowList(), _Answers(addresses)))
+        except ToolError as error:
+            outcomes[error.code] += 1
+            event(error.code)
+            return
+        outcomes["pinned"] += 1
+        event("pinned")
+        assert all(not _independently_forbidden(ip) for ip in pinned.addresses)
+
+    check()
+    _assert_reached(outcomes, "pinned", 0.15)
+    _assert_reached(outcomes, TargetRefused.code, 0.2)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def registry():  # type: ignore[no-untyped-def]
+def registry():
     return build_registry(build_plugin_manager(enabled=("web",)))
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from pasar_core.agents.builder import RUN_HOOKS, RunHooks, build_agent, run_tool_call
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
-from pasar_core.errors import PasarError, ReauthorizationRequired
+from pasar_core.errors import OAuthNotConfigured, PasarError, ReauthorizationRequired
 from pasar_core.executions.approval import (
     AWAITING_APPROVAL,
     CURRENT_TOOL_CALL,
@@ -299,9 +299,19 @@ async def run_execution(services: Services, execution_id: uuid.UUID) -> str | No
     tool_ids = list(agent_row.tool_ids)
     registry = await registry_for(services, execution.user_id, tool_ids)
 
-    needed = await missing_authorization(
-        services, registry, user_id=execution.user_id, agent_id=agent_row.id, tool_ids=tool_ids
-    )
+    try:
+        needed = await missing_authorization(
+            services,
+            registry,
+            user_id=execution.user_id,
+            agent_id=agent_row.id,
+            tool_ids=tool_ids,
+        )
+    except OAuthNotConfigured as error:  # pausing would wait for a link nobody can be given
+        await _finish(
+            services, recorder, "failed", error=f"{error.code}: {error.message}", started=started
+        )
+        return "failed"
     if needed is not None:
         await _pause(services, recorder, needed)
         return AWAITING

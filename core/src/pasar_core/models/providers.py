@@ -65,7 +65,8 @@ def _openai_compatible(model: str, options: Mapping[str, Any], env: Mapping[str,
 def _anthropic(model: str, options: Mapping[str, Any], env: Mapping[str, str]) -> Any:
     module = _import("langchain_anthropic", "anthropic")
     key = _require(env, "ANTHROPIC_API_KEY", "anthropic")
-    return module.ChatAnthropic(model=model, api_key=key, **options)
+    endpoint = {"base_url": env["ANTHROPIC_BASE_URL"]} if env.get("ANTHROPIC_BASE_URL") else {}
+    return module.ChatAnthropic(model=model, api_key=key, **endpoint, **options)
 
 
 def _ollama(model: str, options: Mapping[str, Any], env: Mapping[str, str]) -> Any:

@@ -1,7 +1,9 @@
 """A deterministic chat model that plays a script, streaming like a real model.
 
 `config.model = "scripted"` with `config.model_options = {"script": [...], "delay_ms": 0}`.
-Each entry is one reply: `{"content": "text"}` or `{"tool_calls": [{"name": ..., "args": {}}]}`.
+Each entry is one reply: `{"content": "text"}` or `{"tool_calls": [{"name": ..., "args": {}}]}`,
+or `{"echo": true}`: the conversation the model received, one `role: text` line per message (so a
+test can see what reached the model, e.g. a thread's earlier turns).
 Replies play in order within a run; the last one repeats once the script is exhausted. The
 position is derived from the conversation (model replies since the last user message), so the
 model holds no state: concurrent runs share nothing, and a resumed run continues its script.
@@ -44,6 +46,7 @@ class ScriptedReply(BaseModel):
 
     content: str = Field(default="", max_length=100_000)
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list, max_length=20)
+    echo: bool = Field(default=False, description="Answer with the conversation received.")
 
 
 class ScriptedOptions(BaseModel):
@@ -84,7 +87,10 @@ class ScriptedChatModel(BaseChatModel):
             elif isinstance(message, AIMessage):
                 position += 1
         script = self.options.script
-        return script[min(position, len(script) - 1)]
+        reply = script[min(position, len(script) - 1)]
+        if reply.echo:
+            return ScriptedReply(content=_transcript(messages), tool_calls=reply.tool_calls)
+        return reply
 
     @staticmethod
     def _tool_calls(reply: ScriptedReply) -> list[dict[str, Any]]:
@@ -155,6 +161,10 @@ class ScriptedChatModel(BaseChatModel):
             if run_manager and isinstance(chunk.message.content, str):
                 await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk
+
+
+def _transcript(messages: list[BaseMessage]) -> str:
+    return "\n".join(f"{message.type}: {message.text}" for message in messages)[:100_000]
 
 
 def _json(value: Any) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from pasar_core.errors import ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth import scopes as compiler
-from pasar_core.oauth.clients import provider_client
+from pasar_core.oauth.clients import provider_client, require_client
 from pasar_core.oauth.connections import health
 from pasar_core.oauth.consent import consent_url
 from pasar_core.oauth.tokens import fresh_token
@@ -38,13 +38,11 @@ async def _reconnect(
     provider = error.provider
     plan = compiler.compile_scopes(registry, agent_tool_ids).get(provider)
     scopes = plan.scope_ids if plan else frozenset(registry.tool(tool_id).spec.scopes)
-    client = provider_client(services, provider)
-    url = None
-    if client is not None:
-        async with services.sessionmaker.begin() as session:
-            url = await consent_url(
-                session, services, client, user_id=user_id, agent_id=agent_id, scopes=scopes
-            )
+    client = require_client(services, provider)  # no client: no consent link can fix it
+    async with services.sessionmaker.begin() as session:
+        url = await consent_url(
+            session, services, client, user_id=user_id, agent_id=agent_id, scopes=scopes
+        )
     return type(error)(
         provider, error.reason, missing=error.missing or scopes, auth_url=url, tool_id=tool_id
     )
@@ -107,8 +105,9 @@ async def credentials_for_tool(
       scopes are not among the agent's compiled scopes. Never fixed by consent.
     - `ReauthorizationRequired` (AUTH_REQUIRED): no grant, a grant marked `needs_reauth`
       (`invalid_grant`), or a grant that lacks the tool's scopes (e.g. unticked at consent). It
-      carries `auth_url` (a fresh consent link for the agent's scopes, bound to `agent_id`)
-      when the provider is configured.
+      carries `auth_url` (a fresh consent link for the agent's scopes, bound to `agent_id`).
+    - `OAuthNotConfigured` (OAUTH_NOT_CONFIGURED): consent is needed but this server has no
+      OAuth client for the provider, so no link could fix it.
     - `CredentialsUnreadable` (CREDENTIALS_UNREADABLE, a `ReauthorizationRequired`): the stored
       tokens fail to decrypt; the grant is now marked `needs_reauth`.
     - `OAuthProviderError`: the provider failed transiently while refreshing; retry later.

@@ -36,7 +36,7 @@ from pasar_core.errors import (
     OAuthProviderError,
     ReauthorizationRequired,
 )
-from pasar_core.oauth.clients import TIMEOUT_S, ProviderClient, provider_client
+from pasar_core.oauth.clients import TIMEOUT_S, ProviderClient, provider_client, require_client
 from pasar_core.oauth.identity import ProviderAccount
 from pasar_core.services import Services
 from pasar_core.storage.models import AuthToken, OAuthState
@@ -246,9 +246,7 @@ async def _refresh_at_provider(
     """Refresh the locked `row` at its provider: the new token, or why the grant is dead
     (`invalid_grant`); `OAuthProviderError` for failures worth retrying later."""
     provider = row.provider
-    client = provider_client(services, provider)
-    if client is None:
-        raise OAuthProviderError(f"OAuth for {provider!r} is not configured")
+    client = require_client(services, provider)
     try:
         async with oauth_client(client) as oauth:
             token = await oauth.refresh_token(client.token_url, refresh_token=refresh_token)
