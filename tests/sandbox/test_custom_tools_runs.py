@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from tests.e2e.runs import call, create_agent, execute, scripted
+from tests.e2e.runs import call, create_agent, error, execute, run_tools, scripted
 
 Headers = dict[str, str]
 
@@ -131,3 +131,39 @@ def test_registered_with_graphql_updated_and_pinned(
         graphql('mutation { deleteTool(id: "gq:total") }')["errors"][0]["extensions"]["code"]
         == "TOOL_IN_USE"
     )
+
+
+BROKEN_SOURCES = {
+    "acme:wrong_output": 'def run(args):\n    return {"total": "not a number", "currency": 1}\n',
+    "acme:raises": 'def run(args):\n    raise ValueError("no invoices today")\n',
+    "acme:spins": "def run(args):\n    while True:\n        pass\n",
+    "acme:hog": "def run(args):\n    blocks = []\n    while True:\n"
+    "        blocks.append(bytearray(16 * 1024 * 1024))\n",
+    "acme:floods": 'import sys\ndef run(args):\n    while True:\n        sys.stdout.write("x" * 65536)\n',
+}
+
+
+def test_broken_tools_end_as_typed_errors_and_the_worker_keeps_serving(
+    tools_client: TestClient, tools_user: Any
+) -> None:
+    headers = tools_user()
+    for tool_id, source in BROKEN_SOURCES.items():
+        created = tools_client.post(
+            "/tools", json=total_tool(tool_id, source, timeout_s=2), headers=headers
+        )
+        assert created.status_code == 201, created.text
+    assert tools_client.post("/tools", json=total_tool(), headers=headers).status_code == 201
+    ids = [*BROKEN_SOURCES, "acme:invoice_total"]
+    replies = [call(tool_id, amounts=[1, 2]) for tool_id in ids]
+    results = run_tools(tools_client, headers, ids, *replies)
+    codes = {step["tool"]: error(step).split(":", 1)[0] for step in results[:-1]}
+    assert codes == {
+        "acme:wrong_output": "TOOL_OUTPUT_INVALID",
+        "acme:raises": "TOOL_RAISED",
+        "acme:spins": "SANDBOX_TIMEOUT",
+        "acme:hog": "SANDBOX_MEMORY",
+        "acme:floods": "SANDBOX_OUTPUT_TOO_LARGE",
+    }, [step.get("error") for step in results]
+    assert "no invoices today" in error(results[1])
+    # After all of that, the same workers still answer.
+    assert results[-1]["result"] == {"total": 3, "currency": "EUR"}
