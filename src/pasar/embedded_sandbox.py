@@ -29,6 +29,10 @@ log = logging.getLogger("pasar.embedded_sandbox")
 
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 START_TIMEOUT_S = 10.0
+WORKER_READY_S = 60.0
+"""How long the server waits at start for its local worker to serve the queue (it connects to
+Docker and finds or builds the image first); past that it serves anyway, and calls made before
+the worker is up fail with SANDBOX_UNAVAILABLE."""
 STOP_TIMEOUT_S = 30.0
 
 
@@ -106,6 +110,25 @@ def start_worker(redis_url: str) -> subprocess.Popen[bytes]:
     )
 
 
+def await_worker(redis_url: str, worker: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Wait until a worker is registered on the sandbox queue; False if it exits or is late."""
+    from pasar_core.sandbox.queue import QUEUE_NAME
+    from redis import Redis
+    from rq import Queue, Worker
+
+    client = Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        queue = Queue(QUEUE_NAME, connection=client)
+        deadline = time.monotonic() + timeout_s
+        while worker.poll() is None and time.monotonic() < deadline:
+            if Worker.count(connection=client, queue=queue) > 0:
+                return True
+            time.sleep(0.1)
+        return False
+    finally:
+        client.close()
+
+
 def _stop(process: subprocess.Popen[bytes], what: str) -> None:
     if process.poll() is not None:
         return
@@ -128,6 +151,12 @@ def embedded_sandbox(data_dir: Path, *, with_worker: bool = True) -> Iterator[Em
         "sandbox queue: embedded Redis on %s%s", url, ", local worker started" if worker else ""
     )
     try:
+        if worker is not None and not await_worker(url, worker, WORKER_READY_S):
+            log.warning(
+                "the local sandbox worker is not serving yet (%s); custom tool calls fail "
+                "with SANDBOX_UNAVAILABLE until it is: see `pasar sandbox status`",
+                "it exited" if worker.poll() is not None else f"after {WORKER_READY_S:g} s",
+            )
         yield EmbeddedSandbox(redis_url=url, redis=redis, worker=worker)
     finally:
         if worker is not None:
