@@ -184,6 +184,46 @@ def plugins_list(as_json: bool) -> None:
         click.echo(f"  tools:    {', '.join(row['tools']) or '-'}")
 
 
+@plugins.command("install")
+@click.argument("source")
+@click.option("--sandboxed", is_flag=True, help="Required: install into a sandbox image layer.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="A host the plugin's containers may reach (within PASAR_ALLOW_PRIVATE_HOSTS).",
+)
+@friendly_errors
+def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) -> None:
+    """Install an untrusted plugin (a wheel file or a requirement) into a sandbox image layer,
+    never into this environment; its tools run only in sandbox containers."""
+    if not sandboxed:
+        raise click.UsageError(
+            "only --sandboxed installs are done here; trusted plugins are pip packages "
+            "installed next to pasar (pip install ...)"
+        )
+    from pasar.sandboxed_install import install_sandboxed
+
+    view = run(install_sandboxed(Settings.from_env(), source, allow_hosts))
+    click.echo(f"installed {view.name} {view.version} (sandboxed, revision {view.revision})")
+    click.echo(f"  image: {view.image}")
+    click.echo(f"  tools: {', '.join(view.tools) or '-'}")
+
+
+@plugins.command("remove")
+@click.argument("name")
+@click.option("--sandboxed", is_flag=True, help="Required: remove a sandboxed plugin.")
+@friendly_errors
+def plugins_remove(name: str, sandboxed: bool) -> None:
+    """Remove a sandboxed plugin and its tools (refused while agents use them)."""
+    if not sandboxed:
+        raise click.UsageError("only sandboxed plugins are removed here (pip uninstall the rest)")
+    from pasar.sandboxed_install import remove_sandboxed
+
+    run(remove_sandboxed(Settings.from_env(), name))
+    click.echo(f"removed {name}")
+
+
 @main.group()
 def tools() -> None:
     """The tool catalogue."""
