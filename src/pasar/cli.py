@@ -187,14 +187,8 @@ def plugins_list(as_json: bool) -> None:
 @plugins.command("install")
 @click.argument("source")
 @click.option("--sandboxed", is_flag=True, help="Required: install into a sandbox image layer.")
-@click.option(
-    "--allow-host",
-    "allow_hosts",
-    multiple=True,
-    help="A host the plugin's containers may reach (within PASAR_ALLOW_PRIVATE_HOSTS).",
-)
 @friendly_errors
-def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) -> None:
+def plugins_install(source: str, sandboxed: bool) -> None:
     """Install an untrusted plugin (a wheel file or a requirement) into a sandbox image layer,
     never into this environment; its tools run only in sandbox containers."""
     if not sandboxed:
@@ -204,7 +198,7 @@ def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) 
         )
     from pasar.sandboxed_install import install_sandboxed
 
-    view = run(install_sandboxed(Settings.from_env(), source, allow_hosts))
+    view = run(install_sandboxed(Settings.from_env(), source))
     click.echo(f"installed {view.name} {view.version} (sandboxed, revision {view.revision})")
     click.echo(f"  image: {view.image}")
     click.echo(f"  tools: {', '.join(view.tools) or '-'}")

@@ -5,10 +5,8 @@ worker picks them up as proxy families whose calls go through the sandbox queue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
-from pasar_core.net.guard import AllowList
 from pasar_core.sandbox.client import SandboxClient
 from pasar_core.sandboxed_plugins.install import build_and_read, checked
 from pasar_core.sandboxed_plugins.store import PluginView, remove_plugin, save_plugin
@@ -17,12 +15,9 @@ from pasar_core.settings import Settings
 from pasar.lifecycle import running_services
 
 
-async def install_sandboxed(
-    settings: Settings, source: str | Path, allow_hosts: Sequence[str] = ()
-) -> PluginView:
-    """Build, read, check and store one sandboxed plugin (a new revision if it exists)."""
-    hosts = list(allow_hosts)
-    AllowList.parse(hosts).within(AllowList.parse(list(settings.allow_private_hosts)))
+async def install_sandboxed(settings: Settings, source: str | Path) -> PluginView:
+    """Build, read, check and store one sandboxed plugin (a new revision if it exists). Its
+    containers have no network (`allow_hosts` stays empty until the sandbox egress proxy)."""
     sandbox = SandboxClient(settings.sandbox).start(janitor=False)
     try:
         built = build_and_read(source, sandbox)
@@ -34,7 +29,7 @@ async def install_sandboxed(
             return await save_plugin(
                 session, services.registry, name=built.name, distribution=built.distribution,
                 version=built.version, image=built.image, manifest=built.manifest,
-                families=families, allow_hosts=hosts, installed_by=None,
+                families=families, allow_hosts=[], installed_by=None,
             )  # fmt: skip
 
 

@@ -194,6 +194,11 @@ def test_source_and_limits_rules(client: TestClient, make_user) -> None:
         client.post("/tools", json=body(network={"allow_hosts": ["10.0.0.1"]}), headers=headers),
         422, "TOOL_DEFINITION_INVALID",
     )  # fmt: skip
+    # No egress proxy yet: a python tool cannot ask for any host, loopback included.
+    no_network = client.post(
+        "/tools", json=body(network={"allow_hosts": ["127.0.0.1"]}), headers=headers
+    )
+    assert "no network" in refused(no_network, 422, "TOOL_DEFINITION_INVALID")["message"]
     assert custom_ids(client, headers) == []
 
 

@@ -156,6 +156,12 @@ def check_definition(
         raise _invalid("/network/allow_hosts", error.message) from None
     implementation = definition.implementation
     if isinstance(implementation, PythonImplementation):
+        if definition.network.allow_hosts:
+            raise _invalid(
+                "/network/allow_hosts",
+                "python tools run with no network: the sandbox egress proxy is not in this "
+                "version; call HTTP APIs with an http tool",
+            )
         sandbox_limits(definition, settings)
         check_source(implementation.source, implementation.entrypoint)
     else:
