@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -23,6 +24,8 @@ JOB_FUNCTION = "pasar_core.sandbox.jobs.serve"
 REPLY_PREFIX = "pasar:sandbox:reply:"
 REPLY_TTL_S = 120
 QUEUE_SLACK_S = 30.0
+WORKERS_SEEN_S = 2.0
+"""A worker seen serving the queue this recently is not looked up again before each call."""
 """Time a call may spend beyond its own timeout: queueing, a cold container start, the image."""
 NO_WORKER = (
     "no sandbox worker serves the queue: start one next to the server with "
@@ -48,6 +51,7 @@ class SandboxQueue:
         self._redis = Redis.from_url(redis_url)
         self._async = AsyncRedis.from_url(redis_url)
         self._queue = Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
+        self._workers_seen_at = float("-inf")
 
     async def close(self) -> None:
         await self._async.aclose()
@@ -57,6 +61,17 @@ class SandboxQueue:
         from rq import Worker
 
         return int(Worker.count(connection=self._redis, queue=self._queue))
+
+    def _workers_known(self) -> bool:
+        return time.monotonic() - self._workers_seen_at < WORKERS_SEEN_S
+
+    def _enqueue_checked(self, job_id: str, request: dict[str, Any], wait_s: float) -> None:
+        """Enqueue, unless no worker serves the queue (looked up at most every few seconds)."""
+        if not self._workers_known():
+            if self.worker_count() == 0:
+                raise SandboxUnavailable(NO_WORKER)
+            self._workers_seen_at = time.monotonic()
+        self._enqueue(job_id, request, wait_s)
 
     def _enqueue(self, job_id: str, request: dict[str, Any], wait_s: float) -> None:
         self._queue.enqueue_call(
@@ -77,9 +92,7 @@ class SandboxQueue:
         wait_s = timeout_s + QUEUE_SLACK_S
         job_id = uuid.uuid4().hex
         try:
-            if await asyncio.to_thread(self.worker_count) == 0:
-                raise SandboxUnavailable(NO_WORKER)
-            await asyncio.to_thread(self._enqueue, job_id, request, wait_s)
+            await asyncio.to_thread(self._enqueue_checked, job_id, request, wait_s)
             popped = await self._async.blpop([REPLY_PREFIX + job_id], timeout=wait_s)
         except redis.exceptions.RedisError as error:
             raise SandboxUnavailable(
