@@ -197,3 +197,61 @@ def test_packages_that_are_not_pasar_plugins_are_refused(
     unsandboxed = runner.invoke(main, ["plugins", "install", str(plain)], env=env)
     assert unsandboxed.exit_code == 2, unsandboxed.output
     assert "--sandboxed" in unsandboxed.output
+
+
+def test_admins_install_through_the_api_and_the_sandbox_queue(
+    tools_client: TestClient,
+    tools_user: Any,
+    tools_settings: Settings,
+    pasar_docker: DockerForTests,
+    cli_worker: str,
+    tmp_path: Path,
+) -> None:
+    """The API process hands the wheel to a sandbox worker (it never talks to Docker), then
+    checks and stores the manifest the worker read in a container."""
+    from pasar_core.testing import TEST_PASSWORD
+
+    env = cli_env(tools_settings, pasar_docker, cli_worker)
+    created = CliRunner().invoke(
+        main, ["users", "create", "root@example.com", "--role", "admin",
+               "--password", TEST_PASSWORD], env=env,
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    token = tools_client.post(
+        "/auth/token", json={"email": "root@example.com", "password": TEST_PASSWORD}
+    ).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    member = tools_user()
+    wheel = build_wheel(
+        tmp_path, "almanac_plugin", {"almanac_plugin/__init__.py": PLUGIN_SOURCE},
+        "almanac = almanac_plugin",
+    )  # fmt: skip
+    upload = {"wheel": {"filename": wheel.name,
+                        "content_base64": base64.b64encode(wheel.read_bytes()).decode()}}  # fmt: skip
+
+    forbidden = tools_client.post("/plugins/sandboxed", json=upload, headers=member)
+    assert forbidden.status_code == 403, forbidden.text
+    assert forbidden.json()["error"]["code"] == "FORBIDDEN"
+    assert tools_client.get("/plugins/sandboxed", headers=member).status_code == 403
+
+    installed = tools_client.post("/plugins/sandboxed", json=upload, headers=admin)
+    assert installed.status_code == 201, installed.text
+    assert installed.json()["tools"] == ["almanac:closed", "almanac:forecast"]
+    listed = tools_client.get("/plugins/sandboxed", headers=admin).json()["plugins"]
+    assert [plugin["name"] for plugin in listed] == ["almanac"]
+    [forecast] = run_tools(tools_client, member, ["almanac:forecast"],
+                           call("almanac:forecast", city="Lisbon"))  # fmt: skip
+    assert result(forecast)["city"] == "Lisbon"
+
+    bad = {"wheel": {"filename": "plain_lib-1.0.0-py3-none-any.whl",
+                     "content_base64": base64.b64encode(
+                         build_wheel(tmp_path, "plain_lib", {"plain_lib/__init__.py": "X = 1\n"},
+                                     None).read_bytes()).decode()}}  # fmt: skip
+    refused = tools_client.post("/plugins/sandboxed", json=bad, headers=admin)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "PLUGIN_PACKAGE_INVALID"
+    for body in ({}, {"wheel": upload["wheel"], "requirement": "x"},
+                 {"wheel": {"filename": "../../etc/passwd.whl", "content_base64": "AAAA"}},
+                 {"wheel": {"filename": "a-1-py3-none-any.whl", "content_base64": "!!"}}):  # fmt: skip
+        response = tools_client.post("/plugins/sandboxed", json=body, headers=admin)
+        assert response.status_code == 422, (body, response.text)

@@ -146,6 +146,22 @@ class CustomToolSavedOut(BaseModel):
     tool: ToolDetailOut
 
 
+class SandboxedPluginOut(BaseModel):
+    name: str
+    distribution: str
+    version: str
+    image: str
+    revision: int
+    tools: list[str]
+    allow_hosts: list[str]
+    installed_at: datetime
+    updated_at: datetime
+
+
+class SandboxedPluginListOut(BaseModel):
+    plugins: list[SandboxedPluginOut]
+
+
 class AgentOut(BaseModel):
     id: uuid.UUID
     name: str

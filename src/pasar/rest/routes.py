@@ -14,12 +14,13 @@ from pasar_core.agents.secrets import SecretValue
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.approval import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.sandboxed_plugins.service import SandboxedInstall
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pasar.rest import accounts, agents, consent, executions, health, tools
+from pasar.rest import accounts, agents, consent, executions, health, plugins, tools
 from pasar.rest import oauth as oauth_routes
 from pasar.rest.files import FileListOut, download_file, list_files
 from pasar.rest.models import (
@@ -34,6 +35,8 @@ from pasar.rest.models import (
     ExecutionOut,
     HealthOut,
     PasswordChangedOut,
+    SandboxedPluginListOut,
+    SandboxedPluginOut,
     SecretNamesOut,
     TokenOut,
     ToolDetailOut,
@@ -99,6 +102,15 @@ ENDPOINTS = (
     Endpoint("DELETE", "/tools/{tool_id}", tools.delete_tool,
              "Delete your custom tool and all its versions (refused while agents use it)", 204,
              tag="tools"),
+    Endpoint("POST", "/plugins/sandboxed", plugins.install_plugin,
+             "Admins: install an untrusted plugin wheel into a sandbox image (a sandbox worker "
+             "builds it and reads its manifest)", 201, SandboxedPluginOut, SandboxedInstall,
+             tag="plugins"),
+    Endpoint("GET", "/plugins/sandboxed", plugins.list_plugins, "Admins: sandboxed plugins",
+             200, SandboxedPluginListOut, tag="plugins"),
+    Endpoint("DELETE", "/plugins/sandboxed/{name}", plugins.remove_plugin,
+             "Admins: remove a sandboxed plugin (refused while agents use its tools)", 204,
+             tag="plugins"),
     Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
              AgentInput),
     Endpoint("GET", "/agents", agents.list_agents, "List your agents", 200, AgentListOut,
@@ -162,6 +174,7 @@ ENDPOINTS = (
 ERROR_STATUSES = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
+    403: "Forbidden (admins only)",
     404: "Not found (or not yours)",
     409: "Conflict: the id is taken or in use",
     413: "Body too large",
@@ -190,6 +203,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             or (status == 404 and "{" in endpoint.path)
             or (status == 429 and endpoint.throttled)
             or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
+            or (status == 403 and endpoint.tag == "plugins")
             or status == 400
         )
         if relevant:
