@@ -187,3 +187,22 @@ def test_http_tool_registration_rules(
         response = client.post("/tools", json=definition, headers=headers)
         assert response.status_code == 422, (definition, response.text)
         assert response.json()["error"]["code"] == "TOOL_DEFINITION_INVALID", response.text
+
+
+def test_custom_tools_follow_the_approval_policy(
+    client: TestClient, make_user: Callable[..., Headers], api: Api, outbound: Outbound
+) -> None:
+    headers = make_user()
+    order = http_tool("fx:order", f"{api.base}/orders", allow=["127.0.0.1"], method="POST")
+    register(client, headers, {**order, "effect": "write"})
+    config = scripted(
+        call("fx:order", item="rope", quantity=1), approval={"require_for": ["write"]}
+    )
+    agent = create_agent(client, headers, ["fx:order"], config)
+    approved: list[dict[str, Any]] = []
+    run = execute(client, headers, agent, approved)
+    assert [(call_["tool"], call_["args"]) for call_ in approved] == [
+        ("fx:order", {"item": "rope", "quantity": 1})
+    ], approved
+    assert result(tool_results(run)[0]) == {"order": "rope", "quantity": 1}
+    assert api.seen == [{"path": "/orders", "json": {"item": "rope", "quantity": 1}}]
