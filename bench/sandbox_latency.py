@@ -11,18 +11,20 @@ warm group
 - `warm`: `SandboxClient.call_python` served by a warm container (pool, caps, reply parsing);
 - `exec`: `docker exec -i` (the CLI) of the runner in that long-lived container, piping the
   `load` and `call` lines;
+- `path_warm`: the whole path (`_sandbox_path.py`): `Registry.invoke` (input and output
+  validated) -> the RQ `sandbox` queue on a real Redis -> a sandbox worker -> a warm container;
 
 cold group
 - `run`: `docker run --rm -i` (the CLI) of the image with the same hardening flags, piping the
   `load` and `call` lines;
 - `cold`: `SandboxClient.call_python` with no warm container for the tool: create, check the
   policy (`docker inspect`), attach, start, load, call. The container it leaves warm is removed
-  after the sample, outside the timing.
+  after the sample, outside the timing;
+- `path_cold`: the whole path with no warm container (a new tool version each sample).
 
     uv run python bench/sandbox_latency.py [--warm 300] [--cold 20] [--warmup 5]
 
-The registry, RQ queue and output-schema validation of the full path come with the sandbox
-workers; this measures the layer they stand on.
+`warm` and `cold` measure the sandbox client alone; `path_*` add what a real call adds.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common
+from _sandbox_path import WholePath
 from pasar_core.sandbox.client import SandboxClient
 from pasar_core.sandbox.limits import SandboxLimits
 from pasar_core.sandbox.policy import ContainerPolicy
@@ -143,7 +146,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ).start(janitor=False)
         long_lived = LongLived(client, daemon.image)
         tool = PythonTool("bench:inc", 1, SOURCE)
-        samples: dict[str, list[float]] = {k: [] for k in ("jsonl", "warm", "exec", "run", "cold")}
+        all_variants = ("jsonl", "warm", "exec", "path_warm", "run", "cold", "path_cold")
+        samples: dict[str, list[float]] = {k: [] for k in all_variants}
+        path = WholePath(
+            SandboxSettings(docker_host=daemon.docker_host, worker_name=worker, idle_s=300),
+            daemon.image,
+            SOURCE,
+        )
         counter = iter(range(10**9))
 
         def jsonl() -> None:
@@ -175,9 +184,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             assert result.cold
             assert result.value == {"n": n + 1}
 
+        def path_warm() -> None:
+            n = next(counter)
+            assert path.call(n) == {"n": n + 1}
+
+        def path_cold() -> None:
+            n = next(counter)
+            assert path.call(n, version=n + 2) == {"n": n + 1}
+
         groups = [
-            ({"jsonl": jsonl, "warm": warm, "exec": exec_}, args.warm),
-            ({"run": run_, "cold": cold}, args.cold),
+            ({"jsonl": jsonl, "warm": warm, "exec": exec_, "path_warm": path_warm}, args.warm),
+            ({"run": run_, "cold": cold, "path_cold": path_cold}, args.cold),
         ]
         try:
             for variants, iterations in groups:
@@ -188,9 +205,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         seconds = timed(variants[name])
                         if name == "cold":
                             cold_client.sweep()  # remove the container it left warm, untimed
+                        if name == "path_cold":
+                            path.sweep()
                         if i >= args.warmup:
                             samples[name].append(seconds)
         finally:
+            path.close()
             long_lived.close()
             warm_client.close()
             cold_client.close()
@@ -208,9 +228,11 @@ def report(results: dict[str, Any]) -> str:
     p90 = {name: stats["p90_ms"] for name, stats in v.items()}
     rows = [
         ["JSON-lines round trip, long-lived container", "jsonl"],
-        ["pasar warm call", "warm"],
+        ["pasar warm call (sandbox client)", "warm"],
+        ["pasar warm call, whole path (registry, queue, worker)", "path_warm"],
         ["bare `docker exec -i` of the runner", "exec"],
-        ["pasar cold call", "cold"],
+        ["pasar cold call (sandbox client)", "cold"],
+        ["pasar cold call, whole path", "path_cold"],
         ["bare `docker run --rm -i`", "run"],
     ]
     body = [[label, v[name]["n"], med[name], p90[name]] for label, name in rows]
@@ -223,6 +245,11 @@ def report(results: dict[str, Any]) -> str:
         f"- cold / docker run --rm (median): {med['cold'] / med['run']:.2f}x "
         f"(p90 {p90['cold'] / p90['run']:.2f}x; target: under 1.5x)",
         f"- cold / docker exec (median): {med['cold'] / med['exec']:.2f}x",
+        f"- whole path warm - JSON-lines round trip (median): "
+        f"{med['path_warm'] - med['jsonl']:.2f} ms (target: within 5 ms)",
+        f"- whole path warm / docker exec (median): {med['path_warm'] / med['exec']:.4f}x",
+        f"- whole path cold / docker run --rm (median): {med['path_cold'] / med['run']:.2f}x "
+        "(target: under 1.5x)",
     ]
     return "\n".join(lines_)
 

@@ -154,7 +154,7 @@ async def test_invoke_checks_output_and_names_the_plugin(
     registry = registry_of(tool(run=wrong))
     with pytest.raises(PluginError, match="output_schema") as caught:
         await registry.invoke("math:double", tool_context, {"n": 1})
-    assert caught.value.code == "PLUGIN_ERROR"
+    assert caught.value.code == "TOOL_OUTPUT_INVALID"
 
 
 @pytest.mark.anyio

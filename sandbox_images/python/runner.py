@@ -13,8 +13,19 @@ sandboxed plugin later. Requests and replies, one JSON object per line:
         "stdout": "...", "stderr": "...", "clean": true}
 
 `clean` is false when the call left something running (child processes, threads): the host then
-retires the container. Reserved for sandboxed plugins: `load` with `"kind": "plugin"` (answers
-the plugin's manifest) and `invoke` (a tool of that plugin with its arguments).
+retires the container. Sandboxed plugins (an image layer with pasar_core, pluggy, the wheel and
+its dependencies under /opt/pasar): `load` with `"kind": "plugin", "plugin": <entry-point name>`
+loads the plugin as the server would (`build_plugin_manager(enabled={name})`) and answers its
+manifest; `invoke` runs one of its tools:
+
+    {"id": 4, "op": "load", "kind": "plugin", "plugin": "acme", "caps": {...}}
+    -> {"id": 4, "ok": true, "result": {"plugin": "acme", "families": [...]}, ...}
+    {"id": 5, "op": "manifest"}  -> the same manifest again
+    {"id": 6, "op": "invoke", "tool": "acme:read", "args": {...},
+     "context": {"user_id": "...", "settings": {}, "secrets": {}, "oauth": null}}
+
+A plugin tool's typed `PasarError` comes back as `PLUGIN_TOOL_ERROR` with its own code in
+`details.code`.
 
 The host never trusts this file: it enforces the timeout, the output caps and the line length on
 its side too. What this file adds is clear, typed errors for the tool's author.
@@ -36,6 +47,9 @@ from typing import Any
 
 PROTOCOL = 1
 TOOL_FILENAME = "<tool>"
+PLUGIN_PATHS = ("/opt/pasar/core", "/opt/pasar/plugin")
+PLUGIN_FILES = "/opt/pasar/plugin/"
+PLUGIN_STORAGE = "/tmp/pasar-files"  # noqa: S108 - the container's own tmpfs
 MESSAGE_CHARS = 2000
 DEFAULT_CAPS = {"stdout_bytes": 65536, "stderr_bytes": 65536, "result_bytes": 1048576}
 
@@ -85,6 +99,8 @@ class Runner:
         self.replies = replies
         self.pid = os.getpid()
         self.function: Any = None
+        self.plugin_tools: dict[str, Any] | None = None
+        self.manifest: dict[str, Any] | None = None
         self.caps = dict(DEFAULT_CAPS)
 
     # -- protocol -----------------------------------------------------------------------------
@@ -114,6 +130,10 @@ class Runner:
             return self.run_captured(request, self.load)
         if op == "call":
             return self.run_captured(request, self.call)
+        if op == "invoke":
+            return self.run_captured(request, self.invoke)
+        if op == "manifest":
+            return self.run_captured(request, self.loaded_manifest)
         return {"id": request.get("id"), "ok": False, "clean": True,
                 "error": _error("PROTOCOL_ERROR", f"unknown op {op!r}")}  # fmt: skip
 
@@ -158,6 +178,10 @@ class Runner:
     # -- python custom tools ------------------------------------------------------------------
 
     def load(self, request: dict[str, Any]) -> Any:
+        if self.function is not None or self.plugin_tools is not None:
+            raise ToolFailure("PROTOCOL_ERROR", "a tool is already loaded in this container")
+        if request.get("kind") == "plugin":
+            return self.load_plugin(request)
         if request.get("kind") != "python":
             kind = request.get("kind")
             raise ToolFailure("PROTOCOL_ERROR", f"this runner loads python tools, not {kind!r}")
@@ -206,6 +230,123 @@ class Runner:
             raise _raised(error, "") from None
         return value
 
+    # -- sandboxed plugins -------------------------------------------------------------------
+
+    def load_plugin(self, request: dict[str, Any]) -> Any:
+        name = request.get("plugin")
+        if not isinstance(name, str) or not name:
+            raise ToolFailure("PROTOCOL_ERROR", "load of a plugin needs its entry-point name")
+        for path in reversed(PLUGIN_PATHS):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        try:
+            from pasar_core.plugins import build_plugin_manager  # the layer's copy of pasar_core
+
+            pm = build_plugin_manager(enabled={name})
+            families = [f for found in pm.hook.register_tool_families() for f in found or ()]
+        except OutputLimitExceeded:
+            raise
+        except BaseException as error:
+            code = getattr(error, "code", None)
+            if code == "PLUGIN_NOT_FOUND":
+                raise ToolFailure(
+                    "PLUGIN_PACKAGE_INVALID",
+                    f"no installed distribution has a 'pasar' entry point named {name!r}",
+                ) from None
+            failure = _raised(error, "while loading the plugin")
+            raise ToolFailure("PLUGIN_PACKAGE_INVALID", failure.message, failure.details) from None
+        self.plugin_tools = {}
+        manifest = []
+        for family in families:
+            manifest.append(_family_manifest(family))
+            for tool in getattr(family, "tools", ()):
+                self.plugin_tools[str(tool.id)] = tool
+        self.manifest = {"plugin": name, "families": manifest}
+        return self.manifest
+
+    def loaded_manifest(self, request: dict[str, Any]) -> Any:
+        if self.manifest is None:
+            raise ToolFailure("PROTOCOL_ERROR", "no plugin is loaded in this container")
+        return self.manifest
+
+    def invoke(self, request: dict[str, Any]) -> Any:
+        if self.plugin_tools is None:
+            raise ToolFailure("PROTOCOL_ERROR", "no plugin is loaded in this container")
+        tool = self.plugin_tools.get(str(request.get("tool")))
+        if tool is None:
+            raise ToolFailure("PROTOCOL_ERROR", f"the plugin has no tool {request.get('tool')!r}")
+        from pathlib import Path
+
+        from pasar_core.errors import PasarError
+        from pasar_core.specs import OAuthCredentials, ToolContext
+
+        context = request.get("context") or {}
+        oauth = context.get("oauth")
+        storage = Path(PLUGIN_STORAGE) / str(context.get("user_id", "user"))
+        storage.mkdir(parents=True, exist_ok=True)
+        ctx = ToolContext(
+            user_id=str(context.get("user_id", "")),
+            storage_root=storage,
+            agent_id=context.get("agent_id"),
+            execution_id=context.get("execution_id"),
+            settings=dict(context.get("settings") or {}),
+            secrets=dict(context.get("secrets") or {}),
+            oauth=OAuthCredentials(
+                provider=str(oauth["provider"]),
+                access_token=str(oauth["access_token"]),
+                scopes=frozenset(oauth.get("scopes") or ()),
+                api_base_url=oauth.get("api_base_url"),
+            )
+            if isinstance(oauth, dict)
+            else None,
+        )
+        try:
+            return asyncio.run(_awaited(tool.run(ctx, request.get("args"))))
+        except OutputLimitExceeded:
+            raise
+        except PasarError as error:
+            raise ToolFailure(
+                "PLUGIN_TOOL_ERROR",
+                str(error.message),
+                {"code": str(error.code), **_plain(getattr(error, "details", {}))},
+            ) from None
+        except BaseException as error:  # SystemExit included: the runner keeps serving
+            raise _raised(error, "") from None
+
+
+def _family_manifest(family: Any) -> dict[str, Any]:
+    return {
+        "id": family.id,
+        "title": family.title,
+        "description": family.description,
+        "version": str(family.version),
+        "settings_schema": _plain(family.settings_schema),
+        "secrets": list(family.secrets),
+        "tools": [
+            {
+                "id": tool.id,
+                "title": tool.title,
+                "description": tool.description,
+                "input_schema": _plain(tool.input_schema),
+                "output_schema": _plain(tool.output_schema),
+                "effect": str(getattr(tool.effect, "value", tool.effect)),
+                "auth_provider": tool.auth_provider,
+                "scopes": sorted(tool.scopes),
+                "timeout_s": float(tool.timeout_s),
+            }
+            for tool in family.tools
+        ],
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A plugin's mappings and tuples as plain JSON data."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [_plain(item) for item in value]
+    return value
+
 
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
@@ -223,10 +364,12 @@ def _encode_result(value: Any) -> bytes:
 def _raised(error: BaseException, where: str) -> ToolFailure:
     """The tool's exception with only the tool's own frames (no runner or library paths)."""
     frames = [
-        {"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200]}
+        {"line": frame.lineno, "function": frame.name, "code": (frame.line or "")[:200],
+         **({"file": frame.filename[len(PLUGIN_FILES):]}
+            if frame.filename.startswith(PLUGIN_FILES) else {})}
         for frame in traceback.extract_tb(error.__traceback__)
-        if frame.filename == TOOL_FILENAME
-    ][-20:]
+        if frame.filename == TOOL_FILENAME or frame.filename.startswith(PLUGIN_FILES)
+    ][-20:]  # fmt: skip
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     message = f"{text} ({where})" if where else text
     return ToolFailure("TOOL_RAISED", message, {"type": type(error).__name__, "frames": frames})

@@ -45,23 +45,31 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
-        async with (
-            running_services(settings, pm, watch_revocations=True) as services,
-            running_runs(services) as runs,
-        ):
-            # What start-up built (modules, schema, registry) lives as long as the process: move
-            # it out of the collector's sight, or every full collection walks it again (a pause
-            # of tens of milliseconds in the middle of requests, measured in bench/). Thawed
-            # when the app stops, so a process that outlives it (tests) can still free it.
-            gc.collect()
-            gc.freeze()
-            loading = asyncio.create_task(load_run_modules(), name="pasar-load-run-modules")
-            try:
-                with draining_on_signals(runs):
-                    yield {"services": services, "runs": runs}
-            finally:
-                await loading
-                gc.unfreeze()
+        with contextlib.ExitStack() as stack:
+            served = settings
+            if settings.embedded_sandbox and not settings.sandbox_redis_url:
+                from pasar.embedded_sandbox import embedded_sandbox
+
+                sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
+                served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
+            async with (
+                running_services(served, pm, watch_revocations=True) as services,
+                running_runs(services) as runs,
+            ):
+                # What start-up built (modules, schema, registry) lives as long as the process:
+                # move it out of the collector's sight, or every full collection walks it again
+                # (a pause of tens of milliseconds in the middle of requests, measured in
+                # bench/). Thawed when the app stops, so a process that outlives it (tests) can
+                # still free it.
+                gc.collect()
+                gc.freeze()
+                loading = asyncio.create_task(load_run_modules(), name="pasar-load-run-modules")
+                try:
+                    with draining_on_signals(runs):
+                        yield {"services": services, "runs": runs}
+                finally:
+                    await loading
+                    gc.unfreeze()
 
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
     metrics = Metrics()

@@ -86,7 +86,12 @@ def serve(
 
     settings = Settings.from_env()
     settings = settings.with_overrides(
-        host=host or settings.host, port=port or settings.port, dev_mode=dev or settings.dev_mode
+        host=host or settings.host,
+        port=port or settings.port,
+        dev_mode=dev or settings.dev_mode,
+        # No Redis for the sandbox queue: start an embedded one and a local sandbox worker.
+        embedded_sandbox=not settings.sandbox_redis_url
+        and settings.env.get("PASAR_SANDBOX_EMBEDDED", "1") != "0",
     )
     count = settings.workers if workers is None else workers
     options = ServeOptions(
@@ -99,6 +104,8 @@ def serve(
     click.echo(f"pasar: database {where}; {options.workers} worker(s) on {options.server}")
     if settings.dev_mode:
         click.echo("pasar: development mode (GraphQL introspection open, field suggestions on)")
+    if settings.embedded_sandbox:
+        click.echo("pasar: sandbox queue embedded (its own Redis and a local sandbox worker)")
     click.echo(
         f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
     )
@@ -108,20 +115,36 @@ def serve(
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option(
+    "--queue",
+    "queue_name",
+    type=click.Choice(["executions", "sandbox"]),
+    default="executions",
+    show_default=True,
+    help="executions: agent runs; sandbox: custom tool and sandboxed plugin calls (Docker).",
+)
+@click.option(
     "--concurrency",
     type=click.IntRange(min=1),
     default=None,
     help="Executions run at once on this process's event loop "
-    "(default PASAR_WORKER_CONCURRENCY, 500).",
+    "(default PASAR_WORKER_CONCURRENCY, 500; executions queue only).",
 )
 @friendly_errors
-def worker(burst: bool, concurrency: int | None) -> None:
+def worker(burst: bool, queue_name: str, concurrency: int | None) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
     from pasar_core.settings import Settings
 
     from pasar.worker import work
 
     settings = Settings.from_env()
+    if queue_name == "sandbox":
+        from pasar.sandbox_worker import work_sandbox
+
+        if not settings.sandbox_redis_url:
+            raise click.ClickException("set REDIS_URL (or PASAR_SANDBOX_REDIS_URL) to the server's")
+        click.echo(f"pasar worker: sandbox calls from {settings.sandbox_redis_url.split('@')[-1]}")
+        work_sandbox(settings.sandbox_redis_url, settings.sandbox, burst=burst)
+        return
     if not settings.redis_url:
         raise click.ClickException("set REDIS_URL to the Redis server the API server uses")
     click.echo(f"pasar worker: executions from {settings.redis_url.split('@')[-1]}")
@@ -190,6 +213,44 @@ def plugins_list(as_json: bool) -> None:
         click.echo(f"({row['distribution'] or 'not from a distribution'} {row['version'] or ''})")
         click.echo(f"  families: {', '.join(row['families']) or '-'}")
         click.echo(f"  tools:    {', '.join(row['tools']) or '-'}")
+
+
+@plugins.command("install")
+@click.argument("source")
+@click.option("--sandboxed", is_flag=True, help="Required: install into a sandbox image layer.")
+@friendly_errors
+def plugins_install(source: str, sandboxed: bool) -> None:
+    """Install an untrusted plugin (a wheel file or a requirement) into a sandbox image layer,
+    never into this environment; its tools run only in sandbox containers."""
+    if not sandboxed:
+        raise click.UsageError(
+            "only --sandboxed installs are done here; trusted plugins are pip packages "
+            "installed next to pasar (pip install ...)"
+        )
+    from pasar_core.settings import Settings
+
+    from pasar.sandboxed_install import install_sandboxed
+
+    view = run(install_sandboxed(Settings.from_env(), source))
+    click.echo(f"installed {view.name} {view.version} (sandboxed, revision {view.revision})")
+    click.echo(f"  image: {view.image}")
+    click.echo(f"  tools: {', '.join(view.tools) or '-'}")
+
+
+@plugins.command("remove")
+@click.argument("name")
+@click.option("--sandboxed", is_flag=True, help="Required: remove a sandboxed plugin.")
+@friendly_errors
+def plugins_remove(name: str, sandboxed: bool) -> None:
+    """Remove a sandboxed plugin and its tools (refused while agents use them)."""
+    if not sandboxed:
+        raise click.UsageError("only sandboxed plugins are removed here (pip uninstall the rest)")
+    from pasar_core.settings import Settings
+
+    from pasar.sandboxed_install import remove_sandboxed
+
+    run(remove_sandboxed(Settings.from_env(), name))
+    click.echo(f"removed {name}")
 
 
 @main.group()

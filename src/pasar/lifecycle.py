@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 from types import FrameType
+from typing import Any
 
 import pluggy
 from pasar_core.accounts.access_tokens import TokenSigner
@@ -29,6 +31,30 @@ from pasar_core.storage.reads import Reads
 from starlette.concurrency import run_in_threadpool
 
 log = logging.getLogger("pasar")
+
+
+async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services) -> Services:
+    """`services` with the sandbox queue (when a Redis is configured for it) and the owners'
+    registries (custom tools and sandboxed plugins over the installed ones)."""
+    from pasar_core.custom_tools.overlay import ToolOverlays
+    from pasar_core.sandbox.queue import SandboxQueue
+    from pasar_core.sandboxed_plugins.oauth import NarrowedTokens
+    from pasar_core.sandboxed_plugins.registry import load_sandboxed_tools
+
+    settings = services.settings
+    queue = SandboxQueue(settings.sandbox_redis_url) if settings.sandbox_redis_url else None
+    if queue is not None:
+        stack.push_async_callback(queue.close)
+
+    tokens = NarrowedTokens()
+
+    async def shared(session: Any) -> Any:
+        return await load_sandboxed_tools(session, services, queue, tokens)
+
+    overlays = ToolOverlays(
+        services.registry, services.sessionmaker, settings.sandbox, queue, shared_loader=shared
+    )
+    return dataclasses.replace(services, sandbox_queue=queue, tool_overlays=overlays)
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +88,7 @@ async def running_services(
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
     settings.ensure_data_dir()
-    async with database_url(settings) as url:
+    async with database_url(settings) as url, contextlib.AsyncExitStack() as stack:
         if prepare_database:
             await upgrade_async(url)
         engine = build_engine(
@@ -88,6 +114,7 @@ async def running_services(
             )
             if prepare_database:
                 await sync_tools(services)
+            services = await with_custom_tools(stack, services)
             async with watching_revocations(
                 url, services.revoked_sessions, enabled=watch_revocations
             ):

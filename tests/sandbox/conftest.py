@@ -11,13 +11,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pasar_core.sandbox.client import SandboxClient
+from pasar_core.sandbox.jobs import SandboxHost
 from pasar_core.sandbox.policy import LABEL_INSTANCE, LABEL_WORKER
 from pasar_core.sandbox.settings import SandboxSettings
+from pasar_core.settings import Settings
 from pasar_core.testing import DockerForTests
+from starlette.testclient import TestClient
+
+if TYPE_CHECKING:
+    from pasar.sandbox_worker import SandboxWorkerPool
 
 ALLOWED_ENV = {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE"}
 
@@ -188,3 +194,74 @@ def make_sandbox(
 @pytest.fixture
 def sandbox(make_sandbox: MakeSandbox) -> SandboxClient:
     return make_sandbox()
+
+
+# -- the whole path: sandbox queue (a real Redis), sandbox workers (real rq workers), the app ---
+
+
+@pytest.fixture(scope="session")
+def sandbox_redis_url() -> Iterator[str]:
+    from tests.support.redis_server import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def sandbox_workers(
+    pasar_docker: DockerForTests,
+    container_audit: ContainerAudit,
+    sandbox_settings: SandboxSettings,
+    sandbox_redis_url: str,
+) -> Iterator[SandboxWorkerPool]:
+    """Three rq sandbox workers in this process (threads sharing one host, as `pasar worker
+    --queue sandbox` runs them), on a flushed queue; no container may outlive them."""
+    from redis import Redis
+
+    from pasar.sandbox_worker import SandboxWorkerPool
+
+    Redis.from_url(sandbox_redis_url).flushdb()
+    host = SandboxHost(
+        sandbox_settings, image=pasar_docker.image, on_container_created=container_audit.record
+    )
+    pool = SandboxWorkerPool(sandbox_redis_url, sandbox_settings, host=host, threads=3).start()
+    yield pool
+    pool.stop()
+    assert not pool.running
+    left = _remaining(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
+    assert not left, f"containers left behind by the sandbox workers: {left}"
+
+
+@pytest.fixture
+def tools_settings(
+    pasar_settings: Settings, sandbox_settings: SandboxSettings, sandbox_redis_url: str
+) -> Settings:
+    return pasar_settings.with_overrides(
+        sandbox=sandbox_settings, sandbox_redis_url=sandbox_redis_url
+    )
+
+
+@pytest.fixture
+def tools_client(
+    tools_settings: Settings, sandbox_workers: SandboxWorkerPool
+) -> Iterator[TestClient]:
+    from pasar.app import create_app
+
+    with TestClient(create_app(tools_settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def tools_user(tools_client: TestClient) -> Callable[..., dict[str, str]]:
+    from pasar_core.testing import TEST_PASSWORD
+
+    def make(email: str | None = None) -> dict[str, str]:
+        import uuid
+
+        credentials = {"email": email or f"u-{uuid.uuid4().hex[:10]}@example.com",
+                       "password": TEST_PASSWORD}  # fmt: skip
+        assert tools_client.post("/auth/signup", json=credentials).status_code == 201
+        token = tools_client.post("/auth/token", json=credentials).json()["access_token"]
+        return {"Authorization": f"Bearer {token}"}
+
+    return make

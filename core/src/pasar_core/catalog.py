@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from pasar_core.errors import StartupError
 from pasar_core.registry import RegisteredTool, Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import Tool
@@ -25,6 +26,8 @@ def tool_view(tool: RegisteredTool) -> dict[str, Any]:
         "scopes": sorted(spec.scopes),
         "effect": spec.effect.value,
         "timeout_s": spec.timeout_s,
+        "source": tool.source,
+        "version": tool.version,
     }
 
 
@@ -37,7 +40,9 @@ def list_tools(registry: Registry, family: str | None = None) -> list[dict[str, 
 
 
 async def sync_tools(services: Services) -> None:
-    """Upsert every registered tool; mark tools of uninstalled plugins unavailable."""
+    """Upsert every installed tool; mark tools of uninstalled plugins unavailable. Rows of
+    sandboxed plugins and custom tools are left alone; an installed tool whose id is already
+    one of theirs refuses start-up (ids are never silently shared)."""
     rows = [
         {
             "id": tool.spec.id,
@@ -55,9 +60,22 @@ async def sync_tools(services: Services) -> None:
         for tool in services.registry.tools.values()
     ]
     async with services.sessionmaker.begin() as session:
+        taken = list(
+            await session.scalars(
+                select(Tool.id).where(
+                    Tool.id.in_(list(services.registry.tools)), Tool.source != "installed"
+                )
+            )
+        )
+        if taken:
+            raise StartupError(
+                "installed plugins register tool ids that sandboxed plugins or custom tools "
+                f"already use: {', '.join(sorted(taken)[:20])}; disable those plugins "
+                "(PASAR_PLUGINS) or remove the sandboxed plugin / custom tools first"
+            )
         await session.execute(
             update(Tool)
-            .where(Tool.id.not_in(list(services.registry.tools)))
+            .where(Tool.source == "installed", Tool.id.not_in(list(services.registry.tools)))
             .values(available=False)
         )
         if rows:

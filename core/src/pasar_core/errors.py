@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -130,6 +132,12 @@ class PluginError(PasarError):
     def __init__(self, plugin: str, message: str) -> None:
         super().__init__(f"plugin {plugin!r}: {message}", details={"plugin": plugin})
         self.plugin = plugin
+
+
+class ToolOutputInvalid(PluginError):
+    """A tool returned JSON that does not fit its own output schema (checked by the core)."""
+
+    code = "TOOL_OUTPUT_INVALID"
 
 
 class StartupError(PasarError):
@@ -321,10 +329,25 @@ class SandboxCrashed(SandboxError):
 
 
 class SandboxEgressUnsupported(SandboxError):
-    """The workload asks for `network.allow_hosts`, which needs the egress proxy (not built yet)."""
+    """The workload asks for `network.allow_hosts` where no egress proxy can serve it."""
 
     code = "SANDBOX_EGRESS_UNSUPPORTED"
     status = 422
+
+
+class SandboxedToolError(ToolError):
+    """A typed error a sandboxed plugin's tool raised; `of(code)` is the subclass carrying the
+    plugin's own code (e.g. `WEB_TARGET_REFUSED`), so callers see the same code as in-process."""
+
+    @staticmethod
+    @functools.cache
+    def of(code: str) -> type[SandboxedToolError]:
+        if not _REMOTE_CODE.fullmatch(code):
+            return SandboxedToolError
+        return type("SandboxedToolError", (SandboxedToolError,), {"code": code})
+
+
+_REMOTE_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,63}")
 
 
 class CustomToolError(ToolError):
@@ -347,3 +370,71 @@ class ToolRaised(CustomToolError):
 
 class ToolResultInvalid(CustomToolError):
     code = "TOOL_RESULT_INVALID"
+
+
+class ToolHttpStatus(CustomToolError):
+    """An HTTP custom tool's API answered an error status (4xx, 5xx)."""
+
+    code = "TOOL_HTTP_STATUS"
+
+
+class ToolSecretMissing(CustomToolError):
+    """An HTTP custom tool's header names a secret the agent does not have."""
+
+    code = "TOOL_SECRET_MISSING"
+
+
+class ToolDefinitionInvalid(ValidationFailed):
+    """A custom tool's registration body breaks a rule; `details["errors"]` says where."""
+
+    code = "TOOL_DEFINITION_INVALID"
+
+
+class ToolSchemaInvalid(ToolDefinitionInvalid):
+    """An input or output schema is not valid JSON Schema 2020-12 (checked on the metaschema)."""
+
+    code = "TOOL_SCHEMA_INVALID"
+
+
+class ToolSchemaRemoteRef(ToolDefinitionInvalid):
+    """A schema points outside itself (`$ref` to a URL or file, `$id`, another `$schema`)."""
+
+    code = "TOOL_SCHEMA_REMOTE_REF"
+
+
+class ToolSchemaTooLarge(ToolDefinitionInvalid):
+    """A schema is bigger or nested deeper than a custom tool may use."""
+
+    code = "TOOL_SCHEMA_TOO_LARGE"
+
+
+class ToolSchemaPatternUnsupported(ToolDefinitionInvalid):
+    """A `pattern` the linear-time regex engine (RE2) cannot run: backreferences, lookaround,
+    possessive quantifiers, or a program too large."""
+
+    code = "TOOL_SCHEMA_PATTERN_UNSUPPORTED"
+
+
+class ToolIdTaken(Conflict):
+    """The id belongs to an installed plugin, a sandboxed plugin or another user's namespace."""
+
+    code = "TOOL_ID_TAKEN"
+
+
+class ToolExists(Conflict):
+    """You already registered this id: `PUT /tools/{id}` adds a version."""
+
+    code = "TOOL_EXISTS"
+
+
+class ToolInUse(Conflict):
+    """The tool cannot be deleted while agents use it."""
+
+    code = "TOOL_IN_USE"
+
+
+class PluginPackageInvalid(ValidationFailed):
+    """A package given to `plugins install --sandboxed` is not a pasar plugin (no `pasar`
+    entry point, a manifest that breaks the contract, or a wheel that cannot be installed)."""
+
+    code = "PLUGIN_PACKAGE_INVALID"

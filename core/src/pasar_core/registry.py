@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import pluggy
@@ -17,6 +17,7 @@ from pasar_core.errors import (
     PluginError,
     ToolInputInvalid,
     ToolNotFound,
+    ToolOutputInvalid,
     ToolResultTooLarge,
     ToolTimeout,
     UnknownTools,
@@ -43,6 +44,13 @@ class RegisteredTool:
     plugin: str
     input_validator: Draft202012Validator
     output_validator: Draft202012Validator
+    fingerprint: str = ""
+    """What makes this tool's behaviour differ from another of the same id: empty for installed
+    tools (fixed for the process), the version's content hash for custom tools."""
+    source: str = "installed"
+    """`installed` (a plugin in the server's environment), `sandboxed` or `custom`."""
+    version: int | None = None
+    """A custom tool's version."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,31 @@ class Registry:
             return self.tools[tool_id]
         except KeyError:
             raise ToolNotFound(tool_id) from None
+
+    def with_tools(
+        self, tools: Iterable[RegisteredTool], families: Iterable[ToolFamily] = ()
+    ) -> Registry:
+        """This registry plus `tools` (an owner's custom tools, sandboxed plugins' proxies) and
+        their `families`; an id already present is refused, never replaced."""
+        added = {tool.spec.id: tool for tool in tools}
+        extra_families = {family.id: family for family in families}
+        clash = sorted(set(added) & set(self.tools)) + sorted(
+            f"family {family_id}" for family_id in set(extra_families) & set(self.families)
+        )
+        if clash:
+            raise DuplicateRegistration(f"registered twice: {', '.join(clash)}")
+        plugins = {tool.family.id: tool.plugin for tool in added.values()}
+        return replace(
+            self,
+            tools={**self.tools, **added},
+            families={**self.families, **extra_families},
+            family_plugins={**self.family_plugins, **plugins},
+        )
+
+    def fingerprint(self, tool_ids: Iterable[str]) -> str:
+        """Tells apart registries in which the same ids name different tools (another version
+        of a custom tool): part of the key of anything built from these tools."""
+        return "|".join(self.tools[t].fingerprint if t in self.tools else "?" for t in tool_ids)
 
     def check_tool_settings(
         self, tool_settings: Mapping[str, Any], tool_ids: Iterable[str]
@@ -158,7 +191,7 @@ class Registry:
         except RecursionError:
             raise PluginError(tool.plugin, f"{tool_id} returned output nested too deep") from None
         if problems:
-            raise PluginError(
+            raise ToolOutputInvalid(
                 tool.plugin,
                 f"{tool_id} returned output that does not match its output_schema: "
                 f"{problems[0]['path']}: {problems[0]['message']}",

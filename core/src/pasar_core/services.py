@@ -21,7 +21,9 @@ from pasar_core.registry import Registry
 from pasar_core.settings import Settings
 
 if TYPE_CHECKING:
+    from pasar_core.custom_tools.overlay import ToolOverlays
     from pasar_core.executions.cache import ResultCache
+    from pasar_core.sandbox.queue import SandboxQueue
     from pasar_core.storage.reads import Reads
 
 
@@ -48,3 +50,8 @@ class Services:
     """Compiled agent graphs by (config, tools), shared between runs of this process."""
     reads: Reads | None = None
     """The pool of single-statement reads (pasar_core.storage.reads); None: not started."""
+    sandbox_queue: SandboxQueue | None = None
+    """Where custom tool and sandboxed plugin calls go (`pasar_core.sandbox.queue`); None: no
+    sandbox queue is configured (those calls fail with SANDBOX_UNAVAILABLE)."""
+    tool_overlays: ToolOverlays | None = None
+    """Owners' registries (custom tools, sandboxed plugins); None: installed tools only."""

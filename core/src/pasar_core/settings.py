@@ -186,6 +186,11 @@ class Settings:
     """`s3_*`: keep user files in an S3-compatible bucket (set `s3_bucket`); else the data dir."""
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     """`PASAR_SANDBOX_*`: the Docker daemon, warm pool and limits of sandbox workers."""
+    sandbox_redis_url: str | None = None
+    """The Redis of the sandbox queue (`PASAR_SANDBOX_REDIS_URL`, else `REDIS_URL`)."""
+    embedded_sandbox: bool = False
+    """Start an embedded Redis and a local sandbox worker with the server (what `pasar serve`
+    does when no sandbox Redis is configured, unless `PASAR_SANDBOX_EMBEDDED=0`)."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -239,6 +244,7 @@ class Settings:
             s3_secret_access_key=env.get("PASAR_S3_SECRET_ACCESS_KEY") or None,
             s3_region=env.get("PASAR_S3_REGION") or None,
             sandbox=SandboxSettings.from_env(env),
+            sandbox_redis_url=env.get("PASAR_SANDBOX_REDIS_URL") or env.get("REDIS_URL") or None,
             env=dict(env),
         )
 

@@ -95,7 +95,9 @@ class ToolSpec:
 
     @property
     def langchain_name(self) -> str:
-        return self.id.replace(":", "_")
+        """A valid function name for model APIs: `:` becomes `_`, a custom tool's pinned
+        version `@3` becomes `_v3` (`acme:invoice_total@3` -> `acme_invoice_total_v3`)."""
+        return self.id.replace(":", "_").replace("@", "_v")
 
 
 @dataclass(frozen=True, slots=True)

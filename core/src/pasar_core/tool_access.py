@@ -1,7 +1,7 @@
 """Which tools an owner's agents may use: the one place that answers it.
 
-Today that is the installed plugins' registry. Tools that live outside it (an owner's custom
-tools, sandboxed plugins) join here as an overlay, so every caller that saves, plans or runs an
+The installed plugins' registry, overlaid with the sandboxed plugins' proxies and the owner's
+custom tools (`pasar_core.custom_tools.overlay`), so every caller that saves, plans or runs an
 agent asks `registry_for` once and passes the answer on instead of reading `services.registry`.
 """
 
@@ -18,5 +18,7 @@ async def registry_for(
     services: Services, owner_id: uuid.UUID, tool_ids: Collection[str] | None = None
 ) -> Registry:
     """The registry the owner's agents see; `tool_ids`, when given, are the ones about to be
-    used (an implementation may load only those)."""
-    return services.registry
+    used (pinned custom tool versions among them are loaded)."""
+    if services.tool_overlays is None:
+        return services.registry
+    return await services.tool_overlays.registry_for(owner_id, tool_ids)

@@ -60,6 +60,13 @@ class Context:
                 self._principal = await authenticate(self.services, credential)
             return self._principal
 
+    async def optional_principal(self) -> Principal | None:
+        """The caller when credentials were sent (bad ones are refused), else None."""
+        headers = {key.lower(): str(value) for key, value in (self.connection_params or {}).items()}
+        if credential_from_headers(headers or self.request.headers) is None:
+            return None
+        return await self.principal()
+
     def source(self) -> str:
         """The client's address for rate limits: the connection's peer (or the client named
         by `X-Forwarded-For` when the peer is one of `PASAR_TRUSTED_PROXIES`)."""

@@ -20,6 +20,7 @@ from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
 from pasar_graphql.plain_fields import use_plain_resolvers
 from pasar_graphql.production import SignedInIntrospection, SuggestionFreeExecutionContext
+from pasar_graphql.tools.mutations import ToolMutations
 from pasar_graphql.tools.queries import ToolQueries
 
 MAX_DEPTH = 10
@@ -34,7 +35,9 @@ class Query(ToolQueries, AgentQueries, AccountQueries, ExecutionQueries, Connect
 
 
 @strawberry.type
-class Mutation(AccountMutations, AgentMutations, ExecutionMutations, ConnectionMutations):
+class Mutation(
+    AccountMutations, AgentMutations, ToolMutations, ExecutionMutations, ConnectionMutations
+):
     pass
 
 

@@ -119,10 +119,47 @@ class ToolOut(BaseModel):
     scopes: list[str]
     effect: str
     timeout_s: float
+    source: str = "installed"
+    version: int | None = None
 
 
 class ToolListOut(BaseModel):
     tools: list[ToolOut]
+
+
+class ToolDetailOut(ToolOut):
+    """One tool; custom tools (yours) add their definition, version and versions."""
+
+    kind: Literal["python", "http"] | None = None
+    latest_version: int | None = None
+    versions: list[int] | None = None
+    limits: dict[str, Any] | None = None
+    network: dict[str, Any] | None = None
+    implementation: dict[str, Any] | None = None
+    digest: str | None = None
+    created_at: datetime | None = None
+
+
+class CustomToolSavedOut(BaseModel):
+    tool_id: str
+    version: int
+    tool: ToolDetailOut
+
+
+class SandboxedPluginOut(BaseModel):
+    name: str
+    distribution: str
+    version: str
+    image: str
+    revision: int
+    tools: list[str]
+    allow_hosts: list[str]
+    installed_at: datetime
+    updated_at: datetime
+
+
+class SandboxedPluginListOut(BaseModel):
+    plugins: list[SandboxedPluginOut]
 
 
 class AgentOut(BaseModel):

@@ -11,14 +11,16 @@ from pasar_core.accounts.api_key_store import ApiKeyRequest
 from pasar_core.accounts.service import Credentials, PasswordChange, RefreshRequest
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
+from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.sandboxed_plugins.service import SandboxedInstall
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pasar.rest import accounts, agents, consent, executions, health, tools
+from pasar.rest import accounts, agents, consent, executions, health, plugins, tools
 from pasar.rest import oauth as oauth_routes
 from pasar.rest.files import FileListOut, download_file, list_files
 from pasar.rest.models import (
@@ -27,15 +29,18 @@ from pasar.rest.models import (
     AgentSavedOut,
     ApiKeyListOut,
     CreatedApiKeyOut,
+    CustomToolSavedOut,
     ErrorOut,
     ExecutionListOut,
     ExecutionOut,
     HealthOut,
     PasswordChangedOut,
+    SandboxedPluginListOut,
+    SandboxedPluginOut,
     SecretNamesOut,
     TokenOut,
+    ToolDetailOut,
     ToolListOut,
-    ToolOut,
     UserOut,
     WebhookSecretOut,
 )
@@ -82,10 +87,30 @@ ENDPOINTS = (
              ApiKeyListOut, tag="accounts", query={"limit": "integer", "offset": "integer"}),
     Endpoint("DELETE", "/api-keys/{key_id}", accounts.revoke_api_key,
              "Revoke one of your API keys (it is refused from now on)", 204, tag="accounts"),
-    Endpoint("GET", "/tools", tools.list_tools, "List installed tools", 200, ToolListOut,
-             auth=False, tag="tools", query={"family": "string"}),
-    Endpoint("GET", "/tools/{tool_id}", tools.get_tool, "One tool", 200, ToolOut, auth=False,
+    Endpoint("GET", "/tools", tools.list_tools,
+             "The catalogue: installed and sandboxed plugins' tools, and (signed in) your custom "
+             "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}),
+    Endpoint("POST", "/tools", tools.register_tool,
+             "Register a custom tool (python: runs in a sandbox; http: one guarded request)",
+             201, CustomToolSavedOut, ToolDefinition, tag="tools"),
+    Endpoint("GET", "/tools/{tool_id}", tools.get_tool,
+             "One tool; for your custom tools (id or id@version) with their definition", 200,
+             ToolDetailOut, auth=False, tag="tools"),
+    Endpoint("PUT", "/tools/{tool_id}", tools.update_tool,
+             "A new version of your custom tool (the whole definition)", 200,
+             CustomToolSavedOut, ToolDefinition, tag="tools"),
+    Endpoint("DELETE", "/tools/{tool_id}", tools.delete_tool,
+             "Delete your custom tool and all its versions (refused while agents use it)", 204,
              tag="tools"),
+    Endpoint("POST", "/plugins/sandboxed", plugins.install_plugin,
+             "Admins: install an untrusted plugin wheel into a sandbox image (a sandbox worker "
+             "builds it and reads its manifest)", 201, SandboxedPluginOut, SandboxedInstall,
+             tag="plugins"),
+    Endpoint("GET", "/plugins/sandboxed", plugins.list_plugins, "Admins: sandboxed plugins",
+             200, SandboxedPluginListOut, tag="plugins"),
+    Endpoint("DELETE", "/plugins/sandboxed/{name}", plugins.remove_plugin,
+             "Admins: remove a sandboxed plugin (refused while agents use its tools)", 204,
+             tag="plugins"),
     Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
              AgentInput),
     Endpoint("GET", "/agents", agents.list_agents, "List your agents", 200, AgentListOut,
@@ -149,7 +174,9 @@ ENDPOINTS = (
 ERROR_STATUSES = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
+    403: "Forbidden (admins only)",
     404: "Not found (or not yours)",
+    409: "Conflict: the id is taken or in use",
     413: "Body too large",
     415: "Body is not JSON",
     422: "Body does not fit the schema",
@@ -175,6 +202,8 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             or (status in (413, 415, 422) and endpoint.body is not None)
             or (status == 404 and "{" in endpoint.path)
             or (status == 429 and endpoint.throttled)
+            or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
+            or (status == 403 and endpoint.tag == "plugins")
             or status == 400
         )
         if relevant:

@@ -19,6 +19,7 @@ from pasar_core.crypto import DecryptionFailed, Keyring, Sealed
 from pasar_core.errors import NotFound, SecretUnreadable, ValidationFailed
 from pasar_core.services import Services
 from pasar_core.storage.models import AgentSecret
+from pasar_core.tool_access import registry_for
 
 log = logging.getLogger("pasar.secrets")
 
@@ -33,11 +34,12 @@ def _associated_data(agent_id: uuid.UUID, name: str) -> str:
     return f"agent-secret|{agent_id}|{name}"
 
 
-def _known_secret(services: Services, name: str) -> None:
-    known = {secret for family in services.registry.families.values() for secret in family.secrets}
+async def _known_secret(services: Services, principal: Principal, name: str) -> None:
+    registry = await registry_for(services, principal.user_id)
+    known = {secret for family in registry.families.values() for secret in family.secrets}
     if name not in known:
         raise ValidationFailed(
-            f"no installed tool family uses a secret named {name[:100]!r}",
+            f"no tool family you can use names a secret {name[:100]!r}",
             details={"known": sorted(known)},
         )
 
@@ -45,7 +47,7 @@ def _known_secret(services: Services, name: str) -> None:
 async def set_secret(
     services: Services, principal: Principal, agent_id: str, name: str, value: str
 ) -> None:
-    _known_secret(services, name)
+    await _known_secret(services, principal, name)
     async with services.sessionmaker.begin() as session:
         agent = await owned_agent(session, principal, parse_agent_id(agent_id))
         sealed = services.keyring.seal_text(value, _associated_data(agent.id, name))

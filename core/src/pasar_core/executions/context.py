@@ -67,12 +67,7 @@ class RunContext:
     def graph_key(self) -> tuple[Any, ...]:
         """What the compiled graph depends on: the config and the exact tool versions (a
         custom tool's new version never reuses the old graph)."""
-        fingerprint = getattr(self.registry, "fingerprint", None)
-        versions: Any = (
-            fingerprint(self.tool_ids)
-            if callable(fingerprint)
-            else [id(self.registry.tool(t).spec) for t in self.tool_ids]
-        )
+        versions = self.registry.fingerprint(self.tool_ids)
         return (self.config.model_dump(mode="json"), self.tool_ids, versions)
 
     async def tool_context(self, tool_id: str) -> ToolContext:

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +176,11 @@ class SandboxClient:
     async def acall_python(self, tool: PythonTool, args: Any) -> SandboxResult:
         return await asyncio.to_thread(self.call_python, tool, args)
 
-    def call(self, workload: Workload, request: Mapping[str, Any]) -> SandboxResult:
-        """Send one request to a container serving `workload` (warm if one is idle)."""
+    def call(
+        self, workload: Workload, request: Mapping[str, Any], *, timeout_s: float | None = None
+    ) -> SandboxResult:
+        """Send one request to a container serving `workload` (warm if one is idle);
+        `timeout_s` replaces the workload's wall clock for this request only."""
         limits = workload.limits.within(self.settings.maxima)
         policy = ContainerPolicy(
             image=workload.image or self.image,
@@ -196,8 +199,11 @@ class SandboxClient:
             key, lambda: self._start(workload, policy, key), wait_s=self.queue_wait_s
         )
         reusable = False
+        call_limits = limits
+        if timeout_s is not None:
+            call_limits = replace(limits, timeout_s=min(timeout_s, self.settings.maxima.timeout_s))
         try:
-            reply = container.request(dict(request), limits)
+            reply = container.request(dict(request), call_limits)
             container.calls += 1
             reusable = reply.keeps_container
             if not reply.ok:

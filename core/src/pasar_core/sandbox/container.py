@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from pasar_core.errors import (
     PasarError,
+    PluginPackageInvalid,
     SandboxCrashed,
+    SandboxedToolError,
     SandboxMemory,
     SandboxOutputTooLarge,
     SandboxTimeout,
@@ -47,9 +49,11 @@ RUNNER_ERRORS: dict[str, type[PasarError]] = {
     "TOOL_RAISED": ToolRaised,
     "TOOL_RESULT_INVALID": ToolResultInvalid,
     "SANDBOX_OUTPUT_TOO_LARGE": SandboxOutputTooLarge,
+    "PLUGIN_PACKAGE_INVALID": PluginPackageInvalid,
 }
+PLUGIN_TOOL_ERROR = "PLUGIN_TOOL_ERROR"  # a sandboxed plugin's own typed error: details.code
 # Failures after which the container is still fit to serve the next call.
-KEEPS_CONTAINER = frozenset({"TOOL_RAISED", "TOOL_RESULT_INVALID"})
+KEEPS_CONTAINER = frozenset({"TOOL_RAISED", "TOOL_RESULT_INVALID", PLUGIN_TOOL_ERROR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class Reply:
             text = getattr(self, stream)
             if text:
                 details[stream] = text[-_TAIL:]
+        if code == PLUGIN_TOOL_ERROR:
+            raise SandboxedToolError.of(str(details.pop("code", "")))(message, details=details)
         kind = RUNNER_ERRORS.get(code)
         if kind is None:
             raise SandboxCrashed(

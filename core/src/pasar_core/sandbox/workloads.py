@@ -1,7 +1,7 @@
 """What runs in a sandbox container: one workload per container, loaded once, called many times.
 
-Today: a Python custom tool (source + entrypoint). Next: a sandboxed plugin, whose image is the
-base image plus a layer with the wheel and its dependencies, loaded by entry point (`load` with
+A Python custom tool (source + entrypoint), or a sandboxed plugin, whose image is the base image
+plus a layer with pasar_core, the wheel and its dependencies, loaded by entry point (`load` with
 `"kind": "plugin"` answers its manifest; `invoke` runs one of its tools). Both give the client
 the same three things: a pool key, the container labels, and the `load` request.
 """
@@ -79,3 +79,48 @@ class PythonTool:
 
 def workload_labels(workload: Workload) -> dict[str, str]:
     return {LABEL_TOOL_ID: workload.tool_id, LABEL_TOOL_VERSION: str(workload.version)}
+
+
+@dataclass(frozen=True, slots=True)
+class PluginWorkload:
+    """A sandboxed plugin in its own image. `scope` says whom a container serves: calls of
+    different users never share a container (a plugin cannot keep one user's token or data
+    for another), and the manifest is read in a container of its own (`MANIFEST_SCOPE`)."""
+
+    name: str
+    revision: int
+    image_tag: str
+    scope: str
+    limits: SandboxLimits = DEFAULT_LIMITS
+    network: NetworkPolicy = NO_NETWORK
+
+    @property
+    def tool_id(self) -> str:
+        return f"plugin:{self.name}"
+
+    @property
+    def version(self) -> int:
+        return self.revision
+
+    @property
+    def image(self) -> str | None:
+        return self.image_tag
+
+    def pool_key(self) -> Hashable:
+        return ("plugin", self.name, self.revision, self.image_tag, self.scope, self.limits,
+                self.network)  # fmt: skip
+
+    def load_request(self, limits: SandboxLimits) -> dict[str, Any]:
+        return {
+            "op": "load",
+            "kind": "plugin",
+            "plugin": self.name,
+            "caps": {
+                "stdout_bytes": limits.stdout_bytes,
+                "stderr_bytes": limits.stderr_bytes,
+                "result_bytes": limits.result_bytes,
+            },
+        }
+
+
+MANIFEST_SCOPE = "manifest"

@@ -106,7 +106,10 @@ class RevokedSession(Base):
 
 
 class Tool(Base):
-    """The catalogue as last seen from the installed plugins (synced at start-up)."""
+    """The catalogue: installed plugins' tools as last seen (synced at start-up), sandboxed
+    plugins' tools, and custom tools (one row per id an agent may name: `acme:total` for the
+    latest version and `acme:total@2` for each pinned one), so `agent_tools` can reference them.
+    `source` is `installed`, `sandboxed` or `custom`; custom rows carry their `owner_id`."""
 
     __tablename__ = "tools"
 
@@ -121,6 +124,94 @@ class Tool(Base):
     scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
     effect: Mapped[str] = mapped_column(String(16), nullable=False)
     available: Mapped[bool] = mapped_column(nullable=False, default=True)
+    updated_at: Mapped[datetime] = _now()
+    source: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="installed", server_default="installed"
+    )
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+
+    __table_args__ = (
+        CheckConstraint("source IN ('installed', 'sandboxed', 'custom')", name="source"),
+    )
+
+
+class ToolNamespace(Base):
+    """A custom tool namespace (`acme` of `acme:total`), claimed by its first user."""
+
+    __tablename__ = "tool_namespaces"
+
+    namespace: Mapped[str] = mapped_column(String(24), primary_key=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = _now()
+
+
+class CustomTool(Base):
+    """A user's custom tool; its definitions live in `custom_tool_versions`."""
+
+    __tablename__ = "custom_tools"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    tool_id: Mapped[str] = mapped_column(String(60), unique=True, nullable=False)
+    namespace: Mapped[str] = mapped_column(
+        ForeignKey("tool_namespaces.namespace", ondelete="CASCADE"), nullable=False
+    )
+    latest_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class CustomToolVersion(Base):
+    """One immutable version of a custom tool: the whole registration body, and its digest."""
+
+    __tablename__ = "custom_tool_versions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    custom_tool_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("custom_tools.id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    definition: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("uq_custom_tool_versions_tool_version", "custom_tool_id", "version", unique=True),
+    )
+
+
+class ToolRevision(Base):
+    """A counter per scope (`user:<id>` for a user's custom tools, `sandboxed` for sandboxed
+    plugins), raised by every change: processes rebuild cached registries when it moves."""
+
+    __tablename__ = "tool_revisions"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, nullable=False, default=1)
+
+
+class SandboxedPlugin(Base):
+    """A plugin wheel installed into its own sandbox image; only its manifest is trusted data."""
+
+    __tablename__ = "sandboxed_plugins"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    distribution: Mapped[str] = mapped_column(String(200), nullable=False)
+    version: Mapped[str] = mapped_column(String(64), nullable=False)
+    image: Mapped[str] = mapped_column(Text, nullable=False)
+    manifest: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    allow_hosts: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, default=list)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    installed_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    installed_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
 

@@ -1,28 +1,38 @@
-"""Catalogue queries; public, no authentication needed."""
+"""Catalogue queries: public; a signed-in caller also sees their own custom tools."""
 
 from __future__ import annotations
 
 import strawberry
+from pasar_core.custom_tools import service
+from pasar_core.errors import ToolNotFound
 
 from pasar_graphql.context import Info
 from pasar_graphql.tools.types import Tool
 
 
-def resolve_tools(info: Info, family: str | None = None) -> list[Tool]:
+async def resolve_tools(info: Info, family: str | None = None) -> list[Tool]:
     context = info.context
-    return list(context.catalogue.tools(context.services.registry, family))
+    registry = await service.visible_registry(context.services, await context.optional_principal())
+    return list(context.catalogue.tools(registry, family))
 
 
-def resolve_tool(info: Info, id: str) -> Tool | None:
+async def resolve_tool(info: Info, id: str) -> Tool | None:
     context = info.context
-    return context.catalogue.by_id(context.services.registry).get(id)
+    try:
+        view = await service.tool_detail(context.services, await context.optional_principal(), id)
+    except ToolNotFound:
+        return None
+    return Tool.from_view(view)
 
 
 @strawberry.type
 class ToolQueries:
     tools = strawberry.field(
-        resolver=resolve_tools, description="Installed tools, by id; optionally one family only."
+        resolver=resolve_tools,
+        description="The catalogue by id: installed and sandboxed plugins' tools and, signed "
+        "in, your custom tools (latest versions); optionally one family only.",
     )
     tool = strawberry.field(
-        resolver=resolve_tool, description="One tool by id; null when no plugin provides it."
+        resolver=resolve_tool,
+        description="One tool by id (your custom tools also as id@version); null when none.",
     )

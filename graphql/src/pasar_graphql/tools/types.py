@@ -15,7 +15,10 @@ from strawberry.scalars import JSON
 strawberry.enum(Effect, name="ToolEffect", description="How much a tool can change the world.")
 
 
-@strawberry.type(description="A tool an agent may call, provided by an installed plugin.")
+@strawberry.type(
+    description="A tool an agent may call: from an installed plugin, a sandboxed plugin, or "
+    "one of your custom tools."
+)
 class Tool:
     id: str = strawberry.field(description="`service:action`, e.g. `txt:read`.")
     family: str
@@ -27,6 +30,15 @@ class Tool:
     scopes: list[str] = strawberry.field(description="OAuth scopes the tool needs.")
     effect: Effect
     timeout_s: float = strawberry.field(description="Seconds a call may take.")
+    source: str = strawberry.field(description="`installed`, `sandboxed` or `custom`.")
+    version: int | None = strawberry.field(description="A custom tool's version.")
+    kind: str | None = strawberry.field(default=None, description="A custom tool's kind.")
+    versions: list[int] | None = strawberry.field(
+        default=None, description="A custom tool's versions (in `tool(id)` and mutations)."
+    )
+    definition: JSON | None = strawberry.field(
+        default=None, description="A custom tool's whole registration body (yours only)."
+    )
 
     @classmethod
     def of(cls, tool: RegisteredTool) -> Tool:
@@ -46,4 +58,19 @@ class Tool:
             scopes=list(view["scopes"]),
             effect=Effect(view["effect"]),
             timeout_s=view["timeout_s"],
+            source=view.get("source", "installed"),
+            version=view.get("version"),
+            kind=view.get("kind"),
+            versions=view.get("versions"),
+            definition=JSON(_definition(view)) if view.get("source") == "custom" else None,
         )
+
+
+_DEFINITION_KEYS = ("id", "title", "description", "input_schema", "output_schema", "effect",
+                    "timeout_s", "limits", "network", "implementation")  # fmt: skip
+
+
+def _definition(view: Mapping[str, Any]) -> dict[str, Any] | None:
+    if "implementation" not in view:
+        return None
+    return {key: view[key] for key in _DEFINITION_KEYS if key in view}

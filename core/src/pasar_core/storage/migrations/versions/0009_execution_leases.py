@@ -1,7 +1,7 @@
 """execution leases
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 
 Runs that survive their process: `executions.lease` is the claim of the runner that may write a
 run's steps (checked on every write, so a runner that lost its claim writes nothing), `owner`
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,381 @@
+"""Custom tools in the database: register, add versions, read, delete; one owner each.
+
+- A namespace is claimed in `tool_namespaces` by the first registration in it; registrations by
+  anyone else in it are `TOOL_ID_TAKEN`, and so are namespaces of installed and sandboxed plugins.
+- Every version is kept (`custom_tool_versions`), so agents pinning `id@2` keep working after
+  an update; `custom_tools.latest_version` is what `id` alone means.
+- The catalogue table `tools` gets one row per id an agent may name (`id` and `id@N`), because
+  `agent_tools` references it; `catalog.sync_tools` leaves these rows alone.
+- Each change raises the owner's counter in `tool_revisions`, which `custom_tools.overlay`
+  compares to rebuild its cached registries in every process.
+
+Another user's tool is reported as missing (`TOOL_NOT_FOUND`), never as someone else's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pasar_core.accounts.principal import Principal
+from pasar_core.custom_tools.definition import ToolDefinition, check_definition
+from pasar_core.custom_tools.ids import ToolRef, parse_base_id, parse_ref
+from pasar_core.errors import (
+    ToolDefinitionInvalid,
+    ToolExists,
+    ToolIdTaken,
+    ToolInUse,
+    ToolNotFound,
+)
+from pasar_core.registry import Registry
+from pasar_core.services import Services
+from pasar_core.storage.models import (
+    AgentTool,
+    CustomTool,
+    CustomToolVersion,
+    Tool,
+    ToolNamespace,
+    ToolRevision,
+)
+
+SANDBOXED_SCOPE = "sandboxed"
+MAX_LISTED = 500
+
+
+def owner_scope(owner_id: uuid.UUID) -> str:
+    return f"user:{owner_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One version of a custom tool, as stored."""
+
+    tool_id: str
+    version: int
+    latest_version: int
+    owner_id: uuid.UUID
+    definition: ToolDefinition
+    digest: str
+    version_id: uuid.UUID
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.tool_id}@{self.version}"
+
+
+def digest_of(definition: ToolDefinition) -> str:
+    canonical = json.dumps(
+        definition.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+async def bump_revision(session: AsyncSession, scope: str) -> None:
+    statement = insert(ToolRevision).values(scope=scope, revision=1)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[ToolRevision.scope], set_={"revision": ToolRevision.revision + 1}
+        )
+    )
+
+
+async def revisions(session: AsyncSession, scopes: Sequence[str]) -> tuple[int, ...]:
+    rows = await session.execute(
+        select(ToolRevision.scope, ToolRevision.revision).where(ToolRevision.scope.in_(scopes))
+    )
+    found = {scope: revision for scope, revision in rows.all()}
+    return tuple(found.get(scope, 0) for scope in scopes)
+
+
+def installed_namespaces(registry: Registry) -> set[str]:
+    return {tool.spec.service for tool in registry.tools.values()} | set(registry.families)
+
+
+async def _claim_namespace(
+    session: AsyncSession, services: Services, owner_id: uuid.UUID, ref: ToolRef
+) -> None:
+    taken = ToolIdTaken(
+        f"the namespace {ref.namespace!r} belongs to another publisher; choose another "
+        "(custom tool ids are namespace:name, and each namespace has one owner)",
+        details={"namespace": ref.namespace},
+    )
+    if ref.namespace in installed_namespaces(services.registry):
+        raise taken
+    sandboxed = await session.scalar(
+        select(Tool.id)
+        .where(Tool.source == "sandboxed", Tool.id.startswith(f"{ref.namespace}:"))
+        .limit(1)
+    )
+    if sandboxed is not None:
+        raise taken
+    await session.execute(
+        insert(ToolNamespace)
+        .values(namespace=ref.namespace, owner_id=owner_id)
+        .on_conflict_do_nothing(index_elements=[ToolNamespace.namespace])
+    )
+    owner = await session.scalar(
+        select(ToolNamespace.owner_id).where(ToolNamespace.namespace == ref.namespace)
+    )
+    if owner != owner_id:
+        raise taken
+
+
+def _catalogue_row(row_id: str, definition: ToolDefinition, owner_id: uuid.UUID) -> dict[str, Any]:
+    namespace = row_id.split(":", 1)[0]
+    return {
+        "id": row_id,
+        "family": namespace,
+        "plugin": "custom",
+        "title": definition.title,
+        "description": definition.description,
+        "input_schema": definition.input_schema,
+        "output_schema": definition.output_schema,
+        "auth_provider": None,
+        "scopes": [],
+        "effect": definition.effect,
+        "available": True,
+        "source": "custom",
+        "owner_id": owner_id,
+    }
+
+
+async def _write_catalogue(
+    session: AsyncSession, tool_id: str, version: int, definition: ToolDefinition, owner: uuid.UUID
+) -> None:
+    rows = [
+        _catalogue_row(tool_id, definition, owner),
+        _catalogue_row(f"{tool_id}@{version}", definition, owner),
+    ]
+    statement = insert(Tool).values(rows)
+    columns = ("title", "description", "input_schema", "output_schema", "effect", "available")
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Tool.id],
+            set_={c: statement.excluded[c] for c in columns} | {"updated_at": func.now()},
+            where=and_(Tool.source == "custom", Tool.owner_id == owner),
+        )
+    )
+
+
+def _checked(services: Services, definition: ToolDefinition) -> ToolRef:
+    ref = parse_base_id(definition.id)
+    check_definition(definition, services.settings.sandbox, services.settings.allow_private_hosts)
+    return ref
+
+
+async def register(
+    services: Services, principal: Principal, definition: ToolDefinition
+) -> StoredVersion:
+    """Version 1 of a new tool (`TOOL_EXISTS` if you have one with this id)."""
+    ref = _checked(services, definition)
+    digest = digest_of(definition)
+    try:
+        async with services.sessionmaker.begin() as session:
+            await _claim_namespace(session, services, principal.user_id, ref)
+            existing = await session.scalar(
+                select(CustomTool.id).where(CustomTool.tool_id == ref.base)
+            )
+            if existing is not None:
+                raise _exists(ref)
+            tool = CustomTool(
+                owner_id=principal.user_id, tool_id=ref.base, namespace=ref.namespace,
+                latest_version=1,
+            )  # fmt: skip
+            session.add(tool)
+            await session.flush()
+            stored = await _add_version(session, tool, 1, definition, digest)
+            await _write_catalogue(session, ref.base, 1, definition, principal.user_id)
+            await bump_revision(session, owner_scope(principal.user_id))
+            return stored
+    except IntegrityError:  # a concurrent registration of the same id won
+        raise _exists(ref) from None
+
+
+def _exists(ref: ToolRef) -> ToolExists:
+    return ToolExists(
+        f"you already have a tool {ref.base!r}; PUT /tools/{ref.base} adds a version",
+        details={"tool": ref.base},
+    )
+
+
+async def _add_version(
+    session: AsyncSession, tool: CustomTool, version: int, definition: ToolDefinition, digest: str
+) -> StoredVersion:
+    row = CustomToolVersion(
+        custom_tool_id=tool.id,
+        version=version,
+        definition=definition.model_dump(mode="json"),
+        digest=digest,
+    )
+    session.add(row)
+    await session.flush()
+    return StoredVersion(
+        tool_id=tool.tool_id,
+        version=version,
+        latest_version=version,
+        owner_id=tool.owner_id,
+        definition=definition,
+        digest=digest,
+        version_id=row.id,
+        created_at=row.created_at or datetime.now(UTC),
+    )
+
+
+async def _owned(
+    session: AsyncSession, owner_id: uuid.UUID, tool_id: str, *, lock: bool = False
+) -> CustomTool:
+    statement = select(CustomTool).where(CustomTool.tool_id == tool_id)
+    if lock:
+        statement = statement.with_for_update()
+    tool = await session.scalar(statement)
+    if tool is None or tool.owner_id != owner_id:
+        raise ToolNotFound(tool_id)
+    return tool
+
+
+async def add_version(
+    services: Services, principal: Principal, tool_id: str, definition: ToolDefinition
+) -> StoredVersion:
+    """The next version of one of your tools (its whole definition, replaced)."""
+    if definition.id != tool_id:
+        raise ToolDefinitionInvalid(
+            f"the body's id {definition.id!r} is not the tool's id {tool_id!r}",
+            details={"errors": [{"path": "/id", "message": "must be the tool's id"}]},
+        )
+    ref = _checked(services, definition)
+    digest = digest_of(definition)
+    async with services.sessionmaker.begin() as session:
+        tool = await _owned(session, principal.user_id, ref.base, lock=True)
+        version = tool.latest_version + 1
+        tool.latest_version = version
+        tool.updated_at = datetime.now(UTC)
+        stored = await _add_version(session, tool, version, definition, digest)
+        await _write_catalogue(session, ref.base, version, definition, principal.user_id)
+        await bump_revision(session, owner_scope(principal.user_id))
+        return stored
+
+
+def _stored(tool: CustomTool, row: CustomToolVersion) -> StoredVersion:
+    return StoredVersion(
+        tool_id=tool.tool_id,
+        version=row.version,
+        latest_version=tool.latest_version,
+        owner_id=tool.owner_id,
+        definition=ToolDefinition.model_validate(row.definition),
+        digest=row.digest,
+        version_id=row.id,
+        created_at=row.created_at,
+    )
+
+
+def parse_tool_ref(raw: str) -> ToolRef:
+    ref = parse_ref(raw)
+    if ref is None:
+        raise ToolNotFound(raw[:200])
+    return ref
+
+
+async def get_version(
+    services: Services, principal: Principal, raw_id: str
+) -> tuple[StoredVersion, list[int]]:
+    """One of your tools (`id`: latest, `id@N`: that version) and all its version numbers."""
+    ref = parse_tool_ref(raw_id)
+    async with services.sessionmaker() as session:
+        tool = await _owned(session, principal.user_id, ref.base)
+        number = ref.version or tool.latest_version
+        rows = list(
+            await session.scalars(
+                select(CustomToolVersion)
+                .where(CustomToolVersion.custom_tool_id == tool.id)
+                .order_by(CustomToolVersion.version)
+            )
+        )
+    chosen = next((row for row in rows if row.version == number), None)
+    if chosen is None:
+        raise ToolNotFound(raw_id)
+    return _stored(tool, chosen), [row.version for row in rows]
+
+
+async def delete_tool(services: Services, principal: Principal, raw_id: str) -> None:
+    """Delete one of your tools with all its versions; `TOOL_IN_USE` while agents name it."""
+    ref = parse_tool_ref(raw_id)
+    if ref.version is not None:
+        raise ToolDefinitionInvalid(
+            "versions are kept for the agents that pin them: delete the tool (without @version)",
+            details={"errors": [{"path": "/id", "message": "no @version"}]},
+        )
+    async with services.sessionmaker.begin() as session:
+        tool = await _owned(session, principal.user_id, ref.base, lock=True)
+        ids = [ref.base, *(f"{ref.base}@{n}" for n in range(1, tool.latest_version + 1))]
+        agents = sorted(
+            {
+                str(agent_id)
+                for agent_id in await session.scalars(
+                    select(AgentTool.agent_id).where(AgentTool.tool_id.in_(ids))
+                )
+            }
+        )
+        if agents:
+            raise ToolInUse(
+                f"{ref.base} is used by {len(agents)} of your agents; remove it from them first",
+                details={"tool": ref.base, "agents": agents[:50]},
+            )
+        await session.execute(
+            delete(Tool).where(
+                Tool.id.in_(ids), Tool.source == "custom", Tool.owner_id == tool.owner_id
+            )
+        )
+        await session.delete(tool)
+        await bump_revision(session, owner_scope(principal.user_id))
+
+
+async def latest_versions(session: AsyncSession, owner_id: uuid.UUID) -> list[StoredVersion]:
+    """The latest version of each of the owner's tools, by id."""
+    rows = await session.execute(
+        select(CustomTool, CustomToolVersion)
+        .join(
+            CustomToolVersion,
+            and_(
+                CustomToolVersion.custom_tool_id == CustomTool.id,
+                CustomToolVersion.version == CustomTool.latest_version,
+            ),
+        )
+        .where(CustomTool.owner_id == owner_id)
+        .order_by(CustomTool.tool_id)
+        .limit(MAX_LISTED)
+    )
+    return [_stored(tool, version) for tool, version in rows.all()]
+
+
+async def pinned_versions(
+    session: AsyncSession, owner_id: uuid.UUID, refs: Iterable[ToolRef]
+) -> list[StoredVersion]:
+    """The named versions (`id@N`) of the owner's tools that exist."""
+    wanted = [ref for ref in refs if ref.version is not None]
+    if not wanted:
+        return []
+    rows = await session.execute(
+        select(CustomTool, CustomToolVersion)
+        .join(CustomToolVersion, CustomToolVersion.custom_tool_id == CustomTool.id)
+        .where(
+            CustomTool.owner_id == owner_id,
+            or_(
+                *(
+                    and_(CustomTool.tool_id == ref.base, CustomToolVersion.version == ref.version)
+                    for ref in wanted
+                )
+            ),
+        )
+    )
+    return [_stored(tool, version) for tool, version in rows.all()]

@@ -1,0 +1,67 @@
+"""Custom tool mutations; input is the same registration body as `POST /tools` (validated by
+`pasar_core.custom_tools`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from pasar_core.custom_tools import service
+from pasar_core.custom_tools.definition import ToolDefinition
+from pasar_core.schemas import parse_model
+from strawberry.scalars import JSON
+
+from pasar_graphql.context import Info
+from pasar_graphql.tools.types import Tool
+
+
+@strawberry.type(description="A registered custom tool version.")
+class ToolSavedPayload:
+    tool_id: str
+    version: int
+    tool: Tool
+
+    @classmethod
+    def of(cls, saved: dict[str, Any]) -> ToolSavedPayload:
+        return cls(
+            tool_id=saved["tool_id"], version=saved["version"], tool=Tool.from_view(saved["tool"])
+        )
+
+
+def _definition(input: JSON) -> ToolDefinition:
+    return parse_model(ToolDefinition, input, what="tool")
+
+
+async def resolve_register_tool(info: Info, input: JSON) -> ToolSavedPayload:
+    context = info.context
+    principal = await context.principal()
+    saved = await service.register_tool(context.services, principal, _definition(input))
+    return ToolSavedPayload.of(saved)
+
+
+async def resolve_update_tool(info: Info, id: str, input: JSON) -> ToolSavedPayload:
+    context = info.context
+    principal = await context.principal()
+    saved = await service.update_tool(context.services, principal, id, _definition(input))
+    return ToolSavedPayload.of(saved)
+
+
+async def resolve_delete_tool(info: Info, id: str) -> bool:
+    context = info.context
+    await service.delete_tool(context.services, await context.principal(), id)
+    return True
+
+
+@strawberry.type
+class ToolMutations:
+    register_tool = strawberry.mutation(
+        resolver=resolve_register_tool,
+        description="Register a custom tool (the body of POST /tools); version 1.",
+    )
+    update_tool = strawberry.mutation(
+        resolver=resolve_update_tool, description="A new version of your custom tool."
+    )
+    delete_tool = strawberry.mutation(
+        resolver=resolve_delete_tool,
+        description="Delete your custom tool and its versions; true when done.",
+    )
