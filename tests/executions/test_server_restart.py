@@ -100,7 +100,7 @@ def test_a_killed_server_s_run_is_resumed_by_the_restarted_server(
         time.sleep(0.01)
     assert written(data_dir) == LINE
     server.kill()  # right after the side effect; the embedded PostgreSQL keeps running
-    server.wait(10)
+    server.communicate(timeout=10)
 
     again = serve(processes_started, data_dir, port)
     ended = wait_for(base, headers, execution_id, lambda r: r["status"] in ENDED)

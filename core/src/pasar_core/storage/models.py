@@ -344,11 +344,11 @@ class Execution(Base):
     owner: Mapped[str | None] = mapped_column(String(200))
     """Who holds the lease (process or rq worker name), for operators."""
     last_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    """The `seq` of the run's newest stored event: the next one is `last_seq + 1`."""
     interruptions: Mapped[int] = mapped_column(
         Integer, nullable=False, default=0, server_default="0"
     )
     """How often the run's process died under it (the run was resumed elsewhere)."""
-    """The `seq` of the run's newest stored event: the next one is `last_seq + 1`."""
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
