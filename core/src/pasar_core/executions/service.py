@@ -9,16 +9,15 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
 from pasar_core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from pasar_core.executions import store
+from pasar_core.executions import reads, store
 from pasar_core.executions.decisions import AWAITING_APPROVAL, ApprovalDecision
 from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, stored_events
 from pasar_core.executions.requests import ExecuteRequest
@@ -28,6 +27,7 @@ from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.webhooks import check_webhook_url
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, Execution
+from pasar_core.storage.reads import Reads
 
 log = logging.getLogger("pasar.executions")
 
@@ -71,37 +71,47 @@ def parse_execution_id(raw: str | uuid.UUID) -> uuid.UUID:
         raise NotFound(f"no execution with id {str(raw)[:100]!r}") from None
 
 
-async def _view(services: Services, execution: Execution) -> ExecutionView:
-    steps = list(execution.steps or [])
+_VIEW_COLUMNS = (
+    "id", "agent_id", "status", "input", "output", "error", "steps", "duration_ms", "cached",
+    "executor", "thread_id", "attempts", "created_at", "started_at", "finished_at",
+)  # fmt: skip
+
+
+def _needs_events(status: str, steps: list[Any], cached: bool) -> bool:
+    """A finished run keeps its steps on its row; any other has them only as events."""
+    return status not in TERMINAL_STATUSES or (not steps and not cached)
+
+
+def _view_of(values: Mapping[str, Any], events: list[Mapping[str, Any]] | None) -> ExecutionView:
+    """A view from an execution's columns and, when its row lacks them, its events in order."""
+    steps = list(values["steps"] or [])
     auth_url = pending = None
-    if execution.status not in TERMINAL_STATUSES or (not steps and not execution.cached):
-        events = await stored_events(services.sessionmaker, execution.id, 0)
-        steps = [event.data for event in events if event.type in STEP_TYPES]
-        statuses = [event.data for event in events if event.type == "status"]
+    if _needs_events(values["status"], steps, values["cached"]):
+        events = events or []
+        steps = [event["data"] for event in events if event["type"] in STEP_TYPES]
+        statuses = [event["data"] for event in events if event["type"] == "status"]
         last_status = statuses[-1] if statuses else {}
-        if execution.status == "awaiting_authorization":
+        if values["status"] == "awaiting_authorization":
             auth_url = last_status.get("auth_url")
-        if execution.status == AWAITING_APPROVAL:
+        if values["status"] == AWAITING_APPROVAL:
             pending = last_status.get("pending")
-    return ExecutionView(
-        id=execution.id,
-        agent_id=execution.agent_id,
-        status=execution.status,
-        input=execution.input,
-        output=execution.output,
-        error=execution.error,
-        steps=steps,
-        duration_ms=execution.duration_ms,
-        cached=execution.cached,
-        executor=execution.executor,
-        thread_id=execution.thread_id,
-        attempts=execution.attempts,
-        created_at=execution.created_at,
-        started_at=execution.started_at,
-        finished_at=execution.finished_at,
-        auth_url=auth_url,
-        pending_approval=pending,
-    )
+    fields = {name: values[name] for name in _VIEW_COLUMNS}
+    return ExecutionView(**fields | {"steps": steps}, auth_url=auth_url, pending_approval=pending)
+
+
+async def _view(services: Services, execution: Execution) -> ExecutionView:
+    values = {name: getattr(execution, name) for name in _VIEW_COLUMNS}
+    events: list[Mapping[str, Any]] | None = None
+    if _needs_events(execution.status, list(execution.steps or []), execution.cached):
+        stored = await stored_events(services.sessionmaker, execution.id, 0)
+        events = [{"type": event.type, "data": event.data} for event in stored]
+    return _view_of(values, events)
+
+
+def _reads(services: Services) -> Reads:
+    if services.reads is None:
+        raise RuntimeError("no read pool: Services are built by pasar.lifecycle")
+    return services.reads
 
 
 def input_hash(agent: Agent, request: ExecuteRequest) -> str:
@@ -218,9 +228,13 @@ async def _owned_execution(
 async def get_execution(
     runs: Runs, principal: Principal, execution_id: str | uuid.UUID
 ) -> ExecutionView:
-    services = runs.services
-    execution = await _owned_execution(services, principal, parse_execution_id(execution_id))
-    return await _view(services, execution)
+    parsed = parse_execution_id(execution_id)
+    row = await _reads(runs.services).fetch_row(
+        reads.READ_EXECUTION, execution_id=parsed, user_id=principal.user_id
+    )
+    if row is None:  # another user's execution is reported exactly like a missing one
+        raise NotFound(f"no execution with id {str(parsed)!r}")
+    return _view_of(row, row["events"])
 
 
 async def list_executions(
@@ -231,30 +245,26 @@ async def list_executions(
     first: int = 20,
     after: str | None = None,
 ) -> tuple[list[ExecutionView], str | None]:
-    """Newest first; `after` is the opaque cursor returned with the previous page."""
-    services = runs.services
+    """Newest first; `after` is the opaque cursor returned with the previous page. One
+    statement: the agent's owner, the page and the events its unfinished runs need."""
     first = max(1, min(first, MAX_PAGE))
-    async with services.sessionmaker() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
-        query = select(Execution).where(Execution.agent_id == agent.id)
-        if after:
-            created_at, last_id = decode_cursor(after)
-            query = query.where(
-                (Execution.created_at < created_at)
-                | ((Execution.created_at == created_at) & (Execution.id < last_id))
-            )
-        rows = list(
-            await session.scalars(
-                query.order_by(Execution.created_at.desc(), Execution.id.desc()).limit(first + 1)
-            )
-        )
-    page = rows[:first]
-    cursor = encode_cursor(page[-1]) if len(rows) > first else None
-    return [await _view(services, row) for row in page], cursor
+    parsed = parse_agent_id(agent_id)
+    values: dict[str, Any] = {"agent_id": parsed, "owner_id": principal.user_id}
+    values["limit"] = first + 1
+    read = reads.READ_FIRST_PAGE
+    if after:
+        values["after_created_at"], values["after_id"] = decode_cursor(after)
+        read = reads.READ_PAGE_AFTER
+    found = reads.executions_of(await _reads(runs.services).fetch_rows(read, **values))
+    if found is None:
+        raise NotFound(f"no agent with id {str(parsed)!r}")
+    page = found[:first]
+    cursor = encode_cursor(page[-1]["created_at"], page[-1]["id"]) if len(found) > first else None
+    return [_view_of(row, row["events"]) for row in page], cursor
 
 
-def encode_cursor(execution: Execution) -> str:
-    raw = f"{execution.created_at.isoformat()}|{execution.id}"
+def encode_cursor(created_at: datetime, execution_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{execution_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 
