@@ -105,6 +105,9 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
 
 
 def serve(settings: Settings, options: ServeOptions) -> None:
+    # The key files are made here, once, before any worker reads them.
+    settings.resolved_secret_key()
+    settings.keyring()
     with shared_database(settings) as database_url:
         os.environ.update(worker_environment(settings, database_url))
         run_server(settings, options)
