@@ -45,7 +45,9 @@ def test_processes_racing_on_a_fresh_data_dir_agree_on_both_keys(tmp_path: Path)
             process.join(timeout=60)
         assert all(isinstance(outcome, tuple) for outcome in outcomes), outcomes
         assert len(set(outcomes)) == 1, outcomes
-        secret, active, _ = outcomes[0]  # type: ignore[misc]
+        first = outcomes[0]
+        assert isinstance(first, tuple)
+        secret, active, _ = first
         assert len(secret) >= 32
         assert active
         assert sorted(path.name for path in data_dir.iterdir()) == [
