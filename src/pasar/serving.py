@@ -20,6 +20,8 @@ from typing import Literal
 
 from pasar_core.settings import Settings
 
+from pasar.connection_budget import check_connection_budget, embedded_max_connections
+
 log = logging.getLogger("pasar")
 
 APP_FACTORY = "pasar.asgi:app"
@@ -36,16 +38,18 @@ class ServeOptions:
 
 
 @contextlib.contextmanager
-def shared_database(settings: Settings) -> Iterator[str | None]:
+def shared_database(settings: Settings, workers: int = 1) -> Iterator[str | None]:
     """Yields the embedded PostgreSQL's URL while it runs (None with `DATABASE_URL`): started
-    once here for every worker, stopped after them."""
+    once here for every worker (with connections enough for `workers`), stopped after them."""
     if settings.database_url:
         yield None
         return
     from pasar_core.embedded_pg import EmbeddedPostgres
 
     settings.ensure_data_dir()
-    server = EmbeddedPostgres(settings.postgres_dir)
+    server = EmbeddedPostgres(
+        settings.postgres_dir, max_connections=embedded_max_connections(settings, workers)
+    )
     url = server.start()
     try:
         yield url
@@ -108,6 +112,9 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     # The key files are made here, once, before any worker reads them.
     settings.resolved_secret_key()
     settings.keyring()
-    with shared_database(settings) as database_url:
+    with shared_database(settings, options.workers) as database_url:
+        url = database_url or settings.database_url
+        assert url is not None  # one or the other
+        check_connection_budget(settings, options.workers, url)
         os.environ.update(worker_environment(settings, database_url))
         run_server(settings, options)

@@ -108,8 +108,10 @@ class Connection:
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `base_dir`; `start()` reuses an existing cluster and its data."""
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, *, max_connections: int | None = None) -> None:
         self.base_dir = base_dir
+        self.max_connections = max_connections
+        """PostgreSQL's `max_connections` when this object starts the server (else its own)."""
         self.pgdata = base_dir / "pgdata"
         self.log_file = self.pgdata / "server.log"
         self.connection_file = base_dir / "connection.json"
@@ -194,6 +196,8 @@ class EmbeddedPostgres:
 
     def _pg_start(self, port: int) -> None:
         options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''"
+        if self.max_connections is not None:
+            options += f" -c max_connections={self.max_connections}"
         result = self._run(
             "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_file),
             "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start",
