@@ -65,8 +65,9 @@ def test_workers_die_with_a_killed_serve_and_the_next_serve_stops_its_postgres(
     workers = psutil.Process(first.pid).children()
     assert len(workers) == 2
     first.kill()
-    first.communicate(timeout=WAIT_S)
+    first.wait(timeout=WAIT_S)
     wait_for(lambda: not alive(workers), "workers outlived their killed parent")
+    first.communicate(timeout=WAIT_S)  # its stderr, closed once no worker holds it
     with pytest.raises(httpx.TransportError):  # nothing answers with the old (dev) settings
         httpx.get(f"{base}/healthz", timeout=2)
     assert postgres_running(data_dir)  # left behind by the killed parent
