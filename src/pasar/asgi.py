@@ -2,7 +2,8 @@
 
 `pasar serve` starts the server (granian or uvicorn) with `pasar.asgi:app` as a factory, so
 every worker process builds its own app (database pool, revocation listener, inline executor)
-against the one database the parent named in `DATABASE_URL`."""
+against the one database the parent named in `DATABASE_URL`. Each worker dies with the parent
+(`pasar.parent_death`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
 def app() -> Starlette:
     from pasar_core.settings import Settings
 
+    from pasar.parent_death import die_with_parent
+
+    die_with_parent()
     from pasar.app import create_app
 
     return create_app(Settings.from_env())

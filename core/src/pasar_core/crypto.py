@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pasar_core.errors import PasarError, StartupError
+from pasar_core.key_files import create_once
 
 NONCE_BYTES = 12
 KEY_BYTES = 32
@@ -101,11 +102,15 @@ def load_keyring(spec: str | None, key_file: Path) -> Keyring:
     """From `spec` if given, else from `key_file`, creating it with one key on first use."""
     if spec:
         return parse_keys(spec)
-    if not key_file.exists():
-        key_id, key = new_key()
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"active": key_id, "keys": {key_id: key}}, handle)
-    data = json.loads(key_file.read_text())
-    keys = {kid: base64.urlsafe_b64decode(value) for kid, value in data["keys"].items()}
-    return Keyring(keys, active=data["active"])
+    key_id, key = new_key()
+    text = create_once(key_file, json.dumps({"active": key_id, "keys": {key_id: key}}))
+    try:
+        data = json.loads(text)
+        keys = {kid: base64.urlsafe_b64decode(value) for kid, value in data["keys"].items()}
+        active = data["active"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise StartupError(
+            f"{key_file} is not a valid key file; restore it from a backup (secrets stored "
+            "with its keys cannot be read without it)"
+        ) from None
+    return Keyring(keys, active=active)

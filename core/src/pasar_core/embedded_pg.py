@@ -108,11 +108,15 @@ class Connection:
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `base_dir`; `start()` reuses an existing cluster and its data."""
 
-    def __init__(self, base_dir: Path) -> None:
+    def __init__(self, base_dir: Path, *, max_connections: int | None = None) -> None:
         self.base_dir = base_dir
+        self.max_connections = max_connections
+        """PostgreSQL's `max_connections` when this object starts the server (else its own)."""
         self.pgdata = base_dir / "pgdata"
         self.log_file = self.pgdata / "server.log"
         self.connection_file = base_dir / "connection.json"
+        self.owner_file = base_dir / "owner.pid"
+        """The process that started the running server and will stop it."""
         self._started_here = False
         self._run_as = SYSTEM_USER if os.geteuid() == 0 else None
 
@@ -194,6 +198,8 @@ class EmbeddedPostgres:
 
     def _pg_start(self, port: int) -> None:
         options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories=''"
+        if self.max_connections is not None:
+            options += f" -c max_connections={self.max_connections}"
         result = self._run(
             "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_file),
             "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start",
@@ -203,6 +209,23 @@ class EmbeddedPostgres:
             with contextlib.suppress(OSError):
                 log_tail = "\n".join(self.log_file.read_text().splitlines()[-15:])
             raise StartupError(f"embedded PostgreSQL did not start: {result.stderr}\n{log_tail}")
+
+    def _own(self) -> None:
+        self.owner_file.write_text(str(os.getpid()))
+        self._started_here = True
+
+    def _owner_is_alive(self) -> bool:
+        try:
+            owner = int(self.owner_file.read_text())
+        except (OSError, ValueError):
+            return True  # started by hand or by an older pasar: leave it alone
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -231,12 +254,14 @@ class EmbeddedPostgres:
                 port = self._running_port()
                 if port is not None and port != connection.port:
                     connection = Connection(port=port, password=connection.password)
+                if not self._owner_is_alive():  # its starter was killed: this one stops it
+                    self._own()
             else:
                 if not _port_is_free(connection.port):
                     connection = Connection(port=_free_port(), password=connection.password)
                     self._save_connection(connection)
                 self._pg_start(connection.port)
-                self._started_here = True
+                self._own()
             if created:
                 self._create_database(connection)
         return connection.url()
@@ -260,6 +285,7 @@ class EmbeddedPostgres:
         if not self._started_here:
             return
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
+        self.owner_file.unlink(missing_ok=True)
         self._started_here = False
 
     def __enter__(self) -> str:

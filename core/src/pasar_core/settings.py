@@ -14,6 +14,7 @@ from pasar_core.accounts.sources import parse_trusted_proxies
 from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
+from pasar_core.key_files import create_once
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
 from pasar_core.sandbox.settings import SandboxSettings
 
@@ -293,10 +294,10 @@ class Settings:
                 raise StartupError("PASAR_SECRET_KEY must be at least 32 characters long")
             return self.secret_key
         key_file = self.ensure_data_dir() / "secret_key"
-        if key_file.exists():
-            return key_file.read_text().strip()
-        key = secrets.token_urlsafe(48)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
+        key = create_once(key_file, secrets.token_urlsafe(48)).strip()
+        if len(key) < 32:
+            raise StartupError(
+                f"{key_file} holds a key shorter than 32 characters; delete it to have a new "
+                "one made (signed-in sessions end) or set PASAR_SECRET_KEY"
+            )
         return key

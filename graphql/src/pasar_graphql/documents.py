@@ -12,6 +12,11 @@ them (or is cached with their errors).
 What depends on the caller stays out: the introspection decision
 (`pasar_graphql.production.SignedInIntrospection`) runs on every request, after validation.
 Parse failures are not cached (they cost at most the token limit's worth of lexing).
+
+Only documents up to `MAX_CACHED_CHARS` are cached: the token limit does not bound a document's
+size (one long string literal is one token), so caching every text would let anonymous callers
+fill a worker's memory with unique megabyte documents. A larger document is validated every
+time; the cache holds at most `maxsize` x `MAX_CACHED_CHARS` characters of text.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from strawberry.schema.schema import validate_document
 from pasar_graphql.production import validate_without_suggestions
 
 DEFAULT_MAXSIZE = 256
+MAX_CACHED_CHARS = 16 * 1024
 Validate = Callable[
     [GraphQLSchema, DocumentNode, tuple[type[ASTValidationRule], ...]], list[GraphQLError]
 ]
@@ -67,6 +73,11 @@ class DocumentCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def cached_chars(self) -> int:
+        """The total length of the cached document texts."""
+        return sum(len(query) for query, _ in self._entries)
+
     def document(self, query: str) -> DocumentNode | None:
         """The parsed document of `query` if it is cached."""
         entry = self._entries.get((query, self.dev_mode))
@@ -80,15 +91,15 @@ class DocumentCache:
         rules: tuple[type[ASTValidationRule], ...],
     ) -> CheckedDocument:
         """The validation of `query` (parsed as `document`), from the cache or done now with
-        `rules` (the schema's own) and the limits; a document without its text is validated
-        every time."""
+        `rules` (the schema's own) and the limits; a document without its text, or longer than
+        `MAX_CACHED_CHARS`, is validated every time."""
         if query is not None and (entry := self._entries.get((query, self.dev_mode))):
             self._entries.move_to_end((query, self.dev_mode))
             return entry
         self.validations += 1
         errors = self._validate(schema, document, (*rules, *self._rules))
         entry = CheckedDocument(document, tuple(errors))
-        if query is not None:
+        if query is not None and len(query) <= MAX_CACHED_CHARS:
             self._entries[(query, self.dev_mode)] = entry
             if len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)

@@ -6,12 +6,14 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import FieldNode, GraphQLError, GraphQLSyntaxError, OperationType
+from graphql.utilities import get_operation_ast
 from pasar_core.errors import PasarError, Unavailable
 from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionContext
 
 log = logging.getLogger("pasar.graphql")
 
@@ -90,7 +92,8 @@ class PasarErrors(SchemaExtension):
         if not self._streamed:  # a streamed result was rewritten before it was sent
             result = self.execution_context.result
             _rewrite(result)
-            _answer_busy(result, getattr(self.execution_context.context, "response", None))
+            context = self.execution_context
+            _answer_busy(result, getattr(context.context, "response", None), context)
 
     def on_stream_result(self, result: object) -> Iterator[None]:
         self._streamed = True
@@ -98,17 +101,43 @@ class PasarErrors(SchemaExtension):
         yield
 
 
-def _answer_busy(result: object, response: object) -> None:
-    """An HTTP answer with an `UNAVAILABLE` error (no database connection was free) is a 503
-    with Retry-After, as over REST: the client should retry the whole operation."""
+def _answer_busy(result: object, response: object, context: ExecutionContext) -> None:
+    """An HTTP answer is a 503 with Retry-After, as over REST, when an `UNAVAILABLE` error (no
+    database connection was free) stopped the request before any of it ran: the client may
+    retry the whole operation. When part of it ran (a mutation's earlier field, a query's
+    other fields), the answer is a 200 with the errors and whatever data there is: retrying a
+    mutation would do its earlier fields twice."""
     if not isinstance(response, Response):
         return
-    for error in getattr(result, "errors", None) or ():
-        original = error.original_error
-        if isinstance(original, Unavailable):
-            response.status_code = original.status
-            response.headers["Retry-After"] = str(original.retry_after_s)
-            return
+    busy = [
+        error
+        for error in getattr(result, "errors", None) or ()
+        if isinstance(error.original_error, Unavailable)
+    ]
+    if busy and _nothing_ran(result, busy, context):
+        original = busy[0].original_error
+        assert isinstance(original, Unavailable)
+        response.status_code = original.status
+        response.headers["Retry-After"] = str(original.retry_after_s)
+
+
+def _nothing_ran(result: object, busy: list[GraphQLError], context: ExecutionContext) -> bool:
+    refused = {error.path[0] for error in busy if error.path is not None and len(error.path) == 1}
+    data = getattr(result, "data", None)
+    if data is not None:  # nothing ran when every field was refused
+        return bool(data) and all(value is None and key in refused for key, value in data.items())
+    document = context.graphql_document
+    operation = get_operation_ast(document, context.operation_name) if document else None
+    if operation is None:
+        return False
+    if operation.operation is not OperationType.MUTATION:
+        return True  # a query that answered nothing changed nothing
+    # Mutation fields run one after the other, and a refused non-null field ends the
+    # operation: nothing ran when the first one was refused.
+    first = operation.selection_set.selections[0]
+    if not isinstance(first, FieldNode) or first.directives:
+        return False  # a fragment or a conditional field first: not sure, say what happened
+    return (first.alias or first.name).value in refused
 
 
 def _rewrite(result: object) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -16,20 +18,46 @@ from pasar_core.errors import StartupError, Unavailable
 
 DEFAULT_POOL_TIMEOUT_S = 5.0
 RETRY_AFTER_S = 1
+# 53300 too many connections (max_connections or a role's limit); 57P03 starting or stopping.
+REFUSED_SQLSTATES = frozenset({"53300", "57P03"})
+
+log = logging.getLogger("pasar.db")
+
+
+def busy() -> Unavailable:
+    """Every connection of a pool is in use."""
+    return Unavailable(
+        "the server is busy (every database connection is in use); try again shortly",
+        retry_after_s=RETRY_AFTER_S,
+    )
+
+
+def refused_connection(error: BaseException) -> Unavailable | None:
+    """`Unavailable` when opening a connection failed because the database refused or could not
+    be reached (too many connections, starting up, connection refused), else None."""
+    if not isinstance(error, OSError) and getattr(error, "sqlstate", None) not in REFUSED_SQLSTATES:
+        return None
+    log.warning("the database refused a new connection: %s", error)
+    return Unavailable(
+        "the database is not accepting connections right now; try again shortly",
+        retry_after_s=RETRY_AFTER_S,
+    )
 
 
 class RefusingPool(AsyncAdaptedQueuePool):
-    """SQLAlchemy's pool, but a checkout that waited `timeout` seconds for a connection is the
-    typed `Unavailable` (503 with Retry-After at the edges) instead of a 500."""
+    """SQLAlchemy's pool, but a checkout that waited `timeout` seconds for a connection, or
+    whose new connection the database refused, is the typed `Unavailable` (503 with
+    Retry-After at the edges) instead of a 500."""
 
     def _do_get(self) -> ConnectionPoolEntry:
         try:
             return super()._do_get()
         except exc.TimeoutError:
-            raise Unavailable(
-                "the server is busy (every database connection is in use); try again shortly",
-                retry_after_s=RETRY_AFTER_S,
-            ) from None
+            raise busy() from None
+        except Exception as error:
+            if (unavailable := refused_connection(error)) is not None:
+                raise unavailable from None
+            raise
 
 
 def async_url(database_url: str) -> str:

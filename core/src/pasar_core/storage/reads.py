@@ -25,8 +25,7 @@ import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import Executable
 
-from pasar_core.errors import Unavailable
-from pasar_core.storage.db import RETRY_AFTER_S, asyncpg_dsn
+from pasar_core.storage.db import asyncpg_dsn, busy, refused_connection
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 APPLICATION_NAME = "pasar-reads"
@@ -93,10 +92,11 @@ class Reads:
         try:
             connection = await self._pool.acquire(timeout=self._timeout_s)
         except TimeoutError:
-            raise Unavailable(
-                "the server is busy (every database connection is in use); try again shortly",
-                retry_after_s=RETRY_AFTER_S,
-            ) from None
+            raise busy() from None
+        except Exception as error:  # opening a new connection failed
+            if (unavailable := refused_connection(error)) is not None:
+                raise unavailable from None
+            raise
         observers = tuple(self._observers)
         try:
             for logger in observers:
