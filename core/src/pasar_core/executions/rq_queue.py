@@ -22,6 +22,14 @@ WAITING = frozenset({"queued", "deferred", "scheduled", "started"})
 JOB_TIMEOUT_S = 3600
 
 
+def _waiting(status: Any, position: Any) -> bool:
+    """A job that will still run: started, deferred, scheduled, or queued and in the queue."""
+    name = status.decode() if isinstance(status, bytes) else status
+    if name == "queued":
+        return position is not None
+    return name in WAITING
+
+
 class RQSubmitter:
     """Enqueues runs for `pasar worker` processes; re-enqueues the ones Redis lost."""
 
@@ -60,11 +68,14 @@ class RQSubmitter:
                 details={"execution_id": str(execution_id)},
             ) from None
 
-    def _statuses(self, ids: list[uuid.UUID]) -> list[Any]:
+    def _statuses(self, ids: list[uuid.UUID]) -> list[tuple[Any, Any]]:
+        """Each job's status and its position in the queue (None: not waiting in it)."""
         with self._redis.pipeline(transaction=False) as pipeline:
             for execution_id in ids:
                 pipeline.hget(f"rq:job:{execution_id}", "status")
-            return list(pipeline.execute())
+                pipeline.lpos(self.queue.key, str(execution_id))
+            answers = list(pipeline.execute())
+        return list(zip(answers[0::2], answers[1::2], strict=True))
 
     def _replace(self, execution_id: uuid.UUID) -> None:
         from rq.job import Job
@@ -76,14 +87,18 @@ class RQSubmitter:
         self._enqueue(execution_id)
 
     async def ensure_delivered(self, ids: list[uuid.UUID]) -> int:
-        """Enqueue the queued runs that have no live job (Redis lost it, rq gave up on it)."""
+        """Enqueue the queued runs that have no live job (Redis lost it, rq gave up on it, or a
+        worker died between taking it off the queue and registering it as started: rq's
+        intermediate queue, which only a worker's maintenance would clean, minutes later).
+        The callers pass runs silent for `stale_after_s`; a duplicate job is harmless, since a
+        run is held by one lease at a time."""
         if not ids:
             return 0
-        statuses = await asyncio.to_thread(self._statuses, ids)
+        found = await asyncio.to_thread(self._statuses, ids)
         missing = [
             execution_id
-            for execution_id, status in zip(ids, statuses, strict=True)
-            if (status.decode() if isinstance(status, bytes) else status) not in WAITING
+            for execution_id, (status, position) in zip(ids, found, strict=True)
+            if not _waiting(status, position)
         ]
         for execution_id in missing:
             log.warning("execution %s: queued without a job in Redis; enqueued again", execution_id)
