@@ -58,9 +58,13 @@ async def _bare(n: int, delay_ms: int) -> dict[str, Any]:
             peak = max(peak, me.memory_info().rss)
             await asyncio.sleep(SAMPLE_S)
 
+    latencies: list[float] = []
+
     async def one(i: int) -> str:
+        begun = time.perf_counter()
         agent = common.bare_agent(SCRIPT, delay_ms)
         result = await agent.ainvoke({"messages": [{"role": "user", "content": f"go {i}"}]})
+        latencies.append(time.perf_counter() - begun)
         return str(result["messages"][-1].content)
 
     common.bare_agent(SCRIPT, 0)  # imports and first compile outside the clock
@@ -80,6 +84,8 @@ async def _bare(n: int, delay_ms: int) -> dict[str, Any]:
         ),
         "cpu_s": round(sum(os.times()[:2]) - cpu_start, 2),
         "errors": errors,
+        "run_latency_p50_s": round(common.percentile(latencies, 0.5), 3),
+        "run_latency_p99_s": round(common.percentile(latencies, 0.99), 3),
     }
 
 
@@ -127,8 +133,12 @@ class Sampler:
         import psutil
 
         while True:
-            with contextlib.suppress(psutil.Error):
-                rss = psutil.Process(self.server_pid).memory_info().rss
+            with contextlib.suppress(psutil.Error):  # `pasar serve` and its worker processes
+                server = psutil.Process(self.server_pid)
+                rss = server.memory_info().rss
+                for child in server.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        rss += child.memory_info().rss
                 self.server_peak_rss = max(self.server_peak_rss, rss)
             for pid in self.worker_pids:
                 with contextlib.suppress(psutil.Error):
@@ -211,7 +221,8 @@ async def drive(
             config = common.scripted_config(SCRIPT, args.delay_ms)
             config["limits"] = {"timeout_s": max(60, args.timeout)}
             agent_id = await common.create_agent_via_api(client, headers, [], config)
-            body = {"input": "go", "parameters": {"wait": False, "executor": args.executor}}
+            body = {"input": "go", "parameters": {"wait": args.wait, "executor": args.executor}}
+            answered: list[float] = []  # --wait: each request's time to its final answer
             gate = asyncio.Semaphore(args.submit_concurrency)
             http_errors: Counter[str] = Counter()
 
@@ -219,6 +230,7 @@ async def drive(
                 if args.submit == "enqueue":
                     return  # all at once below
                 async with gate:
+                    begun = time.perf_counter()
                     try:
                         response = await client.post(
                             f"/agents/{agent_id}/execute", json=body, headers=headers
@@ -228,6 +240,8 @@ async def drive(
                         return
                     if response.status_code not in (200, 202):
                         http_errors[f"HTTP {response.status_code}"] += 1
+                    elif args.wait and response.json().get("status") == "succeeded":
+                        answered.append(time.perf_counter() - begun)
 
             cpu_before = {"server": common.tree_cpu_s(server.pid)}
             cpu_before |= {f"worker{i}": common.tree_cpu_s(w.pid) for i, w in enumerate(workers)}
@@ -268,6 +282,8 @@ async def drive(
                 "   finished_at - created_at)) AS p50,"
                 " percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM"
                 "   finished_at - created_at)) AS p90,"
+                " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM"
+                "   finished_at - created_at)) AS p99,"
                 " percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM"
                 "   started_at - created_at)) AS queue_p50"
                 " FROM executions WHERE agent_id = $1 AND status = 'succeeded'",
@@ -305,6 +321,12 @@ async def drive(
         "error_samples": {row["error"]: int(row["n"]) for row in error_rows},
         "run_latency_p50_s": round(timing["p50"], 3) if timing and timing["p50"] else None,
         "run_latency_p90_s": round(timing["p90"], 3) if timing and timing["p90"] else None,
+        "run_latency_p99_s": round(timing["p99"], 3) if timing and timing["p99"] else None,
+        "client_answers_succeeded": len(answered) if args.wait else None,
+        "client_latency_p50_s": round(common.percentile(answered, 0.5), 3) if answered else None,
+        "client_latency_p90_s": round(common.percentile(answered, 0.9), 3) if answered else None,
+        "client_latency_p99_s": round(common.percentile(answered, 0.99), 3) if answered else None,
+        "client_latency_max_s": round(max(answered), 3) if answered else None,
         "queue_wait_p50_s": (
             round(timing["queue_p50"], 3) if timing and timing["queue_p50"] else None
         ),
@@ -488,7 +510,8 @@ def run_name(args: argparse.Namespace) -> str:
     if args.executor == "rq":
         suffix = "-enqueue" if args.submit == "enqueue" else ""
         return f"inflight-rq-w{args.workers}-n{args.n}{suffix}"
-    return f"inflight-inline-n{args.n}-c{args.max_concurrency}"
+    wait = "-wait" if args.wait else ""
+    return f"inflight-inline-n{args.n}-c{args.max_concurrency}-d{args.delay_ms}{wait}"
 
 
 def main() -> None:
@@ -510,6 +533,8 @@ def main() -> None:
                         help="HTTP requests the driver keeps in flight while submitting")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=300, help="give up after (s)")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--wait", action="store_true",
+                        help="submit with wait: true and report each request's latency to its answer")  # fmt: skip
     parser.add_argument("--keep-logs", action="store_true", help="copy logs to bench/results")
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -574,15 +599,22 @@ def print_table(data: dict[str, Any]) -> None:
         ["runs/s", pasar["runs_per_s"], bare.get("runs_per_s", "-")],
         ["peak runs in flight (queued+running) / running",
          f"{pasar['peak_in_flight']} / {pasar['peak_running']}", data["n"]],
-        ["run latency p50 / p90 (s)",
-         f"{pasar['run_latency_p50_s']} / {pasar['run_latency_p90_s']}", "-"],
-        ["peak RSS serving process (MiB)", pasar["server_peak_rss_mib"], bare.get("peak_rss_mib", "-")],
+        ["run latency p50 / p90 / p99 (s)",
+         f"{pasar['run_latency_p50_s']} / {pasar['run_latency_p90_s']}"
+         f" / {pasar['run_latency_p99_s']}", "-"],
+        ["run latency p50 / p99 (s), bare: each ainvoke",
+         "-", f"{bare.get('run_latency_p50_s', '-')} / {bare.get('run_latency_p99_s', '-')}"],
+        ["peak RSS serving process tree (MiB)", pasar["server_peak_rss_mib"], bare.get("peak_rss_mib", "-")],
         ["peak DB connections (max_connections)",
          f"{pasar['peak_db_connections']} ({pasar['db_max_connections']})", "-"],
         ["CPU s: server / postgres",
          f"{pasar['cpu_s'].get('server')} / {pasar.get('postgres_cpu_s')}", bare.get("cpu_s", "-")],
         ["errors (not succeeded)", pasar["errors"], bare.get("errors", "-")],
     ]  # fmt: skip
+    if pasar.get("client_latency_p99_s") is not None:
+        rows.insert(7, ["client latency, request to answer, p50 / p90 / p99 / max (s)",
+                        f"{pasar['client_latency_p50_s']} / {pasar['client_latency_p90_s']} / "
+                        f"{pasar['client_latency_p99_s']} / {pasar['client_latency_max_s']}", "-"])  # fmt: skip
     if data["executor"] == "rq":
         rows.insert(7, ["peak RSS per worker tree (MiB)", pasar["worker_peak_rss_mib"], "-"])
         rows.insert(8, ["peak RSS work horse (MiB)", pasar["work_horse_peak_rss_mib"], "-"])

@@ -3,20 +3,29 @@ workers: many runs on one event loop, no work horses)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import asyncpg
 import psutil
 import pytest
 from pasar_core.settings import Settings
+from pasar_core.testing import PostgresForTests
+from pasar_google_workspace.emulator.state import EmulatorState
+from pasar_google_workspace.testing import PUBLIC_URL, RunningEmulator, emulator_client
 from rq.job import Job, JobStatus
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.e2e.consent import Browser
 from tests.support.processes import Processes
 from tests.support.redis_server import redis_server
 
@@ -370,3 +379,135 @@ def test_workers_killed_at_random_points_never_repeat_a_write(
             terminal = [line for line in events.splitlines()
                         if line.startswith("data: ") and '"status": "succeeded"' in line]  # fmt: skip
             assert len(terminal) == 1, events
+
+
+@pytest.fixture
+def shop_dsn(pasar_postgres: PostgresForTests) -> Iterator[str]:
+    """A `postgresql://` URL to a fresh database with a `sent` table (one row per effect)."""
+    name = f"pasar_kill_{uuid.uuid4().hex[:10]}"
+    dsn = make_url(pasar_postgres.create_database(name)).set(drivername="postgresql")
+    url = dsn.render_as_string(hide_password=False)
+    asyncio.run(_sql(url, "CREATE TABLE effects (run text NOT NULL)"))
+    try:
+        yield url
+    finally:
+        pasar_postgres.drop_database(name)
+
+
+async def _sql(dsn: str, statement: str) -> list[dict[str, Any]]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return [dict(row) for row in await connection.fetch(statement)]
+    finally:
+        await connection.close()
+
+
+def where_is_job(redis_url: str, execution_id: str) -> dict[str, Any]:
+    """The rq job of a run that did not finish: its status and the lists that hold it."""
+    from redis import Redis
+
+    redis = Redis.from_url(redis_url)
+    job = rq_job(redis_url, execution_id)
+    lists = {key.decode(): execution_id.encode() in redis.lrange(key, 0, -1)
+             for key in redis.scan_iter("rq:queue:*") if redis.type(key) == b"list"}  # fmt: skip
+    return {"status": job.get_status(), "origin": job.origin, "in_lists": lists,
+            "started": [k.decode() for k in redis.scan_iter("rq:wip:*")
+                        if redis.zscore(k, execution_id) is not None]}  # fmt: skip
+
+
+def sent_with_subject(state: EmulatorState, subject: str) -> int:
+    """Emails the emulator's Gmail sent with this subject (the `send` side effects, counted)."""
+    return sum(
+        1
+        for message in list(state.messages.values())
+        if "SENT" in message["labelIds"]
+        and {"name": "Subject", "value": subject} in message["payload"]["headers"]
+    )
+
+
+def test_workers_killed_at_random_points_never_repeat_a_send_or_destructive_call(
+    rq_settings: Settings, start_worker, redis_url: str, google_emulator: RunningEmulator,
+    shop_dsn: str,
+) -> None:  # fmt: skip
+    """SIGKILL of the worker at random points while runs send (gmail:send to the Google
+    emulator: sent messages counted), run destructive SQL (postgres:execute inserting a row:
+    rows counted) and read: every run ends exactly once, succeeded, and no send or destructive
+    call happened twice (one that was recorded but not its result is reported as interrupted)."""
+    import random
+
+    rng = random.Random(11)
+    client_settings = emulator_client(google_emulator)
+    settings = rq_settings.with_overrides(
+        max_interruptions=100, public_url=PUBLIC_URL, oauth_clients={"google": client_settings}
+    )
+    settings.ensure_data_dir()
+    worker_env = {
+        "PASAR_MAX_INTERRUPTIONS": "100",
+        "PASAR_PUBLIC_URL": PUBLIC_URL,
+        "PASAR_GOOGLE_CLIENT_ID": client_settings.client_id,
+        "PASAR_GOOGLE_CLIENT_SECRET": client_settings.client_secret or "",
+        "PASAR_GOOGLE_BASE_URL": google_emulator.url,
+        "PASAR_ALLOW_PRIVATE_HOSTS": ",".join(settings.allow_private_hosts),  # the loopback DSN
+    }
+    tools = ["gmail:send", "postgres:execute", "txt:read"]
+    with TestClient(create_app(settings)) as client:
+        headers = login(client)
+        ids: dict[str, str] = {}
+
+        def submit() -> None:
+            tag = f"kill-{len(ids)}"
+            send = {"to": ["bo@example.com"], "subject": tag, "body": "sent once"}
+            insert = {"sql": f"INSERT INTO effects (run) VALUES ('{tag}')"}
+            script = [
+                {"tool_calls": [{"name": "gmail_send", "args": send}]},
+                {"tool_calls": [{"name": "postgres_execute", "args": insert}]},
+                {"tool_calls": [{"name": "txt_read", "args": {"path": f"{tag}.txt"}}]},
+                {"content": "done"},
+            ]
+            config = {"model": "scripted", "approval": {"require_for": []},
+                      "model_options": {"script": script, "delay_ms": 300}}  # fmt: skip
+            body = {"name": "k", "tools": tools, "config": config}
+            agent = client.post("/agents", json=body, headers=headers).json()
+            if agent.get("auth_url"):  # the first agent: consent once for the account
+                assert Browser(client).connect(agent["auth_url"]).status_code == 200
+            secret = client.put(f"/agents/{agent['agent_id']}/secrets/postgres_dsn",
+                                json={"value": shop_dsn}, headers=headers)  # fmt: skip
+            assert secret.status_code == 204, secret.text
+            ids[tag] = start_run(client, headers, agent["agent_id"])
+
+        for _ in range(2):
+            submit()
+        killed_holding_runs = 0
+        for _ in range(12):
+            submit()
+            worker = start_worker(**worker_env)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                w.pid == worker.pid and w.current_execution_count for w in rq_workers(redis_url)
+            ):
+                time.sleep(0.05)
+            killed_holding_runs += time.monotonic() < deadline
+            time.sleep(rng.uniform(0, 1.5))
+            worker.kill()
+            worker.wait(10)
+        start_worker(**worker_env)
+        for tag, execution_id in ids.items():
+            run = wait_for(client, headers, execution_id,
+                           lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 180)  # fmt: skip
+            assert run["status"] == "succeeded", (run, where_is_job(redis_url, execution_id))
+            results = {s["tool"]: s for s in run["steps"] if s["type"] == "tool_result"}
+            assert set(results) == set(tools), run["steps"]
+            rows = Counter(
+                row["run"] for row in asyncio.run(_sql(shop_dsn, "SELECT run FROM effects"))
+            )
+            effects = {"gmail:send": sent_with_subject(google_emulator.state, tag),
+                       "postgres:execute": rows[tag]}  # fmt: skip
+            for name, count in effects.items():
+                assert count <= 1, (tag, name, run["steps"])
+                if count == 0:  # killed between recording the call and its effect: told, not redone
+                    assert results[name]["error"].startswith("INTERRUPTED"), run["steps"]
+            events = client.get(f"/executions/{execution_id}/events", headers=headers).text
+            terminal = [line for line in events.splitlines()
+                        if line.startswith("data: ") and '"status": "succeeded"' in line]  # fmt: skip
+            assert len(terminal) == 1, events
+        assert killed_holding_runs > 0  # the kills landed on workers running runs
