@@ -40,3 +40,4 @@ def test_a_job_stuck_in_the_intermediate_queue_is_enqueued_again(
     run = wait_for(rq_client, headers, execution_id, lambda r: r["status"] == "succeeded", 90)
     assert run["status"] == "succeeded", run
     assert run["attempts"] == 1  # enqueued again, run once
+    assert redis.lpos(queue.intermediate_queue_key, execution_id) is None  # and tidied

@@ -84,6 +84,8 @@ class RQSubmitter:
             Job.fetch(str(execution_id), connection=self._redis).delete(remove_from_queue=True)
         except Exception:
             log.debug("no old job for %s", execution_id)
+        # A worker that died taking it left its id on rq's intermediate list.
+        self._redis.lrem(self.queue.intermediate_queue_key, 0, str(execution_id))
         self._enqueue(execution_id)
 
     async def ensure_delivered(self, ids: list[uuid.UUID]) -> int:
@@ -116,25 +118,10 @@ class RQSubmitter:
             death_penalty_class=TimerDeathPenalty,
         ).cleanup()  # fmt: skip
 
-    def _requeue_stranded(self) -> None:
-        """Jobs a worker took off the queue (BLMOVE to rq's intermediate list) and died before
-        registering as started: rq's own rule (absent from the started registry for a minute
-        after first seen) decides they are stranded; they go back on the queue."""
-        intermediate = self.queue.intermediate_queue
-        started = self.queue.started_job_registry
-        for job_id in intermediate.get_job_ids():
-            if job_id in started or intermediate.set_first_seen(job_id):
-                continue
-            if intermediate.should_be_cleaned_up(job_id):
-                log.warning("execution %s: its worker died taking it; enqueued again", job_id)
-                intermediate.remove(job_id)
-                self._replace(uuid.UUID(job_id))
-
     async def recover_abandoned(self) -> None:
-        """rq's handling of jobs whose worker stopped beating: retried (or failed); and jobs
-        stranded between the queue and the started registry, enqueued again."""
+        """rq's handling of jobs whose worker stopped beating: retried (or failed). Jobs a
+        worker took off the queue but died before starting are `ensure_delivered`'s."""
         await asyncio.to_thread(self._cleanup)
-        await asyncio.to_thread(self._requeue_stranded)
 
     async def ping(self) -> bool:
         try:
