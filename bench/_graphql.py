@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
@@ -12,46 +11,23 @@ import _load as load
 
 
 def run(name: str, description: str, query: str, needs_agent: bool) -> None:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--connections", type=int, nargs="+", default=[64, 1000])
-    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
-    args = parser.parse_args()
-    if not 1 <= args.duration <= 60 or not 1 <= args.rounds <= 9:
-        parser.error("--duration must be 1..60 and --rounds 1..9")
-    if any(not 1 <= count <= 10_000 for count in args.connections):
-        parser.error("--connections must be 1..10000")
-
+    args = load.wrk_arguments(description)
     started_load = load.loadavg()
-    with load.bench_database() as (database_url, data_dir):
-        pasar = load.start_pasar(database_url, data_dir, server=args.server)
-        bare = None
-        try:
-            load.wait_http(pasar.base_url, pasar.process, pasar.log)
-            seed = load.seed(pasar.base_url)
-            bare = load.start_bare("bare_graphql", {
-                "BENCH_DATABASE_URL": load.asyncpg_url(database_url), "BENCH_OWNER_ID": seed.owner_id,
-            }, data_dir.parent, server=args.server)  # fmt: skip
-            load.wait_http(bare.base_url, bare.process, bare.log)
-            variables: dict[str, Any] = {"id": seed.agent_id} if needs_agent else {}
-            body = json.dumps({"query": query, "variables": variables})
-            check(pasar.base_url, body, seed.headers)
-            check(bare.base_url, body, {})
-            json_headers = {"Content-Type": "application/json"}
-            levels = load.compare(
-                pasar,
-                load.Shape("/graphql", "POST", body, {**json_headers, **seed.headers}),
-                bare,
-                load.Shape("/graphql", "POST", body, json_headers),
-                connections=args.connections,
-                duration_s=args.duration,
-                rounds=args.rounds,
-            )
-        finally:
-            pasar.stop()
-            if bare is not None:
-                bare.stop()
+    with load.pasar_beside_bare("bare_graphql", server=args.server) as side:
+        variables: dict[str, Any] = {"id": side.seed.agent_id} if needs_agent else {}
+        body = json.dumps({"query": query, "variables": variables})
+        check(side.pasar.base_url, body, side.seed.headers)
+        check(side.bare.base_url, body, {})
+        json_headers = {"Content-Type": "application/json"}
+        levels = load.compare(
+            side.pasar,
+            load.Shape("/graphql", "POST", body, {**json_headers, **side.seed.headers}),
+            side.bare,
+            load.Shape("/graphql", "POST", body, json_headers),
+            connections=args.connections,
+            duration_s=args.duration,
+            rounds=args.rounds,
+        )
     result = {"server": args.server, "query": query, "duration_s": args.duration,
               "rounds": args.rounds, "levels": levels, "machine": common.machine(),
               "loadavg_at_start": started_load}  # fmt: skip

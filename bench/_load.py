@@ -7,6 +7,7 @@ by the same wrk command in the same invocation, alternating, so their ratio is w
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -217,6 +218,56 @@ def bench_database() -> Iterator[tuple[str, Path]]:
             yield database_url, data_dir
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Side:
+    """A seeded pasar and its bare baseline, both answering, on one fresh database."""
+
+    pasar: Server
+    bare: Server
+    seed: Seed
+
+
+@contextlib.contextmanager
+def pasar_beside_bare(
+    bare_app: str, *, server: str, pool_timeout_s: float | None = None
+) -> Iterator[Side]:
+    """Start both (the bare app reads the seeded user's rows), stop both afterwards."""
+    with bench_database() as (database_url, data_dir):
+        if pool_timeout_s is None:
+            pasar = start_pasar(database_url, data_dir, server=server)
+        else:
+            pasar = start_pasar(database_url, data_dir, server=server,
+                                PASAR_DB_POOL_TIMEOUT=str(pool_timeout_s))  # fmt: skip
+        bare = None
+        try:
+            wait_http(pasar.base_url, pasar.process, pasar.log)
+            seeded = seed(pasar.base_url)
+            bare = start_bare(bare_app, {
+                "BENCH_DATABASE_URL": asyncpg_url(database_url), "BENCH_OWNER_ID": seeded.owner_id,
+            }, data_dir.parent, server=server)  # fmt: skip
+            wait_http(bare.base_url, bare.process, bare.log)
+            yield Side(pasar, bare, seeded)
+        finally:
+            pasar.stop()
+            if bare is not None:
+                bare.stop()
+
+
+def wrk_arguments(description: str) -> argparse.Namespace:
+    """The options every wrk comparison takes, checked to stay bounded."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--connections", type=int, nargs="+", default=[64, 1000])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server", choices=["granian", "uvicorn"], default="granian")
+    args = parser.parse_args()
+    if not 1 <= args.duration <= 60 or not 1 <= args.rounds <= 9:
+        parser.error("--duration must be 1..60 and --rounds 1..9")
+    if any(not 1 <= count <= 10_000 for count in args.connections):
+        parser.error("--connections must be 1..10000")
+    return args
 
 
 def loadavg() -> list[float]:

@@ -87,35 +87,23 @@ def main() -> None:
 
     started_load = load.loadavg()
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "pasar": []}
-    with load.bench_database() as (database_url, data_dir):
-        pasar = load.start_pasar(database_url, data_dir, server=args.server,
-                                 PASAR_DB_POOL_TIMEOUT=str(args.pool_timeout))  # fmt: skip
-        bare = None
-        try:
-            load.wait_http(pasar.base_url, pasar.process, pasar.log)
-            seed = load.seed(pasar.base_url)
-            bare = load.start_bare("bare_rest", {
-                "BENCH_DATABASE_URL": load.asyncpg_url(database_url), "BENCH_OWNER_ID": seed.owner_id,
-            }, data_dir.parent, server=args.server)  # fmt: skip
-            load.wait_http(bare.base_url, bare.process, bare.log)
-            path = f"/agents/{seed.agent_id}"
-            targets = {"bare": (bare, {}), "pasar": (pasar, seed.headers)}
-            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                for server, headers in targets.values():  # warm both at a small scale
-                    runner.run(burst(port_of(server), path, headers, 200, args.timeout))
-                for round_no in range(args.rounds):
-                    order = ("bare", "pasar") if round_no % 2 == 0 else ("pasar", "bare")
-                    for name in order:
-                        server, headers = targets[name]
-                        time.sleep(2)  # let TIME_WAIT and the servers settle
-                        result = runner.run(burst(port_of(server), path, headers,
-                                                  args.connections, args.timeout))  # fmt: skip
-                        result["loadavg"] = load.loadavg()
-                        runs[name].append(result)
-        finally:
-            pasar.stop()
-            if bare is not None:
-                bare.stop()
+    with load.pasar_beside_bare(
+        "bare_rest", server=args.server, pool_timeout_s=args.pool_timeout
+    ) as side:
+        path = f"/agents/{side.seed.agent_id}"
+        targets = {"bare": (side.bare, {}), "pasar": (side.pasar, side.seed.headers)}
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            for server, headers in targets.values():  # warm both at a small scale
+                runner.run(burst(port_of(server), path, headers, 200, args.timeout))
+            for round_no in range(args.rounds):
+                order = ("bare", "pasar") if round_no % 2 == 0 else ("pasar", "bare")
+                for name in order:
+                    server, headers = targets[name]
+                    time.sleep(2)  # let TIME_WAIT and the servers settle
+                    result = runner.run(burst(port_of(server), path, headers,
+                                              args.connections, args.timeout))  # fmt: skip
+                    result["loadavg"] = load.loadavg()
+                    runs[name].append(result)
     chosen = {name: max(found, key=lambda run: (run["ok_200"], -run["p99_ms"]))
               for name, found in runs.items()}  # fmt: skip
     result = {"server": args.server, "connections": args.connections,
