@@ -17,9 +17,12 @@ from pasar_core.executions.status import (
     allowed,
     check_transition,
 )
+from pasar_core.settings import Settings
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
+
+from pasar.app import create_app
 
 S = ExecutionStatus
 LEGAL = {
@@ -73,6 +76,16 @@ class ExecutionCommits:
 
     def rollback(self, conn: Any) -> None:
         self._touched.discard(id(conn.connection.dbapi_connection))
+
+
+@pytest.fixture
+def client(pasar_settings: Settings) -> Iterator[TestClient]:
+    """The app with a gathering window longer than any run here: a slow (loaded) machine
+    would otherwise write a run's steps in more batches, which is the window doing its job;
+    what is counted is what the run itself forces."""
+    settings = pasar_settings.with_overrides(events_flush_s=30.0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
 
 
 @pytest.fixture

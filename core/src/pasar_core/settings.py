@@ -151,6 +151,13 @@ class Settings:
     db_pool_timeout_s: float = 5.0
     """How long a request waits for a database connection before it is refused with 503
     `UNAVAILABLE` and `Retry-After` (never a 500 after SQLAlchemy's default 30 s)."""
+    events_flush_s: float = 0.05
+    """How long a run's steps and events gather before they are written together (one
+    transaction for every run of the process); a write-effect call and a run's end are
+    written at once whatever this says."""
+    run_db_wait_s: float = 120.0
+    """How long a run waits for a database connection when the pool is full, before it is
+    handed back to the queue (requests keep `db_pool_timeout_s`)."""
     public_url: str | None = None
     oauth_clients: Mapping[str, OAuthClientSettings] = field(default_factory=dict)
     """`public_url`: where browsers reach this server (OAuth redirect URIs are built from it;
@@ -220,6 +227,8 @@ class Settings:
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 20),
             db_read_pool_size=_int(env, "PASAR_DB_READ_POOL_SIZE", 10),
             db_pool_timeout_s=_float(env, "PASAR_DB_POOL_TIMEOUT", 5.0),
+            run_db_wait_s=_float(env, "PASAR_RUN_DB_WAIT", 120.0),
+            events_flush_s=_int(env, "PASAR_EVENTS_FLUSH_MS", 50) / 1000,
             workers=_int(env, "PASAR_WORKERS", 1),
             server=_server(env),
             backlog=_int(env, "PASAR_BACKLOG", 16384),

@@ -57,6 +57,7 @@ from pasar_core.models.cache import BuiltCache
 from pasar_core.services import Services
 from pasar_core.specs import Effect
 from pasar_core.storage.availability import is_unavailable
+from pasar_core.storage.db import patient_checkouts
 
 log = logging.getLogger("pasar.runner")
 
@@ -82,7 +83,11 @@ async def run_execution(
     """Run to a final status and return it: `queued` when handed back, a paused status when it
     waits, None when it was not this runner's to run (ended, paused, held by a live runner, or
     lost while running)."""
-    lease = lease or uuid.uuid4()
+    with patient_checkouts(host.services.settings.run_db_wait_s):
+        return await _run_execution(host, execution_id, lease or uuid.uuid4())
+
+
+async def _run_execution(host: RunnerHost, execution_id: uuid.UUID, lease: uuid.UUID) -> str | None:
     record = await claimable(host, execution_id, lease)
     if record is None:
         return None

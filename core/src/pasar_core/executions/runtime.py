@@ -97,7 +97,12 @@ class Runs:
         self.owner = owner or process_name()
         url = self.engine.url.render_as_string(hide_password=False)
         self.hub = EventHub(asyncpg_dsn(url), services.sessionmaker)
-        self.journal = Journal(self.engine, on_cancel_requested=self.cancel_local)
+        self.journal = Journal(
+            self.engine,
+            flush_s=settings.events_flush_s,
+            on_cancel_requested=self.cancel_local,
+            db_wait_s=settings.run_db_wait_s,
+        )
         self.inline = InlineExecutor(self, settings.inline_max_concurrency) if serve else None
         self.rq = (
             RQSubmitter(settings.redis_url, retries=settings.max_interruptions)

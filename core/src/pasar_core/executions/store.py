@@ -39,6 +39,7 @@ from pasar_core.executions.status import (
     check_transition,
 )
 from pasar_core.storage.availability import is_unavailable
+from pasar_core.storage.db import patient_checkouts
 from pasar_core.storage.models import Agent, AgentTool, Execution, ExecutionEvent
 
 log = logging.getLogger("pasar.executions.store")
@@ -451,9 +452,11 @@ class Journal:
         *,
         flush_s: float = FLUSH_S,
         on_cancel_requested: CancelHandler | None = None,
+        db_wait_s: float = 0.0,
     ) -> None:
         self._engine = engine
         self._flush_s = flush_s
+        self._db_wait_s = db_wait_s
         self._on_cancel = on_cancel_requested
         self._logs: dict[uuid.UUID, RunLog] = {}
         self._held: dict[uuid.UUID, uuid.UUID] = {}  # reserved before a log is opened
@@ -537,7 +540,8 @@ class Journal:
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="pasar-journal")
+            with patient_checkouts(self._db_wait_s):  # the task's context: it waits, runs go on
+                self._task = asyncio.create_task(self._run(), name="pasar-journal")
 
     async def close(self) -> None:
         """Write what is pending, then stop."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy import exc
 
+from pasar_core.errors import Unavailable
+
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # the connection broke or could not be made
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up, crashed
@@ -14,6 +16,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,  # "connection is closed" and its kin
     ConnectionError,
     TimeoutError,  # connecting timed out
+    Unavailable,  # every connection of the pool was in use, or the database refused one
 )
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+import time
+from collections.abc import Iterator
 
 from sqlalchemy import exc
 from sqlalchemy.engine import make_url
@@ -22,6 +26,21 @@ RETRY_AFTER_S = 1
 REFUSED_SQLSTATES = frozenset({"53300", "57P03"})
 
 log = logging.getLogger("pasar.db")
+
+# How long, in all, a checkout in this context may wait for a connection; 0: the pool's timeout.
+_PATIENCE: contextvars.ContextVar[float] = contextvars.ContextVar("pasar_db_patience", default=0.0)
+
+
+@contextlib.contextmanager
+def patient_checkouts(seconds: float) -> Iterator[None]:
+    """Checkouts made in this context (and in tasks it starts) wait up to `seconds` for a
+    connection instead of the pool's timeout. Runs use it: a run that meets a full pool would
+    rather wait than be interrupted and resumed, while requests keep their quick 503."""
+    token = _PATIENCE.set(seconds)
+    try:
+        yield
+    finally:
+        _PATIENCE.reset(token)
 
 
 def busy() -> Unavailable:
@@ -50,14 +69,21 @@ class RefusingPool(AsyncAdaptedQueuePool):
     Retry-After at the edges) instead of a 500."""
 
     def _do_get(self) -> ConnectionPoolEntry:
-        try:
-            return super()._do_get()
-        except exc.TimeoutError:
-            raise busy() from None
-        except Exception as error:
-            if (unavailable := refused_connection(error)) is not None:
-                raise unavailable from None
-            raise
+        give_up = time.monotonic() + _PATIENCE.get()
+        waited = False
+        while True:
+            try:
+                return super()._do_get()
+            except exc.TimeoutError:
+                if time.monotonic() + self._timeout > give_up:
+                    raise busy() from None
+                if not waited:
+                    log.info("every database connection is in use; waiting for one")
+                    waited = True
+            except Exception as error:
+                if (unavailable := refused_connection(error)) is not None:
+                    raise unavailable from None
+                raise
 
 
 def async_url(database_url: str) -> str:
