@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pasar_core.errors import SandboxBusy, SandboxUnavailable
@@ -112,3 +113,64 @@ class SandboxQueue:
         if reply.get("ok") is not True:
             raise reply_error(reply)
         return reply
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """The sandbox queue as `pasar sandbox status` reports it."""
+
+    redis: str
+    """Where its Redis is (credentials removed), or "embedded"."""
+    reachable: bool
+    queued: int | None = None
+    workers: int | None = None
+    failed: int | None = None
+    error: str | None = None
+
+    def problem(self) -> str | None:
+        """What keeps calls from being served, or None."""
+        if self.redis == EMBEDDED:
+            return None
+        if not self.reachable:
+            return f"the sandbox queue's Redis at {self.redis} does not answer ({self.error})"
+        if not self.workers:
+            return NO_WORKER
+        return None
+
+
+EMBEDDED = "embedded"
+
+
+def redis_location(redis_url: str) -> str:
+    """The URL without its credentials (`redis://user:secret@host` -> `redis://host`)."""
+    scheme, separator, rest = redis_url.partition("://")
+    if not separator:
+        return redis_url.rsplit("@", 1)[-1]
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+
+
+def queue_status(redis_url: str | None, *, timeout_s: float = 5.0) -> QueueStatus:
+    """Jobs waiting, workers registered and failed jobs on the sandbox queue of `redis_url`;
+    None: the queue is embedded (`pasar serve` starts its own Redis and worker)."""
+    if redis_url is None:
+        return QueueStatus(redis=EMBEDDED, reachable=True)
+    import redis.exceptions
+    from redis import Redis
+    from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
+
+    where = redis_location(redis_url)
+    client = Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        queue = Queue(QUEUE_NAME, connection=client, serializer=JSONSerializer)
+        return QueueStatus(
+            redis=where,
+            reachable=True,
+            queued=int(queue.count),
+            workers=int(Worker.count(connection=client, queue=queue)),
+            failed=int(queue.failed_job_registry.count),
+        )
+    except (redis.exceptions.RedisError, OSError) as error:
+        return QueueStatus(redis=where, reachable=False, error=type(error).__name__)
+    finally:
+        client.close()
