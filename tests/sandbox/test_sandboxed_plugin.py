@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from pasar.cli import main
 from tests.e2e.runs import call, error, result, run_tools
+from tests.sandbox.conftest import ContainerAudit
 
 PLUGIN_SOURCE = """
 from __future__ import annotations
@@ -118,6 +119,7 @@ def test_third_party_plugin_installs_sandboxed_and_runs(
     tools_settings: Settings,
     pasar_docker: DockerForTests,
     cli_worker: str,
+    container_audit: ContainerAudit,
     tmp_path: Path,
 ) -> None:
     wheel = build_wheel(
@@ -129,6 +131,13 @@ def test_third_party_plugin_installs_sandboxed_and_runs(
     assert installed.exit_code == 0, installed.output
     assert "almanac:closed, almanac:forecast" in installed.output
     assert "almanac_plugin" not in sys.modules  # the package never ran here
+    # The CLI's manifest read ran in a container of its own, which the session audit inspected.
+    container_audit.log.wait_until(
+        lambda: any(
+            (i["Config"]["Labels"] or {}).get(LABEL_WORKER) == cli_worker
+            for i in list(container_audit.inspected.values())
+        )
+    )
 
     listed = {tool["id"]: tool for tool in tools_client.get("/tools").json()["tools"]}
     assert listed["almanac:forecast"]["source"] == "sandboxed"
