@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from pasar_core.sandbox.client import SandboxClient
+from pasar_core.sandbox.egress import EgressProxy
 from pasar_core.sandbox.jobs import SandboxHost
 from pasar_core.sandbox.policy import LABEL_INSTANCE, LABEL_SANDBOX, LABEL_WORKER
 from pasar_core.sandbox.settings import SandboxSettings
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     from pasar.sandbox_worker import SandboxWorkerPool
 
 ALLOWED_ENV = {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE"}
+PROXY_ENV = {name: "http://127.0.0.1:3128" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                                                         "https_proxy")}  # fmt: skip
+"""What a tool with allow_hosts gets: its egress relay, on the container's own loopback."""
 
 
 class ContainerAudit:
@@ -110,8 +114,10 @@ def hardening_problems(inspected: Mapping[str, Any]) -> list[str]:
     expect(user.split(":")[0] not in ("", "0", "root"), f"user {user!r}")
     expect(host["PidMode"] in ("", "private"), f"PidMode {host['PidMode']}")
     expect(host["IpcMode"] in ("none", "private"), f"IpcMode {host['IpcMode']}")
-    env_names = {item.split("=", 1)[0] for item in config.get("Env") or []}
-    expect(env_names <= ALLOWED_ENV, f"environment {sorted(env_names)}")
+    env = dict(item.split("=", 1) for item in config.get("Env") or [])
+    expect(set(env) <= ALLOWED_ENV | set(PROXY_ENV), f"environment {sorted(env)}")
+    proxies = {name: value for name, value in env.items() if name in PROXY_ENV}
+    expect(proxies in ({}, PROXY_ENV), f"proxy variables {proxies}")  # the relay on loopback
     expect("docker.sock" not in str(inspected), "the Docker socket is mentioned")
     labels = config.get("Labels") or {}
     for label in ("pasar.sandbox", "pasar.tool.id", "pasar.tool.version", LABEL_WORKER):
@@ -224,11 +230,15 @@ MakeSandbox = Callable[..., SandboxClient]
 def make_sandbox(
     pasar_docker: DockerForTests, container_audit: ContainerAudit, sandbox_settings: SandboxSettings
 ) -> Iterator[MakeSandbox]:
-    """make_sandbox(**settings_overrides, clock=...) -> a started client, closed after the test;
-    no container of it may remain."""
+    """make_sandbox(**settings_overrides, clock=..., egress=...) -> a started client, closed after
+    the test; no container of it may remain."""
     clients: list[SandboxClient] = []
 
-    def make(clock: Callable[[], float] = time.monotonic, **overrides: Any) -> SandboxClient:
+    def make(
+        clock: Callable[[], float] = time.monotonic,
+        egress: EgressProxy | None = None,
+        **overrides: Any,
+    ) -> SandboxClient:
         from dataclasses import replace
 
         client = SandboxClient(
@@ -236,6 +246,7 @@ def make_sandbox(
             image=pasar_docker.image,
             on_container_created=container_audit.record,
             clock=clock,
+            egress=egress,
         )
         clients.append(client)
         return client.start(janitor=False)

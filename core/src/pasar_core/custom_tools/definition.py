@@ -28,7 +28,13 @@ from pasar_core.errors import (
     ToolError,
     ToolSourceInvalid,
 )
-from pasar_core.net.guard import MAX_ALLOW_HOSTS, AllowList, TargetRefused, parse_target
+from pasar_core.net.guard import (
+    MAX_ALLOW_HOSTS,
+    AllowList,
+    TargetRefused,
+    check_target,
+    parse_target,
+)
 from pasar_core.sandbox.limits import SandboxLimits
 from pasar_core.sandbox.settings import SandboxSettings
 from pasar_core.specs import FAMILY_ID_PATTERN
@@ -148,26 +154,42 @@ def check_definition(
     if definition.input_schema.get("type") != "object":
         raise _invalid("/input_schema/type", "the input schema must have type 'object'")
     check_user_schema(definition.output_schema, "/output_schema")
+    implementation = definition.implementation
+    bound = AllowList.parse(list(allow_private_hosts))
     try:
-        AllowList.parse(definition.network.allow_hosts).within(
-            AllowList.parse(list(allow_private_hosts))
-        )
+        if isinstance(implementation, PythonImplementation):
+            check_egress_hosts(definition.network.allow_hosts, bound)
+        else:
+            AllowList.parse(definition.network.allow_hosts).within(bound)
     except ToolError as error:
         raise _invalid("/network/allow_hosts", error.message) from None
-    implementation = definition.implementation
     if isinstance(implementation, PythonImplementation):
-        if definition.network.allow_hosts:
-            raise _invalid(
-                "/network/allow_hosts",
-                "python tools run with no network: the sandbox egress proxy is not in this "
-                "version; call HTTP APIs with an http tool",
-            )
         sandbox_limits(definition, settings)
         check_source(implementation.source, implementation.entrypoint)
     else:
         if definition.limits:
             raise _invalid("/limits", "HTTP tools run no sandbox: limits apply to python tools")
         check_http(implementation, definition.input_schema)
+
+
+def check_egress_hosts(allow_hosts: list[str], bound: AllowList) -> None:
+    """A python tool's allow_hosts: the only hosts its egress proxy lets it reach. Each must be
+    well-formed, and either opened by the operator or a host the guard would let anyone reach
+    (a public name or address, on 80, 443 or an unprivileged port); names that resolve to
+    private addresses are refused at call time, by the guard."""
+    for entry in AllowList.parse(allow_hosts).entries:
+        host, port = entry
+        if entry in bound.entries or (host, None) in bound.entries:
+            continue
+        literal = f"[{host}]" if ":" in host else host
+        try:
+            check_target(parse_target(f"http://{literal}:{port or 443}/"), AllowList())
+        except TargetRefused as refused:
+            shown = f"{literal}:{port}" if port else literal
+            raise ToolError(
+                f"{shown}: {refused.reason} (the operator opens such hosts with "
+                "PASAR_ALLOW_PRIVATE_HOSTS)"
+            ) from None
 
 
 def check_source(source: str, entrypoint: str) -> None:

@@ -2,14 +2,18 @@
 
 The caller never talks to Docker. The worker runs the tool's entry function in a warm container
 of this tool version (`pasar_core.sandbox`), and the reply's result is returned like any tool's
-result: the registry then checks it against the output schema.
+result: the registry then checks it against the output schema. A tool with `network.allow_hosts`
+reaches those hosts through the worker's egress proxy (`pasar_core.sandbox.egress`); which of them
+the operator opened to private addresses is decided here, at each call, from the current bound.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from pasar_core.errors import SandboxUnavailable
+from pasar_core.errors import SandboxUnavailable, ToolError
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA, AllowList
 from pasar_core.sandbox.queue import NO_QUEUE, QUEUE_SLACK_S, SandboxQueue
 from pasar_core.sandbox.requests import python_request
 from pasar_core.sandbox.workloads import PythonTool
@@ -20,11 +24,29 @@ RUN_SLACK_S = QUEUE_SLACK_S + 5.0
 clearer errors (SANDBOX_TIMEOUT, SANDBOX_BUSY) come before the registry's TOOL_TIMEOUT."""
 
 
+def opened_hosts(allow_hosts: tuple[str, ...], bound: object) -> tuple[str, ...]:
+    """The entries of a tool's allow_hosts that the operator's bound (`PASAR_ALLOW_PRIVATE_HOSTS`,
+    as it is now) opens: only those may reach loopback or private addresses."""
+    operator = AllowList.parse(list(bound) if isinstance(bound, list | tuple) else [])
+    opened = []
+    for entry in allow_hosts:
+        try:
+            AllowList.parse([entry]).within(operator)
+        except ToolError:
+            continue
+        opened.append(entry)
+    return tuple(opened)
+
+
 def python_run(queue: SandboxQueue | None, tool: PythonTool) -> ToolRun:
     async def run(ctx: ToolContext, args: dict[str, Any]) -> Any:
         if queue is None:
             raise SandboxUnavailable(NO_QUEUE, details={"tool": tool.tool_id})
-        reply = await queue.call(python_request(tool, args), timeout_s=tool.limits.timeout_s)
+        called = tool
+        if tool.network.allow_hosts:
+            opened = opened_hosts(tool.network.allow_hosts, ctx.extras.get(ALLOW_BOUND_EXTRA))
+            called = replace(tool, network=replace(tool.network, opened_hosts=opened))
+        reply = await queue.call(python_request(called, args), timeout_s=tool.limits.timeout_s)
         return reply.get("result")
 
     return run
