@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from pasar_core.custom_tools.python_tools import opened_hosts
 from pasar_core.net.guard import Pinned
 from pasar_core.sandbox.client import SandboxClient
 from pasar_core.sandbox.egress import EgressProxy, Streams, connect_pinned
@@ -26,7 +27,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
+from tests.e2e.runs import call, result, run_tools
 from tests.sandbox.conftest import ContainerAudit, MakeSandbox, hardening_problems
 from tests.sandbox.test_containment_network import (
     DNS_PROBE,
@@ -37,6 +40,7 @@ from tests.sandbox.test_containment_network import (
     run_on_host,
     wait_for,
 )
+from tests.sandbox.test_custom_tools_runs import total_tool
 from tests.support.listeners import Listeners, host_addresses, listeners
 from tests.support.redis_server import redis_server
 from tests.support.servers import serve_in_thread
@@ -283,3 +287,40 @@ def test_a_tool_without_allow_hosts_has_no_proxy(
     assert inspected["HostConfig"]["NetworkMode"] == "none"
     assert not [item for item in inspected["Config"]["Env"] if "PROXY" in item.upper()]
     assert seen == []
+
+
+def test_a_registered_tool_with_allow_hosts_reaches_its_api_in_a_run(
+    tools_client: TestClient, tools_user: Any, api: Any
+) -> None:
+    """The whole path: REST registration, an agent run (scripted model), the sandbox queue, a
+    real rq sandbox worker, the relay and the proxy; the operator opened 127.0.0.1 (as the
+    test deployment's PASAR_ALLOW_PRIVATE_HOSTS does)."""
+    base, port, seen = api
+    source = FETCH.replace("def run(args):", "def fetch(args):") + (
+        "\ndef run(args):\n    return fetch({'urls': [args['url']]})[args['url']]\n"
+    )
+    definition = total_tool("acme:rates", source, network={"allow_hosts": [f"127.0.0.1:{port}"]})
+    definition["input_schema"] = {"type": "object", "properties": {"url": {"type": "string"}},
+                                  "required": ["url"]}  # fmt: skip
+    definition["output_schema"] = {"type": "object", "required": ["status"]}
+    headers = tools_user()
+    created = tools_client.post("/tools", json=definition, headers=headers)
+    assert created.status_code == 201, created.text
+
+    allowed, other = run_tools(
+        tools_client, headers, ["acme:rates"],
+        call("acme:rates", url=f"{base}/rates/EUR"), call("acme:rates", url="http://127.0.0.1:9/"),
+    )  # fmt: skip
+    assert result(allowed) == {"status": 200, "body": {"path": "/rates/EUR",
+                               "host": f"127.0.0.1:{port}", "query": ""}}  # fmt: skip
+    assert result(other)["status"] == 403
+    assert [request["path"] for request in seen] == ["/rates/EUR"]
+
+
+def test_only_the_entries_the_operator_opens_now_may_reach_private_addresses() -> None:
+    entries = ("api.example.com", "127.0.0.1:8080", "localhost", "[::1]:9000", "10.0.0.5")
+    assert opened_hosts(entries, ("127.0.0.1", "[::1]:9000", "10.0.0.5:80")) == (
+        "127.0.0.1:8080", "[::1]:9000"
+    )  # fmt: skip
+    assert opened_hosts(entries, ()) == ()
+    assert opened_hosts(entries, None) == ()
