@@ -314,6 +314,5 @@ class SandboxClient:
             with contextlib.suppress(Exception):
                 sock.close()
             raise
-        container.on_destroy.append(channel.close)
-        container.on_destroy.append(sock.close)
+        container.on_destroy.append(channel.close)  # the relay ends with its container too
         return channel.relay_pid

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -139,17 +140,23 @@ class BadRequest(ValueError):
     pass
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
 def parse_head(raw: bytes) -> Head:
+    """The request line and headers (RFC 9112 syntax, strictly: no bare CR or LF, no folding)."""
     lines = raw.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[0].isalpha() or parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
+    if (len(parts) != 3 or not parts[0].isalpha() or not parts[1]
+            or parts[2] not in ("HTTP/1.0", "HTTP/1.1")):  # fmt: skip
         raise BadRequest("not an HTTP/1 request line")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip() or line[0] in " \t":
+        if not colon or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
             raise BadRequest("a malformed header line")
-        headers.append((name, value.strip()))
+        headers.append((name, value.strip(" \t")))
     return Head(parts[0].upper(), parts[1], parts[2], headers)
 
 
@@ -326,6 +333,8 @@ class EgressChannel:
     clients: dict[int, RelayedClient] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     relay_pid: int = 0
+    keepalive: object = None
+    """The SDK's hijacked connection: collected, it would close the socket under the channel."""
     _runner: asyncio.Task[None] | None = None
 
     async def send(self, connection: int, kind: int, payload: bytes = b"") -> None:
@@ -439,13 +448,15 @@ class EgressProxy:
         proxy = Proxy(rules, tool_id, self.resolver, self.connector)
         future = asyncio.run_coroutine_threadsafe(self._open(raw, proxy, loop), loop)
         try:
-            return future.result(READY_TIMEOUT_S + 5)
+            channel = future.result(READY_TIMEOUT_S + 5)
         except (ConnectionError, TimeoutError, OSError) as error:
             future.cancel()
             raise SandboxUnavailable(
                 f"{tool_id}: the sandbox egress relay did not start ({type(error).__name__})",
                 details={"tool": tool_id},
             ) from None
+        channel.keepalive = sock
+        return channel
 
     async def _open(
         self, raw: socket.socket, proxy: Proxy, loop: asyncio.AbstractEventLoop
@@ -466,6 +477,17 @@ class EgressProxy:
             loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None or thread is None:
             return
+        with contextlib.suppress(Exception):  # a loop that is already stopping
+            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def _cancel_all() -> None:
+    """Cancel and await every other task of the proxy's loop (channels, connections)."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
