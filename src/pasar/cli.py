@@ -219,10 +219,18 @@ def plugins_list(as_json: bool) -> None:
 @plugins.command("install")
 @click.argument("source")
 @click.option("--sandboxed", is_flag=True, help="Required: install into a sandbox image layer.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="A host the plugin's tools may reach through the sandbox egress proxy (repeatable).",
+)
 @friendly_errors
-def plugins_install(source: str, sandboxed: bool) -> None:
+def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) -> None:
     """Install an untrusted plugin (a wheel file or a requirement) into a sandbox image layer,
-    never into this environment; its tools run only in sandbox containers."""
+    never into this environment; its tools run only in sandbox containers, with no network but
+    the hosts approved here with --allow-host."""
     if not sandboxed:
         raise click.UsageError(
             "only --sandboxed installs are done here; trusted plugins are pip packages "
@@ -232,9 +240,11 @@ def plugins_install(source: str, sandboxed: bool) -> None:
 
     from pasar.sandboxed_install import install_sandboxed
 
-    view = run(install_sandboxed(Settings.from_env(), source))
+    view = run(install_sandboxed(Settings.from_env(), source, allow_hosts))
     click.echo(f"installed {view.name} {view.version} (sandboxed, revision {view.revision})")
     click.echo(f"  image: {view.image}")
+    if view.allow_hosts:
+        click.echo(f"  hosts: {', '.join(view.allow_hosts)}")
     click.echo(f"  tools: {', '.join(view.tools) or '-'}")
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from pasar_core.custom_tools.python_tools import opened_hosts
 from pasar_core.net.guard import Pinned
+from pasar_core.sandbox.allow_hosts import opened_hosts
 from pasar_core.sandbox.client import SandboxClient
 from pasar_core.sandbox.egress import EgressProxy, Streams, connect_pinned
 from pasar_core.sandbox.limits import NetworkPolicy

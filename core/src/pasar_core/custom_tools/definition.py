@@ -28,13 +28,8 @@ from pasar_core.errors import (
     ToolError,
     ToolSourceInvalid,
 )
-from pasar_core.net.guard import (
-    MAX_ALLOW_HOSTS,
-    AllowList,
-    TargetRefused,
-    check_target,
-    parse_target,
-)
+from pasar_core.net.guard import MAX_ALLOW_HOSTS, AllowList, TargetRefused, parse_target
+from pasar_core.sandbox.allow_hosts import check_egress_hosts
 from pasar_core.sandbox.limits import SandboxLimits
 from pasar_core.sandbox.settings import SandboxSettings
 from pasar_core.specs import FAMILY_ID_PATTERN
@@ -170,26 +165,6 @@ def check_definition(
         if definition.limits:
             raise _invalid("/limits", "HTTP tools run no sandbox: limits apply to python tools")
         check_http(implementation, definition.input_schema)
-
-
-def check_egress_hosts(allow_hosts: list[str], bound: AllowList) -> None:
-    """A python tool's allow_hosts: the only hosts its egress proxy lets it reach. Each must be
-    well-formed, and either opened by the operator or a host the guard would let anyone reach
-    (a public name or address, on 80, 443 or an unprivileged port); names that resolve to
-    private addresses are refused at call time, by the guard."""
-    for entry in AllowList.parse(allow_hosts).entries:
-        host, port = entry
-        if entry in bound.entries or (host, None) in bound.entries:
-            continue
-        literal = f"[{host}]" if ":" in host else host
-        try:
-            check_target(parse_target(f"http://{literal}:{port or 443}/"), AllowList())
-        except TargetRefused as refused:
-            shown = f"{literal}:{port}" if port else literal
-            raise ToolError(
-                f"{shown}: {refused.reason} (the operator opens such hosts with "
-                "PASAR_ALLOW_PRIVATE_HOSTS)"
-            ) from None
 
 
 def check_source(source: str, entrypoint: str) -> None:

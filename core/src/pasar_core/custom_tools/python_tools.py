@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pasar_core.errors import SandboxUnavailable, ToolError
-from pasar_core.net.guard import ALLOW_BOUND_EXTRA, AllowList
+from pasar_core.errors import SandboxUnavailable
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA
+from pasar_core.sandbox.allow_hosts import opened_hosts
 from pasar_core.sandbox.queue import NO_QUEUE, QUEUE_SLACK_S, SandboxQueue
 from pasar_core.sandbox.requests import python_request
 from pasar_core.sandbox.workloads import PythonTool
@@ -22,20 +23,6 @@ from pasar_core.specs import ToolContext, ToolRun
 RUN_SLACK_S = QUEUE_SLACK_S + 5.0
 """A python tool's `ToolSpec.timeout_s` is its sandbox timeout plus this: the sandbox's own,
 clearer errors (SANDBOX_TIMEOUT, SANDBOX_BUSY) come before the registry's TOOL_TIMEOUT."""
-
-
-def opened_hosts(allow_hosts: tuple[str, ...], bound: object) -> tuple[str, ...]:
-    """The entries of a tool's allow_hosts that the operator's bound (`PASAR_ALLOW_PRIVATE_HOSTS`,
-    as it is now) opens: only those may reach loopback or private addresses."""
-    operator = AllowList.parse(list(bound) if isinstance(bound, list | tuple) else [])
-    opened = []
-    for entry in allow_hosts:
-        try:
-            AllowList.parse([entry]).within(operator)
-        except ToolError:
-            continue
-        opened.append(entry)
-    return tuple(opened)
 
 
 def python_run(queue: SandboxQueue | None, tool: PythonTool) -> ToolRun:

@@ -25,9 +25,10 @@ JOB_FUNCTION = "pasar_core.sandbox.jobs.serve"
 REPLY_PREFIX = "pasar:sandbox:reply:"
 REPLY_TTL_S = 120
 QUEUE_SLACK_S = 30.0
+"""Time a call may spend beyond its own timeout: queueing, a cold container start, the image."""
+CONNECT_TIMEOUT_S = 10.0
 WORKERS_SEEN_S = 2.0
 """A worker seen serving the queue this recently is not looked up again before each call."""
-"""Time a call may spend beyond its own timeout: queueing, a cold container start, the image."""
 NO_WORKER = (
     "no sandbox worker serves the queue: start one next to the server with "
     "`pasar worker --queue sandbox` (same REDIS_URL), or run `pasar serve` without REDIS_URL, "
@@ -50,7 +51,12 @@ class SandboxQueue:
 
         self.redis_url = redis_url
         self._redis = Redis.from_url(redis_url)
-        self._async = AsyncRedis.from_url(redis_url)
+        # No socket timeout on the client that waits for replies: redis-py's default (5 s) would
+        # end every BLPOP of a call longer than that; the wait is bounded by BLPOP's own timeout
+        # and by `wait_for` in `call`.
+        self._async = AsyncRedis.from_url(
+            redis_url, socket_timeout=None, socket_connect_timeout=CONNECT_TIMEOUT_S
+        )
         self._queue = Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
         self._workers_seen_at = float("-inf")
 
@@ -94,7 +100,12 @@ class SandboxQueue:
         job_id = uuid.uuid4().hex
         try:
             await asyncio.to_thread(self._enqueue_checked, job_id, request, wait_s)
-            popped = await self._async.blpop([REPLY_PREFIX + job_id], timeout=wait_s)
+            popped = await asyncio.wait_for(
+                self._async.blpop([REPLY_PREFIX + job_id], timeout=wait_s),
+                wait_s + CONNECT_TIMEOUT_S,
+            )
+        except TimeoutError:
+            popped = None
         except redis.exceptions.RedisError as error:
             raise SandboxUnavailable(
                 f"the sandbox queue's Redis does not answer ({type(error).__name__}): {NO_QUEUE}"
