@@ -229,7 +229,20 @@ def test_the_guard_refuses_private_and_metadata_targets_by_its_decision_alone(
         "mixed.example.com": [["127.0.0.1", "192.168.1.9"]],
         "rebind.example.com": [["127.0.0.1"], ["169.254.169.254"]],
     })  # fmt: skip
-    sandbox = make_sandbox(egress=EgressProxy(resolver=resolver, connector=loopback_only))
+    proxy = EgressProxy(resolver=resolver, connector=loopback_only)
+    try:
+        check_refusals_and_pinning(make_sandbox(egress=proxy), port, seen, dialled, resolver)
+    finally:
+        proxy.close()
+
+
+def check_refusals_and_pinning(
+    sandbox: SandboxClient,
+    port: int,
+    seen: list[dict[str, Any]],
+    dialled: list[tuple[str, ...]],
+    resolver: ScriptedResolver,
+) -> None:
     allow = ["169.254.169.254", "metadata.google.internal", "10.1.2.3:8080", "[fd00::1]:8080",
              "intranet.example.com", "metadata-alias.example.com", f"mixed.example.com:{port}",
              f"rebind.example.com:{port}", "100.100.100.200", "[::ffff:169.254.169.254]"]  # fmt: skip

@@ -311,8 +311,9 @@ class SandboxClient:
             channel = self.egress.open_channel(sock, EgressRules.of(workload.network),
                                                workload.tool_id)  # fmt: skip
         except BaseException:
-            with contextlib.suppress(Exception):
-                sock.close()
+            for closer in (sock.close, getattr(sock, "_sock", sock).close):
+                with contextlib.suppress(Exception):
+                    closer()
             raise
         container.on_destroy.append(channel.close)  # the relay ends with its container too
         return channel.relay_pid

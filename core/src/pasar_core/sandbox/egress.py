@@ -253,12 +253,19 @@ class Proxy:
                 upstream_writer.write(rest)
             await _pipe(client, upstream_reader, upstream_writer)
         finally:
-            upstream_writer.close()
+            await _closed(upstream_writer)
 
     async def _answer(self, client: ClientSide, status: int, reason: str, text: str) -> None:
         with contextlib.suppress(OSError, ConnectionError):
             await client.write(_response(status, reason, text))
             await client.write_eof()
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    """Close and wait until the socket is closed (not left to the collector at shutdown)."""
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
 
 
 async def _pipe(
@@ -334,7 +341,7 @@ class EgressChannel:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     relay_pid: int = 0
     keepalive: object = None
-    """The SDK's hijacked connection: collected, it would close the socket under the channel."""
+    """The SDK's hijacked connection (a file object over the socket), closed with the channel."""
     _runner: asyncio.Task[None] | None = None
 
     async def send(self, connection: int, kind: int, payload: bytes = b"") -> None:
@@ -375,7 +382,11 @@ class EgressChannel:
                     client.chunks.put_nowait(None)
             for task in list(self.tasks):
                 task.cancel()
-            self.writer.close()
+            await _closed(self.writer)
+            # The SDK's file object holds a reference to the socket, which closing the transport
+            # does not drop: the descriptor is only released once that object is closed too.
+            with contextlib.suppress(Exception):
+                getattr(self.keepalive, "close", lambda: None)()
 
     async def _frame(
         self, connection: int, kind: int, data: bytes, ready: asyncio.Future[int]
@@ -446,23 +457,21 @@ class EgressProxy:
             )
         loop = self._running_loop()
         proxy = Proxy(rules, tool_id, self.resolver, self.connector)
-        future = asyncio.run_coroutine_threadsafe(self._open(raw, proxy, loop), loop)
+        future = asyncio.run_coroutine_threadsafe(self._open(raw, sock, proxy, loop), loop)
         try:
-            channel = future.result(READY_TIMEOUT_S + 5)
+            return future.result(READY_TIMEOUT_S + 5)
         except (ConnectionError, TimeoutError, OSError) as error:
             future.cancel()
             raise SandboxUnavailable(
                 f"{tool_id}: the sandbox egress relay did not start ({type(error).__name__})",
                 details={"tool": tool_id},
             ) from None
-        channel.keepalive = sock
-        return channel
 
     async def _open(
-        self, raw: socket.socket, proxy: Proxy, loop: asyncio.AbstractEventLoop
+        self, raw: socket.socket, sock: object, proxy: Proxy, loop: asyncio.AbstractEventLoop
     ) -> EgressChannel:
         reader, writer = await asyncio.open_connection(sock=raw, limit=2 * MAX_FRAME)
-        channel = EgressChannel(proxy, reader, writer, loop)
+        channel = EgressChannel(proxy, reader, writer, loop, keepalive=sock)
         ready: asyncio.Future[int] = loop.create_future()
         channel._runner = asyncio.ensure_future(channel.run(ready))
         try:
