@@ -102,6 +102,7 @@ class Runner:
         self.plugin_tools: dict[str, Any] | None = None
         self.manifest: dict[str, Any] | None = None
         self.caps = dict(DEFAULT_CAPS)
+        self.expected_pids = {1, self.pid}
 
     # -- protocol -----------------------------------------------------------------------------
 
@@ -144,6 +145,9 @@ class Runner:
             for key in DEFAULT_CAPS:
                 if isinstance(caps.get(key), int) and caps[key] >= 0:
                     self.caps[key] = caps[key]
+            relay = request.get("egress_relay_pid")  # the worker's relay runs beside the tool
+            if isinstance(relay, int) and not isinstance(relay, bool):
+                self.expected_pids.add(relay)
         out = CappedWriter("stdout", self.caps["stdout_bytes"])
         err = CappedWriter("stderr", self.caps["stderr_bytes"])
         reply: dict[str, Any] = {"id": request.get("id")}
@@ -172,7 +176,9 @@ class Runner:
             if writer.overflowed:  # even if the tool caught OutputLimitExceeded
                 reply.pop("result", None)
                 reply.update(ok=False, error=_overflow(writer.name, self.caps))
-        reply.update(stdout=out.text(), stderr=err.text(), clean=_nothing_left_running())
+        reply.update(
+            stdout=out.text(), stderr=err.text(), clean=_nothing_left_running(self.expected_pids)
+        )
         return reply
 
     # -- python custom tools ------------------------------------------------------------------
@@ -388,11 +394,12 @@ def _overflow(stream: str, caps: dict[str, int]) -> dict[str, Any]:
     )
 
 
-def _nothing_left_running() -> bool:
-    """True when only the init process and this runner (one thread) are alive."""
+def _nothing_left_running(expected: set[int]) -> bool:
+    """True when only the init process, this runner (one thread) and the worker's egress relay
+    (if any) are alive."""
     if threading.active_count() > 1 or len(os.listdir("/proc/self/task")) > 1:
         return False
-    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
+    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in expected]
     return not others
 
 

@@ -17,6 +17,7 @@ from pasar_core.errors import PasarError
 
 if TYPE_CHECKING:
     from pasar_core.accounts.api_key_store import ApiKeyView
+    from pasar_core.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -218,10 +219,18 @@ def plugins_list(as_json: bool) -> None:
 @plugins.command("install")
 @click.argument("source")
 @click.option("--sandboxed", is_flag=True, help="Required: install into a sandbox image layer.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="A host the plugin's tools may reach through the sandbox egress proxy (repeatable).",
+)
 @friendly_errors
-def plugins_install(source: str, sandboxed: bool) -> None:
+def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) -> None:
     """Install an untrusted plugin (a wheel file or a requirement) into a sandbox image layer,
-    never into this environment; its tools run only in sandbox containers."""
+    never into this environment; its tools run only in sandbox containers, with no network but
+    the hosts approved here with --allow-host."""
     if not sandboxed:
         raise click.UsageError(
             "only --sandboxed installs are done here; trusted plugins are pip packages "
@@ -231,9 +240,11 @@ def plugins_install(source: str, sandboxed: bool) -> None:
 
     from pasar.sandboxed_install import install_sandboxed
 
-    view = run(install_sandboxed(Settings.from_env(), source))
+    view = run(install_sandboxed(Settings.from_env(), source, allow_hosts))
     click.echo(f"installed {view.name} {view.version} (sandboxed, revision {view.revision})")
     click.echo(f"  image: {view.image}")
+    if view.allow_hosts:
+        click.echo(f"  hosts: {', '.join(view.allow_hosts)}")
     click.echo(f"  tools: {', '.join(view.tools) or '-'}")
 
 
@@ -544,12 +555,14 @@ def sandbox_build(force: bool, prune: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @friendly_errors
 def sandbox_status(as_json: bool) -> None:
-    """Whether sandboxes can run here: the Docker daemon and the image; exit 1 if not."""
+    """Whether sandboxes can run here: the Docker daemon, the image and the sandbox queue
+    (its Redis, jobs waiting, workers, failed jobs); exit 1 if something is missing."""
     from pasar_core.sandbox import images
     from pasar_core.sandbox.daemon import HOW_TO_START, daemon_status
-    from pasar_core.sandbox.settings import SandboxSettings
+    from pasar_core.settings import Settings
 
-    settings = SandboxSettings.from_env()
+    server_settings = Settings.from_env()
+    settings = server_settings.sandbox
     ref = images.resolve(images.load_definition(images.DEFAULT_IMAGE, settings.images_dir))
     daemon, client = daemon_status(settings)
     image: dict[str, Any] = {"tag": ref.tag, "present": None}
@@ -563,11 +576,15 @@ def sandbox_status(as_json: bool) -> None:
         missing.append(f"no Docker daemon answers at {daemon.address}: {HOW_TO_START}")
     elif not image["present"]:
         missing.append(f"the image {ref.tag} is not built: run `pasar sandbox build`")
+    queue = _sandbox_queue_report(server_settings)
+    if queue["problem"]:
+        missing.append(queue["problem"])
     report = {
         "ready": not missing,
         "daemon": {"address": daemon.address, "reachable": daemon.reachable,
                    "version": daemon.version},
         "image": image,
+        "queue": queue,
         "missing": missing,
     }  # fmt: skip
     if as_json:
@@ -578,12 +595,47 @@ def sandbox_status(as_json: bool) -> None:
         presence = {True: "present", False: "missing", None: "unknown (no daemon)"}
         size = f", {image['size_mb']} MB" if image.get("size_mb") else ""
         click.echo(f"image:  {ref.tag} ({presence[image['present']]}{size})")
+        click.echo(f"queue:  {_queue_line(queue)}")
         for line in missing:
             click.echo(f"missing: {line}")
         if not missing:
             click.echo("ready: sandbox workers can run custom tools here")
     if missing:
         raise SystemExit(1)
+
+
+def _sandbox_queue_report(settings: Settings) -> dict[str, Any]:
+    """The sandbox queue's part of `pasar sandbox status`: `problem` says what is missing."""
+    from pasar_core.errors import StartupError
+    from pasar_core.sandbox.queue import EMBEDDED, NO_QUEUE, queue_status
+
+    status = queue_status(settings.sandbox_redis_url)
+    report: dict[str, Any] = {"redis": status.redis, "reachable": status.reachable,
+                              "queued": status.queued, "workers": status.workers,
+                              "failed": status.failed, "problem": status.problem()}  # fmt: skip
+    if status.redis == EMBEDDED:
+        from pasar.embedded_sandbox import redis_server_binary
+
+        if settings.env.get("PASAR_SANDBOX_EMBEDDED", "1") == "0":
+            report.update(reachable=False, problem=NO_QUEUE)
+            return report
+        try:
+            report["redis_server"] = str(redis_server_binary())
+        except StartupError as error:
+            report.update(reachable=False, problem=error.message)
+    return report
+
+
+def _queue_line(queue: dict[str, Any]) -> str:
+    if queue["redis"] == "embedded":
+        if queue.get("redis_server"):
+            return (f"embedded (pasar serve starts {queue['redis_server']} and a local sandbox "
+                    "worker)")  # fmt: skip
+        return "embedded (not available)"
+    if not queue["reachable"]:
+        return f"{queue['redis']} (not reachable)"
+    return (f"{queue['redis']} ({queue['queued']} waiting, {queue['workers']} workers, "
+            f"{queue['failed']} failed)")  # fmt: skip
 
 
 @main.group()

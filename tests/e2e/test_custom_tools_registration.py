@@ -194,12 +194,21 @@ def test_source_and_limits_rules(client: TestClient, make_user) -> None:
         client.post("/tools", json=body(network={"allow_hosts": ["10.0.0.1"]}), headers=headers),
         422, "TOOL_DEFINITION_INVALID",
     )  # fmt: skip
-    # No egress proxy yet: a python tool cannot ask for any host, loopback included.
-    no_network = client.post(
-        "/tools", json=body(network={"allow_hosts": ["127.0.0.1"]}), headers=headers
-    )
-    assert "no network" in refused(no_network, 422, "TOOL_DEFINITION_INVALID")["message"]
+    # A python tool's allow_hosts: public hosts, or hosts the operator opened; never metadata,
+    # private or intranet names it did not open, nor privileged ports.
+    for hosts in (["169.254.169.254"], ["metadata.google.internal"], ["intranet"],
+                  ["printer.local"], ["api.example.com:25"], ["[fd00::1]"], ["no such host"],
+                  ["127.0.0.1:6379", "192.168.0.1"]):  # fmt: skip
+        outside = client.post("/tools", json=body(network={"allow_hosts": hosts}), headers=headers)
+        message = refused(outside, 422, "TOOL_DEFINITION_INVALID")["message"]
+        assert message.startswith("/network/allow_hosts: "), message
     assert custom_ids(client, headers) == []
+    allowed = ["api.example.com", "203.0.114.9:8443", "127.0.0.1", "localhost:8080", "[::1]"]
+    egress = client.post("/tools", json=body(network={"allow_hosts": allowed}), headers=headers)
+    assert egress.status_code == 201, egress.text
+    assert client.get("/tools/acme:total", headers=headers).json()["network"] == {
+        "allow_hosts": allowed
+    }
 
 
 def test_a_python_tool_without_a_sandbox_queue_fails_the_call_clearly(

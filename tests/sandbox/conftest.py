@@ -1,9 +1,9 @@
 """Sandbox tests run against a real Docker daemon (the session's `pasar_docker`).
 
-Every container a test creates is inspected before it starts (the client's observer) and audited
-at the end of the session against the hardening, independently of the client's own checks; the
-daemon's event log must show no container of this session that escaped the audit, and none may be
-left behind.
+Every container of the session is inspected as the daemon creates it (a watcher on its events,
+which sees the containers of sandbox worker processes and of the CLI too) and audited at the end of
+the session against the hardening, independently of pasar's own checks; none may escape the audit,
+and none may be left behind.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from pasar_core.sandbox.client import SandboxClient
+from pasar_core.sandbox.egress import EgressProxy
 from pasar_core.sandbox.jobs import SandboxHost
-from pasar_core.sandbox.policy import LABEL_INSTANCE, LABEL_WORKER
+from pasar_core.sandbox.policy import LABEL_INSTANCE, LABEL_SANDBOX, LABEL_WORKER
 from pasar_core.sandbox.settings import SandboxSettings
 from pasar_core.settings import Settings
 from pasar_core.testing import DockerForTests
@@ -26,26 +27,63 @@ if TYPE_CHECKING:
     from pasar.sandbox_worker import SandboxWorkerPool
 
 ALLOWED_ENV = {"PATH", "LANG", "HOME", "PYTHONDONTWRITEBYTECODE"}
+PROXY_ENV = {name: "http://127.0.0.1:3128" for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
+                                                         "https_proxy")}  # fmt: skip
+"""What a tool with allow_hosts gets: its egress relay, on the container's own loopback."""
 
 
 class ContainerAudit:
-    """`docker inspect` of every sandbox container this session created."""
+    """`docker inspect` of every sandbox container this session created, whoever created it.
+
+    A watcher on the daemon's events inspects each container labelled with one of the session's
+    worker names (`<session>` and `<session>-...`: the sandbox worker processes and the CLI's
+    manifest read included) the moment it is created; in-process clients also record theirs
+    before they start them (`record`)."""
 
     def __init__(self, docker: DockerForTests) -> None:
         self.docker = docker
         self.inspected: dict[str, Mapping[str, Any]] = {}
+        self.vanished: set[str] = set()
         self._lock = threading.Lock()
+        self._client = docker.client()
+        self.log = EventLog(docker, LABEL_SANDBOX, on_event=self._on_event)
+
+    def ours(self, labels: Mapping[str, str]) -> bool:
+        worker = labels.get(LABEL_WORKER, "")
+        session = self.docker.worker_name
+        return worker == session or worker.startswith(session + "-")
+
+    def _on_event(self, event: Mapping[str, Any]) -> None:
+        if event.get("Action") != "create" or not self.ours(event["Actor"]["Attributes"]):
+            return
+        import docker.errors
+
+        try:
+            self.record(self._client.api.inspect_container(event["id"]))
+        except docker.errors.NotFound:
+            with self._lock:
+                self.vanished.add(str(event["id"]))
+
+    def created(self) -> set[str]:
+        return {
+            e["id"] for e in list(self.log.events)
+            if e.get("Action") == "create" and self.ours(e["Actor"]["Attributes"])
+        }  # fmt: skip
 
     def record(self, inspected: Mapping[str, Any]) -> None:
         with self._lock:
             self.inspected[str(inspected["Id"])] = inspected
 
     def record_id(self, container_id: str) -> None:
-        client = self.docker.client()
-        try:
-            self.record(client.api.inspect_container(container_id))
-        finally:
-            client.close()
+        self.record(self._client.api.inspect_container(container_id))
+
+    def remaining(self) -> list[str]:
+        containers = self._client.api.containers(all=True, filters={"label": LABEL_SANDBOX})
+        return [c["Id"] for c in containers if self.ours(c.get("Labels") or {})]
+
+    def close(self) -> None:
+        self.log.close()
+        self._client.close()
 
 
 def hardening_problems(inspected: Mapping[str, Any]) -> list[str]:
@@ -76,8 +114,10 @@ def hardening_problems(inspected: Mapping[str, Any]) -> list[str]:
     expect(user.split(":")[0] not in ("", "0", "root"), f"user {user!r}")
     expect(host["PidMode"] in ("", "private"), f"PidMode {host['PidMode']}")
     expect(host["IpcMode"] in ("none", "private"), f"IpcMode {host['IpcMode']}")
-    env_names = {item.split("=", 1)[0] for item in config.get("Env") or []}
-    expect(env_names <= ALLOWED_ENV, f"environment {sorted(env_names)}")
+    env = dict(item.split("=", 1) for item in config.get("Env") or [])
+    expect(set(env) <= ALLOWED_ENV | set(PROXY_ENV), f"environment {sorted(env)}")
+    proxies = {name: value for name, value in env.items() if name in PROXY_ENV}
+    expect(proxies in ({}, PROXY_ENV), f"proxy variables {proxies}")  # the relay on loopback
     expect("docker.sock" not in str(inspected), "the Docker socket is mentioned")
     labels = config.get("Labels") or {}
     for label in ("pasar.sandbox", "pasar.tool.id", "pasar.tool.version", LABEL_WORKER):
@@ -87,11 +127,17 @@ def hardening_problems(inspected: Mapping[str, Any]) -> list[str]:
 
 class EventLog:
     """The daemon's container events for `label`, as they happen (the daemon's own event
-    history keeps only the last 256, too few for a whole suite)."""
+    history keeps only the last 256, too few for a whole suite); `on_event` sees each one first."""
 
-    def __init__(self, docker: DockerForTests, label: str) -> None:
+    def __init__(
+        self,
+        docker: DockerForTests,
+        label: str,
+        on_event: Callable[[Mapping[str, Any]], None] | None = None,
+    ) -> None:
         self.client = docker.client()
         self.events: list[dict[str, Any]] = []
+        self._on_event = on_event
         self._stream = self.client.events(
             decode=True, filters={"type": "container", "label": label}
         )
@@ -101,6 +147,8 @@ class EventLog:
     def _read(self) -> None:
         try:
             for event in self._stream:
+                if self._on_event is not None:
+                    self._on_event(event)
                 self.events.append(event)
         except Exception:  # the stream closed under the reader
             return
@@ -128,24 +176,39 @@ def _remaining(docker: DockerForTests, label: str) -> list[str]:
         client.close()
 
 
+AUDIT = pytest.StashKey[ContainerAudit]()
+
+
 @pytest.fixture(scope="session")
-def container_audit(pasar_docker: DockerForTests) -> Iterator[ContainerAudit]:
+def pasar_docker(
+    pasar_docker: DockerForTests, request: pytest.FixtureRequest
+) -> Iterator[DockerForTests]:
+    """The session's daemon, audited: whichever test first needs Docker starts the audit, and
+    at the end of the session every container of the session must have been inspected, be
+    hardened, and be gone."""
     audit = ContainerAudit(pasar_docker)
-    log = EventLog(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
+    request.config.stash[AUDIT] = audit
     try:
-        yield audit
-        # Every audited container was created, so its event must show up; then none other may.
-        log.wait_until(lambda: set(audit.inspected) <= log.ids("create"))
-        created = log.ids("create")
+        yield pasar_docker
+        # Every container recorded in process was created, so its event must show up.
+        audit.log.wait_until(lambda: set(audit.inspected) <= audit.created())
+        created = audit.created()
+        unaudited = created - set(audit.inspected)
+        failures = {cid[:12]: hardening_problems(i) for cid, i in audit.inspected.items()}
+        left = audit.remaining()
     finally:
-        log.close()
-    unaudited = created - set(audit.inspected)
-    assert not unaudited, f"containers created outside the audit: {sorted(unaudited)}"
-    failures = {cid[:12]: hardening_problems(i) for cid, i in audit.inspected.items()}
+        audit.close()
+    assert not unaudited, (
+        f"containers gone before the audit could inspect them: {sorted(unaudited)}"
+    )
     failures = {cid: problems for cid, problems in failures.items() if problems}
     assert not failures, f"containers that were not hardened: {failures}"
-    left = _remaining(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
     assert not left, f"sandbox containers left behind after the suite: {left}"
+
+
+@pytest.fixture
+def container_audit(pasar_docker: DockerForTests, request: pytest.FixtureRequest) -> ContainerAudit:
+    return request.config.stash[AUDIT]
 
 
 @pytest.fixture
@@ -167,11 +230,15 @@ MakeSandbox = Callable[..., SandboxClient]
 def make_sandbox(
     pasar_docker: DockerForTests, container_audit: ContainerAudit, sandbox_settings: SandboxSettings
 ) -> Iterator[MakeSandbox]:
-    """make_sandbox(**settings_overrides, clock=...) -> a started client, closed after the test;
-    no container of it may remain."""
+    """make_sandbox(**settings_overrides, clock=..., egress=...) -> a started client, closed after
+    the test; no container of it may remain."""
     clients: list[SandboxClient] = []
 
-    def make(clock: Callable[[], float] = time.monotonic, **overrides: Any) -> SandboxClient:
+    def make(
+        clock: Callable[[], float] = time.monotonic,
+        egress: EgressProxy | None = None,
+        **overrides: Any,
+    ) -> SandboxClient:
         from dataclasses import replace
 
         client = SandboxClient(
@@ -179,6 +246,7 @@ def make_sandbox(
             image=pasar_docker.image,
             on_container_created=container_audit.record,
             clock=clock,
+            egress=egress,
         )
         clients.append(client)
         return client.start(janitor=False)

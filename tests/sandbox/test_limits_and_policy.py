@@ -1,22 +1,15 @@
-"""A tool's limits against the operator's maxima, the egress rule, and no daemon at all."""
+"""A tool's limits against the operator's maxima, and no daemon at all."""
 
 from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pasar_core.errors import (
-    SandboxEgressUnsupported,
-    SandboxUnavailable,
-    StartupError,
-    ValidationFailed,
-)
+from pasar_core.errors import SandboxUnavailable, StartupError, ValidationFailed
 from pasar_core.sandbox.client import SandboxClient
-from pasar_core.sandbox.limits import NetworkPolicy, SandboxLimits
+from pasar_core.sandbox.limits import SandboxLimits
 from pasar_core.sandbox.settings import DEFAULT_MAXIMA, SandboxSettings
-from pasar_core.sandbox.workloads import PythonTool
 from pasar_core.settings import Settings
-from pasar_core.testing import DockerForTests
 
 from tests.support.servers import free_port
 
@@ -66,22 +59,6 @@ def test_operator_maxima_from_the_environment() -> None:
         SandboxSettings.from_env({"PASAR_SANDBOX_MAX_PIDS": "many"})
     with pytest.raises(StartupError, match="must be positive"):
         SandboxSettings.from_env({"PASAR_SANDBOX_MAX_CPUS": "-1"})
-
-
-def test_network_allow_hosts_is_refused_until_the_egress_proxy_exists(
-    sandbox: SandboxClient, pasar_docker: DockerForTests
-) -> None:
-    assert NetworkPolicy.from_tool({"allow_hosts": ["api.example.com"]}).allow_hosts
-    with pytest.raises(ValidationFailed):
-        NetworkPolicy.from_tool({"allow_hosts": "api.example.com"})
-    tool = PythonTool(
-        "probe:egress", 1, "def run(args):\n    return 1\n",
-        network=NetworkPolicy(allow_hosts=("api.example.com",)),
-    )  # fmt: skip
-    with pytest.raises(SandboxEgressUnsupported) as caught:
-        sandbox.call_python(tool, {})
-    assert caught.value.code == "SANDBOX_EGRESS_UNSUPPORTED"
-    assert sandbox.pool.stats().existing == 0  # refused before any container
 
 
 @pytest.mark.parametrize("where", ["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:{port}"])

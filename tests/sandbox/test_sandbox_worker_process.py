@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.runs import call, create_agent, execute, scripted
-from tests.sandbox.conftest import hardening_problems
+from tests.sandbox.conftest import ContainerAudit, hardening_problems
 from tests.sandbox.test_custom_tools_runs import TOTAL_SOURCE, tool_steps, total_tool
 from tests.support.processes import Processes
 
@@ -108,6 +108,7 @@ def test_distributed_worker_process_serves_runs_and_reaps_orphans(
     sandbox_redis_url: str,
     processes_started: Processes,
     worker_name: str,
+    container_audit: ContainerAudit,
 ) -> None:
     Redis.from_url(sandbox_redis_url).flushdb()
     # The API process is given no usable daemon: only the worker process talks to Docker.
@@ -127,6 +128,7 @@ def test_distributed_worker_process_serves_runs_and_reaps_orphans(
         # The call left a warm container of this worker, hardened like every other.
         [warm] = containers(pasar_docker, worker_name)
         assert hardening_problems(inspect(pasar_docker, warm["Id"])) == []
+        container_audit.log.wait_until(lambda: warm["Id"] in container_audit.inspected)
 
         # Killed without a chance to clean up, the worker leaves its container behind...
         worker.send_signal(signal.SIGKILL)

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 from pasar.cli import main
 from tests.e2e.runs import call, error, result, run_tools
+from tests.sandbox.conftest import ContainerAudit
 
 PLUGIN_SOURCE = """
 from __future__ import annotations
@@ -118,6 +119,7 @@ def test_third_party_plugin_installs_sandboxed_and_runs(
     tools_settings: Settings,
     pasar_docker: DockerForTests,
     cli_worker: str,
+    container_audit: ContainerAudit,
     tmp_path: Path,
 ) -> None:
     wheel = build_wheel(
@@ -129,6 +131,13 @@ def test_third_party_plugin_installs_sandboxed_and_runs(
     assert installed.exit_code == 0, installed.output
     assert "almanac:closed, almanac:forecast" in installed.output
     assert "almanac_plugin" not in sys.modules  # the package never ran here
+    # The CLI's manifest read ran in a container of its own, which the session audit inspected.
+    container_audit.log.wait_until(
+        lambda: any(
+            (i["Config"]["Labels"] or {}).get(LABEL_WORKER) == cli_worker
+            for i in list(container_audit.inspected.values())
+        )
+    )
 
     listed = {tool["id"]: tool for tool in tools_client.get("/tools").json()["tools"]}
     assert listed["almanac:forecast"]["source"] == "sandboxed"
@@ -234,8 +243,14 @@ def test_admins_install_through_the_api_and_the_sandbox_queue(
     assert forbidden.json()["error"]["code"] == "FORBIDDEN"
     assert tools_client.get("/plugins/sandboxed", headers=member).status_code == 403
 
+    metadata = {**upload, "allow_hosts": ["169.254.169.254"]}
+    outside = tools_client.post("/plugins/sandboxed", json=metadata, headers=admin)
+    assert outside.status_code == 422, outside.text
+    assert outside.json()["error"]["code"] == "VALIDATION_FAILED"
+
     installed = tools_client.post("/plugins/sandboxed", json=upload, headers=admin)
     assert installed.status_code == 201, installed.text
+    assert installed.json()["allow_hosts"] == []
     assert installed.json()["tools"] == ["almanac:closed", "almanac:forecast"]
     listed = tools_client.get("/plugins/sandboxed", headers=admin).json()["plugins"]
     assert [plugin["name"] for plugin in listed] == ["almanac"]
@@ -255,3 +270,83 @@ def test_admins_install_through_the_api_and_the_sandbox_queue(
                  {"wheel": {"filename": "a-1-py3-none-any.whl", "content_base64": "!!"}}):  # fmt: skip
         response = tools_client.post("/plugins/sandboxed", json=body, headers=admin)
         assert response.status_code == 422, (body, response.text)
+
+
+COURIER_SOURCE = """
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from pasar_core import Effect, ToolFamily, ToolSpec, hookimpl
+
+
+async def fetch(ctx, args):
+    try:
+        with urllib.request.urlopen(args["url"], timeout=10) as response:
+            return {"status": response.status, "body": json.loads(response.read())}
+    except urllib.error.HTTPError as error:
+        return {"status": error.code, "body": error.read().decode()}
+
+
+@hookimpl
+def register_tool_families():
+    return [ToolFamily(
+        id="courier", title="Courier", description="Fetches a URL.", version="1.0",
+        tools=(ToolSpec(id="courier:fetch", title="Fetch", description="GET a URL.",
+                        input_schema={"type": "object", "properties": {"url": {"type": "string"}},
+                                      "required": ["url"]},
+                        output_schema={"type": "object", "required": ["status"]},
+                        run=fetch, effect=Effect.READ, timeout_s=20),),
+    )]
+"""
+
+
+def test_a_sandboxed_plugin_reaches_the_hosts_approved_at_install(
+    tools_client: TestClient,
+    tools_user: Any,
+    tools_settings: Settings,
+    pasar_docker: DockerForTests,
+    cli_worker: str,
+    tmp_path: Path,
+) -> None:
+    """`--allow-host` (the operator's approval at install) is the plugin's egress allow list;
+    hosts outside it, and hosts the guard refuses, stay unreachable."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.support.servers import serve_in_thread
+
+    seen: list[str] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append(request.url.path)
+        return JSONResponse({"path": request.url.path})
+
+    wheel = build_wheel(
+        tmp_path, "courier_plugin", {"courier_plugin/__init__.py": COURIER_SOURCE},
+        "courier = courier_plugin",
+    )  # fmt: skip
+    env = cli_env(tools_settings, pasar_docker, cli_worker)
+    install = ["plugins", "install", "--sandboxed", str(wheel)]
+    refused = CliRunner().invoke(main, [*install, "--allow-host", "169.254.169.254"], env=env)
+    assert refused.exit_code == 1, refused.output
+    assert "allow_hosts: 169.254.169.254: " in refused.output
+    with serve_in_thread(Starlette(routes=[Route("/{path:path}", echo)])) as base:
+        allowed = base.removeprefix("http://")
+        installed = CliRunner().invoke(main, [*install, "--allow-host", allowed], env=env)
+        assert installed.exit_code == 0, installed.output
+        assert f"hosts: {allowed}" in installed.output
+        reached, elsewhere = run_tools(
+            tools_client, tools_user(), ["courier:fetch"],
+            call("courier:fetch", url=f"{base}/approved"),
+            call("courier:fetch", url="http://127.0.0.1:9/"),
+        )  # fmt: skip
+    assert result(reached) == {"status": 200, "body": {"path": "/approved"}}
+    assert result(elsewhere)["status"] == 403
+    assert seen == ["/approved"]
+    removed = CliRunner().invoke(main, ["plugins", "remove", "--sandboxed", "courier"], env=env)
+    assert removed.exit_code == 1  # the test's agent still lists it

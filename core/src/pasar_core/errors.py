@@ -328,13 +328,6 @@ class SandboxCrashed(SandboxError):
     code = "SANDBOX_CRASHED"
 
 
-class SandboxEgressUnsupported(SandboxError):
-    """The workload asks for `network.allow_hosts` where no egress proxy can serve it."""
-
-    code = "SANDBOX_EGRESS_UNSUPPORTED"
-    status = 422
-
-
 class SandboxedToolError(ToolError):
     """A typed error a sandboxed plugin's tool raised; `of(code)` is the subclass carrying the
     plugin's own code (e.g. `WEB_TARGET_REFUSED`), so callers see the same code as in-process."""

@@ -29,6 +29,7 @@ from pasar_core.errors import (
     ToolSourceInvalid,
 )
 from pasar_core.net.guard import MAX_ALLOW_HOSTS, AllowList, TargetRefused, parse_target
+from pasar_core.sandbox.allow_hosts import check_egress_hosts
 from pasar_core.sandbox.limits import SandboxLimits
 from pasar_core.sandbox.settings import SandboxSettings
 from pasar_core.specs import FAMILY_ID_PATTERN
@@ -148,20 +149,16 @@ def check_definition(
     if definition.input_schema.get("type") != "object":
         raise _invalid("/input_schema/type", "the input schema must have type 'object'")
     check_user_schema(definition.output_schema, "/output_schema")
+    implementation = definition.implementation
+    bound = AllowList.parse(list(allow_private_hosts))
     try:
-        AllowList.parse(definition.network.allow_hosts).within(
-            AllowList.parse(list(allow_private_hosts))
-        )
+        if isinstance(implementation, PythonImplementation):
+            check_egress_hosts(definition.network.allow_hosts, bound)
+        else:
+            AllowList.parse(definition.network.allow_hosts).within(bound)
     except ToolError as error:
         raise _invalid("/network/allow_hosts", error.message) from None
-    implementation = definition.implementation
     if isinstance(implementation, PythonImplementation):
-        if definition.network.allow_hosts:
-            raise _invalid(
-                "/network/allow_hosts",
-                "python tools run with no network: the sandbox egress proxy is not in this "
-                "version; call HTTP APIs with an http tool",
-            )
         sandbox_limits(definition, settings)
         check_source(implementation.source, implementation.entrypoint)
     else:

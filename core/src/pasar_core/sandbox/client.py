@@ -10,6 +10,7 @@ process; it is thread-safe, so a worker may serve several calls at once up to it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -23,11 +24,13 @@ from pasar_core.errors import PasarError, SandboxCrashed, SandboxUnavailable
 from pasar_core.sandbox import images
 from pasar_core.sandbox.container import SandboxContainer, remove_container
 from pasar_core.sandbox.daemon import HOW_TO_START, connect
+from pasar_core.sandbox.egress import RELAY_COMMAND, EgressProxy, EgressRules
 from pasar_core.sandbox.owners import owner_alive, this_process
 from pasar_core.sandbox.policy import (
     LABEL_INSTANCE,
     LABEL_OWNER,
     LABEL_WORKER,
+    SANDBOX_USER,
     ContainerPolicy,
 )
 from pasar_core.sandbox.pool import WarmPool
@@ -64,8 +67,10 @@ class SandboxClient:
         on_container_created: ContainerObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
         queue_wait_s: float = 60.0,
+        egress: EgressProxy | None = None,
     ) -> None:
-        """`image`: the base image tag (default: build or find `sandbox_images/python`)."""
+        """`image`: the base image tag (default: build or find `sandbox_images/python`);
+        `egress`: the proxy of workloads with allow_hosts (default: one of this client's)."""
         self.settings = settings
         self.instance = uuid.uuid4().hex
         self.owner = this_process()
@@ -81,6 +86,8 @@ class SandboxClient:
             idle_s=settings.idle_s,
             clock=clock,
         )
+        self.egress = egress or EgressProxy()
+        self._owns_egress = egress is None
         self._janitor: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -109,6 +116,8 @@ class SandboxClient:
         if self._janitor is not None:
             self._janitor.join(timeout=10)
         self.pool.close()
+        if self._owns_egress:
+            self.egress.close()
         if self._owns_docker and self._docker is not None:
             self._docker.close()
 
@@ -193,7 +202,6 @@ class SandboxClient:
                 **workload_labels(workload),
             },
         )
-        policy.check_supported()
         key = (policy.image, workload.pool_key())
         container, cold = self.pool.acquire(
             key, lambda: self._start(workload, policy, key), wait_s=self.queue_wait_s
@@ -265,7 +273,10 @@ class SandboxClient:
             last_used=now,
         )
         try:
-            reply = container.request(workload.load_request(policy.limits), policy.limits)
+            load = workload.load_request(policy.limits)
+            if workload.network.allow_hosts:
+                load["egress_relay_pid"] = self._start_relay(container, workload)
+            reply = container.request(load, policy.limits)
             if not reply.ok:
                 reply.raise_error(workload.tool_id)
             if not reply.clean:
@@ -277,3 +288,32 @@ class SandboxClient:
             container.destroy()
             raise
         return container
+
+    def _start_relay(self, container: SandboxContainer, workload: Workload) -> int:
+        """Start the egress relay in `container` and serve it; the relay's pid in there."""
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            exec_id = container.api.exec_create(
+                container.id, list(RELAY_COMMAND), stdin=True, stdout=True, stderr=True,
+                user=SANDBOX_USER,
+            )["Id"]  # fmt: skip
+            sock = container.api.exec_start(exec_id, socket=True)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+            log.warning("sandbox: starting the egress relay of %s failed: %s", workload.tool_id,
+                        error)  # fmt: skip
+            raise SandboxUnavailable(
+                f"{workload.tool_id}: the Docker daemon could not start the egress relay",
+                details={"tool": workload.tool_id},
+            ) from None
+        try:
+            channel = self.egress.open_channel(sock, EgressRules.of(workload.network),
+                                               workload.tool_id)  # fmt: skip
+        except BaseException:
+            for closer in (sock.close, getattr(sock, "_sock", sock).close):
+                with contextlib.suppress(Exception):
+                    closer()
+            raise
+        container.on_destroy.append(channel.close)  # the relay ends with its container too
+        return channel.relay_pid

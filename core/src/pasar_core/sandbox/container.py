@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +106,8 @@ class SandboxContainer:
     created_at: float
     last_used: float
     calls: int = 0
+    on_destroy: list[Callable[[], object]] = field(default_factory=list)
+    """Called once the container is gone (e.g. closing its egress relay's channel)."""
     _next_id: int = 1
     _frames: bytearray = field(default_factory=bytearray)
     _stdout: bytearray = field(default_factory=bytearray)
@@ -248,6 +251,9 @@ class SandboxContainer:
             with contextlib.suppress(Exception):  # closing a dead connection may fail
                 closer()
         remove_container(self.api, self.id)
+        for callback in self.on_destroy:
+            with contextlib.suppress(Exception):
+                callback()
 
 
 def remove_container(api: APIClient, container_id: str) -> None:

@@ -134,6 +134,7 @@ def _plugin_workload(request: Mapping[str, Any], scope: str) -> Any:
             int(plugin["revision"]),
             scope,
             tuple(str(host) for host in plugin.get("allow_hosts") or ()),
+            tuple(str(host) for host in plugin.get("opened_hosts") or ()),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise SandboxCrashed(f"a malformed plugin request: {type(error).__name__}") from None

@@ -89,21 +89,14 @@ DEFAULT_LIMITS = SandboxLimits()
 
 @dataclass(frozen=True, slots=True)
 class NetworkPolicy:
-    """Where a workload may connect. Empty (the default): nowhere, `--network none`.
-    `allow_hosts` (a custom tool's `network.allow_hosts`) will go through an egress proxy on an
-    internal network that applies pasar's SSRF guard; until that exists it is refused."""
+    """Where a workload may connect. Empty (the default): nowhere. `allow_hosts` (a custom tool's
+    `network.allow_hosts`): only those hosts, through the worker's egress proxy
+    (`pasar_core.sandbox.egress`), whose SSRF guard lets `opened_hosts` (the entries the
+    operator opened with `PASAR_ALLOW_PRIVATE_HOSTS`) alone reach loopback or private addresses.
+    The container itself has `--network none` either way."""
 
     allow_hosts: tuple[str, ...] = ()
-
-    @classmethod
-    def from_tool(cls, network: Mapping[str, Any] | None) -> NetworkPolicy:
-        hosts = (network or {}).get("allow_hosts", [])
-        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
-            raise ValidationFailed(
-                "network.allow_hosts must be a list of host names",
-                details={"errors": [{"path": "network.allow_hosts", "message": "list of hosts"}]},
-            )
-        return cls(allow_hosts=tuple(hosts))
+    opened_hosts: tuple[str, ...] = ()
 
 
 NO_NETWORK = NetworkPolicy()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from docker.types import LogConfig, Ulimit
 
-from pasar_core.errors import SandboxEgressUnsupported
+from pasar_core.sandbox.egress import PROXY_ENVIRONMENT
 from pasar_core.sandbox.limits import MIB, NO_NETWORK, NetworkPolicy, SandboxLimits
 
 if TYPE_CHECKING:
@@ -35,17 +35,8 @@ class ContainerPolicy:
     network: NetworkPolicy = NO_NETWORK
     labels: Mapping[str, str] = field(default_factory=dict)
 
-    def check_supported(self) -> None:
-        if self.network.allow_hosts:
-            raise SandboxEgressUnsupported(
-                "network.allow_hosts needs pasar's sandbox egress proxy, which this version "
-                "does not have yet: sandboxed code has no network",
-                details={"allow_hosts": list(self.network.allow_hosts)},
-            )
-
     def create_arguments(self, api: APIClient) -> dict[str, Any]:
         """Keyword arguments for `APIClient.create_container`."""
-        self.check_supported()
         limits = self.limits
         memory = f"{limits.memory_mb}m"
         host_config = api.create_host_config(
@@ -77,6 +68,9 @@ class ContainerPolicy:
             "hostname": "sandbox",
             "working_dir": TMP_PATH,
             "labels": {LABEL_SANDBOX: "1", **self.labels},
+            # With allow_hosts, the proxy variables name the egress relay on the container's
+            # own loopback (the network stays `none`): nothing else is added.
+            "environment": dict(PROXY_ENVIRONMENT) if self.network.allow_hosts else None,
             "host_config": host_config,
             # Without this the SDK copies proxy settings from ~/.docker/config.json into the
             # container's environment: nothing of the worker's may reach it.
@@ -124,4 +118,8 @@ class ContainerPolicy:
             problems.append(f"Config.User is {config.get('User')!r}, expected {SANDBOX_USER}")
         if (host.get("LogConfig") or {}).get("Type") != "none":
             problems.append("container logs are kept")
+        env = {item.split("=", 1)[0]: item.partition("=")[2] for item in config.get("Env") or []}
+        proxies = {name: env[name] for name in PROXY_ENVIRONMENT if name in env}
+        if proxies != (PROXY_ENVIRONMENT if self.network.allow_hosts else {}):
+            problems.append(f"the proxy variables are {proxies!r}")
         return problems

@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pasar_core.errors import SandboxBusy, SandboxUnavailable
@@ -24,9 +25,10 @@ JOB_FUNCTION = "pasar_core.sandbox.jobs.serve"
 REPLY_PREFIX = "pasar:sandbox:reply:"
 REPLY_TTL_S = 120
 QUEUE_SLACK_S = 30.0
+"""Time a call may spend beyond its own timeout: queueing, a cold container start, the image."""
+CONNECT_TIMEOUT_S = 10.0
 WORKERS_SEEN_S = 2.0
 """A worker seen serving the queue this recently is not looked up again before each call."""
-"""Time a call may spend beyond its own timeout: queueing, a cold container start, the image."""
 NO_WORKER = (
     "no sandbox worker serves the queue: start one next to the server with "
     "`pasar worker --queue sandbox` (same REDIS_URL), or run `pasar serve` without REDIS_URL, "
@@ -49,7 +51,12 @@ class SandboxQueue:
 
         self.redis_url = redis_url
         self._redis = Redis.from_url(redis_url)
-        self._async = AsyncRedis.from_url(redis_url)
+        # No socket timeout on the client that waits for replies: redis-py's default (5 s) would
+        # end every BLPOP of a call longer than that; the wait is bounded by BLPOP's own timeout
+        # and by `wait_for` in `call`.
+        self._async = AsyncRedis.from_url(
+            redis_url, socket_timeout=None, socket_connect_timeout=CONNECT_TIMEOUT_S
+        )
         self._queue = Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
         self._workers_seen_at = float("-inf")
 
@@ -93,7 +100,12 @@ class SandboxQueue:
         job_id = uuid.uuid4().hex
         try:
             await asyncio.to_thread(self._enqueue_checked, job_id, request, wait_s)
-            popped = await self._async.blpop([REPLY_PREFIX + job_id], timeout=wait_s)
+            popped = await asyncio.wait_for(
+                self._async.blpop([REPLY_PREFIX + job_id], timeout=wait_s),
+                wait_s + CONNECT_TIMEOUT_S,
+            )
+        except TimeoutError:
+            popped = None
         except redis.exceptions.RedisError as error:
             raise SandboxUnavailable(
                 f"the sandbox queue's Redis does not answer ({type(error).__name__}): {NO_QUEUE}"
@@ -112,3 +124,64 @@ class SandboxQueue:
         if reply.get("ok") is not True:
             raise reply_error(reply)
         return reply
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    """The sandbox queue as `pasar sandbox status` reports it."""
+
+    redis: str
+    """Where its Redis is (credentials removed), or "embedded"."""
+    reachable: bool
+    queued: int | None = None
+    workers: int | None = None
+    failed: int | None = None
+    error: str | None = None
+
+    def problem(self) -> str | None:
+        """What keeps calls from being served, or None."""
+        if self.redis == EMBEDDED:
+            return None
+        if not self.reachable:
+            return f"the sandbox queue's Redis at {self.redis} does not answer ({self.error})"
+        if not self.workers:
+            return NO_WORKER
+        return None
+
+
+EMBEDDED = "embedded"
+
+
+def redis_location(redis_url: str) -> str:
+    """The URL without its credentials (`redis://user:secret@host` -> `redis://host`)."""
+    scheme, separator, rest = redis_url.partition("://")
+    if not separator:
+        return redis_url.rsplit("@", 1)[-1]
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+
+
+def queue_status(redis_url: str | None, *, timeout_s: float = 5.0) -> QueueStatus:
+    """Jobs waiting, workers registered and failed jobs on the sandbox queue of `redis_url`;
+    None: the queue is embedded (`pasar serve` starts its own Redis and worker)."""
+    if redis_url is None:
+        return QueueStatus(redis=EMBEDDED, reachable=True)
+    import redis.exceptions
+    from redis import Redis
+    from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
+
+    where = redis_location(redis_url)
+    client = Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    try:
+        queue = Queue(QUEUE_NAME, connection=client, serializer=JSONSerializer)
+        return QueueStatus(
+            redis=where,
+            reachable=True,
+            queued=int(queue.count),
+            workers=int(Worker.count(connection=client, queue=queue)),
+            failed=int(queue.failed_job_registry.count),
+        )
+    except (redis.exceptions.RedisError, OSError) as error:
+        return QueueStatus(redis=where, reachable=False, error=type(error).__name__)
+    finally:
+        client.close()

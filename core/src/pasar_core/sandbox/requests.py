@@ -88,7 +88,10 @@ def python_request(tool: PythonTool, args: Any) -> dict[str, Any]:
             "source": tool.source,
             "entrypoint": tool.entrypoint,
             "limits": dataclasses.asdict(tool.limits),
-            "network": {"allow_hosts": list(tool.network.allow_hosts)},
+            "network": {
+                "allow_hosts": list(tool.network.allow_hosts),
+                "opened_hosts": list(tool.network.opened_hosts),
+            },
         },
         "args": args,
     }
@@ -105,7 +108,10 @@ def python_tool_of(request: Mapping[str, Any]) -> PythonTool:
             source=str(tool["source"]),
             entrypoint=str(tool["entrypoint"]),
             limits=SandboxLimits(**tool["limits"]),
-            network=NetworkPolicy(allow_hosts=tuple(tool["network"]["allow_hosts"])),
+            network=NetworkPolicy(
+                allow_hosts=tuple(str(host) for host in tool["network"]["allow_hosts"]),
+                opened_hosts=tuple(str(host) for host in tool["network"].get("opened_hosts", ())),
+            ),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise SandboxCrashed(f"a malformed python request: {type(error).__name__}") from None

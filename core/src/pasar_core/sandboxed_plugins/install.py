@@ -61,7 +61,12 @@ class Built:
 
 
 def workload(
-    name: str, image: str, revision: int, scope: str, allow_hosts: tuple[str, ...] = ()
+    name: str,
+    image: str,
+    revision: int,
+    scope: str,
+    allow_hosts: tuple[str, ...] = (),
+    opened_hosts: tuple[str, ...] = (),
 ) -> PluginWorkload:
     return PluginWorkload(
         name=name,
@@ -69,7 +74,7 @@ def workload(
         image_tag=image,
         scope=scope,
         limits=PLUGIN_LIMITS,
-        network=NetworkPolicy(allow_hosts=allow_hosts),
+        network=NetworkPolicy(allow_hosts=allow_hosts, opened_hosts=opened_hosts),
     )
 
 

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.custom_tools.schemas import validator_for
 from pasar_core.errors import SandboxUnavailable
+from pasar_core.net.guard import ALLOW_BOUND_EXTRA
 from pasar_core.registry import RegisteredTool
+from pasar_core.sandbox.allow_hosts import opened_hosts
 from pasar_core.sandbox.queue import NO_QUEUE, QUEUE_SLACK_S, SandboxQueue
 from pasar_core.sandboxed_plugins.manifest import parse_manifest
 from pasar_core.sandboxed_plugins.oauth import NarrowedTokens, narrowed_credentials
@@ -67,6 +69,10 @@ def proxy_run(
                 "oauth": oauth,
             },
         }
+        if plugin.get("allow_hosts"):  # which of them the operator opens, as it is now
+            bound = ctx.extras.get(ALLOW_BOUND_EXTRA)
+            request["plugin"] = {**plugin,
+                                 "opened_hosts": list(opened_hosts(plugin["allow_hosts"], bound))}  # fmt: skip
         reply = await queue.call(request, timeout_s=timeout_s)
         return reply.get("result")
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from pasar_core.accounts.principal import Principal
-from pasar_core.errors import Forbidden, SandboxUnavailable
+from pasar_core.errors import Forbidden, SandboxUnavailable, ToolError, ValidationFailed
+from pasar_core.net.guard import MAX_ALLOW_HOSTS, AllowList
+from pasar_core.sandbox.allow_hosts import check_egress_hosts
 from pasar_core.sandbox.queue import NO_QUEUE
 from pasar_core.sandboxed_plugins.install import Built, checked
 from pasar_core.sandboxed_plugins.store import PluginView, list_plugins, remove_plugin, save_plugin
@@ -34,12 +36,29 @@ class SandboxedInstall(BaseModel):
 
     wheel: WheelUpload | None = None
     requirement: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    allow_hosts: list[Annotated[str, StringConstraints(min_length=1, max_length=300)]] = Field(
+        default_factory=list, max_length=MAX_ALLOW_HOSTS
+    )
+    """The hosts the admin approves for the plugin's tools (through the sandbox egress proxy);
+    none: no network."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SandboxedInstall:
         if (self.wheel is None) == (self.requirement is None):
             raise ValueError("give exactly one of wheel and requirement")
         return self
+
+
+def checked_allow_hosts(allow_hosts: list[str], bound: tuple[str, ...]) -> list[str]:
+    """The hosts approved for a sandboxed plugin, checked like a python tool's allow_hosts."""
+    try:
+        check_egress_hosts(allow_hosts, AllowList.parse(list(bound)))
+    except ToolError as error:
+        raise ValidationFailed(
+            f"allow_hosts: {error.message}",
+            details={"errors": [{"path": "allow_hosts", "message": error.message}]},
+        ) from None
+    return list(allow_hosts)
 
 
 def require_admin(principal: Principal) -> None:
@@ -49,10 +68,12 @@ def require_admin(principal: Principal) -> None:
 
 async def install(services: Services, principal: Principal, body: SandboxedInstall) -> PluginView:
     require_admin(principal)
+    allow_hosts = checked_allow_hosts(body.allow_hosts, services.settings.allow_private_hosts)
     queue = services.sandbox_queue
     if queue is None:
         raise SandboxUnavailable(NO_QUEUE)
-    request: dict[str, Any] = {"op": "plugin.install", **body.model_dump(exclude_none=True)}
+    source = body.model_dump(exclude_none=True, exclude={"allow_hosts"})
+    request: dict[str, Any] = {"op": "plugin.install", **source}
     reply = await queue.call(request, timeout_s=INSTALL_TIMEOUT_S)
     result = reply.get("result")
     built = Built.from_json(result if isinstance(result, dict) else {})
@@ -61,7 +82,7 @@ async def install(services: Services, principal: Principal, body: SandboxedInsta
         return await save_plugin(
             session, services.registry, name=built.name, distribution=built.distribution,
             version=built.version, image=built.image, manifest=built.manifest,
-            families=families, allow_hosts=[], installed_by=principal.user_id,
+            families=families, allow_hosts=allow_hosts, installed_by=principal.user_id,
         )  # fmt: skip
 
 
