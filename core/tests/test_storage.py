@@ -31,7 +31,7 @@ async def test_embeddings_use_the_hnsw_index(pasar_database_url: str) -> None:
             user_id = uuid.uuid4()
             await connection.execute(
                 text(
-                    "INSERT INTO users (id, email, password_hash, role) VALUES (:id, 'v@x.io', 'h', 'member')"
+                    "INSERT INTO users (id, email, password_hash) VALUES (:id, 'v@x.io', 'h')"
                 ),
                 {"id": user_id},
             )

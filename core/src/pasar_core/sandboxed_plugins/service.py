@@ -43,8 +43,8 @@ class SandboxedInstall(BaseModel):
 
 
 def require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise Forbidden("only admins manage sandboxed plugins")
+    if not principal.operator:
+        raise Forbidden("only the server operator manages sandboxed plugins")
 
 
 async def install(services: Services, principal: Principal, body: SandboxedInstall) -> PluginView:
