@@ -116,10 +116,12 @@ def test_users_set_operator_members_and_delete(env: dict[str, str]) -> None:
     listed = runner.invoke(main, ["orgs", "list", email], env=env)
     assert listed.exit_code == 0, listed.output
     organisation, role = listed.output.split()[:2]
-    assert role == "admin" and "(personal)" in listed.output
+    assert role == "admin"
+    assert "(personal)" in listed.output
     members = ["orgs", "members"]
     added = runner.invoke(main, [*members, "add", organisation, other, "--role", "viewer"], env=env)
-    assert added.exit_code == 0 and "viewer" in added.output, added.output
+    assert added.exit_code == 0, added.output
+    assert "viewer" in added.output
     promoted = runner.invoke(main, [*members, "set-role", organisation, other, "admin"], env=env)
     assert promoted.exit_code == 0, promoted.output
     assert "sessions ended" in promoted.output
@@ -130,7 +132,8 @@ def test_users_set_operator_members_and_delete(env: dict[str, str]) -> None:
     last = runner.invoke(main, [*members, "set-role", organisation, other, "member"], env=env)
     assert (last.exit_code, "last admin" in last.output) == (1, True)
     roster = runner.invoke(main, [*members, "list", organisation], env=env)
-    assert other in roster.output and email not in roster.output
+    assert other in roster.output
+    assert email not in roster.output
 
     kept = runner.invoke(main, ["users", "delete", email], env=env, input="n\n")
     assert kept.exit_code == 1  # not confirmed

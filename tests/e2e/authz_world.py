@@ -171,7 +171,7 @@ class World:
         if shared_role is not None:
             self.call(
                 share_agent, self.services, owner, saved.agent.id,
-                SharingInput(role=shared_role),  # type: ignore[arg-type]
+                SharingInput.model_validate({"role": shared_role}),
             )  # fmt: skip
         agent_id: uuid.UUID = saved.agent.id
         return agent_id

@@ -20,8 +20,10 @@ import pytest
 from pasar_core.authz.policy import POLICY, Rule, rule
 from pasar_core.authz.roles import ROLES, at_least, weaker
 from pasar_graphql.permissions import operation_of
-from pasar_graphql.schema import Mutation, Query, Subscription
+from pasar_graphql.executions.resolvers import Subscription
+from pasar_graphql.schema import Mutation, Query
 from starlette.testclient import TestClient
+from strawberry.types.base import get_object_definition
 
 from pasar.rest.routes import ENDPOINTS
 from tests.e2e.authz_world import ID_RELATIONS, RESOURCE_RELATIONS, SHARED, Case, World, tool_body
@@ -175,7 +177,8 @@ def graphql_fields() -> dict[str, str]:
     """Every root field's GraphQL name and the operation its permission names."""
     fields: dict[str, str] = {}
     for root in (Query, Mutation, Subscription):
-        for found in root.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        definition = get_object_definition(root, strict=True)
+        for found in definition.fields:
             name = found.graphql_name or _camel(found.python_name)
             operation = operation_of(list(found.permission_classes))
             assert operation is not None, f"GraphQL field {name} names no policy operation"
