@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from pasar_core.authz.policy import POLICY, Rule, rule
 from pasar_core.authz.roles import ROLES, at_least, weaker
-from pasar_graphql.permissions import operation_of
 from pasar_graphql.executions.resolvers import Subscription
+from pasar_graphql.permissions import operation_of
 from pasar_graphql.schema import Mutation, Query
 from starlette.testclient import TestClient
 from strawberry.types.base import get_object_definition
