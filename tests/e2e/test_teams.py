@@ -136,6 +136,10 @@ def test_api_keys_never_exceed_their_creator_and_follow_role_changes(client: Tes
             "INSUFFICIENT_ROLE")  # fmt: skip
     refused(client.post("/api-keys", json={"role": "member"},
                         headers={"X-API-Key": viewer_key["key"]}), 403, "ROLE_ESCALATION")  # fmt: skip
+    # Nor does a key open a session (a session would carry the creator's whole role).
+    switch_body = {"organisation_id": claims(member)["org"]}
+    refused(client.post("/auth/switch", json=switch_body, headers={"X-API-Key": viewer_key["key"]}),
+            403, "ROLE_ESCALATION")  # fmt: skip
     # Demoted: the key acts as a viewer on its next use; removed: the key is refused.
     client.put(f"/members/{member_id}", json={"role": "viewer"}, headers=admin)
     refused(client.post("/agents", json=body, headers=key), 403, "INSUFFICIENT_ROLE")

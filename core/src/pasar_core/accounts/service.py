@@ -28,6 +28,7 @@ from pasar_core.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    RoleEscalation,
     Unauthenticated,
     ValidationFailed,
 )
@@ -140,6 +141,8 @@ async def switch_organisation(
 ) -> TokenPair:
     """A new session acting in another organisation of the caller's (NOT_FOUND when they are
     not a member: another organisation's id is reported like a missing one)."""
+    if principal.via != "token":  # a session carries the full role: more than a capped key
+        raise RoleEscalation("an API key cannot open a session; log in with the password")
     async with services.sessionmaker.begin() as session:
         user = await session.get(User, principal.user_id)
         role = await membership_role(session, principal.user_id, organisation_id)
