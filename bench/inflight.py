@@ -358,10 +358,11 @@ async def enqueue_directly(pool: Any, redis_url: str, agent_id: str, n: int) -> 
         ids = [
             str(row["id"])
             for row in await conn.fetch(
-                "INSERT INTO executions (id, agent_id, user_id, input, parameters, status,"
-                " executor, cached, attempts, interruptions, heartbeat_at, last_seq, steps,"
+                "INSERT INTO executions (id, agent_id, user_id, organisation_id, input, parameters,"
+                " status, executor, cached, attempts, interruptions, heartbeat_at, last_seq, steps,"
                 " created_at)"
-                " SELECT gen_random_uuid(), a.id, a.owner_id, '\"go\"', '{}', 'queued', 'rq',"
+                " SELECT gen_random_uuid(), a.id, a.owner_id, a.organisation_id, '\"go\"', '{}',"
+                " 'queued', 'rq',"
                 " false, 0, 0, now(), 1, '[]', now() FROM agents a, generate_series(1, $2)"
                 " WHERE a.id = $1 RETURNING id",
                 agent, n,

@@ -32,9 +32,7 @@ async def new_user(sessionmaker: async_sessionmaker[AsyncSession]) -> uuid.UUID:
     user_id = uuid.uuid4()
     async with sessionmaker.begin() as session:
         await session.execute(
-            text(
-                "INSERT INTO users (id, email, password_hash, role) VALUES (:id, :email, 'h', 'member')"
-            ),
+            text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, 'h')"),
             {"id": user_id, "email": f"{user_id.hex[:10]}@example.com"},
         )
     return user_id

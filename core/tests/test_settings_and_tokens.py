@@ -69,10 +69,11 @@ def test_data_dir_under_root_is_refused_for_root(monkeypatch: pytest.MonkeyPatch
 
 def test_access_token_round_trip_and_rejections() -> None:
     signer = TokenSigner(SECRET, ttl_s=60)
-    user_id, session_id = uuid.uuid4(), uuid.uuid4()
-    token = signer.issue(user_id, "member", session_id, "ana@example.com")
+    user_id, session_id, organisation_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    token = signer.issue(user_id, "member", session_id, "ana@example.com", organisation_id)
     claims = signer.verify(token.token)
     assert (claims.user_id, claims.role, claims.session_id) == (user_id, "member", session_id)
+    assert (claims.organisation_id, claims.operator) == (organisation_id, False)
     with pytest.raises(Unauthenticated, match="invalid"):
         TokenSigner("x" * 40, ttl_s=60).verify(token.token)
     with pytest.raises(Unauthenticated, match="invalid"):
@@ -90,6 +91,7 @@ def test_expired_access_token_says_so() -> None:
             "sub": str(uuid.uuid4()),
             "typ": "access",
             "sid": str(uuid.uuid4()),
+            "org": str(uuid.uuid4()),
             "iat": now - 100,
             "exp": now - 10,
         },

@@ -30,9 +30,7 @@ async def test_embeddings_use_the_hnsw_index(pasar_database_url: str) -> None:
         async with engine.begin() as connection:
             user_id = uuid.uuid4()
             await connection.execute(
-                text(
-                    "INSERT INTO users (id, email, password_hash, role) VALUES (:id, 'v@x.io', 'h', 'member')"
-                ),
+                text("INSERT INTO users (id, email, password_hash) VALUES (:id, 'v@x.io', 'h')"),
                 {"id": user_id},
             )
             for i in range(50):

@@ -39,7 +39,7 @@ def test_sign_up_log_in_and_me(gql) -> None:
     assert "errors" not in signed_up
     user = signed_up["data"]["signUp"]
     assert user["email"] == email
-    assert user["role"] == "member"
+    assert user["role"] == "admin"  # of their personal organisation
     uuid.UUID(user["id"])
 
     logged_in = gql(LOG_IN, {"email": email, "password": TEST_PASSWORD})["data"]["logIn"]
@@ -47,7 +47,7 @@ def test_sign_up_log_in_and_me(gql) -> None:
     assert logged_in["expiresIn"] > 0
     headers = {"Authorization": f"Bearer {logged_in['accessToken']}"}
     me = gql("{ me { id email role authenticatedVia } }", headers=headers)["data"]["me"]
-    assert me == {"id": user["id"], "email": email, "role": "member", "authenticatedVia": "token"}
+    assert me == {"id": user["id"], "email": email, "role": "admin", "authenticatedVia": "token"}
 
 
 def test_duplicate_email_is_a_conflict(gql) -> None:

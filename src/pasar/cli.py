@@ -1,49 +1,32 @@
-"""The `pasar` command line: serve, worker, db, plugins, tools, users, api-keys, keys, sandbox, dev.
+"""The `pasar` command line: serve, worker, db, plugins, tools, users, orgs, api-keys, keys,
+sandbox, dev.
 
 Each command imports what it needs when it runs, so `pasar --help` loads click and little else
 (the app, SQLAlchemy and LangChain take seconds to import)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+import uuid
+from typing import TYPE_CHECKING, Any
 
 import click
-from pasar_core.accounts.principal import ROLES
-from pasar_core.errors import PasarError
+
+from pasar.cli_organisations import organisations
+from pasar.cli_support import friendly_errors, run
 
 if TYPE_CHECKING:
     from pasar_core.accounts.api_key_store import ApiKeyView
     from pasar_core.settings import Settings
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
-    """Typed errors become one red line and exit code 1, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return command(*args, **kwargs)
-        except PasarError as error:
-            raise click.ClickException(error.message) from None
-
-    return wrapper
-
-
-def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
 
 
 @click.group()
 @click.version_option(package_name="pasar")
 def main() -> None:
     """pasar: compose LangChain agents from a marketplace of tools."""
+
+
+main.add_command(organisations)
 
 
 @main.command()
@@ -302,10 +285,10 @@ def users() -> None:
 @users.command("create")
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-@click.option("--role", type=click.Choice(ROLES), default="member", show_default=True)
+@click.option("--operator", is_flag=True, help="The server's operator (sandboxed plugins).")
 @friendly_errors
-def users_create(email: str, password: str, role: str) -> None:
-    """Create a user (prompts for the password)."""
+def users_create(email: str, password: str, operator: bool) -> None:
+    """Create a user and their personal organisation (prompts for the password)."""
     from pasar_core.accounts import service as accounts
     from pasar_core.schemas import parse_model
     from pasar_core.settings import Settings
@@ -316,19 +299,21 @@ def users_create(email: str, password: str, role: str) -> None:
 
     async def create() -> str:
         async with running_services(Settings.from_env()) as services:
-            user = await accounts.sign_up(services, credentials, role=role)
-            return str(user.id)
+            signed_up = await accounts.sign_up(services, credentials, operator=operator)
+            return str(signed_up.user.id)
 
     user_id = run(create())
-    click.echo(f"created {role} {credentials.email} ({user_id})")
+    kind = "operator" if operator else "user"
+    click.echo(f"created {kind} {credentials.email} ({user_id})")
 
 
-@users.command("set-role")
+@users.command("set-operator")
 @click.argument("email")
-@click.argument("role", type=click.Choice(ROLES))
+@click.option("--off", is_flag=True, help="Take the operator flag away.")
 @friendly_errors
-def users_set_role(email: str, role: str) -> None:
-    """Change a user's role; the user's sessions end (access tokens carry the role)."""
+def users_set_operator(email: str, off: bool) -> None:
+    """Make a user the server's operator (or not, with --off); their sessions end.
+    Roles in organisations: `pasar orgs members set-role`."""
     from pasar_core.accounts import service as accounts
     from pasar_core.settings import Settings
 
@@ -336,10 +321,11 @@ def users_set_role(email: str, role: str) -> None:
 
     async def change() -> None:
         async with running_services(Settings.from_env()) as services:
-            await accounts.set_role(services, email, role)
+            await accounts.set_operator(services, email, not off)
 
     run(change())
-    click.echo(f"{email} is now {role}; their sessions ended (they log in again)")
+    state = "no longer the operator" if off else "the operator"
+    click.echo(f"{email} is now {state}; their sessions ended (they log in again)")
 
 
 @users.command("delete")
@@ -424,8 +410,27 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
     default=None,
     help="Seconds until the key expires (default: never).",
 )
+@click.option(
+    "--organisation",
+    "organisation_id",
+    type=click.UUID,
+    default=None,
+    help="The organisation the key acts in (default: the user's personal one).",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "member", "viewer"]),
+    default=None,
+    help="The key's role (default and at most: the user's role in the organisation).",
+)
 @friendly_errors
-def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
+def api_keys_create(
+    email: str,
+    name: str,
+    expires_in_s: int | None,
+    organisation_id: uuid.UUID | None,
+    role: str | None,
+) -> None:
     """Create an API key for a user; the key is printed once, on its own line."""
     from pasar_core.accounts import api_key_store
     from pasar_core.accounts import service as accounts
@@ -435,12 +440,16 @@ def api_keys_create(email: str, name: str, expires_in_s: int | None) -> None:
 
     from pasar.lifecycle import running_services
 
-    request = parse_model(api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s})
+    request = parse_model(
+        api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s, "role": role}
+    )
 
     async def create() -> CreatedApiKey:
         async with running_services(Settings.from_env()) as services:
             user = await accounts.user_by_email(services, email)
-            return await api_key_store.create_api_key(services, user.id, request)
+            return await api_key_store.create_api_key(
+                services, user.id, request, organisation_id=organisation_id
+            )
 
     created = run(create())
     expiry = created.view.expires_at.isoformat() if created.view.expires_at else "never"

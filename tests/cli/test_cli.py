@@ -76,11 +76,11 @@ def test_db_upgrade_and_users_create(env: dict[str, str]) -> None:
     assert "up to date" in upgraded.output
     created = runner.invoke(
         main,
-        ["users", "create", "Ops@Example.com", "--role", "admin", "--password", TEST_PASSWORD],
+        ["users", "create", "Ops@Example.com", "--operator", "--password", TEST_PASSWORD],
         env=env,
     )
     assert created.exit_code == 0, created.output
-    assert "created admin ops@example.com" in created.output
+    assert "created operator ops@example.com" in created.output
     again = runner.invoke(
         main, ["users", "create", "ops@example.com", "--password", TEST_PASSWORD], env=env
     )
@@ -95,22 +95,46 @@ def test_users_create_refuses_bad_input(env: dict[str, str]) -> None:
     assert result.exit_code == 1
     assert "invalid" in result.output
     bad_role = CliRunner().invoke(
-        main, ["users", "create", "a@b.co", "--role", "god", "--password", TEST_PASSWORD]
+        main, ["users", "create", "a@b.co", "--role", "admin", "--password", TEST_PASSWORD]
     )
     assert bad_role.exit_code == 2
 
 
-def test_users_set_role_and_delete(env: dict[str, str]) -> None:
+def test_users_set_operator_members_and_delete(env: dict[str, str]) -> None:
     runner = CliRunner()
-    email = "roles@example.com"
+    email, other = "roles@example.com", "other@example.com"
     create = ["users", "create", email, "--password", TEST_PASSWORD]
     assert runner.invoke(main, create, env=env).exit_code == 0
-    changed = runner.invoke(main, ["users", "set-role", email, "viewer"], env=env)
+    assert runner.invoke(main, ["users", "create", other, "--password", TEST_PASSWORD],
+                         env=env).exit_code == 0  # fmt: skip
+    changed = runner.invoke(main, ["users", "set-operator", email], env=env)
     assert changed.exit_code == 0, changed.output
-    assert "now viewer" in changed.output
-    assert runner.invoke(main, ["users", "set-role", email, "god"], env=env).exit_code == 2
-    unknown = runner.invoke(main, ["users", "set-role", "nobody@example.com", "admin"], env=env)
+    assert "now the operator" in changed.output
+    unknown = runner.invoke(main, ["users", "set-operator", "nobody@example.com"], env=env)
     assert (unknown.exit_code, "no user" in unknown.output) == (1, True)
+
+    listed = runner.invoke(main, ["orgs", "list", email], env=env)
+    assert listed.exit_code == 0, listed.output
+    organisation, role = listed.output.split()[:2]
+    assert role == "admin"
+    assert "(personal)" in listed.output
+    members = ["orgs", "members"]
+    added = runner.invoke(main, [*members, "add", organisation, other, "--role", "viewer"], env=env)
+    assert added.exit_code == 0, added.output
+    assert "viewer" in added.output
+    promoted = runner.invoke(main, [*members, "set-role", organisation, other, "admin"], env=env)
+    assert promoted.exit_code == 0, promoted.output
+    assert "sessions ended" in promoted.output
+    assert runner.invoke(main, [*members, "set-role", organisation, other, "god"],
+                         env=env).exit_code == 2  # fmt: skip
+    removed = runner.invoke(main, [*members, "remove", organisation, email], env=env)
+    assert removed.exit_code == 0, removed.output
+    last = runner.invoke(main, [*members, "set-role", organisation, other, "member"], env=env)
+    assert (last.exit_code, "last admin" in last.output) == (1, True)
+    roster = runner.invoke(main, [*members, "list", organisation], env=env)
+    assert other in roster.output
+    assert email not in roster.output
+
     kept = runner.invoke(main, ["users", "delete", email], env=env, input="n\n")
     assert kept.exit_code == 1  # not confirmed
     deleted = runner.invoke(main, ["users", "delete", email, "--yes"], env=env)

@@ -66,6 +66,7 @@ def test_expired_forged_and_missing_tokens_are_401(client: TestClient, make_user
         "iss": "pasar",
         "sub": str(uuid.uuid4()),
         "sid": str(uuid.uuid4()),
+        "org": str(uuid.uuid4()),
         "typ": "access",
         "iat": now - 99,
     }

@@ -232,19 +232,27 @@ def call(client: TestClient, function: Any, *args: Any) -> Any:
 def test_a_role_change_ends_the_users_sessions_everywhere(
     two_apps: tuple[TestClient, TestClient],
 ) -> None:
-    """The role travels in the access token (no query per request), so changing it ends every
-    session of the user: the old token is refused in every process, a new log-in carries the
-    new role."""
-    from pasar_core.accounts.service import set_role
-
+    """The role in an organisation travels in the access token (no query per request), so an
+    admin changing it ends every session of the member: the old token is refused in every
+    process, a new session in the organisation carries the new role."""
     first, second = two_apps
+    admin_pair = log_in(first, sign_up(first))
     email = sign_up(first)
-    pair = log_in(first, email)
+    added = first.post(
+        "/members", json={"email": email, "role": "member"}, headers=bearer(admin_pair)
+    )
+    assert added.status_code == 201, added.text
+    organisation = jwt.decode(admin_pair["access_token"], options={"verify_signature": False})
+    switch = {"organisation_id": organisation["org"]}
+    pair = first.post("/auth/switch", json=switch, headers=bearer(log_in(first, email))).json()
     assert second.get("/agents", headers=bearer(pair)).status_code == 200
-    call(first, set_role, email, "viewer")
+    changed = first.put(
+        f"/members/{added.json()['user_id']}", json={"role": "viewer"}, headers=bearer(admin_pair)
+    )
+    assert changed.status_code == 200, changed.text
     wait_until_known_revoked(second, session_id(pair["access_token"]))
     assert second.get("/agents", headers=bearer(pair)).status_code == 401
-    fresh = log_in(second, email)
+    fresh = second.post("/auth/switch", json=switch, headers=bearer(log_in(second, email))).json()
     assert jwt.decode(fresh["access_token"], options={"verify_signature": False})["role"] == (
         "viewer"
     )

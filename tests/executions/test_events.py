@@ -112,8 +112,10 @@ def test_subscription_needs_authentication(client: TestClient, make_user) -> Non
             "query": "subscription($id: ID!) { executionEvents(id: $id) { seq } }",
             "variables": {"id": run["execution_id"]}}})  # fmt: skip
         message = ws.receive_json()
-        assert message["type"] == "next"
-        assert message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # The field's policy check refuses it before the subscription starts: an `error`
+        # message (graphql-transport-ws) carrying the typed error.
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 @pytest.fixture

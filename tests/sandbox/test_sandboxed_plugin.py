@@ -222,7 +222,7 @@ def test_admins_install_through_the_api_and_the_sandbox_queue(
 
     env = cli_env(tools_settings, pasar_docker, cli_worker)
     created = CliRunner().invoke(
-        main, ["users", "create", "root@example.com", "--role", "admin",
+        main, ["users", "create", "root@example.com", "--operator",
                "--password", TEST_PASSWORD], env=env,
     )  # fmt: skip
     assert created.exit_code == 0, created.output

@@ -59,6 +59,40 @@ class Forbidden(PasarError):
     status = 403
 
 
+class InsufficientRole(Forbidden):
+    """The caller's role in the organisation (or the API key's) does not allow the operation."""
+
+    code = "INSUFFICIENT_ROLE"
+
+
+class RoleEscalation(Forbidden):
+    """A role above the caller's own was asked for (an API key, a member's role)."""
+
+    code = "ROLE_ESCALATION"
+
+
+class ConnectionNotAttached(Forbidden):
+    """A run of another member's agent needs a provider nobody attached a grant for: nobody's
+    grant is used implicitly (attach one with PUT /agents/{id}/connections/{provider})."""
+
+    code = "CONNECTION_NOT_ATTACHED"
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(
+            f"no {provider} connection is attached to this agent; a member attaches theirs "
+            "explicitly (their grant is never used otherwise)",
+            details={"provider": provider},
+        )
+        self.provider = provider
+
+
+class LastAdmin(PasarError):
+    """The change would leave the organisation without an admin."""
+
+    code = "LAST_ADMIN"
+    status = 409
+
+
 class NotFound(PasarError):
     code = "NOT_FOUND"
     status = 404

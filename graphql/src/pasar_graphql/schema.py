@@ -18,6 +18,7 @@ from pasar_graphql.connections.queries import ConnectionQueries
 from pasar_graphql.documents import CachedDocuments, DocumentCache, Limits
 from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
+from pasar_graphql.organisations.resolvers import OrganisationMutations, OrganisationQueries
 from pasar_graphql.plain_fields import use_plain_resolvers
 from pasar_graphql.production import SignedInIntrospection, SuggestionFreeExecutionContext
 from pasar_graphql.tools.mutations import ToolMutations
@@ -30,13 +31,25 @@ LIMITS = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_tokens=MAX_TOK
 
 
 @strawberry.type
-class Query(ToolQueries, AgentQueries, AccountQueries, ExecutionQueries, ConnectionQueries):
+class Query(
+    ToolQueries,
+    AgentQueries,
+    AccountQueries,
+    ExecutionQueries,
+    ConnectionQueries,
+    OrganisationQueries,
+):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AccountMutations, AgentMutations, ToolMutations, ExecutionMutations, ConnectionMutations
+    AccountMutations,
+    AgentMutations,
+    ToolMutations,
+    ExecutionMutations,
+    ConnectionMutations,
+    OrganisationMutations,
 ):
     pass
 

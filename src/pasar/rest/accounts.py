@@ -21,10 +21,13 @@ from pasar.rest.responses import json_response
 
 async def sign_up(request: Request) -> Response:
     credentials = await read_model(request, accounts.Credentials)
-    user = await accounts.sign_up(services_of(request), credentials)
-    return json_response(
-        UserOut(id=user.id, email=user.email, role=user.role, created_at=user.created_at), 201
-    )
+    signed_up = await accounts.sign_up(services_of(request), credentials)
+    user = signed_up.user
+    out = UserOut(
+        id=user.id, email=user.email, role="admin", organisation_id=signed_up.organisation_id,
+        created_at=user.created_at,
+    )  # fmt: skip
+    return json_response(out, 201)
 
 
 async def issue_token(request: Request) -> Response:
@@ -57,7 +60,10 @@ async def change_password(request: Request) -> Response:
 async def create_api_key(request: Request) -> Response:
     principal = await caller(request)
     body = await read_model(request, api_key_store.ApiKeyRequest)
-    created = await api_key_store.create_api_key(services_of(request), principal.user_id, body)
+    created = await api_key_store.create_api_key(
+        services_of(request), principal.user_id, body,
+        organisation_id=principal.organisation_id, caller_role=principal.role,
+    )  # fmt: skip
     return json_response(CreatedApiKeyOut.of_created(created), 201)
 
 

@@ -27,6 +27,9 @@ class UserOut(BaseModel):
     id: uuid.UUID
     email: str
     role: str
+    """Their role in their personal organisation (admin)."""
+    organisation_id: uuid.UUID
+    """Their personal organisation."""
     created_at: datetime
 
 
@@ -76,11 +79,16 @@ class ApiKeyOut(BaseModel):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    organisation_id: uuid.UUID
+    role: str
+    """The key's role in its organisation (its creator's current role caps it on each use)."""
 
     @classmethod
     def fields_of(cls, view: ApiKeyView) -> dict[str, Any]:
         return {
             "id": view.id,
+            "organisation_id": view.organisation_id,
+            "role": view.role,
             "name": view.name,
             "prefix": view.prefix,
             "status": view.status,
@@ -169,6 +177,10 @@ class AgentOut(BaseModel):
     config: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    owner_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+    shared_role: str | None = None
+    """None: private to its owner; else shared with its organisation with this role."""
 
     @classmethod
     def of(cls, view: AgentView) -> AgentOut:
@@ -179,6 +191,9 @@ class AgentOut(BaseModel):
             config=view.config,
             created_at=view.created_at,
             updated_at=view.updated_at,
+            owner_id=view.owner_id,
+            organisation_id=view.organisation_id,
+            shared_role=view.shared_role,
         )
 
 

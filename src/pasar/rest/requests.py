@@ -65,11 +65,17 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
 
 
 async def caller(request: Request) -> Principal:
-    """The authenticated user, from `Authorization: Bearer` or `X-API-Key`."""
+    """The authenticated user, from `Authorization: Bearer` or `X-API-Key` (once per request:
+    the route's policy guard authenticates first)."""
+    known: Principal | None = request.scope.get("pasar.principal")
+    if known is not None:
+        return known
     credential = credential_from_headers(request.headers)
     if credential is None:
         raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
-    return await authenticate(services_of(request), credential)
+    principal = await authenticate(services_of(request), credential)
+    request.scope["pasar.principal"] = principal
+    return principal
 
 
 def source_of(connection: HTTPConnection) -> str:

@@ -8,19 +8,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pasar_core.accounts.api_key_store import ApiKeyRequest
-from pasar_core.accounts.service import Credentials, PasswordChange, RefreshRequest
+from pasar_core.accounts.service import (
+    Credentials,
+    PasswordChange,
+    RefreshRequest,
+    SwitchRequest,
+)
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.secrets import SecretValue
+from pasar_core.agents.service import SharingInput
+from pasar_core.authz.checks import require
+from pasar_core.authz.policy import rule
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.organisations.members import MemberInput, RoleInput
+from pasar_core.organisations.store import OrganisationInput
 from pasar_core.sandboxed_plugins.service import SandboxedInstall
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pasar.rest import accounts, agents, consent, executions, health, plugins, tools
+from pasar.rest import (
+    accounts,
+    agents,
+    consent,
+    executions,
+    health,
+    organisations,
+    plugins,
+    tools,
+)
 from pasar.rest import oauth as oauth_routes
 from pasar.rest.files import FileListOut, download_file, list_files
 from pasar.rest.models import (
@@ -44,6 +63,7 @@ from pasar.rest.models import (
     UserOut,
     WebhookSecretOut,
 )
+from pasar.rest.requests import caller
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -62,119 +82,155 @@ class Endpoint:
     query: dict[str, str] = field(default_factory=dict)
     throttled: bool = False
     """Counts against the log-in budgets (429 RATE_LIMITED with Retry-After)."""
+    op: str = field(kw_only=True)
+    """The operation's name in the policy table (pasar_core.authz.policy): who may call it."""
 
 
 ENDPOINTS = (
     Endpoint("POST", "/auth/signup", accounts.sign_up, "Create an account", 201, UserOut,
-             Credentials, auth=False, tag="accounts"),
+             Credentials, auth=False, tag="accounts", op="accounts.sign_up"),
     Endpoint("POST", "/auth/token", accounts.issue_token, "Log in: email and password -> access token",
-             200, TokenOut, Credentials, auth=False, tag="accounts", throttled=True),
+             200, TokenOut, Credentials, auth=False, tag="accounts", throttled=True, op="accounts.log_in"),
     Endpoint("POST", "/auth/refresh", accounts.refresh,
              "Spend a refresh token for a new access token and the next refresh token", 200,
-             TokenOut, RefreshRequest, auth=False, tag="accounts"),
+             TokenOut, RefreshRequest, auth=False, tag="accounts", op="accounts.refresh"),
     Endpoint("POST", "/auth/logout", accounts.log_out,
              "End a session: its refresh tokens and the access tokens issued with them", 204,
-             body=RefreshRequest, auth=False, tag="accounts"),
+             body=RefreshRequest, auth=False, tag="accounts", op="accounts.log_out"),
     Endpoint("POST", "/auth/password", accounts.change_password,
              "Change your password: every session and access token of yours is revoked, and you "
              "get a new session", 200, PasswordChangedOut, PasswordChange, tag="accounts",
-             throttled=True),
+             throttled=True, op="accounts.change_password"),
     Endpoint("POST", "/api-keys", accounts.create_api_key,
              "Create an API key, optionally expiring (the key is shown once)", 201,
-             CreatedApiKeyOut, ApiKeyRequest, tag="accounts"),
+             CreatedApiKeyOut, ApiKeyRequest, tag="accounts", op="api_keys.create"),
     Endpoint("GET", "/api-keys", accounts.list_api_keys,
              "Your API keys, newest first: prefix, name, status and dates (never the key)", 200,
-             ApiKeyListOut, tag="accounts", query={"limit": "integer", "offset": "integer"}),
+             ApiKeyListOut, tag="accounts", query={"limit": "integer", "offset": "integer"}, op="api_keys.list"),
     Endpoint("DELETE", "/api-keys/{key_id}", accounts.revoke_api_key,
-             "Revoke one of your API keys (it is refused from now on)", 204, tag="accounts"),
+             "Revoke one of your API keys (it is refused from now on)", 204, tag="accounts", op="api_keys.revoke"),
+    Endpoint("GET", "/organisations", organisations.list_organisations,
+             "Your organisations with your role in each, and the one this credential acts in",
+             200, organisations.OrganisationListOut, tag="organisations",
+             op="organisations.list"),
+    Endpoint("POST", "/organisations", organisations.create_organisation,
+             "Create an organisation (you are its admin; switch to it to act in it)", 201,
+             organisations.OrganisationOut, OrganisationInput, tag="organisations",
+             op="organisations.create"),
+    Endpoint("POST", "/auth/switch", organisations.switch_organisation,
+             "A new session acting in another of your organisations", 200, TokenOut,
+             SwitchRequest, tag="organisations", op="accounts.switch_organisation"),
+    Endpoint("GET", "/members", organisations.list_members,
+             "The members of the organisation you act in, with their roles", 200,
+             organisations.MemberListOut, tag="organisations", op="members.list"),
+    Endpoint("POST", "/members", organisations.add_member,
+             "Admins: add an existing user (by email) with a role", 201,
+             organisations.MemberOut, MemberInput, tag="organisations", op="members.add"),
+    Endpoint("PUT", "/members/{user_id}", organisations.set_member_role,
+             "Admins: change a member's role (never the last admin's); their sessions end", 200,
+             organisations.MemberOut, RoleInput, tag="organisations", op="members.set_role"),
+    Endpoint("DELETE", "/members/{user_id}", organisations.remove_member,
+             "Admins: remove a member (never the last admin); their sessions end", 204,
+             tag="organisations", op="members.remove"),
     Endpoint("GET", "/tools", tools.list_tools,
              "The catalogue: installed and sandboxed plugins' tools, and (signed in) your custom "
-             "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}),
+             "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}, op="tools.catalogue"),
     Endpoint("POST", "/tools", tools.register_tool,
              "Register a custom tool (python: runs in a sandbox; http: one guarded request)",
-             201, CustomToolSavedOut, ToolDefinition, tag="tools"),
+             201, CustomToolSavedOut, ToolDefinition, tag="tools", op="tools.register"),
     Endpoint("GET", "/tools/{tool_id}", tools.get_tool,
              "One tool; for your custom tools (id or id@version) with their definition", 200,
-             ToolDetailOut, auth=False, tag="tools"),
+             ToolDetailOut, auth=False, tag="tools", op="tools.read"),
     Endpoint("PUT", "/tools/{tool_id}", tools.update_tool,
              "A new version of your custom tool (the whole definition)", 200,
-             CustomToolSavedOut, ToolDefinition, tag="tools"),
+             CustomToolSavedOut, ToolDefinition, tag="tools", op="tools.update"),
     Endpoint("DELETE", "/tools/{tool_id}", tools.delete_tool,
              "Delete your custom tool and all its versions (refused while agents use it)", 204,
-             tag="tools"),
+             tag="tools", op="tools.delete"),
     Endpoint("POST", "/plugins/sandboxed", plugins.install_plugin,
              "Admins: install an untrusted plugin wheel into a sandbox image (a sandbox worker "
              "builds it and reads its manifest)", 201, SandboxedPluginOut, SandboxedInstall,
-             tag="plugins"),
+             tag="plugins", op="plugins.install"),
     Endpoint("GET", "/plugins/sandboxed", plugins.list_plugins, "Admins: sandboxed plugins",
-             200, SandboxedPluginListOut, tag="plugins"),
+             200, SandboxedPluginListOut, tag="plugins", op="plugins.list"),
     Endpoint("DELETE", "/plugins/sandboxed/{name}", plugins.remove_plugin,
              "Admins: remove a sandboxed plugin (refused while agents use its tools)", 204,
-             tag="plugins"),
+             tag="plugins", op="plugins.remove"),
     Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
-             AgentInput),
+             AgentInput, op="agents.create"),
     Endpoint("GET", "/agents", agents.list_agents, "List your agents", 200, AgentListOut,
-             query={"limit": "integer", "offset": "integer"}),
-    Endpoint("GET", "/agents/{agent_id}", agents.get_agent, "One of your agents", 200, AgentOut),
+             query={"limit": "integer", "offset": "integer"}, op="agents.list"),
+    Endpoint("GET", "/agents/{agent_id}", agents.get_agent, "One of your agents", 200, AgentOut, op="agents.read"),
     Endpoint("PUT", "/agents/{agent_id}", agents.update_agent,
              "Update an agent (the fields given replace the stored ones)", 200, AgentSavedOut,
-             AgentPatch),
-    Endpoint("DELETE", "/agents/{agent_id}", agents.delete_agent, "Delete an agent", 204),
+             AgentPatch, op="agents.update"),
+    Endpoint("DELETE", "/agents/{agent_id}", agents.delete_agent, "Delete an agent", 204, op="agents.delete"),
+    Endpoint("PUT", "/agents/{agent_id}/sharing", organisations.share_agent,
+             "Share your agent with its organisation with a role, or make it private (null)",
+             200, AgentOut, SharingInput, op="agents.share"),
+    Endpoint("PUT", "/agents/{agent_id}/connections/{provider}", organisations.attach_connection,
+             "Attach your provider grant to the agent: runs of it by other members use it", 200,
+             organisations.AttachedConnectionOut, tag="connections",
+             op="agents.connections.attach"),
+    Endpoint("DELETE", "/agents/{agent_id}/connections/{provider}",
+             organisations.detach_connection,
+             "Detach the grant attached to the agent (who attached it, or the owner)", 204,
+             tag="connections", op="agents.connections.detach"),
     Endpoint("GET", "/agents/{agent_id}/secrets", agents.list_secrets,
-             "Names of the agent's secrets (values are never returned)", 200, SecretNamesOut),
+             "Names of the agent's secrets (values are never returned)", 200, SecretNamesOut, op="agents.secrets.list"),
     Endpoint("PUT", "/agents/{agent_id}/secrets/{name}", agents.put_secret,
-             "Set a secret a tool family uses (stored encrypted)", 204, body=SecretValue),
+             "Set a secret a tool family uses (stored encrypted)", 204, body=SecretValue, op="agents.secrets.write"),
     Endpoint("DELETE", "/agents/{agent_id}/secrets/{name}", agents.delete_secret,
-             "Delete a secret", 204),
+             "Delete a secret", 204, op="agents.secrets.write"),
     Endpoint("POST", "/agents/{agent_id}/execute", executions.execute,
              "Run an agent: 200 with the finished execution, or 202 with its state so far", 200,
-             ExecutionOut, ExecuteRequest, tag="executions"),
+             ExecutionOut, ExecuteRequest, tag="executions", op="agents.execute"),
     Endpoint("GET", "/agents/{agent_id}/executions", executions.list_executions,
              "An agent's executions, newest first", 200, ExecutionListOut, tag="executions",
-             query={"first": "integer", "after": "string"}),
+             query={"first": "integer", "after": "string"}, op="agents.executions.list"),
     Endpoint("GET", "/executions/{execution_id}", executions.get_execution, "One execution", 200,
-             ExecutionOut, tag="executions"),
+             ExecutionOut, tag="executions", op="executions.read"),
     Endpoint("GET", "/executions/{execution_id}/events", executions.events,
-             "Server-sent events of a run (resume with Last-Event-ID)", 200, tag="executions"),
+             "Server-sent events of a run (resume with Last-Event-ID)", 200, tag="executions", op="executions.events"),
     Endpoint("POST", "/executions/{execution_id}/cancel", executions.cancel,
-             "Cancel a queued or running execution", 200, ExecutionOut, tag="executions"),
+             "Cancel a queued or running execution", 200, ExecutionOut, tag="executions", op="executions.cancel"),
     Endpoint("POST", "/executions/{execution_id}/approval", executions.decide_approval,
              "Approve or reject the tool call a paused run waits on; the run resumes", 200,
-             ExecutionOut, ApprovalDecision, tag="executions"),
+             ExecutionOut, ApprovalDecision, tag="executions", op="executions.decide_approval"),
     Endpoint("GET", "/webhook-secret", executions.get_webhook_secret,
              "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
-             tag="executions"),
+             tag="executions", op="executions.webhook_secret"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
-             tag="operations"),
+             tag="operations", op="operations.health"),
     Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,
-             auth=False, tag="operations"),
+             auth=False, tag="operations", op="operations.health"),
     Endpoint("GET", "/files", list_files, "List your files (tool outputs), sorted by path", 200,
-             FileListOut, tag="files", query={"prefix": "string", "limit": "integer"}),
+             FileListOut, tag="files", query={"prefix": "string", "limit": "integer"}, op="files.list"),
     Endpoint("GET", "/files/{path:path}", download_file,
-             "Download one of your files (streamed, as an attachment)", 200, tag="files"),
+             "Download one of your files (streamed, as an attachment)", 200, tag="files", op="files.download"),
     Endpoint("GET", "/auth/{provider}/start", consent.start_page,
              "Consent link (every auth_url): names the pasar account and asks its password "
-             "(HTML page)", 200, auth=False, tag="connections", query={"state": "string"}),
+             "(HTML page)", 200, auth=False, tag="connections", query={"state": "string"}, op="consent.start"),
     Endpoint("POST", "/auth/{provider}/start", consent.start,
              "Sign-in form of a consent link: binds this browser (HttpOnly cookie) and "
-             "redirects (303) to the provider", 303, auth=False, tag="connections"),
+             "redirects (303) to the provider", 303, auth=False, tag="connections", op="consent.start"),
     Endpoint("GET", "/auth/{provider}/callback", consent.callback,
              "OAuth consent callback (browser redirect): only in the browser that started the "
              "consent; exchanges the code, answers an HTML page",
              200, auth=False, tag="connections",
-             query={"code": "string", "state": "string", "error": "string"}),
+             query={"code": "string", "state": "string", "error": "string"}, op="consent.callback"),
     Endpoint("GET", "/connections", oauth_routes.list_connections,
              "Your provider grants: scopes and health (never tokens)", 200,
-             oauth_routes.ConnectionListOut, tag="connections"),
+             oauth_routes.ConnectionListOut, tag="connections", op="connections.list"),
     Endpoint("DELETE", "/connections/{provider}", oauth_routes.disconnect,
              "Revoke a provider grant at the provider and delete its tokens", 200,
-             oauth_routes.DisconnectedOut, tag="connections"),
+             oauth_routes.DisconnectedOut, tag="connections", op="connections.disconnect"),
 )  # fmt: skip
 
 ERROR_STATUSES = {
     400: "Malformed request",
     401: "Missing, invalid or expired credentials",
-    403: "Forbidden (admins only)",
+    403: "Forbidden: your role does not allow it (INSUFFICIENT_ROLE, ROLE_ESCALATION)",
     404: "Not found (or not yours)",
     409: "Conflict: the id is taken or in use",
     413: "Body too large",
@@ -203,7 +259,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             or (status == 404 and "{" in endpoint.path)
             or (status == 429 and endpoint.throttled)
             or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
-            or (status == 403 and endpoint.tag == "plugins")
+            or (status == 403 and endpoint.auth)
             or status == 400
         )
         if relevant:
@@ -212,6 +268,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
         "operationId": endpoint.handler.__name__,
+        "x-pasar-operation": endpoint.op,
         "responses": responses,
     }
     parameters = [
@@ -273,5 +330,23 @@ def rest_routes(version: str) -> list[Route]:
 
     return [
         Route("/openapi.json", openapi, methods=["GET"]),
-        *(Route(e.path, e.handler, methods=[e.method]) for e in ENDPOINTS),
+        *(Route(e.path, guarded(e), methods=[e.method]) for e in ENDPOINTS),
     ]
+
+
+def guarded(endpoint: Endpoint) -> Handler:
+    """The endpoint's handler behind its policy entry: a signed-in operation authenticates the
+    caller and checks their role before the handler runs (the handler's `caller` reuses it);
+    resource operations check the resource too, in the service, with the row it read."""
+    found = rule(endpoint.op)  # a route without a policy entry fails at start-up
+    if found.public:
+        return endpoint.handler
+    handler = endpoint.handler
+
+    async def checked(request: Request) -> Response:
+        principal = await caller(request)
+        require(principal, endpoint.op)
+        return await handler(request)
+
+    checked.__name__ = handler.__name__
+    return checked

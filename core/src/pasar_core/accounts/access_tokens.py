@@ -1,9 +1,10 @@
-"""Signed JWT access tokens (HS256) carrying the user id, email, role and session id.
+"""Signed JWT access tokens (HS256) carrying the user id, email, organisation, role in it,
+operator flag and session id.
 
 The claims are the caller's identity on the hot path: authenticating a request reads no row
 (see `pasar_core.accounts.service.authenticate`). They are the user as it was when the token
-was issued; changing a role or deleting a user through pasar revokes the user's sessions, so no
-token outlives the change.
+was issued; changing a member's role, removing a member, changing the operator flag or deleting
+a user through pasar revokes the user's sessions, so no token outlives the change.
 
 The session id (`sid`) is the refresh-token family the token belongs to: logging out or changing
 the password revokes the session, and every access token carrying its id is refused from then on
@@ -38,8 +39,10 @@ class TokenClaims:
     user_id: uuid.UUID
     role: str
     session_id: uuid.UUID
+    organisation_id: uuid.UUID
     email: str | None = None
     """None in tokens issued before the email was a claim (they expire within the TTL)."""
+    operator: bool = False
 
 
 class TokenSigner:
@@ -66,7 +69,14 @@ class TokenSigner:
         return self._ttl_s
 
     def issue(
-        self, user_id: uuid.UUID, role: str, session_id: uuid.UUID, email: str
+        self,
+        user_id: uuid.UUID,
+        role: str,
+        session_id: uuid.UUID,
+        email: str,
+        organisation_id: uuid.UUID,
+        *,
+        operator: bool = False,
     ) -> AccessToken:
         now = int(time.time())
         claims = {
@@ -75,6 +85,8 @@ class TokenSigner:
             "sid": str(session_id),
             "email": email,
             "role": role,
+            "org": str(organisation_id),
+            "op": operator,
             "typ": "access",
             "iat": now,
             "exp": now + self._ttl_s,
@@ -105,21 +117,28 @@ class TokenSigner:
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
                 # Tokens without a session id cannot be revoked, so they are not accepted.
-                options={"require": ["exp", "iat", "sub", "iss", "sid"]},
+                options={"require": ["exp", "iat", "sub", "iss", "sid", "org"]},
             )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("the access token has expired; log in again") from None
         except jwt.PyJWTError:
             raise Unauthenticated("the access token is invalid") from None
         email = claims.get("email")
-        if claims.get("typ") != "access" or not isinstance(email, (str, type(None))):
+        operator = claims.get("op", False)
+        if (
+            claims.get("typ") != "access"
+            or not isinstance(email, (str, type(None)))
+            or not isinstance(operator, bool)
+        ):
             raise Unauthenticated("the access token is invalid")
         try:
             verified = TokenClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 role=str(claims.get("role")),
                 session_id=uuid.UUID(claims["sid"]),
+                organisation_id=uuid.UUID(claims["org"]),
                 email=email,
+                operator=operator,
             )
             return verified, float(claims["exp"])
         except (ValueError, TypeError, AttributeError):

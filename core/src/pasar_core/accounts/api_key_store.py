@@ -1,7 +1,10 @@
 """API keys of a user: create (optionally expiring), list, revoke, and authenticate with one.
 
 The key itself is shown once, at creation; afterwards only its prefix identifies it. A revoked or
-expired key is refused. Another user's key is simply not found.
+expired key is refused. Another user's key is simply not found. A key acts in one organisation
+with a role no stronger than its creator's there (asking for more is ROLE_ESCALATION); each use
+applies the weaker of the key's role and its creator's current one, read in the key's own
+statement, so a demotion or removal applies to the key at once.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.api_keys import KEY_PREFIX, generate_api_key, hash_api_key
 from pasar_core.accounts.principal import Principal
-from pasar_core.errors import Conflict, NotFound, Unauthenticated
+from pasar_core.authz.roles import Role, at_least, weaker
+from pasar_core.errors import Conflict, NotFound, RoleEscalation, Unauthenticated
+from pasar_core.organisations.store import default_membership, membership_role
 from pasar_core.services import Services
-from pasar_core.storage.models import ApiKey, User
+from pasar_core.storage.models import ApiKey, Membership, User
 
 MAX_LIFETIME_S = 10 * 365 * 86_400
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -35,6 +40,8 @@ class ApiKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="default", min_length=1, max_length=100)
+    role: Role | None = None
+    """The key's role in the organisation; default (and at most): the creator's."""
     expires_in_s: int | None = Field(default=None, ge=60, le=MAX_LIFETIME_S)
     expires_at: AwareDatetime | None = None
 
@@ -68,6 +75,8 @@ class ApiKeyView:
     expires_at: datetime | None
     revoked_at: datetime | None
     owner_email: str
+    organisation_id: uuid.UUID
+    role: str
 
     @property
     def status(self) -> ApiKeyStatus:
@@ -95,6 +104,8 @@ def _view(row: ApiKey, owner_email: str) -> ApiKeyView:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         owner_email=owner_email,
+        organisation_id=row.organisation_id,
+        role=row.role,
     )
 
 
@@ -113,15 +124,39 @@ def parse_key_id(raw: str | uuid.UUID) -> uuid.UUID:
 
 
 async def create_api_key(
-    services: Services, user_id: uuid.UUID, request: ApiKeyRequest
+    services: Services,
+    user_id: uuid.UUID,
+    request: ApiKeyRequest,
+    *,
+    organisation_id: uuid.UUID | None = None,
+    caller_role: str | None = None,
 ) -> CreatedApiKey:
+    """A key of the user in `organisation_id` (None: their default one). Its role is at most
+    the user's role there and `caller_role` (the credential asking: an API key may create only
+    keys as weak as itself)."""
     new_key = generate_api_key()
     async with services.sessionmaker.begin() as session:
         owner = await session.get(User, user_id)
         if owner is None:
             raise NotFound("no such user")
+        if organisation_id is None:
+            organisation_id, member_role = await default_membership(session, user_id)
+        else:
+            found_role = await membership_role(session, user_id, organisation_id)
+            if found_role is None:
+                raise NotFound(f"no organisation with id {str(organisation_id)!r}")
+            member_role = found_role
+        cap = weaker(member_role, caller_role) if caller_role else member_role
+        role = request.role or cap
+        if not at_least(cap, role):
+            raise RoleEscalation(
+                f"an API key's role cannot exceed yours ({cap})",
+                details={"requested": role, "allowed": cap},
+            )
         row = ApiKey(
             user_id=user_id,
+            organisation_id=organisation_id,
+            role=role,
             name=request.name,
             prefix=new_key.prefix,
             key_hash=new_key.key_hash,
@@ -207,14 +242,21 @@ async def authenticate_api_key(services: Services, plaintext: str) -> Principal:
     async with services.sessionmaker.begin() as session:
         found = (
             await session.execute(
-                select(ApiKey, User)
+                select(ApiKey, User, Membership.role)
                 .join(User, User.id == ApiKey.user_id)
+                .outerjoin(
+                    Membership,
+                    (Membership.user_id == ApiKey.user_id)
+                    & (Membership.organisation_id == ApiKey.organisation_id),
+                )
                 .where(ApiKey.key_hash == hash_api_key(plaintext))
             )
         ).first()
         if found is None:
             raise Unauthenticated("the API key is invalid")
-        row, user = found
+        row, user, member_role = found
+        if member_role is None:
+            raise Unauthenticated("the API key's creator is no longer in its organisation")
         if row.revoked_at is not None:
             raise Unauthenticated("the API key was revoked")
         if row.expires_at is not None and row.expires_at <= now:
@@ -223,4 +265,7 @@ async def authenticate_api_key(services: Services, plaintext: str) -> Principal:
             await session.execute(
                 update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
             )
-        return Principal(user_id=user.id, email=user.email, role=user.role, via="api_key")
+        return Principal(
+            user_id=user.id, email=user.email, role=weaker(row.role, member_role), via="api_key",
+            organisation_id=row.organisation_id, operator=user.operator,
+        )  # fmt: skip

@@ -6,7 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-ROLES = ("admin", "member", "viewer")
+from pasar_core.authz.roles import ROLES
+
+__all__ = ["ROLES", "Principal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,4 +16,11 @@ class Principal:
     user_id: uuid.UUID
     email: str
     role: str
+    """The caller's role in `organisation_id` (an API key's: the weaker of the key's role and
+    its creator's current one)."""
     via: Literal["token", "api_key"]
+    organisation_id: uuid.UUID
+    """The organisation the credential acts in: a session's (chosen at log-in or by switching),
+    an API key's own."""
+    operator: bool = False
+    """The server's operator (`users.operator`): sandboxed plugin installs."""

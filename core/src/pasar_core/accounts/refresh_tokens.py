@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.api_keys import hash_api_key as sha256_hex
 from pasar_core.errors import Unauthenticated
+from pasar_core.organisations.store import default_membership
 from pasar_core.storage.models import RefreshToken, User
 
 PREFIX = "psrt_"
@@ -37,7 +38,11 @@ class IssuedRefresh:
 
 
 async def issue(
-    session: AsyncSession, user_id: uuid.UUID, ttl_s: int, family_id: uuid.UUID | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    ttl_s: int,
+    organisation_id: uuid.UUID,
+    family_id: uuid.UUID | None = None,
 ) -> IssuedRefresh:
     token = PREFIX + secrets.token_urlsafe(32)
     family_id = family_id or uuid.uuid4()
@@ -45,6 +50,7 @@ async def issue(
         RefreshToken(
             user_id=user_id,
             family_id=family_id,
+            organisation_id=organisation_id,
             token_hash=sha256_hex(token),
             expires_at=datetime.now(UTC) + timedelta(seconds=ttl_s),
         )
@@ -52,8 +58,11 @@ async def issue(
     return IssuedRefresh(token=token, expires_in=ttl_s, family_id=family_id)
 
 
-async def rotate(session: AsyncSession, token: str, ttl_s: int) -> tuple[User, IssuedRefresh]:
-    """Spend `token` for the next one of its family (within the caller's transaction)."""
+async def rotate(
+    session: AsyncSession, token: str, ttl_s: int
+) -> tuple[User, IssuedRefresh, uuid.UUID]:
+    """Spend `token` for the next one of its family (within the caller's transaction); the
+    user, the next token and the organisation the session acts in."""
     if not token.startswith(PREFIX) or len(token) > MAX_LENGTH:
         raise Unauthenticated("the refresh token is invalid")
     row = await session.scalar(
@@ -71,7 +80,11 @@ async def rotate(session: AsyncSession, token: str, ttl_s: int) -> tuple[User, I
     if user is None:
         raise Unauthenticated("the refresh token's user no longer exists")
     row.used_at = now
-    return user, await issue(session, user.id, ttl_s, row.family_id)
+    organisation_id = row.organisation_id
+    if organisation_id is None:
+        organisation_id, _ = await default_membership(session, user.id)
+    following = await issue(session, user.id, ttl_s, organisation_id, row.family_id)
+    return user, following, organisation_id
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:

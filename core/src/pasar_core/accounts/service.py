@@ -22,15 +22,17 @@ from pasar_core.accounts.api_key_store import (
 )
 from pasar_core.accounts.api_keys import looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
-from pasar_core.accounts.principal import ROLES, Principal
+from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.refresh_tokens import IssuedRefresh
 from pasar_core.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    RoleEscalation,
     Unauthenticated,
     ValidationFailed,
 )
+from pasar_core.organisations.store import add_personal, default_membership, membership_role
 from pasar_core.services import Services
 from pasar_core.storage.models import User
 
@@ -53,17 +55,27 @@ class Credentials(BaseModel):
         return value
 
 
-async def sign_up(services: Services, credentials: Credentials, role: str = "member") -> User:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+@dataclass(frozen=True, slots=True)
+class SignedUp:
+    user: User
+    organisation_id: uuid.UUID
+    """The user's personal organisation, where they are admin."""
+
+
+async def sign_up(
+    services: Services, credentials: Credentials, *, operator: bool = False
+) -> SignedUp:
+    """A new user and their personal organisation (they are its admin)."""
     password_hash = await hash_password(credentials.password)
-    user = User(email=credentials.email, password_hash=password_hash, role=role)
+    user = User(email=credentials.email, password_hash=password_hash, operator=operator)
     try:
         async with services.sessionmaker.begin() as session:
             session.add(user)
+            await session.flush()
+            organisation_id = await add_personal(session, user)
     except IntegrityError:
         raise Conflict("an account with this email already exists") from None
-    return user
+    return SignedUp(user, organisation_id)
 
 
 async def user_by_email(services: Services, email: str) -> User:
@@ -98,21 +110,60 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
     assert user is not None
     await attempt.succeeded()
     async with services.sessionmaker.begin() as session:
+        organisation_id, role = await default_membership(session, user.id)
         refresh = await refresh_tokens.issue(
-            session, user.id, services.settings.refresh_token_ttl_s
+            session, user.id, services.settings.refresh_token_ttl_s, organisation_id
         )
-    return TokenPair(
-        services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
+    return _pair(services, user, role, organisation_id, refresh)
+
+
+def _pair(
+    services: Services,
+    user: User,
+    role: str,
+    organisation_id: uuid.UUID,
+    refresh: IssuedRefresh,
+) -> TokenPair:
+    access = services.tokens.issue(
+        user.id, role, refresh.family_id, user.email, organisation_id, operator=user.operator
     )
+    return TokenPair(access, refresh)
+
+
+class SwitchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_id: uuid.UUID
+
+
+async def switch_organisation(
+    services: Services, principal: Principal, organisation_id: uuid.UUID
+) -> TokenPair:
+    """A new session acting in another organisation of the caller's (NOT_FOUND when they are
+    not a member: another organisation's id is reported like a missing one)."""
+    if principal.via != "token":  # a session carries the full role: more than a capped key
+        raise RoleEscalation("an API key cannot open a session; log in with the password")
+    async with services.sessionmaker.begin() as session:
+        user = await session.get(User, principal.user_id)
+        role = await membership_role(session, principal.user_id, organisation_id)
+        if user is None or role is None:
+            raise NotFound(f"no organisation with id {str(organisation_id)!r}")
+        refresh = await refresh_tokens.issue(
+            session, user.id, services.settings.refresh_token_ttl_s, organisation_id
+        )
+    return _pair(services, user, role, organisation_id, refresh)
 
 
 async def refresh_session(services: Services, token: str) -> TokenPair:
     """A new access token and the next refresh token, spending `token`."""
     try:
         async with services.sessionmaker.begin() as session:
-            user, refresh = await refresh_tokens.rotate(
+            user, refresh, organisation_id = await refresh_tokens.rotate(
                 session, token, services.settings.refresh_token_ttl_s
             )
+            role = await membership_role(session, user.id, organisation_id)
+            if role is None:  # removed from the organisation meanwhile (sessions were ended)
+                raise Unauthenticated("you are no longer a member of the session's organisation")
     except refresh_tokens.RefreshTokenReused as reused:
         async with services.sessionmaker.begin() as session:  # committed, unlike the above
             await refresh_tokens.revoke_family(session, reused.family_id)
@@ -121,9 +172,7 @@ async def refresh_session(services: Services, token: str) -> TokenPair:
             )
         services.revoked_sessions.add([reused.family_id], until)
         raise
-    return TokenPair(
-        services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
-    )
+    return _pair(services, user, role, organisation_id, refresh)
 
 
 async def log_out(services: Services, token: str) -> None:
@@ -190,15 +239,19 @@ async def change_password(
         until = await revocations.revoke(session, user.id, sessions, keep_s)
         keys_revoked = await revoke_user_api_keys(session, user.id) if change.revoke_api_keys else 0
         keys_active = await count_active_api_keys(session, user.id)
+        role = await membership_role(session, user.id, principal.organisation_id)
+        organisation_id = principal.organisation_id
+        if role is None:
+            organisation_id, role = await default_membership(session, user.id)
         refresh = await refresh_tokens.issue(
-            session, user.id, services.settings.refresh_token_ttl_s
+            session, user.id, services.settings.refresh_token_ttl_s, organisation_id
         )
     services.revoked_sessions.add(sessions, until)
-    access = services.tokens.issue(user.id, user.role, refresh.family_id, user.email)
-    return PasswordChanged(TokenPair(access, refresh), len(sessions), keys_revoked, keys_active)
+    pair = _pair(services, user, role, organisation_id, refresh)
+    return PasswordChanged(pair, len(sessions), keys_revoked, keys_active)
 
 
-async def _end_every_session(
+async def end_every_session(
     session: AsyncSession, services: Services, user_id: uuid.UUID
 ) -> tuple[list[uuid.UUID], float]:
     """Revoke every refresh token of the user and denylist the sessions that may still hold
@@ -210,19 +263,17 @@ async def _end_every_session(
     return sessions, until
 
 
-async def set_role(services: Services, email: str, role: str) -> User:
-    """Change a user's role. Access tokens carry the role, so every session of the user ends
-    (in every process): the user logs in again and gets tokens with the new role."""
-    if role not in ROLES:
-        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}")
+async def set_operator(services: Services, email: str, operator: bool) -> User:
+    """Make a user the server's operator or not. Access tokens carry the flag, so every
+    session of the user ends (in every process): the user logs in again."""
     async with services.sessionmaker.begin() as session:
         user = await session.scalar(
             select(User).where(User.email == email.strip().lower()).with_for_update()
         )
         if user is None:
             raise NotFound(f"no user with email {email[:320]!r}")
-        user.role = role
-        sessions, until = await _end_every_session(session, services, user.id)
+        user.operator = operator
+        sessions, until = await end_every_session(session, services, user.id)
     services.revoked_sessions.add(sessions, until)
     return user
 
@@ -237,7 +288,7 @@ async def delete_user(services: Services, email: str) -> uuid.UUID:
         if user is None:
             raise NotFound(f"no user with email {email[:320]!r}")
         user_id = user.id
-        sessions, until = await _end_every_session(session, services, user_id)
+        sessions, until = await end_every_session(session, services, user_id)
         await session.delete(user)
     services.revoked_sessions.add(sessions, until)
     return user_id
@@ -255,10 +306,15 @@ async def authenticate(services: Services, credential: str) -> Principal:
         raise Unauthenticated(
             "the session has ended (logged out or password changed); log in again"
         )
-    if claims.email is not None:  # the hot path: the identity is the token's, no query
-        return Principal(claims.user_id, claims.email, claims.role, via="token")
-    async with services.sessionmaker() as session:  # a token from before email was a claim
-        user = await session.get(User, claims.user_id)
-    if user is None:
-        raise Unauthenticated("the access token's user no longer exists")
-    return Principal(user_id=user.id, email=user.email, role=user.role, via="token")
+    email = claims.email
+    if email is None:  # a token from before email was a claim
+        async with services.sessionmaker() as session:
+            email = await session.scalar(select(User.email).where(User.id == claims.user_id))
+        if email is None:
+            raise Unauthenticated("the access token's user no longer exists")
+    # The hot path: the identity is the token's, no query. A changed role or membership
+    # revoked the sessions that carried the old one.
+    return Principal(
+        claims.user_id, email, claims.role, via="token",
+        organisation_id=claims.organisation_id, operator=claims.operator,
+    )  # fmt: skip

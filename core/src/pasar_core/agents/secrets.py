@@ -34,8 +34,8 @@ def _associated_data(agent_id: uuid.UUID, name: str) -> str:
     return f"agent-secret|{agent_id}|{name}"
 
 
-async def _known_secret(services: Services, principal: Principal, name: str) -> None:
-    registry = await registry_for(services, principal.user_id)
+async def _known_secret(services: Services, owner_id: uuid.UUID, name: str) -> None:
+    registry = await registry_for(services, owner_id)
     known = {secret for family in registry.families.values() for secret in family.secrets}
     if name not in known:
         raise ValidationFailed(
@@ -47,9 +47,11 @@ async def _known_secret(services: Services, principal: Principal, name: str) -> 
 async def set_secret(
     services: Services, principal: Principal, agent_id: str, name: str, value: str
 ) -> None:
-    await _known_secret(services, principal, name)
     async with services.sessionmaker.begin() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.secrets.write"
+        )
+        await _known_secret(services, agent.owner_id, name)  # after: foreign ids stay unseen
         sealed = services.keyring.seal_text(value, _associated_data(agent.id, name))
         statement = insert(AgentSecret).values(
             agent_id=agent.id, name=name, key_id=sealed.key_id, value_enc=sealed.blob
@@ -65,7 +67,9 @@ async def set_secret(
 
 async def delete_secret(services: Services, principal: Principal, agent_id: str, name: str) -> None:
     async with services.sessionmaker.begin() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.secrets.write"
+        )
         result = await session.execute(
             delete(AgentSecret).where(AgentSecret.agent_id == agent.id, AgentSecret.name == name)
         )
@@ -75,7 +79,9 @@ async def delete_secret(services: Services, principal: Principal, agent_id: str,
 
 async def secret_names(services: Services, principal: Principal, agent_id: str) -> list[str]:
     async with services.sessionmaker() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.secrets.list"
+        )
         names = await session.scalars(
             select(AgentSecret.name)
             .where(AgentSecret.agent_id == agent.id)

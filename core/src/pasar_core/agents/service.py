@@ -1,4 +1,7 @@
-"""Create, read, update and delete agents; every call is scoped to the calling user."""
+"""Create, read, update, delete and share agents. An agent lives in the organisation it was
+created in and is private to its owner or shared with that organisation with a role; every
+call is judged by the policy table (pasar_core.authz) with the row the call's own statement
+read: another organisation's agent, or another member's private one, is NOT_FOUND."""
 
 from __future__ import annotations
 
@@ -9,13 +12,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.model_config import check_model_config
+from pasar_core.authz.checks import check_resource
+from pasar_core.authz.roles import Role
 from pasar_core.errors import NotFound
 from pasar_core.oauth.consent import missing_scopes
 from pasar_core.registry import Registry
@@ -33,14 +39,18 @@ _TOOL_IDS = (
 )
 _AGENT_ROW = select(
     Agent.id, Agent.name, Agent.config, Agent.created_at, Agent.updated_at,
-    _TOOL_IDS.label("tool_ids"),
+    Agent.owner_id, Agent.organisation_id, Agent.shared_role, _TOOL_IDS.label("tool_ids"),
 )  # fmt: skip
-# Reads are one statement each: the agent with its tool ids, owner checked in the WHERE.
-READ_AGENT = CompiledRead(
-    _AGENT_ROW.where(Agent.id == bindparam("agent_id"), Agent.owner_id == bindparam("owner_id"))
+# What the caller may see at all, in the WHERE of the read itself: their organisation's agents
+# that are theirs or shared (the role the operation needs is checked on the row it returns).
+_VISIBLE = (
+    Agent.organisation_id == bindparam("organisation_id"),
+    or_(Agent.owner_id == bindparam("user_id"), Agent.shared_role.is_not(None)),
 )
+# Reads are one statement each: the agent with its tool ids and its sharing.
+READ_AGENT = CompiledRead(_AGENT_ROW.where(Agent.id == bindparam("agent_id"), *_VISIBLE))
 READ_AGENTS = CompiledRead(
-    _AGENT_ROW.where(Agent.owner_id == bindparam("owner_id"))
+    _AGENT_ROW.where(*_VISIBLE)
     .order_by(Agent.created_at, Agent.id)
     .limit(bindparam("limit"))
     .offset(bindparam("offset"))
@@ -67,6 +77,9 @@ class AgentView:
     config: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    owner_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+    shared_role: str | None = None
 
     @classmethod
     def of_row(cls, row: Mapping[str, Any]) -> AgentView:
@@ -78,6 +91,9 @@ class AgentView:
             config=dict(row["config"]),
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            owner_id=row["owner_id"],
+            organisation_id=row["organisation_id"],
+            shared_role=row["shared_role"],
         )
 
     @classmethod
@@ -89,6 +105,9 @@ class AgentView:
             config=dict(agent.config),
             created_at=agent.created_at,
             updated_at=agent.updated_at,
+            owner_id=agent.owner_id,
+            organisation_id=agent.organisation_id,
+            shared_role=agent.shared_role,
         )
 
 
@@ -139,11 +158,26 @@ async def _auth_requirement(
     return AuthRequirement(missing=result.missing, auth_url=result.auth_url)
 
 
-async def owned_agent(session: AsyncSession, principal: Principal, agent_id: uuid.UUID) -> Agent:
+def check_agent(principal: Principal, operation: str, agent: Agent | AgentView) -> None:
+    """The policy's answer for this agent (NOT_FOUND when the caller may not see it)."""
+    assert agent.organisation_id is not None
+    assert agent.owner_id is not None
+    check_resource(
+        principal, operation, what="agent", resource_id=agent.id,
+        organisation_id=agent.organisation_id, owner_id=agent.owner_id,
+        shared_role=agent.shared_role,
+    )  # fmt: skip
+
+
+async def owned_agent(
+    session: AsyncSession, principal: Principal, agent_id: uuid.UUID, *, operation: str
+) -> Agent:
+    """The agent if the caller may do `operation` on it; another organisation's or another
+    member's private agent is reported exactly like a missing one: ids never leak."""
     agent = await session.get(Agent, agent_id)
-    # Another user's agent is reported exactly like a missing one: ids never leak.
-    if agent is None or agent.owner_id != principal.user_id:
+    if agent is None:
         raise NotFound(f"no agent with id {str(agent_id)!r}")
+    check_agent(principal, operation, agent)
     return agent
 
 
@@ -160,7 +194,10 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
     check_model_config(registry, data.config)
     async with services.sessionmaker.begin() as session:
         agent = Agent(
-            owner_id=principal.user_id, name=data.name, config=data.config.model_dump(mode="json")
+            owner_id=principal.user_id,
+            organisation_id=principal.organisation_id,
+            name=data.name,
+            config=data.config.model_dump(mode="json"),
         )
         _link_tools(agent, data.tools)
         session.add(agent)
@@ -176,10 +213,15 @@ async def get_agent(
     services: Services, principal: Principal, agent_id: str | uuid.UUID
 ) -> AgentView:
     parsed = parse_agent_id(agent_id)
-    row = await _reads(services).fetch_row(READ_AGENT, agent_id=parsed, owner_id=principal.user_id)
+    row = await _reads(services).fetch_row(
+        READ_AGENT, agent_id=parsed, user_id=principal.user_id,
+        organisation_id=principal.organisation_id,
+    )  # fmt: skip
     if row is None:  # another user's agent is reported exactly like a missing one
         raise NotFound(f"no agent with id {str(parsed)!r}")
-    return AgentView.of_row(row)
+    view = AgentView.of_row(row)
+    check_agent(principal, "agents.read", view)
+    return view
 
 
 async def list_agents(
@@ -187,7 +229,8 @@ async def list_agents(
 ) -> list[AgentView]:
     rows = await _reads(services).fetch_rows(
         READ_AGENTS,
-        owner_id=principal.user_id,
+        user_id=principal.user_id,
+        organisation_id=principal.organisation_id,
         limit=max(1, min(limit, MAX_PAGE)),
         offset=max(0, offset),
     )
@@ -197,13 +240,16 @@ async def list_agents(
 async def update_agent(
     services: Services, principal: Principal, agent_id: str | uuid.UUID, patch: AgentPatch
 ) -> AgentSaved:
-    registry = await registry_for(services, principal.user_id, patch.tools)
-    if patch.tools is not None:
-        registry.require_tools(patch.tools)
-    if patch.config is not None:
-        check_model_config(registry, patch.config)
     async with services.sessionmaker.begin() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.update"
+        )
+        # The owner's tools: a member editing a shared agent sees the owner's custom tools.
+        registry = await registry_for(services, agent.owner_id, patch.tools)
+        if patch.tools is not None:
+            registry.require_tools(patch.tools)
+        if patch.config is not None:
+            check_model_config(registry, patch.config)
         tool_ids = patch.tools if patch.tools is not None else agent.tool_ids
         config = (
             patch.config.tool_settings if patch.config else agent.config.get("tool_settings", {})
@@ -226,4 +272,31 @@ async def update_agent(
 
 async def delete_agent(services: Services, principal: Principal, agent_id: str | uuid.UUID) -> None:
     async with services.sessionmaker.begin() as session:
-        await session.delete(await owned_agent(session, principal, parse_agent_id(agent_id)))
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.delete"
+        )
+        await session.delete(agent)
+
+
+class SharingInput(BaseModel):
+    """`role`: share with the agent's organisation, members acting with at most this role;
+    None: private to its owner again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role | None
+
+
+async def share_agent(
+    services: Services, principal: Principal, agent_id: str | uuid.UUID, sharing: SharingInput
+) -> AgentView:
+    """Share the caller's agent with its organisation, or make it private (owner only)."""
+    async with services.sessionmaker.begin() as session:
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.share"
+        )
+        agent.shared_role = sharing.role
+        agent.updated_at = datetime.now(UTC)
+        await session.flush()
+        await session.refresh(agent)
+        return AgentView.of(agent)

@@ -4,11 +4,12 @@ side effect is repeated) and resume when the consent callback succeeds."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from pasar_core.errors import ReauthorizationRequired
+from pasar_core.errors import ConnectionNotAttached, ReauthorizationRequired
 from pasar_core.oauth.enforcement import stored_grant_gap
 from pasar_core.registry import Registry
 from pasar_core.services import Services
@@ -27,18 +28,24 @@ async def missing_authorization(
     user_id: uuid.UUID,
     agent_id: uuid.UUID,
     tool_ids: list[str],
+    grant_user: Callable[[str], uuid.UUID | None] | None = None,
 ) -> ReauthorizationRequired | None:
     """The first consent the agent's tools still need, with its link, judged from the stored
     grants alone: nothing here decrypts or calls a provider, so nothing here can crash a run.
-    A grant that fails only when used fails that tool call instead (a typed tool error)."""
+    A grant that fails only when used fails that tool call instead (a typed tool error).
+    `grant_user(provider)`: whose grant the run may use (default `user_id`); None raises
+    CONNECTION_NOT_ATTACHED."""
     checked: set[str] = set()
     for tool_id in tool_ids:
         provider = registry.tool(tool_id).spec.auth_provider
         if provider is None or provider in checked:
             continue
         checked.add(provider)
+        grantor = grant_user(provider) if grant_user is not None else user_id
+        if grantor is None:
+            raise ConnectionNotAttached(provider)
         needed = await stored_grant_gap(
-            services, registry, user_id=user_id, agent_tool_ids=tool_ids, tool_id=tool_id,
+            services, registry, user_id=grantor, agent_tool_ids=tool_ids, tool_id=tool_id,
             agent_id=agent_id,
         )  # fmt: skip
         if needed is not None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
-from pasar_core.errors import PasarError
+from pasar_core.errors import ConnectionNotAttached, PasarError
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.store import RunRecord
 from pasar_core.net.guard import ALLOW_BOUND_EXTRA, ALLOW_SOCKETS_EXTRA
@@ -48,7 +48,9 @@ class RunContext:
     @classmethod
     async def prepare(cls, services: Services, record: RunRecord) -> RunContext:
         config = AgentConfig.model_validate(record.agent_config)
-        registry = await registry_for(services, record.user_id, record.agent_tool_ids)
+        # The owner's tools: a shared agent's custom tools are its owner's.
+        owner = record.agent_owner_id or record.user_id
+        registry = await registry_for(services, owner, record.agent_tool_ids)
         return cls(services, record, registry, config)
 
     @property
@@ -74,8 +76,12 @@ class RunContext:
         """The context of one call. Raises what the model should read as the tool's result:
         NOT_PERMITTED, AUTH_REQUIRED, SECRET_UNREADABLE."""
         tool = self.registry.tool(tool_id)
+        provider = tool.spec.auth_provider
+        grant_user = self.record.grant_user(provider) if provider else self.record.user_id
+        if grant_user is None:
+            raise ConnectionNotAttached(provider or "")
         oauth = await credentials_for_tool(
-            self.services, self.registry, user_id=self.record.user_id,
+            self.services, self.registry, user_id=grant_user,
             agent_tool_ids=self.tool_ids, tool_id=tool_id, agent_id=self.record.agent_id,
             plans=self.plans,
         )  # fmt: skip

@@ -1,5 +1,8 @@
 """The runs' hot reads as single statements (pasar_core.storage.reads): one execution, or one
-page of an agent's executions, each with the events a view needs, in one round trip.
+page of an agent's executions, each with the events a view needs, in one round trip. Both are
+the caller's own runs in the organisation the caller acts in (another organisation's run is
+not found), and a page's agent is one the caller may see (their own or shared with them: the
+policy table's `agents.executions.list` allows every role on both).
 
 A finished run keeps its steps on its row; a run still going (or paused) has them only as
 events, so the events are aggregated in the same statement, for those rows only. Listing an
@@ -53,7 +56,9 @@ _COLUMNS = (
 
 READ_EXECUTION = CompiledRead(
     select(*_COLUMNS).where(
-        Execution.id == bindparam("execution_id"), Execution.user_id == bindparam("user_id")
+        Execution.id == bindparam("execution_id"),
+        Execution.user_id == bindparam("user_id"),
+        Execution.organisation_id == bindparam("organisation_id"),
     )
 )
 
@@ -61,10 +66,16 @@ READ_EXECUTION = CompiledRead(
 def _page(after: bool) -> CompiledRead:
     owned = (
         select(Agent.id)
-        .where(Agent.id == bindparam("agent_id"), Agent.owner_id == bindparam("owner_id"))
+        .where(
+            Agent.id == bindparam("agent_id"),
+            Agent.organisation_id == bindparam("organisation_id"),
+            or_(Agent.owner_id == bindparam("user_id"), Agent.shared_role.is_not(None)),
+        )
         .cte("owned")
     )
-    query = select(*_COLUMNS).where(Execution.agent_id == owned.c.id)
+    query = select(*_COLUMNS).where(
+        Execution.agent_id == owned.c.id, Execution.user_id == bindparam("user_id")
+    )
     if after:
         query = query.where(
             (Execution.created_at < bindparam("after_created_at"))

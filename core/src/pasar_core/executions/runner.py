@@ -28,7 +28,7 @@ from pasar_core.agents.builder import (
     build_agent,
     run_tool_call,
 )
-from pasar_core.errors import OAuthNotConfigured, PasarError
+from pasar_core.errors import ConnectionNotAttached, OAuthNotConfigured, PasarError
 from pasar_core.executions import store
 from pasar_core.executions.approval import (
     CURRENT_TOOL_CALL,
@@ -316,9 +316,12 @@ async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
     try:
         needed = await missing_authorization(
             host.services, ctx.registry, user_id=record.user_id, agent_id=record.agent_id,
-            tool_ids=ctx.tool_ids,
+            tool_ids=ctx.tool_ids, grant_user=record.grant_user,
         )  # fmt: skip
-    except OAuthNotConfigured as error:  # pausing would wait for a link nobody can be given
+    except (
+        OAuthNotConfigured,
+        ConnectionNotAttached,
+    ) as error:  # pausing would wait for a link nobody can be given
         return await run.end(S.FAILED, error=f"{error.code}: {error.message}")
     if needed is not None:
         return await run.pause(S.AWAITING_AUTHORIZATION, pause_event(needed))

@@ -150,7 +150,9 @@ async def start_execution(
         check_webhook_url(params.webhook_url, runs.webhook_allow)
     inline = executor.name == "inline"
     async with services.sessionmaker.begin() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.execute"
+        )
         if params.thread_id and agent.config.get("memory") != "thread":
             raise BadRequest("thread_id needs an agent whose config.memory is 'thread'")
         digest = input_hash(agent, request)
@@ -158,6 +160,7 @@ async def start_execution(
         lease = uuid.uuid4() if inline and cached is None else None
         values = {
             "agent_id": agent.id, "user_id": principal.user_id, "input": request.input,
+            "organisation_id": agent.organisation_id,
             "parameters": params.model_dump(mode="json", exclude_none=True),
             "output": cached, "cached": cached is not None, "executor": executor.name,
             "thread_id": params.thread_id, "webhook_url": params.webhook_url,
@@ -220,7 +223,11 @@ async def _owned_execution(
 ) -> Execution:
     async with services.sessionmaker() as session:
         execution = await session.get(Execution, execution_id)
-    if execution is None or execution.user_id != principal.user_id:
+    if (
+        execution is None
+        or execution.user_id != principal.user_id
+        or execution.organisation_id != principal.organisation_id
+    ):
         raise NotFound(f"no execution with id {str(execution_id)!r}")
     return execution
 
@@ -230,8 +237,9 @@ async def get_execution(
 ) -> ExecutionView:
     parsed = parse_execution_id(execution_id)
     row = await _reads(runs.services).fetch_row(
-        reads.READ_EXECUTION, execution_id=parsed, user_id=principal.user_id
-    )
+        reads.READ_EXECUTION, execution_id=parsed, user_id=principal.user_id,
+        organisation_id=principal.organisation_id,
+    )  # fmt: skip
     if row is None:  # another user's execution is reported exactly like a missing one
         raise NotFound(f"no execution with id {str(parsed)!r}")
     return _view_of(row, row["events"])
@@ -249,7 +257,10 @@ async def list_executions(
     statement: the agent's owner, the page and the events its unfinished runs need."""
     first = max(1, min(first, MAX_PAGE))
     parsed = parse_agent_id(agent_id)
-    values: dict[str, Any] = {"agent_id": parsed, "owner_id": principal.user_id}
+    values: dict[str, Any] = {
+        "agent_id": parsed, "user_id": principal.user_id,
+        "organisation_id": principal.organisation_id,
+    }  # fmt: skip
     values["limit"] = first + 1
     read = reads.READ_FIRST_PAGE
     if after:

@@ -40,7 +40,7 @@ from pasar_core.executions.status import (
 )
 from pasar_core.storage.availability import is_unavailable
 from pasar_core.storage.db import patient_checkouts
-from pasar_core.storage.models import Agent, AgentTool, Execution, ExecutionEvent
+from pasar_core.storage.models import Agent, AgentConnection, AgentTool, Execution, ExecutionEvent
 
 log = logging.getLogger("pasar.executions.store")
 
@@ -83,6 +83,18 @@ class RunRecord:
     last_seq: int
     agent_config: dict[str, Any]
     agent_tool_ids: list[str]
+    agent_owner_id: uuid.UUID | None = None
+    connections: Mapping[str, uuid.UUID] | None = None
+    """Provider -> the user whose grant was attached to the agent (`agent_connections`)."""
+
+    def grant_user(self, provider: str) -> uuid.UUID | None:
+        """Whose OAuth grant this run may use for `provider`: the one attached to the agent;
+        else the runner's own only on their own agent. Never another member's unattached
+        grant (None: no grant may be used)."""
+        attached = (self.connections or {}).get(provider)
+        if attached is not None:
+            return attached
+        return self.user_id if self.agent_owner_id in (None, self.user_id) else None
 
     def stale(self, cutoff: datetime) -> bool:
         """Its holder stopped beating before `cutoff` (or it never had one)."""
@@ -97,6 +109,8 @@ def _record(row: Any) -> RunRecord:
         cancel_requested=row.cancel_requested, lease=row.lease, heartbeat_at=row.heartbeat_at,
         created_at=row.created_at, started_at=row.started_at, last_seq=row.last_seq,
         agent_config=dict(row.config), agent_tool_ids=list(row.tool_ids or []),
+        agent_owner_id=row.owner_id,
+        connections={p: uuid.UUID(u) for p, u in (row.connections or {}).items()},
     )  # fmt: skip
 
 
@@ -105,13 +119,19 @@ _TOOL_IDS = (
     .where(AgentTool.agent_id == Agent.id)
     .scalar_subquery()
 )
+_CONNECTIONS = (
+    select(func.json_object_agg(AgentConnection.provider, AgentConnection.user_id))
+    .where(AgentConnection.agent_id == Agent.id)
+    .scalar_subquery()
+)
 _LOAD = (
     select(
         *(EXECUTIONS.c[name] for name in (
             "id", "agent_id", "user_id", "status", "input", "thread_id", "input_hash", "executor",
             "attempts", "interruptions", "cancel_requested", "lease", "heartbeat_at",
             "created_at", "started_at", "last_seq")),
-        Agent.config, _TOOL_IDS.label("tool_ids"),
+        Agent.config, _TOOL_IDS.label("tool_ids"), Agent.owner_id,
+        _CONNECTIONS.label("connections"),
     )
     .join(Agent, Agent.id == EXECUTIONS.c.agent_id)
     .where(EXECUTIONS.c.id == bindparam("execution_id"))

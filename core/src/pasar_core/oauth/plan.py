@@ -42,7 +42,9 @@ async def scope_plan(
     if principal is not None:
         async with services.sessionmaker() as session:
             if agent_id is not None:
-                agent: Agent = await owned_agent(session, principal, agent_id)
+                agent: Agent = await owned_agent(
+                    session, principal, agent_id, operation="agents.read"
+                )
                 known = [t for t in agent.tool_ids if t in registry.tools]
                 before = compiler.scope_sets(compiler.compile_scopes(registry, known))
             rows = await session.scalars(

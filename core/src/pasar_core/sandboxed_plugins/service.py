@@ -62,8 +62,8 @@ def checked_allow_hosts(allow_hosts: list[str], bound: tuple[str, ...]) -> list[
 
 
 def require_admin(principal: Principal) -> None:
-    if principal.role != "admin":
-        raise Forbidden("only admins manage sandboxed plugins")
+    if not principal.operator:
+        raise Forbidden("only the server operator manages sandboxed plugins")
 
 
 async def install(services: Services, principal: Principal, body: SandboxedInstall) -> PluginView:

@@ -50,10 +50,50 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
-    role: Mapped[str] = mapped_column(String(16), nullable=False, default="member")
+    operator: Mapped[bool] = mapped_column(nullable=False, default=False, server_default=false())
+    """The server's operator: installs sandboxed plugins (roles in organisations are
+    `Membership.role`)."""
     created_at: Mapped[datetime] = _now()
 
-    __table_args__ = (CheckConstraint("role IN ('admin', 'member', 'viewer')", name="role"),)
+
+ROLE_CHECK = "role IN ('admin', 'member', 'viewer')"
+
+
+class Organisation(Base):
+    """A team. Every user has a personal one (created at sign-up) where they are admin."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    personal: Mapped[bool] = mapped_column(nullable=False, default=False, server_default=false())
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _now()
+
+
+class Membership(Base):
+    """A user's role in an organisation: `admin`, `member` or `viewer`."""
+
+    __tablename__ = "memberships"
+
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
+
+
+def _organisation() -> Mapped[uuid.UUID]:
+    return mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
 
 
 class ApiKey(Base):
@@ -64,12 +104,17 @@ class ApiKey(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     name: Mapped[str] = mapped_column(String(100), nullable=False)
+    organisation_id: Mapped[uuid.UUID] = _organisation()
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    """At most its creator's role in the organisation (the lower of both applies)."""
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     created_at: Mapped[datetime] = _now()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
 
 
 class RefreshToken(Base):
@@ -83,6 +128,10 @@ class RefreshToken(Base):
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     family_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    """The organisation the session acts in (None: the user's personal one)."""
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -224,8 +273,16 @@ class Agent(Base):
     )
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     config: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    organisation_id: Mapped[uuid.UUID] = _organisation()
+    shared_role: Mapped[str | None] = mapped_column(String(16))
+    """None: private to its owner; else shared with its organisation, members acting on it
+    with at most this role."""
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("shared_role IN ('admin', 'member', 'viewer')", name="shared_role"),
+    )
 
     tool_links: Mapped[list[AgentTool]] = relationship(
         back_populates="agent",
@@ -249,6 +306,22 @@ class AgentTool(Base):
     position: Mapped[int] = mapped_column(Integer, nullable=False)
 
     agent: Mapped[Agent] = relationship(back_populates="tool_links")
+
+
+class AgentConnection(Base):
+    """A user's OAuth grant attached to an agent explicitly: the grant a run of the agent by
+    another member uses for that provider (nobody's grant is used otherwise)."""
+
+    __tablename__ = "agent_connections"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = _now()
 
 
 class AuthToken(Base):
@@ -320,6 +393,8 @@ class Execution(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
+    organisation_id: Mapped[uuid.UUID] = _organisation()
+    """The agent's organisation when the run was made (reads check it in their statement)."""
     status: Mapped[str] = mapped_column(String(32), nullable=False, default="queued")
     input: Mapped[Any] = mapped_column(JSONB, nullable=False)
     parameters: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)

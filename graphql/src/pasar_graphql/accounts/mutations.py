@@ -20,6 +20,7 @@ from pasar_core.schemas import parse_model
 
 from pasar_graphql.accounts.types import AccessToken, ApiKey, ApiKeyInfo, PasswordChanged, User
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 
 
 def _credentials(email: str, password: str) -> Credentials:
@@ -70,15 +71,19 @@ async def resolve_create_api_key(
     name: str = "default",
     expires_in_s: int | None = None,
     expires_at: datetime | None = None,
+    role: str | None = None,
 ) -> ApiKey:
     context = info.context
     principal = await context.principal()
     request = parse_model(
         api_key_store.ApiKeyRequest,
-        {"name": name, "expires_in_s": expires_in_s, "expires_at": expires_at},
+        {"name": name, "expires_in_s": expires_in_s, "expires_at": expires_at, "role": role},
         what="API key",
     )
-    created = await api_key_store.create_api_key(context.services, principal.user_id, request)
+    created = await api_key_store.create_api_key(
+        context.services, principal.user_id, request,
+        organisation_id=principal.organisation_id, caller_role=principal.role,
+    )  # fmt: skip
     return ApiKey.of(created)
 
 
@@ -93,31 +98,39 @@ async def resolve_revoke_api_key(info: Info, id: strawberry.ID) -> ApiKeyInfo:
 class AccountMutations:
     sign_up = strawberry.mutation(
         resolver=resolve_sign_up,
+        permission_classes=allowed("accounts.sign_up"),
         description="Register with email and password (8 characters or more).",
     )
     refresh_token = strawberry.mutation(
         resolver=resolve_refresh_token,
+        permission_classes=allowed("accounts.refresh"),
         description="Spend a refresh token for a new access token and the next refresh token.",
     )
     log_in = strawberry.mutation(
-        resolver=resolve_log_in, description="Exchange email and password for an access token."
+        resolver=resolve_log_in,
+        permission_classes=allowed("accounts.log_in"),
+        description="Exchange email and password for an access token.",
     )
     log_out = strawberry.mutation(
         resolver=resolve_log_out,
+        permission_classes=allowed("accounts.log_out"),
         description="End the session of a refresh token: its refresh tokens and the access "
         "tokens issued with them stop working.",
     )
     change_password = strawberry.mutation(
         resolver=resolve_change_password,
+        permission_classes=allowed("accounts.change_password"),
         description="Change your password. Every session and access token of yours is revoked "
         "and a new session returned; API keys are kept unless `revokeApiKeys` is true.",
     )
     create_api_key = strawberry.mutation(
         resolver=resolve_create_api_key,
+        permission_classes=allowed("api_keys.create"),
         description="Create an API key for the caller, optionally expiring (`expiresInS` or "
         "`expiresAt`); the key is shown only in this response.",
     )
     revoke_api_key = strawberry.mutation(
         resolver=resolve_revoke_api_key,
+        permission_classes=allowed("api_keys.revoke"),
         description="Revoke one of your API keys; it is refused from now on.",
     )

@@ -8,6 +8,7 @@ from pasar_core.errors import ValidationFailed
 
 from pasar_graphql.accounts.types import ApiKeyInfo, Viewer
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 
 
 async def resolve_me(info: Info) -> Viewer:
@@ -28,10 +29,13 @@ async def resolve_api_keys(info: Info, first: int = 100, offset: int = 0) -> lis
 @strawberry.type
 class AccountQueries:
     me = strawberry.field(
-        resolver=resolve_me, description="The authenticated caller (UNAUTHENTICATED without one)."
+        resolver=resolve_me,
+        permission_classes=allowed("accounts.me"),
+        description="The authenticated caller (UNAUTHENTICATED without one).",
     )
     api_keys = strawberry.field(
         resolver=resolve_api_keys,
+        permission_classes=allowed("api_keys.list"),
         description="Your API keys, newest first (revoked and expired ones included); never "
         "the keys themselves.",
     )

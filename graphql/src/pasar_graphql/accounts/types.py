@@ -9,23 +9,27 @@ import strawberry
 from pasar_core.accounts.api_key_store import ApiKeyView, CreatedApiKey
 from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import PasswordChanged as PasswordChangedResult
-from pasar_core.accounts.service import TokenPair
-from pasar_core.storage.models import User as UserRow
+from pasar_core.accounts.service import SignedUp, TokenPair
 
 
 @strawberry.type(description="A registered user.")
 class User:
     id: strawberry.ID
     email: str
-    role: str
+    role: str = strawberry.field(description="Their role in their personal organisation.")
+    organisation_id: strawberry.ID = strawberry.field(
+        description="Their personal organisation (they are its admin)."
+    )
     created_at: datetime
 
     @classmethod
-    def of(cls, user: UserRow) -> User:
+    def of(cls, signed_up: SignedUp) -> User:
+        user = signed_up.user
         return cls(
             id=strawberry.ID(str(user.id)),
             email=user.email,
-            role=user.role,
+            role="admin",
+            organisation_id=strawberry.ID(str(signed_up.organisation_id)),
             created_at=user.created_at,
         )
 
@@ -34,7 +38,11 @@ class User:
 class Viewer:
     id: strawberry.ID
     email: str
-    role: str
+    role: str = strawberry.field(description="The role in the organisation acted in.")
+    organisation_id: strawberry.ID = strawberry.field(
+        description="The organisation the credential acts in."
+    )
+    operator: bool = strawberry.field(description="The server's operator.")
     authenticated_via: str = strawberry.field(description="`token` or `api_key`.")
 
     @classmethod
@@ -43,6 +51,8 @@ class Viewer:
             id=strawberry.ID(str(principal.user_id)),
             email=principal.email,
             role=principal.role,
+            organisation_id=strawberry.ID(str(principal.organisation_id)),
+            operator=principal.operator,
             authenticated_via=principal.via,
         )
 
@@ -104,11 +114,15 @@ class ApiKeyInfo:
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    role: str
+    organisation_id: strawberry.ID
 
     @classmethod
     def of(cls, view: ApiKeyView) -> ApiKeyInfo:
         return cls(
             id=strawberry.ID(str(view.id)),
+            role=view.role,
+            organisation_id=strawberry.ID(str(view.organisation_id)),
             name=view.name,
             prefix=view.prefix,
             status=ApiKeyStatus(view.status),
@@ -127,12 +141,16 @@ class ApiKey:
     key: str
     created_at: datetime
     expires_at: datetime | None
+    role: str
+    organisation_id: strawberry.ID
 
     @classmethod
     def of(cls, created: CreatedApiKey) -> ApiKey:
         view = created.view
         return cls(
             id=strawberry.ID(str(view.id)),
+            role=view.role,
+            organisation_id=strawberry.ID(str(view.organisation_id)),
             name=view.name,
             prefix=view.prefix,
             key=created.key,

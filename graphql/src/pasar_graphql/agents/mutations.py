@@ -9,6 +9,7 @@ from pasar_core.schemas import parse_model
 
 from pasar_graphql.agents.types import AgentSavedPayload, CreateAgentInput, UpdateAgentInput
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 
 
 async def resolve_create_agent(info: Info, input: CreateAgentInput) -> AgentSavedPayload:
@@ -36,11 +37,17 @@ async def resolve_delete_agent(info: Info, id: strawberry.ID) -> bool:
 @strawberry.type
 class AgentMutations:
     create_agent = strawberry.mutation(
-        resolver=resolve_create_agent, description="Create an agent from installed tools."
+        resolver=resolve_create_agent,
+        permission_classes=allowed("agents.create"),
+        description="Create an agent from installed tools.",
     )
     update_agent = strawberry.mutation(
-        resolver=resolve_update_agent, description="Change one of your agents."
+        resolver=resolve_update_agent,
+        permission_classes=allowed("agents.update"),
+        description="Change one of your agents.",
     )
     delete_agent = strawberry.mutation(
-        resolver=resolve_delete_agent, description="Delete one of your agents; true when done."
+        resolver=resolve_delete_agent,
+        permission_classes=allowed("agents.delete"),
+        description="Delete one of your agents; true when done.",
     )

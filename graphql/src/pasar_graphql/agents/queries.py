@@ -7,6 +7,7 @@ from pasar_core.agents.service import get_agent, list_agents
 
 from pasar_graphql.agents.types import Agent
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 
 
 async def resolve_agents(info: Info, first: int = 50, offset: int = 0) -> list[Agent]:
@@ -26,9 +27,11 @@ async def resolve_agent(info: Info, id: strawberry.ID) -> Agent | None:
 class AgentQueries:
     agents = strawberry.field(
         resolver=resolve_agents,
+        permission_classes=allowed("agents.list"),
         description="Your agents, oldest first (the server caps `first`).",
     )
     agent = strawberry.field(
         resolver=resolve_agent,
+        permission_classes=allowed("agents.read"),
         description="One of your agents; NOT_FOUND for an unknown or foreign id.",
     )

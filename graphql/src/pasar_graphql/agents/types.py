@@ -19,7 +19,7 @@ def resolve_tool_details(root: Agent, info: Info) -> list[Tool]:
     return [installed[tool_id] for tool_id in root.tools if tool_id in installed]
 
 
-@strawberry.type(description="An agent you own.")
+@strawberry.type(description="An agent you own, or one shared with your organisation.")
 class Agent:
     id: strawberry.ID
     name: str
@@ -27,6 +27,13 @@ class Agent:
     config: JSON = strawberry.field(description="How the agent runs (model, limits, memory...).")
     created_at: datetime
     updated_at: datetime
+    owner_id: strawberry.ID | None = None
+    organisation_id: strawberry.ID | None = None
+    shared_role: str | None = strawberry.field(
+        default=None,
+        description="Null: private to its owner; else shared with its organisation, members "
+        "acting on it with at most this role.",
+    )
 
     tool_details = strawberry.field(
         resolver=resolve_tool_details,
@@ -42,6 +49,11 @@ class Agent:
             config=JSON(view.config),
             created_at=view.created_at,
             updated_at=view.updated_at,
+            owner_id=strawberry.ID(str(view.owner_id)) if view.owner_id else None,
+            organisation_id=(
+                strawberry.ID(str(view.organisation_id)) if view.organisation_id else None
+            ),
+            shared_role=view.shared_role,
         )
 
 

@@ -7,6 +7,7 @@ from pasar_core.oauth.connections import disconnect
 
 from pasar_graphql.connections.types import Disconnected
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 
 
 async def resolve_disconnect(info: Info, provider: str) -> Disconnected:
@@ -21,6 +22,7 @@ async def resolve_disconnect(info: Info, provider: str) -> Disconnected:
 class ConnectionMutations:
     disconnect = strawberry.mutation(
         resolver=resolve_disconnect,
+        permission_classes=allowed("connections.disconnect"),
         description="Revoke your grant at a provider and delete its tokens; NOT_FOUND when not "
         "connected.",
     )

@@ -10,6 +10,7 @@ from pasar_core.oauth.plan import scope_plan
 
 from pasar_graphql.connections.types import Connection, ProviderScopePlan
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 
 MAX_TOOLS = 200
 
@@ -39,11 +40,13 @@ async def resolve_connections(info: Info) -> list[Connection]:
 class ConnectionQueries:
     compile_scopes = strawberry.field(
         resolver=resolve_compile_scopes,
+        permission_classes=allowed("connections.compile_scopes"),
         description="The least OAuth scopes the given actions need, per provider, each with its "
         "risk class and the actions needing it; with `agentId`, the diff against that agent's "
         "tools. UNKNOWN_TOOLS for ids no plugin provides.",
     )
     connections = strawberry.field(
         resolver=resolve_connections,
+        permission_classes=allowed("connections.list"),
         description="Your OAuth provider grants: scopes and health.",
     )

@@ -18,6 +18,7 @@ from pasar_graphql.executions.types import (
     ExecutionPage,
     RunParametersInput,
 )
+from pasar_graphql.permissions import allowed
 
 
 async def resolve_execute_agent(
@@ -85,10 +86,14 @@ async def resolve_decide_approval(
 @strawberry.type
 class ExecutionQueries:
     execution = strawberry.field(
-        resolver=resolve_execution, description="One of your executions (NOT_FOUND otherwise)."
+        resolver=resolve_execution,
+        permission_classes=allowed("executions.read"),
+        description="One of your executions (NOT_FOUND otherwise).",
     )
     executions = strawberry.field(
-        resolver=resolve_executions, description="An agent's executions, newest first."
+        resolver=resolve_executions,
+        permission_classes=allowed("agents.executions.list"),
+        description="An agent's executions, newest first.",
     )
 
 
@@ -96,14 +101,18 @@ class ExecutionQueries:
 class ExecutionMutations:
     execute_agent = strawberry.mutation(
         resolver=resolve_execute_agent,
+        permission_classes=allowed("agents.execute"),
         description="Run an agent; with wait (default) the finished run if it ends in time.",
     )
     decide_approval = strawberry.mutation(
         resolver=resolve_decide_approval,
+        permission_classes=allowed("executions.decide_approval"),
         description="`approve` or `reject` the tool call a paused run waits on; the run resumes.",
     )
     cancel_execution = strawberry.mutation(
-        resolver=resolve_cancel_execution, description="Stop a queued or running execution."
+        resolver=resolve_cancel_execution,
+        permission_classes=allowed("executions.cancel"),
+        description="Stop a queued or running execution.",
     )
 
 
@@ -111,5 +120,6 @@ class ExecutionMutations:
 class Subscription:
     execution_events = strawberry.subscription(
         resolver=resolve_execution_events,
+        permission_classes=allowed("executions.events"),
         description="Every event of a run in order (stored ones after `after`, then live).",
     )

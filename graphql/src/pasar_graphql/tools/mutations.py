@@ -12,6 +12,7 @@ from pasar_core.schemas import parse_model
 from strawberry.scalars import JSON
 
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 from pasar_graphql.tools.types import Tool
 
 
@@ -56,12 +57,16 @@ async def resolve_delete_tool(info: Info, id: str) -> bool:
 class ToolMutations:
     register_tool = strawberry.mutation(
         resolver=resolve_register_tool,
+        permission_classes=allowed("tools.register"),
         description="Register a custom tool (the body of POST /tools); version 1.",
     )
     update_tool = strawberry.mutation(
-        resolver=resolve_update_tool, description="A new version of your custom tool."
+        resolver=resolve_update_tool,
+        permission_classes=allowed("tools.update"),
+        description="A new version of your custom tool.",
     )
     delete_tool = strawberry.mutation(
         resolver=resolve_delete_tool,
+        permission_classes=allowed("tools.delete"),
         description="Delete your custom tool and its versions; true when done.",
     )

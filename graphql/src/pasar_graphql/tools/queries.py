@@ -7,6 +7,7 @@ from pasar_core.custom_tools import service
 from pasar_core.errors import ToolNotFound
 
 from pasar_graphql.context import Info
+from pasar_graphql.permissions import allowed
 from pasar_graphql.tools.types import Tool
 
 
@@ -29,10 +30,12 @@ async def resolve_tool(info: Info, id: str) -> Tool | None:
 class ToolQueries:
     tools = strawberry.field(
         resolver=resolve_tools,
+        permission_classes=allowed("tools.catalogue"),
         description="The catalogue by id: installed and sandboxed plugins' tools and, signed "
         "in, your custom tools (latest versions); optionally one family only.",
     )
     tool = strawberry.field(
         resolver=resolve_tool,
+        permission_classes=allowed("tools.read"),
         description="One tool by id (your custom tools also as id@version); null when none.",
     )

@@ -1,0 +1,125 @@
+"""The policy table: every operation of every API surface (REST routes, GraphQL fields, and
+MCP once it exists) names one entry here, and nothing else decides who may do it.
+
+A rule says which role the caller needs in the organisation they act in:
+- `public`: no credentials needed (sign-up, log-in, health, the public catalogue);
+- `signed_in`: any member of any role (their own account: `me`, password, log-out);
+- `operator`: the server's operator (`users.operator`), whatever the organisation role;
+- otherwise `own`: the role needed to do it at all (on one's own resources for resource
+  operations), and for resource operations `shared`: the role needed on a resource another
+  member shared with the organisation. On a shared resource the caller acts with the weaker of
+  their role and the resource's `shared_role`; `shared=None` means only the owner may.
+A resource of another organisation, or another member's private one, is NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pasar_core.authz.roles import RANK, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    own: Role | None = None
+    shared: Role | None = None
+    resource: bool = False
+    public: bool = False
+    signed_in: bool = False
+    operator: bool = False
+
+    @property
+    def least(self) -> Role | None:
+        """The weakest role that may do it anywhere (None: no organisation role is asked)."""
+        least: Role | None = None
+        for role in (self.own, self.shared):
+            if role is not None and (least is None or RANK[role] < RANK[least]):
+                least = role
+        return least
+
+
+PUBLIC = Rule(public=True)
+SIGNED_IN = Rule(signed_in=True)
+OPERATOR = Rule(operator=True)
+
+
+def org(role: Role) -> Rule:
+    """An operation in the caller's organisation that needs `role` (no single resource)."""
+    return Rule(own=role)
+
+
+def resource(own: Role, shared: Role | None) -> Rule:
+    """An operation on one resource: `own` on the caller's, `shared` on a shared one."""
+    return Rule(own=own, shared=shared, resource=True)
+
+
+_TABLE: dict[str, Rule] = {
+    # accounts and sessions
+    "accounts.sign_up": PUBLIC,
+    "accounts.log_in": PUBLIC,
+    "accounts.refresh": PUBLIC,
+    "accounts.log_out": PUBLIC,
+    "accounts.me": SIGNED_IN,
+    "accounts.change_password": SIGNED_IN,
+    "accounts.switch_organisation": SIGNED_IN,
+    "api_keys.create": org("viewer"),  # the key's role is capped at the caller's
+    "api_keys.list": SIGNED_IN,
+    "api_keys.revoke": SIGNED_IN,
+    # organisations and members
+    "organisations.list": SIGNED_IN,
+    "organisations.create": SIGNED_IN,
+    "members.list": org("viewer"),
+    "members.add": org("admin"),
+    "members.set_role": org("admin"),
+    "members.remove": org("admin"),
+    # agents
+    "agents.create": org("member"),
+    "agents.list": org("viewer"),
+    "agents.read": resource("viewer", "viewer"),
+    "agents.update": resource("member", "admin"),
+    "agents.delete": resource("member", "admin"),
+    "agents.share": resource("member", None),
+    "agents.secrets.list": resource("member", "admin"),
+    "agents.secrets.write": resource("member", "admin"),
+    "agents.connections.attach": resource("member", "member"),
+    "agents.connections.detach": resource("member", "member"),
+    "agents.execute": resource("member", "member"),
+    "agents.executions.list": resource("viewer", "viewer"),
+    # executions: the runner's own
+    "executions.read": org("viewer"),
+    "executions.events": org("viewer"),
+    "executions.cancel": org("member"),
+    "executions.decide_approval": org("member"),
+    "executions.webhook_secret": org("member"),
+    # tools
+    "tools.catalogue": PUBLIC,
+    "tools.read": PUBLIC,
+    "tools.register": org("member"),
+    "tools.update": org("member"),
+    "tools.delete": org("member"),
+    "plugins.install": OPERATOR,
+    "plugins.list": OPERATOR,
+    "plugins.remove": OPERATOR,
+    # connections (a user's own OAuth grants) and consent
+    "connections.list": SIGNED_IN,
+    "connections.disconnect": SIGNED_IN,
+    "connections.compile_scopes": PUBLIC,
+    "consent.start": PUBLIC,
+    "consent.callback": PUBLIC,
+    # files written by the caller's runs
+    "files.list": org("viewer"),
+    "files.download": org("viewer"),
+    # operations
+    "operations.health": PUBLIC,
+}
+
+POLICY = MappingProxyType(_TABLE)
+
+
+def rule(operation: str) -> Rule:
+    """The rule of an operation; a name missing from the table is a programming error."""
+    try:
+        return POLICY[operation]
+    except KeyError:
+        raise LookupError(f"operation {operation!r} has no entry in the policy table") from None

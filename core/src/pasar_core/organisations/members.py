@@ -1,0 +1,135 @@
+"""What an organisation's admins change: who is a member and with which role.
+
+The last admin can be neither demoted nor removed (LAST_ADMIN): the organisation's memberships
+are locked while the admins are counted, so two admins demoting each other cannot both win.
+Access tokens carry the role, so a changed or removed member's sessions end at once (in every
+process, pasar_core.accounts.revocations); their API keys read the role on each use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pasar_core.accounts.service import end_every_session
+from pasar_core.authz.roles import Role
+from pasar_core.errors import Conflict, LastAdmin, NotFound
+from pasar_core.organisations.store import parse_id
+from pasar_core.services import Services
+from pasar_core.storage.models import Membership, User
+
+
+class MemberInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320)
+    role: Role = "member"
+
+
+class RoleInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    user_id: uuid.UUID
+    email: str
+    role: str
+    joined_at: datetime
+
+
+async def list_members(services: Services, organisation_id: uuid.UUID) -> list[MemberView]:
+    async with services.sessionmaker() as session:
+        rows = await session.execute(
+            select(Membership.user_id, User.email, Membership.role, Membership.created_at)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organisation_id == organisation_id)
+            .order_by(Membership.created_at, User.email)
+        )
+        return [MemberView(*row) for row in rows]
+
+
+async def add_member(
+    services: Services, organisation_id: uuid.UUID, data: MemberInput
+) -> MemberView:
+    """Add an existing user (by email) to the organisation."""
+    email = data.email.strip().lower()
+    try:
+        async with services.sessionmaker.begin() as session:
+            user = await session.scalar(select(User).where(User.email == email))
+            if user is None:
+                raise NotFound(f"no user with email {email[:320]!r}")
+            membership = Membership(
+                organisation_id=organisation_id, user_id=user.id, role=data.role
+            )
+            session.add(membership)
+            await session.flush()
+            await session.refresh(membership)
+    except IntegrityError:
+        raise Conflict(f"{email} is already a member") from None
+    return MemberView(user.id, user.email, membership.role, membership.created_at)
+
+
+async def _locked(session: AsyncSession, organisation_id: uuid.UUID) -> list[Membership]:
+    return list(
+        await session.scalars(
+            select(Membership)
+            .where(Membership.organisation_id == organisation_id)
+            .with_for_update()
+        )
+    )
+
+
+def _target(memberships: list[Membership], user_id: uuid.UUID) -> Membership:
+    for membership in memberships:
+        if membership.user_id == user_id:
+            return membership
+    raise NotFound(f"no member with id {str(user_id)!r}")
+
+
+def _keep_an_admin(memberships: list[Membership], leaving: Membership) -> None:
+    admins = [m for m in memberships if m.role == "admin"]
+    if leaving.role == "admin" and len(admins) == 1:
+        raise LastAdmin("the organisation's last admin cannot be removed or demoted")
+
+
+async def set_member_role(
+    services: Services, organisation_id: uuid.UUID, user_id: str | uuid.UUID, data: RoleInput
+) -> MemberView:
+    """Change a member's role; their sessions end (the new role is in their next token)."""
+    target_id = parse_id(user_id, "member")
+    ended: tuple[list[uuid.UUID], float] = ([], 0.0)
+    async with services.sessionmaker.begin() as session:
+        memberships = await _locked(session, organisation_id)
+        membership = _target(memberships, target_id)
+        if membership.role != data.role:
+            if data.role != "admin":
+                _keep_an_admin(memberships, membership)
+            membership.role = data.role
+            ended = await end_every_session(session, services, target_id)
+        email = await session.scalar(select(User.email).where(User.id == target_id))
+    services.revoked_sessions.add(*ended)
+    return MemberView(target_id, email or "", membership.role, membership.created_at)
+
+
+async def remove_member(
+    services: Services, organisation_id: uuid.UUID, user_id: str | uuid.UUID
+) -> None:
+    """Remove a member (their agents in the organisation stay, owned by them, until deleted);
+    their sessions end."""
+    target_id = parse_id(user_id, "member")
+    async with services.sessionmaker.begin() as session:
+        memberships = await _locked(session, organisation_id)
+        membership = _target(memberships, target_id)
+        _keep_an_admin(memberships, membership)
+        await session.delete(membership)
+        sessions, until = await end_every_session(session, services, target_id)
+    services.revoked_sessions.add(sessions, until)

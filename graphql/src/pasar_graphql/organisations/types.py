@@ -1,0 +1,49 @@
+"""GraphQL types for organisations, members and attached connections."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from pasar_core.agents.connections import AttachedConnection as AttachedRow
+from pasar_core.organisations.members import MemberView
+from pasar_core.organisations.store import MembershipView
+
+
+@strawberry.type(description="An organisation you belong to, with your role in it.")
+class Organisation:
+    id: strawberry.ID
+    name: str
+    personal: bool
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: MembershipView) -> Organisation:
+        return cls(id=strawberry.ID(str(view.organisation_id)), name=view.name,
+                   personal=view.personal, role=view.role, created_at=view.created_at)  # fmt: skip
+
+
+@strawberry.type(description="A member of the organisation you act in.")
+class Member:
+    user_id: strawberry.ID
+    email: str
+    role: str
+    joined_at: datetime
+
+    @classmethod
+    def of(cls, view: MemberView) -> Member:
+        return cls(user_id=strawberry.ID(str(view.user_id)), email=view.email, role=view.role,
+                   joined_at=view.joined_at)  # fmt: skip
+
+
+@strawberry.type(description="A user's provider grant attached to an agent.")
+class AttachedConnection:
+    agent_id: strawberry.ID
+    provider: str
+    user_id: strawberry.ID
+
+    @classmethod
+    def of(cls, row: AttachedRow) -> AttachedConnection:
+        return cls(agent_id=strawberry.ID(str(row.agent_id)), provider=row.provider,
+                   user_id=strawberry.ID(str(row.user_id)))  # fmt: skip

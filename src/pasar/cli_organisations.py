@@ -1,0 +1,143 @@
+"""`pasar orgs`: the operator's view of organisations and their members (the same services
+as the admins' REST and GraphQL operations: the last admin stays, sessions end on changes)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import click
+
+from pasar.cli_support import friendly_errors, run
+
+if TYPE_CHECKING:
+    from pasar_core.organisations.members import MemberView
+    from pasar_core.services import Services
+
+ROLE_CHOICE = click.Choice(["admin", "member", "viewer"])
+
+
+@click.group("orgs")
+def organisations() -> None:
+    """Organisations and their members."""
+
+
+@organisations.command("list")
+@click.argument("email")
+@friendly_errors
+def orgs_list(email: str) -> None:
+    """The organisations of a user, with their role in each."""
+    from pasar_core.accounts import service as accounts
+    from pasar_core.organisations.store import list_memberships
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def collect() -> list[str]:
+        async with running_services(Settings.from_env()) as services:
+            user = await accounts.user_by_email(services, email)
+            views = await list_memberships(services, user.id)
+            return [
+                f"{v.organisation_id}  {v.role:<6}  {v.name}{' (personal)' if v.personal else ''}"
+                for v in views
+            ]
+
+    for line in run(collect()):
+        click.echo(line)
+
+
+@organisations.group("members")
+def members() -> None:
+    """Members of one organisation (by its id)."""
+
+
+async def _user_id(services: Services, email: str) -> uuid.UUID:
+    from pasar_core.accounts import service as accounts
+
+    return (await accounts.user_by_email(services, email)).id
+
+
+def _line(view: MemberView) -> str:
+    return f"{view.user_id}  {view.role:<6}  {view.email}"
+
+
+@members.command("list")
+@click.argument("organisation_id", type=click.UUID)
+@friendly_errors
+def members_list(organisation_id: uuid.UUID) -> None:
+    """The organisation's members and their roles."""
+    from pasar_core.organisations.members import list_members
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def collect() -> list[MemberView]:
+        async with running_services(Settings.from_env()) as services:
+            return await list_members(services, organisation_id)
+
+    for view in run(collect()):
+        click.echo(_line(view))
+
+
+@members.command("add")
+@click.argument("organisation_id", type=click.UUID)
+@click.argument("email")
+@click.option("--role", type=ROLE_CHOICE, default="member", show_default=True)
+@friendly_errors
+def members_add(organisation_id: uuid.UUID, email: str, role: str) -> None:
+    """Add an existing user to the organisation."""
+    from pasar_core.organisations.members import MemberInput, add_member
+    from pasar_core.schemas import parse_model
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    data = parse_model(MemberInput, {"email": email, "role": role})
+
+    async def add() -> MemberView:
+        async with running_services(Settings.from_env()) as services:
+            return await add_member(services, organisation_id, data)
+
+    click.echo(f"added {_line(run(add()))}")
+
+
+@members.command("set-role")
+@click.argument("organisation_id", type=click.UUID)
+@click.argument("email")
+@click.argument("role", type=ROLE_CHOICE)
+@friendly_errors
+def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
+    """Change a member's role (never the last admin's); their sessions end."""
+    from pasar_core.organisations.members import RoleInput, set_member_role
+    from pasar_core.schemas import parse_model
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    data = parse_model(RoleInput, {"role": role})
+
+    async def change() -> MemberView:
+        async with running_services(Settings.from_env()) as services:
+            user_id = await _user_id(services, email)
+            return await set_member_role(services, organisation_id, user_id, data)
+
+    click.echo(f"{_line(run(change()))}; their sessions ended")
+
+
+@members.command("remove")
+@click.argument("organisation_id", type=click.UUID)
+@click.argument("email")
+@friendly_errors
+def members_remove(organisation_id: uuid.UUID, email: str) -> None:
+    """Remove a member (never the last admin); their sessions end."""
+    from pasar_core.organisations.members import remove_member
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def remove() -> None:
+        async with running_services(Settings.from_env()) as services:
+            await remove_member(services, organisation_id, await _user_id(services, email))
+
+    run(remove())
+    click.echo(f"removed {email}; their sessions ended")

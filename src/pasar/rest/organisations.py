@@ -1,0 +1,146 @@
+"""Organisations, switching between them, members (admins), and sharing agents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pasar_core.accounts import service as accounts
+from pasar_core.agents import connections
+from pasar_core.agents import service as agents
+from pasar_core.organisations import members, store
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pasar.rest.models import AgentOut, TokenOut
+from pasar.rest.requests import caller, read_model, services_of
+from pasar.rest.responses import json_response
+
+
+class OrganisationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    personal: bool
+    role: str
+    """Your role in it."""
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: store.MembershipView) -> OrganisationOut:
+        return cls(id=view.organisation_id, name=view.name, personal=view.personal,
+                   role=view.role, created_at=view.created_at)  # fmt: skip
+
+
+class OrganisationListOut(BaseModel):
+    organisations: list[OrganisationOut]
+    current: uuid.UUID
+    """The organisation this credential acts in."""
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    role: str
+    joined_at: datetime
+
+    @classmethod
+    def of(cls, view: members.MemberView) -> MemberOut:
+        return cls(user_id=view.user_id, email=view.email, role=view.role,
+                   joined_at=view.joined_at)  # fmt: skip
+
+
+class MemberListOut(BaseModel):
+    members: list[MemberOut]
+
+
+class AttachedConnectionOut(BaseModel):
+    agent_id: uuid.UUID
+    provider: str
+    user_id: uuid.UUID
+
+
+async def list_organisations(request: Request) -> Response:
+    principal = await caller(request)
+    views = await store.list_memberships(services_of(request), principal.user_id)
+    return json_response(
+        OrganisationListOut(
+            organisations=[OrganisationOut.of(v) for v in views],
+            current=principal.organisation_id,
+        )
+    )
+
+
+async def create_organisation(request: Request) -> Response:
+    principal = await caller(request)
+    data = await read_model(request, store.OrganisationInput)
+    view = await store.create_organisation(services_of(request), principal, data)
+    return json_response(OrganisationOut.of(view), 201)
+
+
+async def switch_organisation(request: Request) -> Response:
+    principal = await caller(request)
+    body = await read_model(request, accounts.SwitchRequest)
+    pair = await accounts.switch_organisation(services_of(request), principal, body.organisation_id)
+    return json_response(TokenOut.of(pair))
+
+
+async def list_members(request: Request) -> Response:
+    principal = await caller(request)
+    views = await members.list_members(services_of(request), principal.organisation_id)
+    return json_response(MemberListOut(members=[MemberOut.of(v) for v in views]))
+
+
+async def add_member(request: Request) -> Response:
+    principal = await caller(request)
+    data = await read_model(request, members.MemberInput)
+    view = await members.add_member(services_of(request), principal.organisation_id, data)
+    return json_response(MemberOut.of(view), 201)
+
+
+async def set_member_role(request: Request) -> Response:
+    principal = await caller(request)
+    data = await read_model(request, members.RoleInput)
+    view = await members.set_member_role(
+        services_of(request), principal.organisation_id, request.path_params["user_id"], data
+    )
+    return json_response(MemberOut.of(view))
+
+
+async def remove_member(request: Request) -> Response:
+    principal = await caller(request)
+    await members.remove_member(
+        services_of(request), principal.organisation_id, request.path_params["user_id"]
+    )
+    return Response(status_code=204)
+
+
+async def share_agent(request: Request) -> Response:
+    principal = await caller(request)
+    body = await read_model(request, agents.SharingInput)
+    view = await agents.share_agent(
+        services_of(request), principal, request.path_params["agent_id"], body
+    )
+    return json_response(AgentOut.of(view))
+
+
+async def attach_connection(request: Request) -> Response:
+    principal = await caller(request)
+    params = request.path_params
+    attached = await connections.attach_connection(
+        services_of(request), principal, params["agent_id"], params["provider"]
+    )
+    return json_response(
+        AttachedConnectionOut(
+            agent_id=attached.agent_id, provider=attached.provider, user_id=attached.user_id
+        )
+    )
+
+
+async def detach_connection(request: Request) -> Response:
+    principal = await caller(request)
+    params = request.path_params
+    await connections.detach_connection(
+        services_of(request), principal, params["agent_id"], params["provider"]
+    )
+    return Response(status_code=204)

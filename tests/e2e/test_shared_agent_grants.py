@@ -1,0 +1,101 @@
+"""A user's OAuth grant is never used by another member's run unless that user attached it to
+the shared agent explicitly: against the local Google emulator, with real consent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from pasar_core.settings import Settings
+from pasar_core.testing import TEST_PASSWORD
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+from tests.e2e.consent import Browser
+
+READ_MAIL = {
+    "model": "scripted",
+    "model_options": {"script": [
+        {"tool_calls": [{"name": "gmail_read", "args": {"query": "is:unread", "max_results": 3}}]},
+        {"content": "read the mail"},
+    ]},
+}  # fmt: skip
+
+
+@pytest.fixture
+def app(google_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(google_settings)) as client:
+        yield client
+
+
+def log_in(app: TestClient, email: str) -> dict[str, str]:
+    credentials = {"email": email, "password": TEST_PASSWORD}
+    app.post("/auth/signup", json=credentials)
+    token = app.post("/auth/token", json=credentials).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def finished(app: TestClient, headers: dict[str, str], execution_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        run: dict[str, Any] = app.get(f"/executions/{execution_id}", headers=headers).json()
+        if run["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            return run
+        time.sleep(0.05)
+
+
+def connected_agent(app: TestClient, headers: dict[str, str]) -> str:
+    """An agent reading Gmail, and its owner's grant (consented through the browser flow)."""
+    agent = app.post("/agents", json={"name": "mail", "tools": ["gmail:read"],
+                                      "config": READ_MAIL}, headers=headers).json()  # fmt: skip
+    assert Browser(app).connect(agent["auth_url"]).status_code == 200
+    return str(agent["agent_id"])
+
+
+def run_of(app: TestClient, headers: dict[str, str], agent_id: str) -> dict[str, Any]:
+    started = app.post(f"/agents/{agent_id}/execute", json={"input": "mail?"}, headers=headers)
+    assert started.status_code in (200, 202), started.text
+    return finished(app, headers, started.json()["execution_id"])
+
+
+def test_a_members_run_uses_only_a_grant_attached_to_the_shared_agent(app: TestClient) -> None:
+    owner = log_in(app, "owner@example.com")
+    agent_id = connected_agent(app, owner)
+    assert run_of(app, owner, agent_id)["status"] == "succeeded"  # the owner's own agent
+
+    organisation = app.get("/organisations", headers=owner).json()["current"]
+    member_own = log_in(app, "member@example.com")
+    added = app.post("/members", json={"email": "member@example.com"}, headers=owner)
+    assert added.status_code == 201, added.text
+    switched = app.post("/auth/switch", json={"organisation_id": organisation},
+                        headers=member_own)  # fmt: skip
+    member = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+    assert app.put(f"/agents/{agent_id}/sharing", json={"role": "member"},
+                   headers=owner).status_code == 200  # fmt: skip
+
+    # Shared, but nobody attached a grant: the owner's grant is not the member's to use.
+    refused = run_of(app, member, agent_id)
+    assert refused["status"] == "failed", refused
+    assert "CONNECTION_NOT_ATTACHED" in refused["error"]
+    assert refused["steps"] == []  # nothing reached Gmail
+
+    # The member's own grant (for their own agent) is not used implicitly either.
+    connected_agent(app, member_own)
+    assert run_of(app, member, agent_id)["status"] == "failed"
+
+    # The owner attaches theirs explicitly: the member's run reads the owner's mailbox.
+    attached = app.put(f"/agents/{agent_id}/connections/google", headers=owner)
+    assert attached.status_code == 200, attached.text
+    owner_id = jwt.decode(owner["Authorization"][7:], options={"verify_signature": False})["sub"]
+    assert attached.json()["user_id"] == owner_id
+    ran = run_of(app, member, agent_id)
+    assert ran["status"] == "succeeded", ran
+    assert [m["id"] for m in ran["steps"][2]["result"]["messages"]] == ["m3", "m2", "m1"]
+
+    # The member may not detach the owner's grant; the owner may, and runs fail again.
+    assert app.delete(f"/agents/{agent_id}/connections/google", headers=member).status_code == 403
+    assert app.delete(f"/agents/{agent_id}/connections/google", headers=owner).status_code == 204
+    assert run_of(app, member, agent_id)["status"] == "failed"
