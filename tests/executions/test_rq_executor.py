@@ -326,7 +326,7 @@ def test_sigterm_drains_a_worker_and_another_resumes_its_runs(
 def test_workers_killed_at_random_points_never_repeat_a_write(
     rq_settings: Settings, start_worker, redis_url: str
 ) -> None:
-    """SIGKILL of the worker at 20 random points while runs write (append a line: counted) and
+    """SIGKILL of the worker at 12 random points while runs write (append a line: counted) and
     read: every run ends exactly once, succeeded, and no write happened twice (a write whose
     call was recorded but not its result is reported to the model as interrupted)."""
     import random
@@ -354,7 +354,7 @@ def test_workers_killed_at_random_points_never_repeat_a_write(
 
         for _ in range(3):
             submit()
-        for _ in range(20):
+        for _ in range(12):
             submit()
             worker = start_worker(**worker_env)
             deadline = time.monotonic() + 60
@@ -478,7 +478,7 @@ def test_workers_killed_at_random_points_never_repeat_a_send_or_destructive_call
         for _ in range(2):
             submit()
         killed_holding_runs = 0
-        for _ in range(12):
+        for _ in range(8):
             submit()
             worker = start_worker(**worker_env)
             deadline = time.monotonic() + 60
