@@ -226,6 +226,7 @@ class _Collected:
     families: dict[str, ToolFamily] = field(default_factory=dict)
     family_plugins: dict[str, str] = field(default_factory=dict)
     tools: dict[str, RegisteredTool] = field(default_factory=dict)
+    tool_plugins: dict[str, str] = field(default_factory=dict)
     llm_providers: dict[str, LLMProviderSpec] = field(default_factory=dict)
     auth_providers: dict[str, AuthProviderSpec] = field(default_factory=dict)
     problems: list[ContractProblem] = field(default_factory=list)
@@ -268,14 +269,15 @@ def _collect(pm: pluggy.PluginManager) -> _Collected:
         found.families[family.id] = family
         found.family_plugins[family.id] = plugin
         for tool in family.tools:
-            if tool.id in found.tools:
+            if tool.id in found.tool_plugins:  # valid or not: named once, checked once
                 found.problems.append(
                     duplicate(
                         f"tool id {tool.id!r} is registered by both "
-                        f"{found.tools[tool.id].plugin!r} and {plugin!r}"
+                        f"{found.tool_plugins[tool.id]!r} and {plugin!r}"
                     )
                 )
                 continue
+            found.tool_plugins[tool.id] = plugin
             tool_problems = check_tool(plugin, family, tool)
             found.problems.extend(tool_problems)
             if tool_problems:
