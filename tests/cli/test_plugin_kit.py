@@ -5,6 +5,7 @@ check on a source directory, a wheel or an installed plugin."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -113,6 +114,10 @@ def test_check_lists_every_problem_of_a_broken_plugin(tmp_path: Path) -> None:
          "INVALID_REGISTRATION: plugin 'acme_weather' implements no pasar hook (@hookimpl)"),
         ("from pasar_core import hookimpl\n\n@hookimpl\ndef register_tool_familes():\n    return []\n",
          "INVALID_REGISTRATION: plugin 'acme_weather': unknown hook 'register_tool_familes'"),
+        ("from pasar_core import hookimpl\n\n@hookimpl\ndef register_tool_families(settings):\n"
+         "    return []\n",
+         "INVALID_REGISTRATION: plugin 'acme_weather': Plugin 'acme_weather' for hook "
+         "'register_tool_families'"),
         ("from pasar_core import hookimpl\n\n@hookimpl\ndef register_tool_families():\n"
          "    raise RuntimeError('no config')\n",
          "PLUGIN_ERROR: plugin 'acme_weather': register_tool_families raised RuntimeError: "
@@ -125,6 +130,7 @@ def test_check_reports_plugins_that_do_not_load(tmp_path: Path, source: str, exp
     checked = check(root)
     assert checked.returncode == 1
     assert checked.stdout.splitlines()[0].startswith(expected), checked.stdout
+    assert all(re.match(r"[A-Z_]+: plugin ", line) for line in checked.stdout.splitlines())
 
 
 def test_check_finds_installed_plugins_by_entry_point_or_distribution() -> None:
@@ -132,6 +138,9 @@ def test_check_finds_installed_plugins_by_entry_point_or_distribution() -> None:
         result = CliRunner().invoke(main, ["plugins", "check", target])
         assert result.exit_code == 0, result.output
         assert result.output == "files: follows the plugin contract\n"
+    not_a_plugin = CliRunner().invoke(main, ["plugins", "check", "click"])
+    assert not_a_plugin.exit_code == 1
+    assert "click: declares no entry point in the group 'pasar'" in not_a_plugin.output
     missing = CliRunner().invoke(main, ["plugins", "check", "no-such-plugin"])
     assert missing.exit_code == 1
     assert "no installed plugin is named 'no-such-plugin'" in missing.output

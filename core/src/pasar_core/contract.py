@@ -26,6 +26,10 @@ class ContractProblem:
     code: str
     message: str
 
+    def __post_init__(self) -> None:
+        # One line per problem, whatever a plugin's exception text holds.
+        object.__setattr__(self, "message", " ".join(self.message.split()))
+
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
