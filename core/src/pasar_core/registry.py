@@ -214,11 +214,12 @@ class HookCrash:
     error: Exception
 
     @property
+    def what(self) -> str:
+        return f"{self.hook} raised {type(self.error).__name__}: {self.error}"
+
+    @property
     def problem(self) -> ContractProblem:
-        return ContractProblem(
-            PluginError.code,
-            f"plugin {self.plugin!r}: {self.hook} raised {type(self.error).__name__}: {self.error}",
-        )
+        return ContractProblem(PluginError.code, f"plugin {self.plugin!r}: {self.what}")
 
 
 @dataclass(slots=True)
@@ -338,7 +339,7 @@ def build_registry(
     the model reads it)."""
     found = _collect(pm)
     for crash in found.crashes:
-        raise PluginError(crash.plugin, crash.problem.message) from crash.error
+        raise PluginError(crash.plugin, crash.what) from crash.error
     error = refusal(found.problems)
     if error is not None:
         raise error
