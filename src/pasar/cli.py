@@ -1,5 +1,5 @@
-"""The `pasar` command line: serve, worker, db, plugins, tools, users, orgs, api-keys, keys,
-sandbox, dev.
+"""The `pasar` command line: serve, worker, db, plugins, plugin, tools, users, orgs, api-keys,
+keys, sandbox, dev.
 
 Each command imports what it needs when it runs, so `pasar --help` loads click and little else
 (the app, SQLAlchemy and LangChain take seconds to import)."""
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pasar.cli_organisations import organisations
+from pasar.cli_plugins import plugin, plugins_check
 from pasar.cli_support import friendly_errors, run
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def main() -> None:
 
 
 main.add_command(organisations)
+main.add_command(plugin)
 
 
 @main.command()
@@ -197,6 +199,9 @@ def plugins_list(as_json: bool) -> None:
         click.echo(f"({row['distribution'] or 'not from a distribution'} {row['version'] or ''})")
         click.echo(f"  families: {', '.join(row['families']) or '-'}")
         click.echo(f"  tools:    {', '.join(row['tools']) or '-'}")
+
+
+plugins.add_command(plugins_check)
 
 
 @plugins.command("install")

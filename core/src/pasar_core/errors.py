@@ -191,8 +191,12 @@ class DuplicateRegistration(InvalidRegistration):
 class PluginNotFound(StartupError):
     code = "PLUGIN_NOT_FOUND"
 
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no installed plugin is named {name!r} (entry-point group 'pasar')")
+    def __init__(self, name: str, reason: str | None = None) -> None:
+        super().__init__(
+            f"{name}: {reason}"
+            if reason
+            else f"no installed plugin is named {name!r} (entry-point group 'pasar')"
+        )
         self.name = name
 
 

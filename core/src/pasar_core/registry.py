@@ -10,9 +10,18 @@ from typing import Any, cast
 import pluggy
 from jsonschema import Draft202012Validator
 
+from pasar_core.contract import (
+    ContractProblem,
+    check_auth_provider,
+    check_family,
+    check_tool,
+    check_tool_scopes,
+    duplicate,
+    invalid,
+    refusal,
+)
 from pasar_core.errors import (
     DuplicateRegistration,
-    InvalidRegistration,
     PasarError,
     PluginError,
     ToolInputInvalid,
@@ -24,12 +33,9 @@ from pasar_core.errors import (
     ValidationFailed,
 )
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES, is_small, model_json, size_floor
-from pasar_core.schemas import schema_problem, validation_errors
+from pasar_core.schemas import validation_errors
 from pasar_core.specs import (
-    FAMILY_ID_PATTERN,
-    TOOL_ID_PATTERN,
     AuthProviderSpec,
-    Effect,
     LLMProviderSpec,
     ToolContext,
     ToolFamily,
@@ -199,171 +205,149 @@ class Registry:
         return Invoked(result, text)
 
 
-def _check_tool(plugin: str, family: ToolFamily, tool: ToolSpec) -> list[str]:
-    where = f"plugin {plugin!r}, family {family.id!r}, tool {tool.id!r}"
-    problems = []
-    if not TOOL_ID_PATTERN.match(tool.id):
-        problems.append(f"{where}: id must look like 'service:action' (lowercase, digits, _)")
-    if not tool.title.strip() or not tool.description.strip():
-        problems.append(f"{where}: title and description must not be empty")
-    for label, schema in (
-        ("input_schema", tool.input_schema),
-        ("output_schema", tool.output_schema),
-    ):
-        problem = schema_problem(schema)
-        if problem:
-            problems.append(f"{where}: {label} is not valid JSON Schema 2020-12: {problem}")
-    if tool.input_schema.get("type") != "object":
-        problems.append(f"{where}: input_schema must have type 'object'")
-    effect: object = tool.effect  # plugins are untyped callers: check the runtime type
-    if not isinstance(effect, Effect):
-        problems.append(f"{where}: effect must be a pasar_core.Effect")
-    if tool.scopes and not tool.auth_provider:
-        problems.append(f"{where}: scopes need an auth_provider")
-    if tool.timeout_s <= 0:
-        problems.append(f"{where}: timeout_s must be positive")
-    run: object = tool.run
-    if not callable(run):
-        problems.append(f"{where}: run must be an async callable")
-    return problems
+@dataclass(frozen=True, slots=True)
+class HookCrash:
+    """A registration hook that raised instead of returning its specs."""
+
+    plugin: str
+    hook: str
+    error: Exception
+
+    @property
+    def what(self) -> str:
+        return f"{self.hook} raised {type(self.error).__name__}: {self.error}"
+
+    @property
+    def problem(self) -> ContractProblem:
+        return ContractProblem(PluginError.code, f"plugin {self.plugin!r}: {self.what}")
 
 
-def _check_family(plugin: str, family: ToolFamily) -> list[str]:
-    where = f"plugin {plugin!r}, family {family.id!r}"
-    problems = []
-    if family.settings_schema is not None:
-        problem = schema_problem(family.settings_schema)
-        if problem:
-            problems.append(f"{where}: settings_schema is not valid JSON Schema: {problem}")
-        elif family.settings_schema.get("type") != "object":
-            problems.append(f"{where}: settings_schema must have type 'object'")
-    problems.extend(
-        f"{where}: secret name {name!r} must be lowercase letters, digits and _"
-        for name in family.secrets
-        if not FAMILY_ID_PATTERN.match(name)
-    )
-    return problems
+@dataclass(slots=True)
+class _Collected:
+    families: dict[str, ToolFamily] = field(default_factory=dict)
+    family_plugins: dict[str, str] = field(default_factory=dict)
+    tools: dict[str, RegisteredTool] = field(default_factory=dict)
+    tool_plugins: dict[str, str] = field(default_factory=dict)
+    llm_providers: dict[str, LLMProviderSpec] = field(default_factory=dict)
+    auth_providers: dict[str, AuthProviderSpec] = field(default_factory=dict)
+    problems: list[ContractProblem] = field(default_factory=list)
+    crashes: list[HookCrash] = field(default_factory=list)
+
+
+def _results(pm: pluggy.PluginManager, hook: str, found: _Collected) -> list[tuple[str, object]]:
+    """(plugin name, returned item) for every implementation of a registration hook."""
+    caller = getattr(pm.hook, hook, None)
+    items: list[tuple[str, object]] = []
+    for impl in caller.get_hookimpls() if caller is not None else ():
+        try:
+            returned = cast("Iterable[object]", impl.function() or ())
+            items.extend((impl.plugin_name, item) for item in returned)
+        except Exception as error:  # a plugin's bug: reported, never an anonymous crash
+            found.crashes.append(HookCrash(impl.plugin_name, hook, error))
+    return items
+
+
+def _wrong_type(plugin: str, item: object, expected: type) -> ContractProblem:
+    return invalid(f"plugin {plugin!r} returned {type(item).__name__}, not {expected.__name__}")
+
+
+def _collect(pm: pluggy.PluginManager) -> _Collected:
+    """Every plugin's registrations, and every way they break the contract (none raised)."""
+    found = _Collected()
+    for plugin, family in _results(pm, "register_tool_families", found):
+        if not isinstance(family, ToolFamily):
+            found.problems.append(_wrong_type(plugin, family, ToolFamily))
+            continue
+        found.problems.extend(check_family(plugin, family))
+        if family.id in found.families:
+            found.problems.append(
+                duplicate(
+                    f"tool family {family.id!r} is registered by both "
+                    f"{found.family_plugins[family.id]!r} and {plugin!r}"
+                )
+            )
+            continue
+        found.families[family.id] = family
+        found.family_plugins[family.id] = plugin
+        for tool in family.tools:
+            if tool.id in found.tool_plugins:  # valid or not: named once, checked once
+                found.problems.append(
+                    duplicate(
+                        f"tool id {tool.id!r} is registered by both "
+                        f"{found.tool_plugins[tool.id]!r} and {plugin!r}"
+                    )
+                )
+                continue
+            found.tool_plugins[tool.id] = plugin
+            tool_problems = check_tool(plugin, family, tool)
+            found.problems.extend(tool_problems)
+            if tool_problems:
+                continue
+            found.tools[tool.id] = RegisteredTool(
+                spec=tool,
+                family=family,
+                plugin=plugin,
+                input_validator=Draft202012Validator(tool.input_schema),
+                output_validator=Draft202012Validator(tool.output_schema),
+            )
+    for plugin, provider in _results(pm, "register_llm_providers", found):
+        if not isinstance(provider, LLMProviderSpec):
+            found.problems.append(_wrong_type(plugin, provider, LLMProviderSpec))
+        elif provider.id in found.llm_providers:
+            found.problems.append(
+                duplicate(f"LLM provider {provider.id!r} is registered twice (again by {plugin!r})")
+            )
+        else:
+            found.llm_providers[provider.id] = provider
+    owners: dict[str, str] = {}
+    for plugin, auth in _results(pm, "register_auth_providers", found):
+        if not isinstance(auth, AuthProviderSpec):
+            found.problems.append(_wrong_type(plugin, auth, AuthProviderSpec))
+            continue
+        if auth.id in found.auth_providers:
+            found.problems.append(
+                duplicate(
+                    f"auth provider {auth.id!r} is registered by both "
+                    f"{owners[auth.id]!r} and {plugin!r}"
+                )
+            )
+            continue
+        auth_problems = check_auth_provider(plugin, auth)
+        found.problems.extend(auth_problems)
+        if not auth_problems:
+            found.auth_providers[auth.id] = auth
+            owners[auth.id] = plugin
+    for registered in found.tools.values():
+        found.problems.extend(
+            check_tool_scopes(registered.plugin, registered.spec, found.auth_providers)
+        )
+    return found
+
+
+def registration_problems(pm: pluggy.PluginManager) -> list[ContractProblem]:
+    """Every way `pm`'s plugins break the contract: what `build_registry` refuses to start with
+    (there as one error), here all listed. Empty when they follow it."""
+    found = _collect(pm)
+    return [crash.problem for crash in found.crashes] + found.problems
 
 
 def build_registry(
     pm: pluggy.PluginManager, *, max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
 ) -> Registry:
-    """Collect every plugin's families and providers; refuse duplicates and invalid specs.
-    `max_result_bytes` caps every tool's result (JSON as the model reads it)."""
-    families: dict[str, ToolFamily] = {}
-    family_plugins: dict[str, str] = {}
-    tools: dict[str, RegisteredTool] = {}
-    problems: list[str] = []
-    for impl in pm.hook.register_tool_families.get_hookimpls():
-        families_of_plugin = cast("Iterable[object]", impl.function() or ())
-        for family in families_of_plugin:
-            if not isinstance(family, ToolFamily):
-                raise InvalidRegistration(
-                    f"plugin {impl.plugin_name!r} returned {type(family).__name__}, not ToolFamily"
-                )
-            if not FAMILY_ID_PATTERN.match(family.id):
-                problems.append(f"plugin {impl.plugin_name!r}: bad family id {family.id!r}")
-            problems.extend(_check_family(impl.plugin_name, family))
-            if family.id in families:
-                raise DuplicateRegistration(
-                    f"tool family {family.id!r} is registered by both "
-                    f"{family_plugins[family.id]!r} and {impl.plugin_name!r}"
-                )
-            families[family.id] = family
-            family_plugins[family.id] = impl.plugin_name
-            for tool in family.tools:
-                if tool.id in tools:
-                    raise DuplicateRegistration(
-                        f"tool id {tool.id!r} is registered by both "
-                        f"{tools[tool.id].plugin!r} and {impl.plugin_name!r}"
-                    )
-                tool_problems = _check_tool(impl.plugin_name, family, tool)
-                problems.extend(tool_problems)
-                if tool_problems:
-                    continue
-                tools[tool.id] = RegisteredTool(
-                    spec=tool,
-                    family=family,
-                    plugin=impl.plugin_name,
-                    input_validator=Draft202012Validator(tool.input_schema),
-                    output_validator=Draft202012Validator(tool.output_schema),
-                )
-    if problems:
-        raise InvalidRegistration("invalid plugin registrations:\n  " + "\n  ".join(problems))
-    providers: dict[str, LLMProviderSpec] = {}
-    for impl in pm.hook.register_llm_providers.get_hookimpls():
-        providers_of_plugin = cast("Iterable[object]", impl.function() or ())
-        for provider in providers_of_plugin:
-            if not isinstance(provider, LLMProviderSpec):
-                raise InvalidRegistration(
-                    f"plugin {impl.plugin_name!r} returned {type(provider).__name__}, "
-                    "not LLMProviderSpec"
-                )
-            if provider.id in providers:
-                raise DuplicateRegistration(
-                    f"LLM provider {provider.id!r} is registered twice (again by {impl.plugin_name!r})"
-                )
-            providers[provider.id] = provider
-    auth_providers = _collect_auth_providers(pm)
-    _check_tool_scopes(tools, auth_providers)
+    """Collect every plugin's families and providers; refuse duplicates and invalid specs
+    (`registration_problems` lists them). `max_result_bytes` caps every tool's result (JSON as
+    the model reads it)."""
+    found = _collect(pm)
+    for crash in found.crashes:
+        raise PluginError(crash.plugin, crash.what) from crash.error
+    error = refusal(found.problems)
+    if error is not None:
+        raise error
     return Registry(
-        families=families,
-        tools=tools,
-        llm_providers=providers,
-        family_plugins=family_plugins,
-        auth_providers=auth_providers,
+        families=found.families,
+        tools=found.tools,
+        llm_providers=found.llm_providers,
+        family_plugins=found.family_plugins,
+        auth_providers=found.auth_providers,
         max_result_bytes=max_result_bytes,
     )
-
-
-def _collect_auth_providers(pm: pluggy.PluginManager) -> dict[str, AuthProviderSpec]:
-    """Every plugin's OAuth providers; duplicate ids and unknown covered scopes are refused."""
-    found: dict[str, AuthProviderSpec] = {}
-    owners: dict[str, str] = {}
-    hook = getattr(pm.hook, "register_auth_providers", None)
-    for impl in hook.get_hookimpls() if hook is not None else ():
-        for provider in cast("Iterable[object]", impl.function() or ()):
-            if not isinstance(provider, AuthProviderSpec):
-                raise InvalidRegistration(
-                    f"plugin {impl.plugin_name!r} returned {type(provider).__name__}, "
-                    "not AuthProviderSpec"
-                )
-            if provider.id in found:
-                raise DuplicateRegistration(
-                    f"auth provider {provider.id!r} is registered by both "
-                    f"{owners[provider.id]!r} and {impl.plugin_name!r}"
-                )
-            if not FAMILY_ID_PATTERN.match(provider.id):
-                raise InvalidRegistration(
-                    f"auth provider id {provider.id!r} is not lowercase_snake"
-                )
-            ids = [scope.id for scope in provider.scopes]
-            if len(ids) != len(set(ids)):
-                raise DuplicateRegistration(f"auth provider {provider.id!r} lists a scope twice")
-            unknown = {c for scope in provider.scopes for c in scope.covers} - set(ids)
-            if unknown:
-                raise InvalidRegistration(
-                    f"auth provider {provider.id!r}: covered scopes not listed: {sorted(unknown)}"
-                )
-            found[provider.id] = provider
-            owners[provider.id] = impl.plugin_name
-    return found
-
-
-def _check_tool_scopes(
-    tools: Mapping[str, RegisteredTool], providers: Mapping[str, AuthProviderSpec]
-) -> None:
-    """A tool naming a registered provider may only declare scopes that provider lists."""
-    problems = []
-    for tool in tools.values():
-        provider = providers.get(tool.spec.auth_provider or "")
-        if provider is None:
-            continue
-        unknown = tool.spec.scopes - {scope.id for scope in provider.scopes}
-        if unknown:
-            problems.append(
-                f"plugin {tool.plugin!r}, tool {tool.spec.id!r}: scopes unknown to provider "
-                f"{provider.id!r}: {', '.join(sorted(unknown))}"
-            )
-    if problems:
-        raise InvalidRegistration("invalid plugin registrations:\n  " + "\n  ".join(problems))

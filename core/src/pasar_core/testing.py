@@ -5,7 +5,10 @@
 - `pasar_database_url`: a fresh database per test, cloned from the template.
 - `pasar_settings`: `Settings` pointing at that database and a temporary data dir.
 - `tool_context`: a `ToolContext` with a temporary per-user storage root.
-- `assert_follows_contract(family)`: the checks every plugin's families must pass.
+- `assert_follows_contract(plugin)`: start-up's own registry check on a plugin (a module, an
+  installed entry-point name, or one family) alone; `contract_problems(plugin)` lists them.
+- `pasar_plugin(plugin)`: that plugin alone in a registry built as at start-up, its tools called
+  through the core's validation (`await pasar_plugin(mod).call("svc:act", args)`).
 - `pasar_docker`: one Docker daemon per session (one that answers, or a private `dockerd` this
   session starts and stops) with the python sandbox image built; skips without Docker, fails
   when `CI=true`.
@@ -14,23 +17,26 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from pasar_core.contract import ContractProblem
+from pasar_core.hookspecs import hookimpl
+from pasar_core.plugin_sources import plugin_manager_for
+from pasar_core.registry import Registry, build_registry, registration_problems
 from pasar_core.sandbox.testing import DockerForTests as DockerForTests
 from pasar_core.sandbox.testing import NoDockerForTests, docker_for_tests
-from pasar_core.schemas import schema_problem
 from pasar_core.settings import Settings
-from pasar_core.specs import TOOL_ID_PATTERN, Effect, ToolContext, ToolFamily
+from pasar_core.specs import ToolContext, ToolFamily
 
 TEMPLATE_DATABASE = "pasar_test_template"
 TEST_SECRET_KEY = "pasar-test-secret-key-0123456789abcdef"
@@ -143,23 +149,50 @@ def tool_context(tmp_path: Path) -> ToolContext:
     return ToolContext(user_id="test-user", storage_root=root)
 
 
-def assert_follows_contract(family: ToolFamily) -> None:
-    """What every family must satisfy; `build_registry` enforces the same at start-up."""
-    assert family.id and family.title and family.description, "family needs id, title, description"
-    assert family.tools, f"family {family.id!r} has no tools"
-    seen: set[str] = set()
-    for tool in family.tools:
-        assert TOOL_ID_PATTERN.match(tool.id), f"{tool.id!r} is not 'service:action'"
-        assert tool.id not in seen, f"{tool.id!r} appears twice"
-        seen.add(tool.id)
-        assert tool.title.strip() and tool.description.strip(), (
-            f"{tool.id}: empty title/description"
-        )
-        for schema in (tool.input_schema, tool.output_schema):
-            problem = schema_problem(schema)
-            assert problem is None, f"{tool.id}: invalid schema: {problem}"
-        assert tool.input_schema.get("type") == "object", f"{tool.id}: input must be an object"
-        assert isinstance(tool.effect, Effect), f"{tool.id}: effect must be an Effect"
-        assert inspect.iscoroutinefunction(tool.run), f"{tool.id}: run must be async"
-        assert not tool.scopes or tool.auth_provider, f"{tool.id}: scopes need auth_provider"
-        assert tool.timeout_s > 0, f"{tool.id}: timeout must be positive"
+class _FamilyAlone:
+    """A throwaway plugin registering one family, so a family alone meets the same checks."""
+
+    def __init__(self, family: ToolFamily) -> None:
+        self.__name__ = family.id
+        self.family = family
+
+    @hookimpl
+    def register_tool_families(self) -> list[ToolFamily]:
+        return [self.family]
+
+
+def contract_problems(plugin: object | str | ToolFamily) -> list[ContractProblem]:
+    """What start-up's registry check refuses in `plugin` alone (a module, an installed
+    entry-point name, or one family), every problem listed."""
+    if isinstance(plugin, ToolFamily):
+        plugin = _FamilyAlone(plugin)
+    return registration_problems(plugin_manager_for(plugin))
+
+
+def assert_follows_contract(plugin: object | str | ToolFamily) -> None:
+    """Fails listing every problem start-up would refuse `plugin` for (see contract_problems)."""
+    problems = contract_problems(plugin)
+    assert not problems, "breaks the plugin contract:\n" + "\n".join(map(str, problems))
+
+
+@dataclass(frozen=True, slots=True)
+class PluginUnderTest:
+    """One plugin's registry, built as at start-up, and its tools called through the core."""
+
+    registry: Registry
+    context: ToolContext
+
+    async def call(self, tool_id: str, args: Any, ctx: ToolContext | None = None) -> Any:
+        """Input validated, run within its timeout, output checked: `Registry.invoke`."""
+        return await self.registry.invoke(tool_id, ctx or self.context, args)
+
+
+@pytest.fixture
+def pasar_plugin(tool_context: ToolContext) -> Callable[[object | str], PluginUnderTest]:
+    """`pasar_plugin(module_or_entry_point_name)`: that plugin alone in a registry built as
+    start-up builds it (refused with the start-up error if it breaks the contract)."""
+
+    def load(plugin: object | str) -> PluginUnderTest:
+        return PluginUnderTest(build_registry(plugin_manager_for(plugin)), tool_context)
+
+    return load
