@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 import strawberry
@@ -33,6 +34,9 @@ class Context:
     connection_params: dict[str, object] | None = None
     """Set by Strawberry from a websocket's `connection_init` payload (browsers cannot send
     headers there): `{"Authorization": "Bearer ..."}` or `{"X-API-Key": "..."}`."""
+    batch: bool = False
+    """The request is a batch of operations (each is rate-limited on its own; no HTTP 429 for
+    the whole batch when one operation is refused)."""
     catalogue: ToolCatalogue = field(default_factory=ToolCatalogue)
     """The catalogue's GraphQL objects: the app's, shared by its requests."""
     _principal: Principal | None = field(default=None, init=False, repr=False)
@@ -57,7 +61,8 @@ class Context:
                     raise Unauthenticated(
                         "authentication required: send 'Authorization: Bearer <token or API key>'"
                     )
-                self._principal = await authenticate(self.services, credential)
+                principal = await authenticate(self.services, credential)
+                self._principal = dataclasses.replace(principal, source=self.source())
             return self._principal
 
     async def optional_principal(self) -> Principal | None:

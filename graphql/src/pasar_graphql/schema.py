@@ -7,12 +7,14 @@ from collections.abc import Callable, Sequence
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from pasar_graphql.accounts.mutations import AccountMutations
 from pasar_graphql.accounts.queries import AccountQueries
 from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
+from pasar_graphql.audit.queries import AuditQueries
 from pasar_graphql.connections.mutations import ConnectionMutations
 from pasar_graphql.connections.queries import ConnectionQueries
 from pasar_graphql.documents import CachedDocuments, DocumentCache, Limits
@@ -20,17 +22,22 @@ from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
 from pasar_graphql.plain_fields import use_plain_resolvers
 from pasar_graphql.production import SignedInIntrospection, SuggestionFreeExecutionContext
+from pasar_graphql.rate_limits import RateLimits
 from pasar_graphql.tools.mutations import ToolMutations
 from pasar_graphql.tools.queries import ToolQueries
 
 MAX_DEPTH = 10
 MAX_ALIASES = 30
 MAX_TOKENS = 2000
+MAX_BATCH = 10
+"""Operations in one batched HTTP request (a JSON list); each is limited and counted alone."""
 LIMITS = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_tokens=MAX_TOKENS)
 
 
 @strawberry.type
-class Query(ToolQueries, AgentQueries, AccountQueries, ExecutionQueries, ConnectionQueries):
+class Query(
+    ToolQueries, AgentQueries, AccountQueries, ExecutionQueries, ConnectionQueries, AuditQueries
+):
     pass
 
 
@@ -52,6 +59,7 @@ def default_extensions(
     extensions: tuple[Callable[[], SchemaExtension], ...] = (
         lambda: CachedDocuments(cache),
         PasarErrors,
+        RateLimits,
     )
     if cache.dev_mode:
         return extensions
@@ -80,6 +88,7 @@ def build_schema(*, dev_mode: bool = False) -> PasarSchema:
         subscription=Subscription,
         extensions=default_extensions(documents),
         execution_context_class=None if dev_mode else SuggestionFreeExecutionContext,
+        config=StrawberryConfig(batching_config={"max_operations": MAX_BATCH}),
     )
     built.documents = documents
     use_plain_resolvers(built)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
 from pasar_core.accounts.credentials import credential_from_headers
@@ -65,11 +66,18 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
 
 
 async def caller(request: Request) -> Principal:
-    """The authenticated user, from `Authorization: Bearer` or `X-API-Key`."""
+    """The authenticated user, from `Authorization: Bearer` or `X-API-Key` (once per request:
+    the rate limit in front of the handler may have resolved it already)."""
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
     credential = credential_from_headers(request.headers)
     if credential is None:
         raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
-    return await authenticate(services_of(request), credential)
+    principal = await authenticate(services_of(request), credential)
+    principal = dataclasses.replace(principal, source=source_of(request))
+    request.state.principal = principal
+    return principal
 
 
 def source_of(connection: HTTPConnection) -> str:

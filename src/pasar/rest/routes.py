@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,15 +13,17 @@ from pasar_core.agents.secrets import SecretValue
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.rate_limits import RouteClass
 from pasar_core.sandboxed_plugins.service import SandboxedInstall
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pasar.rest import accounts, agents, consent, executions, health, plugins, tools
+from pasar.rest import accounts, agents, audit, consent, executions, health, plugins, tools
 from pasar.rest import oauth as oauth_routes
 from pasar.rest.files import FileListOut, download_file, list_files
+from pasar.rest.limits import Handler, rate_limited, route_class
 from pasar.rest.models import (
     AgentListOut,
     AgentOut,
@@ -45,8 +46,6 @@ from pasar.rest.models import (
     WebhookSecretOut,
 )
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -62,6 +61,16 @@ class Endpoint:
     query: dict[str, str] = field(default_factory=dict)
     throttled: bool = False
     """Counts against the log-in budgets (429 RATE_LIMITED with Retry-After)."""
+
+    @property
+    def limit(self) -> RouteClass | None:
+        """The rate-limit class it counts against (pasar.rest.limits)."""
+        return route_class(self.method, self.path)
+
+    def routed_handler(self) -> Handler:
+        if self.limit is None:
+            return self.handler
+        return rate_limited(self.handler, self.limit, signed_in=self.auth)
 
 
 ENDPOINTS = (
@@ -144,6 +153,18 @@ ENDPOINTS = (
     Endpoint("GET", "/webhook-secret", executions.get_webhook_secret,
              "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
              tag="executions"),
+    Endpoint("GET", "/audit", audit.list_audit,
+             "Admins: the audit log, newest first (filters: actor_id, action or 'prefix.', "
+             "target_type, target_id, since, until; pages: limit, before_id)", 200,
+             audit.AuditPageOut, tag="audit",
+             query={"actor_id": "string", "action": "string", "target_type": "string",
+                    "target_id": "string", "since": "string", "until": "string",
+                    "before_id": "integer", "limit": "integer"}),
+    Endpoint("GET", "/audit/scope-usage", audit.export_scope_usage,
+             "Admins: which provider scopes which agents' tool calls used, with counts and "
+             "first/last use (format=json or csv)", 200, audit.ScopeUsageListOut, tag="audit",
+             query={"provider": "string", "since": "string", "until": "string",
+                    "format": "string"}),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations"),
     Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,
@@ -201,9 +222,9 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             (status == 401 and endpoint.auth)
             or (status in (413, 415, 422) and endpoint.body is not None)
             or (status == 404 and "{" in endpoint.path)
-            or (status == 429 and endpoint.throttled)
+            or (status == 429 and (endpoint.throttled or endpoint.limit is not None))
             or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
-            or (status == 403 and endpoint.tag == "plugins")
+            or (status == 403 and endpoint.tag in ("plugins", "audit"))
             or status == 400
         )
         if relevant:
@@ -273,5 +294,5 @@ def rest_routes(version: str) -> list[Route]:
 
     return [
         Route("/openapi.json", openapi, methods=["GET"]),
-        *(Route(e.path, e.handler, methods=[e.method]) for e in ENDPOINTS),
+        *(Route(e.path, e.routed_handler(), methods=[e.method]) for e in ENDPOINTS),
     ]

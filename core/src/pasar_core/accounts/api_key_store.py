@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.api_keys import KEY_PREFIX, generate_api_key, hash_api_key
 from pasar_core.accounts.principal import Principal
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import CLI, Action, Actor
 from pasar_core.errors import Conflict, NotFound, Unauthenticated
 from pasar_core.services import Services
 from pasar_core.storage.models import ApiKey, User
@@ -113,7 +115,7 @@ def parse_key_id(raw: str | uuid.UUID) -> uuid.UUID:
 
 
 async def create_api_key(
-    services: Services, user_id: uuid.UUID, request: ApiKeyRequest
+    services: Services, user_id: uuid.UUID, request: ApiKeyRequest, *, actor: Actor = CLI
 ) -> CreatedApiKey:
     new_key = generate_api_key()
     async with services.sessionmaker.begin() as session:
@@ -130,6 +132,9 @@ async def create_api_key(
         session.add(row)
         await session.flush()
         await session.refresh(row)
+        await audit.record(session, Action.API_KEY_CREATED, actor, target=("api_key", row.id),
+                           details={"owner_id": str(user_id), "prefix": row.prefix,
+                                    "expires_at": row.expires_at and row.expires_at.isoformat()})  # fmt: skip
     return CreatedApiKey(view=_view(row, owner.email), key=new_key.plaintext)
 
 
@@ -147,7 +152,11 @@ async def list_api_keys(
 
 
 async def revoke_api_key(
-    services: Services, key_id: str | uuid.UUID, *, owner_id: uuid.UUID | None
+    services: Services,
+    key_id: str | uuid.UUID,
+    *,
+    owner_id: uuid.UUID | None,
+    actor: Actor = CLI,
 ) -> ApiKeyView:
     """Revoke a key (again is fine: the first revocation time stays). With `owner_id`, another
     user's key is NOT_FOUND; None is the operator revoking any key."""
@@ -162,6 +171,8 @@ async def revoke_api_key(
         row, email = found
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
+            await audit.record(session, Action.API_KEY_REVOKED, actor, target=("api_key", row.id),
+                               details={"owner_id": str(row.user_id), "prefix": row.prefix})  # fmt: skip
         return _view(row, email)
 
 
@@ -223,4 +234,6 @@ async def authenticate_api_key(services: Services, plaintext: str) -> Principal:
             await session.execute(
                 update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now)
             )
-        return Principal(user_id=user.id, email=user.email, role=user.role, via="api_key")
+        return Principal(
+            user_id=user.id, email=user.email, role=user.role, via="api_key", api_key_id=row.id
+        )

@@ -24,6 +24,8 @@ from pasar_core.accounts.api_keys import looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
 from pasar_core.accounts.principal import ROLES, Principal
 from pasar_core.accounts.refresh_tokens import IssuedRefresh
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import CLI, Action, Actor
 from pasar_core.errors import (
     Conflict,
     Forbidden,
@@ -94,6 +96,13 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
     if not await verify_password(user.password_hash if user else None, credentials.password):
+        # Its own transaction: a failure has no other. Throttled attempts (refused above,
+        # before any work) are not written, so a flood costs no database writes.
+        async with services.sessionmaker.begin() as session:
+            await audit.record(session, Action.LOGIN_FAILED,
+                               Actor(user.id if user else None, "token", source=source),
+                               outcome="failed",
+                               details={"reason": "wrong_password" if user else "unknown_email"})  # fmt: skip
         raise Unauthenticated("wrong email or password")
     assert user is not None
     await attempt.succeeded()
@@ -101,6 +110,8 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s
         )
+        await audit.record(session, Action.LOGIN, Actor(user.id, "token", source=source),
+                           target=("user", user.id))  # fmt: skip
     return TokenPair(
         services.tokens.issue(user.id, user.role, refresh.family_id, user.email), refresh
     )
@@ -176,6 +187,10 @@ async def change_password(
     if current_hash is None:
         raise Unauthenticated("the account no longer exists")
     if not await verify_password(current_hash, change.current_password):
+        async with services.sessionmaker.begin() as session:
+            await audit.record(session, Action.PASSWORD_CHANGED, Actor.of(principal),
+                               target=("user", principal.user_id), outcome="failed",
+                               details={"reason": "wrong_password"})  # fmt: skip
         raise WrongPassword("the current password is wrong")
     await attempt.succeeded()
     new_hash = await hash_password(change.new_password)
@@ -193,6 +208,10 @@ async def change_password(
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s
         )
+        await audit.record(session, Action.PASSWORD_CHANGED, Actor.of(principal),
+                           target=("user", user.id),
+                           details={"sessions_revoked": len(sessions),
+                                    "api_keys_revoked": keys_revoked})  # fmt: skip
     services.revoked_sessions.add(sessions, until)
     access = services.tokens.issue(user.id, user.role, refresh.family_id, user.email)
     return PasswordChanged(TokenPair(access, refresh), len(sessions), keys_revoked, keys_active)
@@ -210,7 +229,7 @@ async def _end_every_session(
     return sessions, until
 
 
-async def set_role(services: Services, email: str, role: str) -> User:
+async def set_role(services: Services, email: str, role: str, *, actor: Actor = CLI) -> User:
     """Change a user's role. Access tokens carry the role, so every session of the user ends
     (in every process): the user logs in again and gets tokens with the new role."""
     if role not in ROLES:
@@ -221,13 +240,15 @@ async def set_role(services: Services, email: str, role: str) -> User:
         )
         if user is None:
             raise NotFound(f"no user with email {email[:320]!r}")
-        user.role = role
+        previous, user.role = user.role, role
         sessions, until = await _end_every_session(session, services, user.id)
+        await audit.record(session, Action.ROLE_CHANGED, actor, target=("user", user.id),
+                           details={"from": previous, "to": role})  # fmt: skip
     services.revoked_sessions.add(sessions, until)
     return user
 
 
-async def delete_user(services: Services, email: str) -> uuid.UUID:
+async def delete_user(services: Services, email: str, *, actor: Actor = CLI) -> uuid.UUID:
     """Delete a user and everything they own. Their access tokens are refused at once, in
     every process, for as long as they could live (the denylist rows outlive the user)."""
     async with services.sessionmaker.begin() as session:
@@ -239,6 +260,7 @@ async def delete_user(services: Services, email: str) -> uuid.UUID:
         user_id = user.id
         sessions, until = await _end_every_session(session, services, user_id)
         await session.delete(user)
+        await audit.record(session, Action.USER_DELETED, actor, target=("user", user_id))
     services.revoked_sessions.add(sessions, until)
     return user_id
 

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.model_config import check_model_config
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.errors import NotFound
 from pasar_core.oauth.consent import missing_scopes
 from pasar_core.registry import Registry
@@ -169,6 +171,8 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
         auth = await _auth_requirement(
             session, services, registry, principal.user_id, agent.id, data.tools
         )
+        await audit.record(session, Action.AGENT_CREATED, Actor.of(principal),
+                           target=("agent", agent.id), details={"tools": data.tools})  # fmt: skip
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 
@@ -221,9 +225,15 @@ async def update_agent(
         auth = await _auth_requirement(
             session, services, registry, principal.user_id, agent.id, agent.tool_ids
         )
+        changed = sorted(patch.model_dump(exclude_unset=True))
+        await audit.record(session, Action.AGENT_UPDATED, Actor.of(principal),
+                           target=("agent", agent.id), details={"changed": changed})  # fmt: skip
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 
 async def delete_agent(services: Services, principal: Principal, agent_id: str | uuid.UUID) -> None:
     async with services.sessionmaker.begin() as session:
-        await session.delete(await owned_agent(session, principal, parse_agent_id(agent_id)))
+        agent = await owned_agent(session, principal, parse_agent_id(agent_id))
+        await session.delete(agent)
+        await audit.record(session, Action.AGENT_DELETED, Actor.of(principal),
+                           target=("agent", agent.id))  # fmt: skip

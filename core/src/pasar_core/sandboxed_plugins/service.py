@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from pasar_core.accounts.principal import Principal
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.errors import Forbidden, SandboxUnavailable
 from pasar_core.sandbox.queue import NO_QUEUE
 from pasar_core.sandboxed_plugins.install import Built, checked
@@ -58,11 +60,16 @@ async def install(services: Services, principal: Principal, body: SandboxedInsta
     built = Built.from_json(result if isinstance(result, dict) else {})
     families = checked(built, services.registry)
     async with services.sessionmaker.begin() as session:
-        return await save_plugin(
+        view = await save_plugin(
             session, services.registry, name=built.name, distribution=built.distribution,
             version=built.version, image=built.image, manifest=built.manifest,
             families=families, allow_hosts=[], installed_by=principal.user_id,
         )  # fmt: skip
+        await audit.record(session, Action.PLUGIN_INSTALLED, Actor.of(principal),
+                           target=("plugin", built.name),
+                           details={"distribution": built.distribution, "version": built.version,
+                                    "image": built.image})  # fmt: skip
+        return view
 
 
 async def listed(services: Services, principal: Principal) -> list[PluginView]:
@@ -75,3 +82,5 @@ async def remove(services: Services, principal: Principal, name: str) -> None:
     require_admin(principal)
     async with services.sessionmaker.begin() as session:
         await remove_plugin(session, name)
+        await audit.record(session, Action.PLUGIN_REMOVED, Actor.of(principal),
+                           target=("plugin", name))  # fmt: skip

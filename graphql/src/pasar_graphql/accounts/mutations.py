@@ -16,6 +16,7 @@ from pasar_core.accounts.service import (
     refresh_session,
     sign_up,
 )
+from pasar_core.audit.record import Actor
 from pasar_core.schemas import parse_model
 
 from pasar_graphql.accounts.types import AccessToken, ApiKey, ApiKeyInfo, PasswordChanged, User
@@ -78,14 +79,18 @@ async def resolve_create_api_key(
         {"name": name, "expires_in_s": expires_in_s, "expires_at": expires_at},
         what="API key",
     )
-    created = await api_key_store.create_api_key(context.services, principal.user_id, request)
+    created = await api_key_store.create_api_key(
+        context.services, principal.user_id, request, actor=Actor.of(principal)
+    )
     return ApiKey.of(created)
 
 
 async def resolve_revoke_api_key(info: Info, id: strawberry.ID) -> ApiKeyInfo:
     context = info.context
     principal = await context.principal()
-    view = await api_key_store.revoke_api_key(context.services, str(id), owner_id=principal.user_id)
+    view = await api_key_store.revoke_api_key(
+        context.services, str(id), owner_id=principal.user_id, actor=Actor.of(principal)
+    )
     return ApiKeyInfo.of(view)
 
 
