@@ -23,6 +23,7 @@ from starlette.routing import Route
 from pasar.rest import accounts, agents, audit, consent, executions, health, plugins, tools
 from pasar.rest import oauth as oauth_routes
 from pasar.rest.files import FileListOut, download_file, list_files
+from pasar.rest.idempotency import idempotent
 from pasar.rest.limits import Handler, rate_limited, route_class
 from pasar.rest.models import (
     AgentListOut,
@@ -61,6 +62,8 @@ class Endpoint:
     query: dict[str, str] = field(default_factory=dict)
     throttled: bool = False
     """Counts against the log-in budgets (429 RATE_LIMITED with Retry-After)."""
+    idempotent: bool = False
+    """Takes an `Idempotency-Key` header (pasar.rest.idempotency)."""
 
     @property
     def limit(self) -> RouteClass | None:
@@ -68,9 +71,13 @@ class Endpoint:
         return route_class(self.method, self.path)
 
     def routed_handler(self) -> Handler:
+        """The handler behind its idempotency key (when it creates) and its rate limit."""
+        handler = self.handler
+        if self.idempotent:
+            handler = idempotent(handler, f"{self.method} {self.path}")
         if self.limit is None:
-            return self.handler
-        return rate_limited(self.handler, self.limit, signed_in=self.auth)
+            return handler
+        return rate_limited(handler, self.limit, signed_in=self.auth)
 
 
 ENDPOINTS = (
@@ -101,7 +108,7 @@ ENDPOINTS = (
              "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}),
     Endpoint("POST", "/tools", tools.register_tool,
              "Register a custom tool (python: runs in a sandbox; http: one guarded request)",
-             201, CustomToolSavedOut, ToolDefinition, tag="tools"),
+             201, CustomToolSavedOut, ToolDefinition, tag="tools", idempotent=True),
     Endpoint("GET", "/tools/{tool_id}", tools.get_tool,
              "One tool; for your custom tools (id or id@version) with their definition", 200,
              ToolDetailOut, auth=False, tag="tools"),
@@ -121,7 +128,7 @@ ENDPOINTS = (
              "Admins: remove a sandboxed plugin (refused while agents use its tools)", 204,
              tag="plugins"),
     Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
-             AgentInput),
+             AgentInput, idempotent=True),
     Endpoint("GET", "/agents", agents.list_agents, "List your agents", 200, AgentListOut,
              query={"limit": "integer", "offset": "integer"}),
     Endpoint("GET", "/agents/{agent_id}", agents.get_agent, "One of your agents", 200, AgentOut),
@@ -137,7 +144,7 @@ ENDPOINTS = (
              "Delete a secret", 204),
     Endpoint("POST", "/agents/{agent_id}/execute", executions.execute,
              "Run an agent: 200 with the finished execution, or 202 with its state so far", 200,
-             ExecutionOut, ExecuteRequest, tag="executions"),
+             ExecutionOut, ExecuteRequest, tag="executions", idempotent=True),
     Endpoint("GET", "/agents/{agent_id}/executions", executions.list_executions,
              "An agent's executions, newest first", 200, ExecutionListOut, tag="executions",
              query={"first": "integer", "after": "string"}),
@@ -248,6 +255,14 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
         for name, kind in endpoint.query.items()
     ]
+    if endpoint.idempotent:
+        parameters.append({
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "The same key and body within the window answer the first answer "
+            "again (header Idempotent-Replayed: true); another body is 422 "
+            "IDEMPOTENCY_KEY_REUSED; while the first runs, 409 IDEMPOTENCY_KEY_IN_PROGRESS.",
+        })  # fmt: skip
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
