@@ -128,3 +128,35 @@ def test_hostile_keys_are_typed_4xx(client: TestClient, make_user) -> None:
             assert response.json()["error"]["code"] == "IDEMPOTENCY_KEY_INVALID"
 
     check()
+
+
+def test_graphql_mutations_take_an_idempotency_key(client: TestClient, make_user) -> None:
+    headers = make_user()
+    create = """mutation($key: String) { createAgent(input: {name: "g", tools: ["txt:read"]},
+        idempotencyKey: $key) { agent { id name } authRequired missingScopes } }"""
+
+    def send(query: str, **variables: Any) -> Any:
+        return client.post("/graphql", json={"query": query, "variables": variables},
+                           headers=headers).json()  # fmt: skip
+
+    first = send(create, key="g-1")
+    again = send(create, key="g-1")
+    assert "errors" not in first, first
+    assert again == first
+    other = send(create.replace('name: "g"', 'name: "h"'), key="g-1")
+    assert other["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    bad = send(create, key="")
+    assert bad["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_INVALID"
+    assert len(client.get("/agents", headers=headers).json()["agents"]) == 1
+    agent_id = first["data"]["createAgent"]["agent"]["id"]
+    run = """mutation($id: ID!, $key: String) { executeAgent(agentId: $id, input: "go",
+        idempotencyKey: $key) { id } }"""
+    one = send(run, id=agent_id, key="r-1")
+    two = send(run, id=agent_id, key="r-1")
+    assert "errors" not in one, one
+    assert one["data"]["executeAgent"]["id"] == two["data"]["executeAgent"]["id"]
+    # A failed mutation keeps nothing: the key still works for a valid request.
+    unknown = send(create.replace('"txt:read"', '"no:such"'), key="g-2")
+    assert unknown["errors"][0]["extensions"]["code"] == "UNKNOWN_TOOLS"
+    retried = send(create.replace('"txt:read"', '"no:such"'), key="g-2")
+    assert retried["errors"][0]["extensions"]["code"] == "UNKNOWN_TOOLS"

@@ -100,6 +100,29 @@ class AgentSaved:
     auth: AuthRequirement
 
 
+def saved_as_json(saved: AgentSaved) -> dict[str, Any]:
+    """A saved agent as JSON (kept as an idempotent request's first answer)."""
+    agent = saved.agent
+    return {
+        "agent": {"id": str(agent.id), "name": agent.name, "tools": agent.tools,
+                  "config": agent.config, "created_at": agent.created_at.isoformat(),
+                  "updated_at": agent.updated_at.isoformat()},
+        "auth": {"missing": {p: sorted(s) for p, s in saved.auth.missing.items()},
+                 "auth_url": saved.auth.auth_url},
+    }  # fmt: skip
+
+
+def saved_from_json(data: Mapping[str, Any]) -> AgentSaved:
+    agent, auth = data["agent"], data["auth"]
+    view = AgentView(
+        id=uuid.UUID(agent["id"]), name=agent["name"], tools=list(agent["tools"]),
+        config=dict(agent["config"]), created_at=datetime.fromisoformat(agent["created_at"]),
+        updated_at=datetime.fromisoformat(agent["updated_at"]),
+    )  # fmt: skip
+    missing = {provider: frozenset(scopes) for provider, scopes in auth["missing"].items()}
+    return AgentSaved(view, AuthRequirement(missing, auth["auth_url"]))
+
+
 def _reads(services: Services) -> Reads:
     if services.reads is None:
         raise RuntimeError("no read pool: Services are built by pasar.lifecycle")
