@@ -17,6 +17,7 @@ from pasar_graphql.agents.queries import AgentQueries
 from pasar_graphql.audit.queries import AuditQueries
 from pasar_graphql.connections.mutations import ConnectionMutations
 from pasar_graphql.connections.queries import ConnectionQueries
+from pasar_graphql.cost import CostCache, CostLimit
 from pasar_graphql.documents import CachedDocuments, DocumentCache, Limits
 from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
@@ -56,9 +57,11 @@ def default_extensions(
     once per document text). Production mode (the default) validates without suggestions and
     adds `SignedInIntrospection`."""
     cache = documents if documents is not None else DocumentCache(LIMITS, dev_mode=dev_mode)
+    costs = CostCache()
     extensions: tuple[Callable[[], SchemaExtension], ...] = (
         lambda: CachedDocuments(cache),
         PasarErrors,
+        lambda: CostLimit(costs),
         RateLimits,
     )
     if cache.dev_mode:
