@@ -61,8 +61,7 @@ class Context:
                     raise Unauthenticated(
                         "authentication required: send 'Authorization: Bearer <token or API key>'"
                     )
-                principal = await authenticate(self.services, credential)
-                self._principal = dataclasses.replace(principal, source=self.source())
+                self._principal = await authenticate(self.services, credential)
             return self._principal
 
     async def optional_principal(self) -> Principal | None:
@@ -71,6 +70,15 @@ class Context:
         if credential_from_headers(headers or self.request.headers) is None:
             return None
         return await self.principal()
+
+    async def located_principal(self) -> Principal | None:
+        """`optional_principal` with the client's address, which audit rows and rate limits
+        need: resolved for operations that write (reads skip the cost of the address)."""
+        principal = await self.optional_principal()
+        if principal is not None and principal.source is None:
+            principal = dataclasses.replace(principal, source=self.source())
+            self._principal = principal
+        return principal
 
     def source(self) -> str:
         """The client's address for rate limits: the connection's peer (or the client named

@@ -29,7 +29,7 @@ A, W, R = RouteClass.AUTH, RouteClass.WRITES, RouteClass.RUNS
 LIMITED_FIELDS: dict[str, RouteClass] = {
     "signUp": A, "logIn": A, "refreshToken": A, "changePassword": A,
     "createAgent": W, "updateAgent": W, "deleteAgent": W, "registerTool": W, "updateTool": W,
-    "deleteTool": W, "createApiKey": W, "revokeApiKey": W, "disconnect": W, "logOut": W,
+    "deleteTool": W, "createApiKey": W, "revokeApiKey": W, "disconnect": W,
     "cancelExecution": W,
     "executeAgent": R, "decideApproval": R,
 }  # fmt: skip
@@ -83,12 +83,12 @@ class RateLimits(SchemaExtension):
 
 async def _refusal(request_context: object, counts: Counter[RouteClass]) -> PasarError | None:
     services = getattr(request_context, "services", None)
-    optional_principal = getattr(request_context, "optional_principal", None)
+    located_principal = getattr(request_context, "located_principal", None)
     source = getattr(request_context, "source", None)
-    if services is None or optional_principal is None or source is None:
+    if services is None or located_principal is None or source is None:
         return None
     try:
-        principal = await optional_principal()
+        principal = await located_principal()
     except PasarError:
         principal = None  # the resolvers refuse bad credentials themselves
     try:

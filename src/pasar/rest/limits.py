@@ -10,7 +10,7 @@ from pasar_core.rate_limits import RouteClass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pasar.rest.requests import caller, services_of, source_of
+from pasar.rest.requests import located_caller, services_of, source_of
 
 AUTH_PATHS = frozenset({"/auth/signup", "/auth/token", "/auth/refresh", "/auth/password",
                         "/auth/{provider}/start"})  # fmt: skip
@@ -34,7 +34,7 @@ def rate_limited(handler: Handler, limit: RouteClass, *, signed_in: bool) -> Han
     the caller's user and key budgets count too; auth endpoints count per address)."""
 
     async def endpoint(request: Request) -> Response:
-        principal = await caller(request) if signed_in else None
+        principal = await located_caller(request) if signed_in else None
         await services_of(request).rate_limiter.check(limit, principal, source_of(request))
         return await handler(request)
 

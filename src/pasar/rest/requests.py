@@ -75,8 +75,17 @@ async def caller(request: Request) -> Principal:
     if credential is None:
         raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
     principal = await authenticate(services_of(request), credential)
-    principal = dataclasses.replace(principal, source=source_of(request))
     request.state.principal = principal
+    return principal
+
+
+async def located_caller(request: Request) -> Principal:
+    """`caller` with the client's address, which audit rows and rate limits need (resolved
+    for requests that write; reads skip its cost)."""
+    principal = await caller(request)
+    if principal.source is None:
+        principal = dataclasses.replace(principal, source=source_of(request))
+        request.state.principal = principal
     return principal
 
 
