@@ -226,3 +226,51 @@ def test_cli_lists_and_exports(client: TestClient, make_user, pasar_settings: Se
     )
     bad_time = CliRunner().invoke(main, ["audit", "scope-usage", "--since", "yesterday"], env=env)
     assert bad_time.exit_code == 2
+
+
+def test_approvals_and_custom_tools_leave_rows(
+    client: TestClient, make_user, pasar_settings: Settings
+) -> None:
+    admin = make_admin(client, pasar_settings)
+    headers = make_user()
+    write = {"tool_calls": [{"name": "txt_write", "args": {"path": "a.txt", "content": "x"}}]}
+    config = {"model": "scripted", "approval": {"require_for": ["write"]},
+              "model_options": {"script": [write, write, {"content": "done"}]}}  # fmt: skip
+    agent_id = client.post("/agents", json={"name": "careful", "tools": ["txt:write"],
+                                            "config": config}, headers=headers).json()["agent_id"]  # fmt: skip
+    paused = client.post(
+        f"/agents/{agent_id}/execute", json={"input": "go"}, headers=headers
+    ).json()
+    assert paused["status"] == "awaiting_approval", paused
+    execution_id = paused["execution_id"]
+    again = client.post(f"/executions/{execution_id}/approval", json={"decision": "approve"},
+                        headers=headers).json()  # fmt: skip
+    assert again["status"] == "awaiting_approval", again
+    client.post(
+        f"/executions/{execution_id}/approval", json={"decision": "reject"}, headers=headers
+    )
+    decisions = rows(client, admin, target_type="execution", target_id=execution_id)
+    kinds = [row["action"] for row in reversed(decisions)]
+    assert kinds[0] == "execution.started"
+    assert [k for k in kinds if k.startswith("approval.")] == [
+        "approval.approved",
+        "approval.rejected",
+    ]
+    assert kinds.count("execution.tool_call") == 1  # the approved call ran; the rejected did not
+    assert all(
+        row["source"] == "peer:testclient"
+        for row in decisions
+        if row["action"].startswith("approval.")
+    )
+
+    tool = {"id": "acme:total", "title": "Total", "description": "Adds.", "effect": "read",
+            "input_schema": {"type": "object"}, "output_schema": {"type": "object"},
+            "implementation": {"kind": "python", "source": "def run(args):\n    return {}\n",
+                               "entrypoint": "run"}}  # fmt: skip
+    assert client.post("/tools", json=tool, headers=headers).status_code == 201
+    assert client.put("/tools/acme:total", json=tool, headers=headers).status_code == 200
+    assert client.delete("/tools/acme:total", headers=headers).status_code == 204
+    changes = rows(client, admin, action="tool.", target_id="acme:total")
+    assert [(r["action"], r["details"].get("version")) for r in reversed(changes)] == [
+        ("tool.registered", 1), ("tool.updated", 2), ("tool.deleted", None),
+    ]  # fmt: skip
