@@ -67,3 +67,33 @@ def test_tool_calls_record_their_scopes_and_the_export_counts_them(
     assert app.delete("/connections/google", headers=headers).status_code == 200
     gone = app.get("/audit", params={"action": "oauth.disconnected"}, headers=admin).json()
     assert [(r["provider"], r["target_id"]) for r in gone["rows"]] == [("google", "google")]
+
+
+def test_a_failed_refresh_leaves_a_row(
+    app: TestClient, make_user, google_settings: Settings, google_emulator
+) -> None:
+    from pasar_google_workspace.testing import CLIENT_ID
+    from sqlalchemy import text
+
+    admin = make_admin(app, google_settings)
+    headers = make_user()
+    script = [{"tool_calls": [{"name": "gmail_read", "args": {"query": "x"}}]}, {"content": "ok"}]
+    config = {"model": "scripted", "model_options": {"script": script}}
+    agent = app.post("/agents", json={"name": "mail", "tools": ["gmail:read"], "config": config},
+                     headers=headers).json()  # fmt: skip
+    assert Browser(app).connect(agent["auth_url"]).status_code == 200
+    google_emulator.state.revoke_grant(CLIENT_ID)  # the user revoked access at Google
+
+    async def expire() -> None:
+        async with app.app_state["services"].sessionmaker.begin() as session:
+            await session.execute(
+                text("UPDATE auth_tokens SET expires_at = now() - interval '1 s'")
+            )
+
+    assert app.portal is not None
+    app.portal.call(expire)
+    app.post(f"/agents/{agent['agent_id']}/execute", json={"input": "go"}, headers=headers)
+    failed = app.get("/audit", params={"action": "oauth.refresh_failed"}, headers=admin).json()
+    [row] = failed["rows"]
+    assert (row["outcome"], row["provider"], row["actor_via"]) == ("failed", "google", "system")
+    assert "invalid_grant" in row["details"]["reason"]
