@@ -20,7 +20,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from pasar.body_limit import BodyLimit
-from pasar.content_types import StrictContentTypes
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
@@ -108,7 +107,6 @@ def create_app(
             Middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(StrictContentTypes),
         ],
         exception_handlers={
             PasarError: errors.pasar_error,

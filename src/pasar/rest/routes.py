@@ -22,6 +22,8 @@ from starlette.routing import Route
 
 from pasar.rest import accounts, agents, audit, consent, executions, health, plugins, tools
 from pasar.rest import oauth as oauth_routes
+from pasar.rest.content_types import METHODS as JSON_METHODS
+from pasar.rest.content_types import exempt, json_only
 from pasar.rest.files import FileListOut, download_file, list_files
 from pasar.rest.idempotency import idempotent
 from pasar.rest.limits import Handler, rate_limited, route_class
@@ -71,13 +73,16 @@ class Endpoint:
         return route_class(self.method, self.path)
 
     def routed_handler(self) -> Handler:
-        """The handler behind its idempotency key (when it creates) and its rate limit."""
+        """The handler behind its idempotency key (when it creates), its rate limit and the
+        JSON content type of its body (415 otherwise)."""
         handler = self.handler
         if self.idempotent:
             handler = idempotent(handler, f"{self.method} {self.path}")
-        if self.limit is None:
-            return handler
-        return rate_limited(handler, self.limit, signed_in=self.auth)
+        if self.limit is not None:
+            handler = rate_limited(handler, self.limit, signed_in=self.auth)
+        if self.method in JSON_METHODS and not exempt(self.path):
+            handler = json_only(handler, signed_in=self.auth)
+        return handler
 
 
 ENDPOINTS = (
