@@ -160,3 +160,32 @@ def test_graphql_mutations_take_an_idempotency_key(client: TestClient, make_user
     assert unknown["errors"][0]["extensions"]["code"] == "UNKNOWN_TOOLS"
     retried = send(create.replace('"txt:read"', '"no:such"'), key="g-2")
     assert retried["errors"][0]["extensions"]["code"] == "UNKNOWN_TOOLS"
+
+
+def test_an_expired_key_runs_again_and_expired_keys_are_deleted(
+    pasar_settings: Settings, make_user
+) -> None:
+    settings = pasar_settings.with_overrides(idempotency_window_s=-1)  # every claim is expired
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        credentials = {"email": "exp@example.com", "password": "correct horse battery"}
+        client.post("/auth/signup", json=credentials)
+        token = client.post("/auth/token", json=credentials).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        first = client.post("/agents", json=AGENT, headers=with_key(headers, "old"))
+        second = client.post(
+            "/agents", json={**AGENT, "name": "x"}, headers=with_key(headers, "old")
+        )
+        assert (first.status_code, second.status_code) == (201, 201)  # taken over, not reused
+        assert "Idempotent-Replayed" not in second.headers
+        client.post("/agents", json=AGENT, headers=with_key(headers, "new"))
+
+        async def keys() -> list[str]:
+            from sqlalchemy import text
+
+            async with client.app_state["services"].sessionmaker() as session:
+                return list(
+                    (await session.execute(text("SELECT key FROM idempotency_keys"))).scalars()
+                )
+
+        assert client.portal is not None
+        assert client.portal.call(keys) == ["new"]

@@ -7,8 +7,8 @@ concurrent duplicates exactly one claims it and runs; the others see the claim a
 `IDEMPOTENCY_KEY_IN_PROGRESS` (Retry-After: 1) until the first answer is stored, then that
 answer. An expired claim is taken over by the same statement. A request that failed on the
 server's side (5xx, a crash) gives its claim back, so a retry runs again; a typed client error
-(4xx) is kept and replayed like a success. Costs two short statements, only for requests that
-send the header.
+(4xx) is kept and replayed like a success. A claim also deletes the caller's expired keys.
+Costs two short transactions, only for requests that send the header.
 """
 
 from __future__ import annotations
@@ -128,6 +128,10 @@ async def claim(
         where=c.expires_at < now,
     ).returning(c.key)  # fmt: skip
     async with services.sessionmaker.begin() as session:
+        # The caller's expired keys go first (their primary keys start with the user's id).
+        await session.execute(
+            delete(KEYS).where(c.user_id == user_id, c.expires_at < now, c.key != key)
+        )
         if (await session.execute(statement)).first() is not None:
             return Claim(services, user_id, route, key)
         row = (
