@@ -44,6 +44,7 @@ def test_tool_calls_record_their_scopes_and_the_export_counts_them(
     [grant] = connected["rows"]
     assert grant["provider"] == "google"
     assert GMAIL_READ in grant["scopes"]
+    assert grant["source"] == "peer:testclient"  # the browser that consented
     calls = app.get("/audit", params={"action": "execution.tool_call"}, headers=admin).json()
     assert [(r["provider"], r["scopes"], r["details"]["tool"]) for r in calls["rows"]] == [
         ("google", [GMAIL_READ], "gmail:read")

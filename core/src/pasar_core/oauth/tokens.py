@@ -127,6 +127,7 @@ async def store_grant(
     token: Mapping[str, Any],
     granted: frozenset[str],
     account: ProviderAccount | None = None,
+    source: str | None = None,
 ) -> None:
     """Save a code exchange's tokens, the scopes actually granted and the account that
     consented."""
@@ -167,7 +168,7 @@ async def store_grant(
         row.updated_at = datetime.now(UTC)
         if account is not None:
             row.account_subject, row.account_email = account.subject, account.email
-        await audit.record(session, Action.OAUTH_CONNECTED, Actor(user_id, "consent"),
+        await audit.record(session, Action.OAUTH_CONNECTED, Actor(user_id, "consent", source=source),
                            target=("grant", provider), provider=provider, scopes=granted)  # fmt: skip
 
 
