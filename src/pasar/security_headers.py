@@ -6,7 +6,6 @@ consent pages and file downloads have their own policies)."""
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
@@ -16,6 +15,7 @@ GRAPHIQL_POLICY = (
     "font-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'none'"
 )
+CSP = b"content-security-policy"
 COMMON = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -24,13 +24,17 @@ COMMON = {
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware: adds the headers to each response's start message."""
+    """Pure ASGI middleware: adds the headers to each response's start message (as raw bytes,
+    built once: this runs on every answer, reads included)."""
 
     def __init__(self, app: ASGIApp, *, hsts_max_age_s: int = 0) -> None:
         self.app = app
-        self.extra = dict(COMMON)
+        extra = dict(COMMON)
         if hsts_max_age_s > 0:
-            self.extra["strict-transport-security"] = f"max-age={hsts_max_age_s}; includeSubDomains"
+            extra["strict-transport-security"] = f"max-age={hsts_max_age_s}; includeSubDomains"
+        self.extra = [(name.encode(), value.encode()) for name, value in extra.items()]
+        self.api_policy = (CSP, API_POLICY.encode())
+        self.graphiql_policy = (CSP, GRAPHIQL_POLICY.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,14 +43,14 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.extra.items():
-                    if name not in headers:
-                        headers[name] = value
-                if "content-security-policy" not in headers:
-                    page = headers.get("content-type", "").startswith("text/html")
+                raw = list(message.get("headers", ()))
+                present = {name.lower(): value for name, value in raw}
+                raw.extend(header for header in self.extra if header[0] not in present)
+                if CSP not in present:
+                    page = present.get(b"content-type", b"").startswith(b"text/html")
                     graphiql = page and scope.get("path") == "/graphql"
-                    headers["content-security-policy"] = GRAPHIQL_POLICY if graphiql else API_POLICY
+                    raw.append(self.graphiql_policy if graphiql else self.api_policy)
+                message["headers"] = raw
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
