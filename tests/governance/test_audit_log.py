@@ -274,3 +274,16 @@ def test_approvals_and_custom_tools_leave_rows(
     assert [(r["action"], r["details"].get("version")) for r in reversed(changes)] == [
         ("tool.registered", 1), ("tool.updated", 2), ("tool.deleted", None),
     ]  # fmt: skip
+
+
+def test_a_row_names_the_api_key_it_was_done_with(
+    client: TestClient, make_user, pasar_settings: Settings
+) -> None:
+    admin = make_admin(client, pasar_settings)
+    key = client.post("/api-keys", json={"name": "ci"}, headers=make_user()).json()
+    created = client.post(
+        "/agents", json={"name": "k", "tools": []}, headers={"X-API-Key": key["key"]}
+    )
+    assert created.status_code == 201, created.text
+    [row] = rows(client, admin, action="agent.created", target_id=created.json()["agent_id"])
+    assert (row["actor_via"], row["api_key_id"]) == ("api_key", key["id"])
