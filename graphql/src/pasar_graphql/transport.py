@@ -20,10 +20,16 @@ _ID_MESSAGES = _OPERATION_MESSAGES | {"complete", "stop"}
 
 
 def decode_http_json(data: str | bytes) -> dict[str, Any] | list[Any]:
-    """A JSON body or query parameter: an object (a list is a batch, which Strawberry refuses
-    unless batching is on)."""
+    """A JSON body or query parameter: an object, or a list of them (a batch: each item must
+    be an object, as Strawberry indexes into it)."""
     value = decode_json(data)
-    if not isinstance(value, (dict, list)):
+    if isinstance(value, list):
+        if not value:
+            raise BadRequest("a batch needs at least one operation")
+        if not all(isinstance(item, dict) for item in value):
+            raise BadRequest("each operation of a batch must be a JSON object")
+        return value
+    if not isinstance(value, dict):
         raise BadRequest("expected a JSON object (a GraphQL request: query, variables, ...)")
     return value
 

@@ -98,6 +98,9 @@ _TABLE: dict[str, Rule] = {
     "tools.register": org("member"),
     "tools.update": org("member"),
     "tools.delete": org("member"),
+    # the audit log: rows carry no organisation yet, so only the operator reads them
+    "audit.list": OPERATOR,
+    "audit.scope_usage": OPERATOR,
     "plugins.install": OPERATOR,
     "plugins.list": OPERATOR,
     "plugins.remove": OPERATOR,

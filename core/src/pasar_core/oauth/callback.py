@@ -113,9 +113,15 @@ async def _still_missing(
 
 
 async def complete_consent(
-    services: Services, provider: str, params: Mapping[str, str], browser_secret: str | None
+    services: Services,
+    provider: str,
+    params: Mapping[str, str],
+    browser_secret: str | None,
+    *,
+    source: str | None = None,
 ) -> ConsentOutcome:
-    """Exchange the code and store the grant; a typed `PasarError` for every refusal."""
+    """Exchange the code and store the grant; a typed `PasarError` for every refusal.
+    `source`: the browser's address, for the audit row."""
     state = params.get("state", "")
     if not state or len(state) > MAX_PARAM:
         raise ConsentStateInvalid("The link has no valid state. Start again from pasar.")
@@ -164,6 +170,7 @@ async def complete_consent(
         token=token,
         granted=granted,
         account=account,
+        source=source,
     )
     still_missing = await _still_missing(services, provider, row, granted)
     return ConsentOutcome(

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -504,4 +505,47 @@ class Embedding(Base):
             postgresql_using="hnsw",
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
+    )
+
+
+class AuditEntry(Base):
+    """One privileged action or execution event: append-only (a trigger refuses UPDATE and
+    DELETE). No foreign keys: the rows outlive the users and agents they name."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = _now()
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_via: Mapped[str | None] = mapped_column(String(16))
+    """`token`, `api_key` or `cli` (an operator on the server's machine)."""
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, server_default="ok")
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(100))
+    """The client's address (`pasar_core.accounts.sources`)."""
+    provider: Mapped[str | None] = mapped_column(String(64))
+    scopes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    """The provider scopes a tool call used (`execution.tool_call` rows)."""
+    details: Mapped[dict[str, Any]] = mapped_column(nullable=False, server_default="{}")
+
+
+class IdempotencyKey(Base):
+    """A claimed `Idempotency-Key` of one user on one route, with the first answer."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    route: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
     )
