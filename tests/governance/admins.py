@@ -1,4 +1,5 @@
-"""Admins for governance tests: a user made admin through the operator's CLI (which audits it)."""
+"""The server's operator for governance tests: a user made the operator through the CLI
+(`pasar users set-operator`, which audits it)."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ def cli_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def make_admin(client: TestClient, settings: Settings) -> dict[str, str]:
-    """Authorization headers of a new user whom the operator made admin."""
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+def make_operator(client: TestClient, settings: Settings) -> dict[str, str]:
+    """Authorization headers of a new user made the server's operator."""
+    email = f"operator-{uuid.uuid4().hex[:8]}@example.com"
     credentials = {"email": email, "password": TEST_PASSWORD}
     assert client.post("/auth/signup", json=credentials).status_code == 201
-    changed = CliRunner().invoke(main, ["users", "set-role", email, "admin"], env=cli_env(settings))
+    changed = CliRunner().invoke(main, ["users", "set-operator", email], env=cli_env(settings))
     assert changed.exit_code == 0, changed.output
     token = client.post("/auth/token", json=credentials).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}

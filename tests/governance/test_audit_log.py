@@ -1,5 +1,5 @@
-"""The audit log: a row for each privileged action, written with the action; admins read it
-over REST, GraphQL and the CLI; the rows cannot be changed or removed."""
+"""The audit log: a row for each privileged action, written with the action; the server's
+operator reads it over REST, GraphQL and the CLI; the rows cannot be changed or removed."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
 from pasar.cli import main
-from tests.governance.admins import cli_env, make_admin
+from tests.governance.admins import cli_env, make_operator
 
 AGENT = {"name": "notes", "tools": ["txt:read", "txt:write"],
          "config": {"model": "scripted", "model_options": {"script": [
@@ -27,8 +27,8 @@ AGENT = {"name": "notes", "tools": ["txt:read", "txt:write"],
              {"content": "done"}]}}}  # fmt: skip
 
 
-def rows(client: TestClient, admin: dict[str, str], **filters: Any) -> list[dict[str, Any]]:
-    response = client.get("/audit", params={"limit": 500, **filters}, headers=admin)
+def rows(client: TestClient, operator: dict[str, str], **filters: Any) -> list[dict[str, Any]]:
+    response = client.get("/audit", params={"limit": 500, **filters}, headers=operator)
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()["rows"]
     return found
@@ -42,7 +42,7 @@ def user_id(client: TestClient, headers: dict[str, str]) -> str:
 def test_each_privileged_action_leaves_one_row(
     client: TestClient, make_user, pasar_settings: Settings
 ) -> None:
-    admin = make_admin(client, pasar_settings)
+    operator = make_operator(client, pasar_settings)
     email = f"u-{uuid.uuid4().hex[:8]}@example.com"
     credentials = {"email": email, "password": TEST_PASSWORD}
     client.post("/auth/signup", json=credentials)
@@ -70,7 +70,7 @@ def test_each_privileged_action_leaves_one_row(
     assert run["status"] == "succeeded", run
     assert client.delete(f"/agents/{agent_id}", headers=headers).status_code == 204
 
-    mine = rows(client, admin, actor_id=me)
+    mine = rows(client, operator, actor_id=me)
     actions = [row["action"] for row in reversed(mine)]  # oldest first
     assert actions == [
         "auth.login_failed", "auth.login", "api_key.created", "api_key.revoked",
@@ -94,17 +94,17 @@ def test_each_privileged_action_leaves_one_row(
     assert key["key"] not in text
     assert TEST_PASSWORD not in text
     assert '"content"' not in text
-    unknown = rows(client, admin, action="auth.login_failed")
+    unknown = rows(client, operator, action="auth.login_failed")
     assert any(
         r["actor_id"] is None and r["details"] == {"reason": "unknown_email"} for r in unknown
     )
     # The operator's role change is there too, done from the CLI.
-    role = rows(client, admin, action="user.role_changed")
-    assert [(r["actor_via"], r["details"]["to"]) for r in role] == [("cli", "admin")]
+    made = rows(client, operator, action="user.operator_changed")
+    assert [(r["actor_via"], r["details"]["to"]) for r in made] == [("cli", True)]
 
 
 def test_filters_and_pages(client: TestClient, make_user, pasar_settings: Settings) -> None:
-    admin = make_admin(client, pasar_settings)
+    operator = make_operator(client, pasar_settings)
     headers = make_user()
     made = [client.post("/agents", json={"name": f"a{i}", "tools": ["txt:read"]},
                         headers=headers).json()["agent_id"] for i in range(5)]  # fmt: skip
@@ -114,19 +114,19 @@ def test_filters_and_pages(client: TestClient, make_user, pasar_settings: Settin
         params: dict[str, Any] = {"action": "agent.", "limit": 2}
         if before is not None:
             params["before_id"] = before
-        page = client.get("/audit", params=params, headers=admin).json()
+        page = client.get("/audit", params=params, headers=operator).json()
         seen += [row["target_id"] for row in page["rows"]]
         before = page["next_before"]
         if before is None:
             break
     assert seen == list(reversed(made))
-    one = rows(client, admin, target_type="agent", target_id=made[2])
+    one = rows(client, operator, target_type="agent", target_id=made[2])
     assert [row["action"] for row in one] == ["agent.created"]
-    assert rows(client, admin, action="agent.created", until="2000-01-01T00:00:00Z") == []
-    assert len(rows(client, admin, action="agent.created", since="2000-01-01T00:00:00Z")) == 5
+    assert rows(client, operator, action="agent.created", until="2000-01-01T00:00:00Z") == []
+    assert len(rows(client, operator, action="agent.created", since="2000-01-01T00:00:00Z")) == 5
 
 
-def test_only_admins_read_it_on_every_surface(
+def test_only_the_operator_reads_it_on_every_surface(
     client: TestClient, make_user, pasar_settings: Settings
 ) -> None:
     member = make_user()
@@ -136,30 +136,30 @@ def test_only_admins_read_it_on_every_surface(
     answer = client.post("/graphql", json={"query": "{ auditLog { entries { id } } }"},
                          headers=member).json()  # fmt: skip
     assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    admin = make_admin(client, pasar_settings)
-    answer = client.post("/graphql", json={"query": """{ auditLog(action: "user.role_changed")
+    operator = make_operator(client, pasar_settings)
+    answer = client.post("/graphql", json={"query": """{ auditLog(action: "user.operator_changed")
         { entries { action actorVia details } nextBefore } scopeUsage { scope } }"""},
-                         headers=admin).json()  # fmt: skip
+                         headers=operator).json()  # fmt: skip
     assert "errors" not in answer, answer
     entries = answer["data"]["auditLog"]["entries"]
-    assert [(e["action"], e["actorVia"]) for e in entries] == [("user.role_changed", "cli")]
+    assert [(e["action"], e["actorVia"]) for e in entries] == [("user.operator_changed", "cli")]
     assert answer["data"]["scopeUsage"] == []
 
 
 def test_hostile_filters_are_typed_4xx(client: TestClient, pasar_settings: Settings) -> None:
-    admin = make_admin(client, pasar_settings)
+    operator = make_operator(client, pasar_settings)
     names = st.sampled_from(["actor_id", "action", "target_id", "since", "until", "before_id",
                              "limit", "target_type", "bogus"])  # fmt: skip
 
     @settings(max_examples=60, deadline=None)
     @given(name=names, value=st.text(max_size=300))
     def check(name: str, value: str) -> None:
-        response = client.get("/audit", params={name: value}, headers=admin)
+        response = client.get("/audit", params={name: value}, headers=operator)
         assert response.status_code in (200, 400, 422), response.text
         if response.status_code != 200:
             assert response.json()["error"]["code"] in ("BAD_REQUEST", "VALIDATION_FAILED")
         usage = client.get("/audit/scope-usage", params={"since": value, "format": value[:5]},
-                           headers=admin)  # fmt: skip
+                           headers=operator)  # fmt: skip
         assert usage.status_code in (200, 400), usage.text
 
     check()
@@ -231,7 +231,7 @@ def test_cli_lists_and_exports(client: TestClient, make_user, pasar_settings: Se
 def test_approvals_and_custom_tools_leave_rows(
     client: TestClient, make_user, pasar_settings: Settings
 ) -> None:
-    admin = make_admin(client, pasar_settings)
+    operator = make_operator(client, pasar_settings)
     headers = make_user()
     write = {"tool_calls": [{"name": "txt_write", "args": {"path": "a.txt", "content": "x"}}]}
     config = {"model": "scripted", "approval": {"require_for": ["write"]},
@@ -249,7 +249,7 @@ def test_approvals_and_custom_tools_leave_rows(
     client.post(
         f"/executions/{execution_id}/approval", json={"decision": "reject"}, headers=headers
     )
-    decisions = rows(client, admin, target_type="execution", target_id=execution_id)
+    decisions = rows(client, operator, target_type="execution", target_id=execution_id)
     kinds = [row["action"] for row in reversed(decisions)]
     assert kinds[0] == "execution.started"
     assert [k for k in kinds if k.startswith("approval.")] == [
@@ -270,7 +270,7 @@ def test_approvals_and_custom_tools_leave_rows(
     assert client.post("/tools", json=tool, headers=headers).status_code == 201
     assert client.put("/tools/acme:total", json=tool, headers=headers).status_code == 200
     assert client.delete("/tools/acme:total", headers=headers).status_code == 204
-    changes = rows(client, admin, action="tool.", target_id="acme:total")
+    changes = rows(client, operator, action="tool.", target_id="acme:total")
     assert [(r["action"], r["details"].get("version")) for r in reversed(changes)] == [
         ("tool.registered", 1), ("tool.updated", 2), ("tool.deleted", None),
     ]  # fmt: skip
@@ -279,11 +279,11 @@ def test_approvals_and_custom_tools_leave_rows(
 def test_a_row_names_the_api_key_it_was_done_with(
     client: TestClient, make_user, pasar_settings: Settings
 ) -> None:
-    admin = make_admin(client, pasar_settings)
+    operator = make_operator(client, pasar_settings)
     key = client.post("/api-keys", json={"name": "ci"}, headers=make_user()).json()
     created = client.post(
         "/agents", json={"name": "k", "tools": []}, headers={"X-API-Key": key["key"]}
     )
     assert created.status_code == 201, created.text
-    [row] = rows(client, admin, action="agent.created", target_id=created.json()["agent_id"])
+    [row] = rows(client, operator, action="agent.created", target_id=created.json()["agent_id"])
     assert (row["actor_via"], row["api_key_id"]) == ("api_key", key["id"])
