@@ -30,6 +30,9 @@ def audit() -> None:
 
 
 @audit.command("list")
+@click.option(
+    "--organisation", "organisation_id", default=None, help="Only this organisation id's rows."
+)
 @click.option("--actor", "actor_id", default=None, help="Only this user id's actions.")
 @click.option("--action", default=None, help="An action, or a prefix ending in '.' (agent.).")
 @click.option("--target-type", default=None)

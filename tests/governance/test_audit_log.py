@@ -1,5 +1,6 @@
-"""The audit log: a row for each privileged action, written with the action; the server's
-operator reads it over REST, GraphQL and the CLI; the rows cannot be changed or removed."""
+"""The audit log: a row for each privileged action, written with the action; an organisation's
+admins read its rows, the server's operator every row, over REST, GraphQL and the CLI; the rows
+cannot be changed or removed."""
 
 from __future__ import annotations
 
@@ -126,16 +127,20 @@ def test_filters_and_pages(client: TestClient, make_user, pasar_settings: Settin
     assert len(rows(client, operator, action="agent.created", since="2000-01-01T00:00:00Z")) == 5
 
 
-def test_only_the_operator_reads_it_on_every_surface(
+def test_an_admin_reads_their_organisation_and_the_operator_everything(
     client: TestClient, make_user, pasar_settings: Settings
 ) -> None:
-    member = make_user()
-    assert client.get("/audit", headers=member).json()["error"]["code"] == "FORBIDDEN"
-    assert client.get("/audit/scope-usage", headers=member).status_code == 403
+    """Every user is the admin of their personal organisation: they read its rows only, never
+    a row of no organisation (the operator's CLI changes); the operator reads those too.
+    Members and viewers are refused: test_audit_organisations."""
+    admin = make_user()
+    client.post("/agents", json={"name": "mine", "tools": []}, headers=admin)
     assert client.get("/audit").status_code == 401
-    answer = client.post("/graphql", json={"query": "{ auditLog { entries { id } } }"},
-                         headers=member).json()  # fmt: skip
-    assert answer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    own = client.get("/audit", headers=admin).json()["rows"]
+    assert [row["action"] for row in own] == ["agent.created"]
+    answer = client.post("/graphql", json={"query": """{ auditLog(action: "user.")
+        { entries { action } } scopeUsage { scope } }"""}, headers=admin).json()  # fmt: skip
+    assert answer["data"]["auditLog"]["entries"] == []
     operator = make_operator(client, pasar_settings)
     answer = client.post("/graphql", json={"query": """{ auditLog(action: "user.operator_changed")
         { entries { action actorVia details } nextBefore } scopeUsage { scope } }"""},

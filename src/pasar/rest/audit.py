@@ -1,11 +1,13 @@
-"""GET /audit (admins: a filtered page of the audit log) and GET /audit/scope-usage."""
+"""GET /audit (a filtered page of the audit log: an admin's organisation's rows, every row for
+the operator) and GET /audit/scope-usage."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from pasar_core.audit.access import require_auditor
+from pasar_core.audit.access import audit_scope
 from pasar_core.audit.queries import AuditFilter, scope_usage, search, usage_csv
 from pasar_core.errors import BadRequest
 from pasar_core.schemas import parse_model
@@ -16,7 +18,7 @@ from starlette.responses import Response
 from pasar.rest.requests import caller, services_of
 from pasar.rest.responses import json_response
 
-FILTERS = ("actor_id", "action", "target_type", "target_id", "since", "until", "before_id",
+FILTERS = ("organisation_id", "actor_id", "action", "target_type", "target_id", "since", "until", "before_id",
            "limit")  # fmt: skip
 
 
@@ -25,6 +27,7 @@ class AuditRowOut(BaseModel):
     at: datetime
     actor_id: str | None
     actor_via: str | None
+    organisation_id: str | None
     api_key_id: str | None
     action: str
     outcome: str
@@ -56,12 +59,15 @@ class ScopeUsageListOut(BaseModel):
 
 
 async def list_audit(request: Request) -> Response:
-    require_auditor(await caller(request))
+    principal = await caller(request)
     params = request.query_params
     unknown = sorted(set(params) - set(FILTERS))
     if unknown:
         raise BadRequest(f"unknown query parameters: {', '.join(unknown)[:200]}")
     where = parse_model(AuditFilter, dict(params), what="query")
+    where = where.model_copy(
+        update={"organisation_id": audit_scope(principal, where.organisation_id)}
+    )
     page = await search(services_of(request), where)
     rows = [AuditRowOut.model_validate(row.as_json()) for row in page.rows]
     return json_response(AuditPageOut(rows=rows, next_before=page.next_before))
@@ -80,8 +86,18 @@ def _time(request: Request, name: str) -> datetime | None:
     return value
 
 
+def _organisation(request: Request) -> uuid.UUID | None:
+    raw = request.query_params.get("organisation_id")
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise BadRequest("query parameter 'organisation_id' must be a UUID") from None
+
+
 async def export_scope_usage(request: Request) -> Response:
-    require_auditor(await caller(request))
+    principal = await caller(request)
     output = request.query_params.get("format", "json")
     if output not in ("json", "csv"):
         raise BadRequest("query parameter 'format' must be json or csv")
@@ -91,6 +107,7 @@ async def export_scope_usage(request: Request) -> Response:
         provider=provider[:64] if provider else None,
         since=_time(request, "since"),
         until=_time(request, "until"),
+        organisation_id=audit_scope(principal, _organisation(request)),
     )
     if output == "csv":
         return Response(

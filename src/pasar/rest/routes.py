@@ -228,17 +228,18 @@ ENDPOINTS = (
              "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
              tag="executions", op="executions.webhook_secret"),
     Endpoint("GET", "/audit", audit.list_audit,
-             "The operator: the audit log, newest first (filters: actor_id, action or 'prefix.', "
-             "target_type, target_id, since, until; pages: limit, before_id)", 200,
+             "The audit log, newest first: admins read their organisation's rows, the operator "
+             "every row (filters: organisation_id, actor_id, action or 'prefix.', target_type, "
+             "target_id, since, until; pages: limit, before_id)", 200,
              audit.AuditPageOut, tag="audit", op="audit.list",
-             query={"actor_id": "string", "action": "string", "target_type": "string",
+             query={"organisation_id": "string", "actor_id": "string", "action": "string", "target_type": "string",
                     "target_id": "string", "since": "string", "until": "string",
                     "before_id": "integer", "limit": "integer"}),
     Endpoint("GET", "/audit/scope-usage", audit.export_scope_usage,
-             "The operator: which provider scopes which agents' tool calls used, with counts and "
-             "first/last use (format=json or csv)", 200, audit.ScopeUsageListOut, tag="audit",
-             op="audit.scope_usage",
-             query={"provider": "string", "since": "string", "until": "string",
+             "Which provider scopes which agents' tool calls used, with counts and first/last "
+             "use (format=json or csv; admins: their organisation's, the operator: all)", 200,
+             audit.ScopeUsageListOut, tag="audit", op="audit.scope_usage",
+             query={"organisation_id": "string", "provider": "string", "since": "string", "until": "string",
                     "format": "string"}),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations", op="operations.health"),

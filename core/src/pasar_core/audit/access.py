@@ -1,13 +1,20 @@
-"""Who may read the audit log. One function, so the policy table (teams) can take it over."""
+"""Whose audit rows a caller reads: an organisation's admins (the policy table lets them in)
+read the rows of the organisation they act in; the server's operator reads every row, or one
+organisation's when they ask."""
 
 from __future__ import annotations
 
+import uuid
+
 from pasar_core.accounts.principal import Principal
-from pasar_core.errors import Forbidden
+from pasar_core.errors import NotFound
 
 
-def require_auditor(principal: Principal) -> None:
-    """The server's operator reads the audit log: its rows do not yet say which organisation
-    they belong to, so an organisation's admin would read other organisations' rows."""
-    if not principal.operator:
-        raise Forbidden("only the server operator reads the audit log")
+def audit_scope(principal: Principal, asked: uuid.UUID | None) -> uuid.UUID | None:
+    """The organisation whose rows the caller reads (None: every row, the operator's view).
+    Another organisation's id is answered like a missing one."""
+    if principal.operator:
+        return asked
+    if asked is not None and asked != principal.organisation_id:
+        raise NotFound(f"no organisation with id {str(asked)!r}")
+    return principal.organisation_id

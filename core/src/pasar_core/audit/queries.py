@@ -26,6 +26,8 @@ class AuditFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    organisation_id: uuid.UUID | None = None
+    """One organisation's rows (an admin's reads are always narrowed to theirs)."""
     actor_id: uuid.UUID | None = None
     action: str | None = Field(default=None, max_length=64)
     """An action (`agent.created`) or a prefix ending in a dot (`agent.`)."""
@@ -44,6 +46,7 @@ class AuditRow:
     at: datetime
     actor_id: uuid.UUID | None
     actor_via: str | None
+    organisation_id: uuid.UUID | None
     api_key_id: uuid.UUID | None
     action: str
     outcome: str
@@ -59,6 +62,7 @@ class AuditRow:
             "id": self.id, "at": self.at.isoformat(),
             "actor_id": str(self.actor_id) if self.actor_id else None,
             "actor_via": self.actor_via,
+            "organisation_id": str(self.organisation_id) if self.organisation_id else None,
             "api_key_id": str(self.api_key_id) if self.api_key_id else None,
             "action": self.action, "outcome": self.outcome, "target_type": self.target_type,
             "target_id": self.target_id, "source": self.source, "provider": self.provider,
@@ -76,6 +80,8 @@ class AuditPage:
 async def search(services: Services, where: AuditFilter) -> AuditPage:
     c = AUDIT.c
     statement = select(AUDIT).order_by(c.id.desc()).limit(where.limit + 1)
+    if where.organisation_id is not None:
+        statement = statement.where(c.organisation_id == where.organisation_id)
     if where.actor_id is not None:
         statement = statement.where(c.actor_id == where.actor_id)
     if where.action:
@@ -129,6 +135,7 @@ async def scope_usage(
     provider: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    organisation_id: uuid.UUID | None = None,
 ) -> list[ScopeUsage]:
     """Per (provider, scope): tool calls that used it, by which agents and tools, first and
     last use; one statement over the `execution.tool_call` rows."""
@@ -142,6 +149,8 @@ async def scope_usage(
     )  # fmt: skip
     if provider is not None:
         scoped = scoped.where(c.provider == provider)
+    if organisation_id is not None:
+        scoped = scoped.where(c.organisation_id == organisation_id)
     if since is not None:
         scoped = scoped.where(c.at >= since)
     if until is not None:

@@ -2,14 +2,16 @@
 on a path that already has one (a failed log-in has none, so it writes its own).
 
 Rows are append-only (the migration's trigger refuses UPDATE and DELETE). They hold ids, never
-secrets: no tokens, passwords, keys or tool arguments.
+secrets (no tokens, passwords, keys or tool arguments) and no personal data beyond the user's
+id and the client's address: no emails or names, so an erased user leaves only their id.
+A row done in an organisation names it (`organisation_id`): its admins read those rows.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -52,20 +54,29 @@ class Action:
     PLUGIN_REMOVED = "plugin.removed"
     EXECUTION_STARTED = "execution.started"
     TOOL_CALL = "execution.tool_call"
+    RETENTION_CHANGED = "retention.changed"
+    RETENTION_APPLIED = "retention.applied"
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who acted and from where (`via`: token, api_key, cli, or system for the server itself)."""
+    """Who acted, from where (`via`: token, api_key, cli, or system for the server itself) and
+    in which organisation (None: an action of no organisation, like a log-in failure)."""
 
     user_id: uuid.UUID | None
     via: str
     api_key_id: uuid.UUID | None = None
     source: str | None = None
+    organisation_id: uuid.UUID | None = None
 
     @classmethod
     def of(cls, principal: Principal) -> Actor:
-        return cls(principal.user_id, principal.via, principal.api_key_id, principal.source)
+        return cls(principal.user_id, principal.via, principal.api_key_id, principal.source,
+                   principal.organisation_id)  # fmt: skip
+
+    def within(self, organisation_id: uuid.UUID | None) -> Actor:
+        """The same actor acting in `organisation_id` (the CLI acting on an organisation)."""
+        return replace(self, organisation_id=organisation_id)
 
 
 CLI = Actor(None, "cli")
@@ -86,6 +97,7 @@ def audit_row(
     return {
         "actor_id": actor.user_id,
         "actor_via": actor.via,
+        "organisation_id": actor.organisation_id,
         "api_key_id": actor.api_key_id,
         "source": actor.source[:SOURCE_LIMIT] if actor.source else None,
         "action": action,

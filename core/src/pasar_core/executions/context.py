@@ -79,7 +79,8 @@ class RunContext:
         spec = self.registry.tool(tool_id).spec
         provider = spec.auth_provider
         return audit_row(
-            Action.TOOL_CALL, Actor(self.record.user_id, "execution"),
+            Action.TOOL_CALL,
+            Actor(self.record.user_id, "execution", organisation_id=self.record.organisation_id),
             target=("execution", self.record.id), provider=provider,
             scopes=spec.scopes if provider else None,
             details={"agent_id": str(self.record.agent_id), "tool": tool_id,

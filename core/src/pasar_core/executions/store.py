@@ -87,6 +87,8 @@ class RunRecord:
     agent_owner_id: uuid.UUID | None = None
     connections: Mapping[str, uuid.UUID] | None = None
     """Provider -> the user whose grant was attached to the agent (`agent_connections`)."""
+    organisation_id: uuid.UUID | None = None
+    """The run's organisation (its audit rows name it)."""
 
     def grant_user(self, provider: str) -> uuid.UUID | None:
         """Whose OAuth grant this run may use for `provider`: the one attached to the agent;
@@ -112,6 +114,7 @@ def _record(row: Any) -> RunRecord:
         agent_config=dict(row.config), agent_tool_ids=list(row.tool_ids or []),
         agent_owner_id=row.owner_id,
         connections={p: uuid.UUID(u) for p, u in (row.connections or {}).items()},
+        organisation_id=row.organisation_id,
     )  # fmt: skip
 
 
@@ -130,7 +133,7 @@ _LOAD = (
         *(EXECUTIONS.c[name] for name in (
             "id", "agent_id", "user_id", "status", "input", "thread_id", "input_hash", "executor",
             "attempts", "interruptions", "cancel_requested", "lease", "heartbeat_at",
-            "created_at", "started_at", "last_seq")),
+            "created_at", "started_at", "last_seq", "organisation_id")),
         Agent.config, _TOOL_IDS.label("tool_ids"), Agent.owner_id,
         _CONNECTIONS.label("connections"),
     )

@@ -128,6 +128,7 @@ async def store_grant(
     granted: frozenset[str],
     account: ProviderAccount | None = None,
     source: str | None = None,
+    organisation_id: uuid.UUID | None = None,
 ) -> None:
     """Save a code exchange's tokens, the scopes actually granted and the account that
     consented."""
@@ -168,7 +169,8 @@ async def store_grant(
         row.updated_at = datetime.now(UTC)
         if account is not None:
             row.account_subject, row.account_email = account.subject, account.email
-        await audit.record(session, Action.OAUTH_CONNECTED, Actor(user_id, "consent", source=source),
+        await audit.record(session, Action.OAUTH_CONNECTED, Actor(user_id, "consent", source=source,
+                                 organisation_id=organisation_id),
                            target=("grant", provider), provider=provider, scopes=granted)  # fmt: skip
 
 

@@ -64,6 +64,7 @@ class Organisation(Base):
     """A team. Every user has a personal one (created at sign-up) where they are admin."""
 
     __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint("retention_days > 0", name="retention_days"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -71,6 +72,9 @@ class Organisation(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    """Days its finished runs (with their events) are kept; None keeps them
+    (pasar_core.privacy.retention)."""
     created_at: Mapped[datetime] = _now()
 
 
@@ -519,6 +523,9 @@ class AuditEntry(Base):
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     actor_via: Mapped[str | None] = mapped_column(String(16))
     """`token`, `api_key` or `cli` (an operator on the server's machine)."""
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The organisation the action was done in (None: none, like a failed log-in); no foreign
+    key, like the actor's."""
     api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     outcome: Mapped[str] = mapped_column(String(16), nullable=False, server_default="ok")

@@ -1,11 +1,12 @@
-"""Admins read the audit log (`auditLog`) and the provider scope usage (`scopeUsage`)."""
+"""The audit log (`auditLog`) and the provider scope usage (`scopeUsage`): an organisation's
+admins read its rows, the server's operator every row (pasar_core.audit.access)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import strawberry
-from pasar_core.audit.access import require_auditor
+from pasar_core.audit.access import audit_scope
 from pasar_core.audit.queries import AuditFilter, AuditRow, ScopeUsage, scope_usage, search
 from pasar_core.schemas import parse_model
 from strawberry.scalars import JSON
@@ -20,6 +21,7 @@ class AuditEntry:
     at: datetime
     actor_id: strawberry.ID | None
     actor_via: str | None
+    organisation_id: strawberry.ID | None
     api_key_id: strawberry.ID | None
     action: str
     outcome: str
@@ -36,6 +38,7 @@ class AuditEntry:
             id=strawberry.ID(str(row.id)), at=row.at,
             actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id else None,
             actor_via=row.actor_via,
+            organisation_id=strawberry.ID(str(row.organisation_id)) if row.organisation_id else None,
             api_key_id=strawberry.ID(str(row.api_key_id)) if row.api_key_id else None,
             action=row.action, outcome=row.outcome, target_type=row.target_type,
             target_id=row.target_id, source=row.source, provider=row.provider,
@@ -72,6 +75,7 @@ class ScopeUse:
 
 async def resolve_audit_log(
     info: Info,
+    organisation_id: strawberry.ID | None = None,
     actor_id: strawberry.ID | None = None,
     action: str | None = None,
     target_type: str | None = None,
@@ -81,12 +85,15 @@ async def resolve_audit_log(
     before_id: strawberry.ID | None = None,
     first: int = 100,
 ) -> AuditPage:
-    require_auditor(await info.context.principal())
-    given = {"actor_id": actor_id, "action": action, "target_type": target_type,
+    principal = await info.context.principal()
+    given = {"organisation_id": organisation_id, "actor_id": actor_id, "action": action, "target_type": target_type,
              "target_id": target_id, "since": since, "until": until, "before_id": before_id,
              "limit": first}  # fmt: skip
     where = parse_model(AuditFilter, {k: v for k, v in given.items() if v is not None},
                         what="filter")  # fmt: skip
+    where = where.model_copy(
+        update={"organisation_id": audit_scope(principal, where.organisation_id)}
+    )
     page = await search(info.context.services, where)
     return AuditPage(
         entries=[AuditEntry.of(row) for row in page.rows],
@@ -99,11 +106,14 @@ async def resolve_scope_usage(
     provider: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    organisation_id: strawberry.ID | None = None,
 ) -> list[ScopeUse]:
-    require_auditor(await info.context.principal())
+    principal = await info.context.principal()
+    asked = parse_model(AuditFilter, {"organisation_id": organisation_id} if organisation_id
+                        else {}, what="filter").organisation_id  # fmt: skip
     usage = await scope_usage(
         info.context.services, provider=provider[:64] if provider else None,
-        since=since, until=until,
+        since=since, until=until, organisation_id=audit_scope(principal, asked),
     )  # fmt: skip
     return [ScopeUse.of(item) for item in usage]
 
@@ -113,12 +123,12 @@ class AuditQueries:
     audit_log = strawberry.field(
         resolver=resolve_audit_log,
         permission_classes=allowed("audit.list"),
-        description="The operator: the audit log, newest first, filtered (action may be a prefix "
-        "ending in '.').",
+        description="The audit log, newest first, filtered (action may be a prefix ending in "
+        "'.'): an admin reads their organisation's rows, the server's operator every row.",
     )
     scope_usage = strawberry.field(
         resolver=resolve_scope_usage,
         permission_classes=allowed("audit.scope_usage"),
-        description="The operator: which provider scopes agents' tool calls used, with counts and "
-        "first and last use.",
+        description="Which provider scopes agents' tool calls used, with counts and first and "
+        "last use (an admin: their organisation's calls; the operator: every call).",
     )

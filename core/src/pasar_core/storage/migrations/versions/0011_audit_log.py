@@ -1,12 +1,13 @@
 """audit log and idempotency keys
 
 Revision ID: 0011_audit_log
-Revises: 0009
+Revises: 0010_organisations
 
 `audit_log` is append-only: a trigger refuses every UPDATE and DELETE of its rows (and a
 statement trigger every TRUNCATE), whichever role the application connects as, so a caller who
-gets the application's credentials still cannot rewrite history. Its actor and target are plain
-columns, no foreign keys: the rows outlive the users and agents they name.
+gets the application's credentials still cannot rewrite history. Its actor, organisation and
+target are plain columns, no foreign keys: the rows outlive the users, organisations and agents
+they name.
 
 `idempotency_keys` holds one claimed `Idempotency-Key` per (user, route, key): the primary key
 makes concurrent duplicates wait for, then see, the first claim; the first answer is kept with it.
@@ -31,6 +32,7 @@ def upgrade() -> None:
         sa.Column('at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         sa.Column('actor_id', sa.Uuid(), nullable=True),
         sa.Column('actor_via', sa.String(length=16), nullable=True),
+        sa.Column('organisation_id', sa.Uuid(), nullable=True),
         sa.Column('api_key_id', sa.Uuid(), nullable=True),
         sa.Column('action', sa.String(length=64), nullable=False),
         sa.Column('outcome', sa.String(length=16), server_default='ok', nullable=False),
@@ -46,6 +48,7 @@ def upgrade() -> None:
     op.create_index('ix_audit_log_at', 'audit_log', ['at'])
     op.create_index('ix_audit_log_actor_at', 'audit_log', ['actor_id', 'at'])
     op.create_index('ix_audit_log_action_at', 'audit_log', ['action', 'at'])
+    op.create_index('ix_audit_log_organisation_id', 'audit_log', ['organisation_id', 'id'])
     op.create_index('ix_audit_log_target', 'audit_log', ['target_type', 'target_id'])
     op.create_index(
         'ix_audit_log_scoped', 'audit_log', ['provider'],
