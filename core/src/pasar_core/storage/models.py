@@ -21,6 +21,7 @@ from sqlalchemy import (
     Uuid,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -537,6 +538,14 @@ class AuditEntry(Base):
     scopes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     """The provider scopes a tool call used (`execution.tool_call` rows)."""
     details: Mapped[dict[str, Any]] = mapped_column(nullable=False, server_default="{}")
+
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_at", "actor_id", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_target", "target_type", "target_id"),
+        Index("ix_audit_log_scoped", "provider", postgresql_where=text("scopes IS NOT NULL")),
+    )
 
 
 class IdempotencyKey(Base):
