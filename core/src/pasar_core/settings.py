@@ -179,6 +179,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed (rate
     limits key on the client address; see pasar_core.accounts.sources). None by default."""
+    retention_interval_s: float = 3600.0
+    """How often each serving process applies the organisations' retention policies."""
     stale_after_s: float = 90.0
     """A run whose process stopped beating for this long is resumed elsewhere."""
     max_interruptions: int = 3
@@ -264,6 +266,7 @@ class Settings:
             allow_unix_sockets=_list(env, "PASAR_ALLOW_UNIX_SOCKETS"),
             trusted_proxies=_trusted_proxies(env),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
+            retention_interval_s=_int(env, "PASAR_RETENTION_INTERVAL_S", 3600),
             max_interruptions=_int(env, "PASAR_MAX_INTERRUPTIONS", 3),
             drain_s=_int(env, "PASAR_DRAIN_S", 20),
             worker_concurrency=_int(env, "PASAR_WORKER_CONCURRENCY", 500),

@@ -23,6 +23,7 @@ from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
 from pasar_graphql.organisations.resolvers import OrganisationMutations, OrganisationQueries
 from pasar_graphql.plain_fields import use_plain_resolvers
+from pasar_graphql.privacy.resolvers import PrivacyMutations, PrivacyQueries
 from pasar_graphql.production import SignedInIntrospection, SuggestionFreeExecutionContext
 from pasar_graphql.rate_limits import RateLimits
 from pasar_graphql.tools.mutations import ToolMutations
@@ -45,6 +46,7 @@ class Query(
     ConnectionQueries,
     OrganisationQueries,
     AuditQueries,
+    PrivacyQueries,
 ):
     pass
 
@@ -57,6 +59,7 @@ class Mutation(
     ExecutionMutations,
     ConnectionMutations,
     OrganisationMutations,
+    PrivacyMutations,
 ):
     pass
 

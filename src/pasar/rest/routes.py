@@ -25,6 +25,8 @@ from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.organisations.members import MemberInput, RoleInput
 from pasar_core.organisations.store import OrganisationInput
+from pasar_core.privacy.erasure import ErasureRequest
+from pasar_core.privacy.retention import RetentionInput
 from pasar_core.rate_limits import RouteClass
 from pasar_core.sandboxed_plugins.service import SandboxedInstall
 from pydantic import BaseModel
@@ -41,6 +43,7 @@ from pasar.rest import (
     health,
     organisations,
     plugins,
+    privacy,
     tools,
 )
 from pasar.rest import oauth as oauth_routes
@@ -241,6 +244,19 @@ ENDPOINTS = (
              audit.ScopeUsageListOut, tag="audit", op="audit.scope_usage",
              query={"organisation_id": "string", "provider": "string", "since": "string", "until": "string",
                     "format": "string"}),
+    Endpoint("GET", "/me/export", privacy.export_my_data,
+             "Everything pasar holds about you, as one JSON document (an attachment)", 200,
+             tag="privacy", op="privacy.export"),
+    Endpoint("DELETE", "/me", privacy.delete_my_account_route,
+             "Erase your account and everything of yours (your password confirms it); "
+             "LAST_ADMIN while you are the last admin of an organisation with other members",
+             204, body=ErasureRequest, tag="privacy", op="privacy.erase"),
+    Endpoint("GET", "/retention", privacy.get_retention,
+             "The retention policy of the organisation you act in", 200, RetentionInput,
+             tag="privacy", op="retention.read"),
+    Endpoint("PUT", "/retention", privacy.put_retention,
+             "Admins: days the organisation keeps finished runs and their events (null: keep)",
+             200, RetentionInput, RetentionInput, tag="privacy", op="retention.set"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations", op="operations.health"),
     Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,

@@ -109,6 +109,11 @@ _TABLE: dict[str, Rule] = {
     # the audit log: an organisation's admins read its rows; the operator every row
     "audit.list": org_or_operator("admin"),
     "audit.scope_usage": org_or_operator("admin"),
+    # data protection: one's own data; the organisation's retention policy
+    "privacy.export": SIGNED_IN,
+    "privacy.erase": SIGNED_IN,
+    "retention.read": org("viewer"),
+    "retention.set": org("admin"),
     "plugins.install": OPERATOR,
     "plugins.list": OPERATOR,
     "plugins.remove": OPERATOR,

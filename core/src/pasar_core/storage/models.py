@@ -438,6 +438,7 @@ class Execution(Base):
         Index("ix_executions_agent_created", "agent_id", "created_at"),
         Index("ix_executions_status", "status"),
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
+        Index("ix_executions_organisation_created", "organisation_id", "created_at"),
         Index(
             "ix_executions_active_heartbeat",
             "heartbeat_at",
@@ -544,6 +545,7 @@ class AuditEntry(Base):
         Index("ix_audit_log_actor_at", "actor_id", "at"),
         Index("ix_audit_log_action_at", "action", "at"),
         Index("ix_audit_log_target", "target_type", "target_id"),
+        Index("ix_audit_log_organisation_id", "organisation_id", "id"),
         Index("ix_audit_log_scoped", "provider", postgresql_where=text("scopes IS NOT NULL")),
     )
 
