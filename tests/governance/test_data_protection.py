@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.consent import Browser
+from tests.support.redis_server import redis_server
 
 WRITE = {"tool_calls": [{"name": "txt_write", "args": {"path": "notes/a.txt", "content": "x"}}]}
 AGENT = {"name": "notes", "tools": ["txt:write"],
@@ -297,3 +298,29 @@ def test_the_server_runs_the_retention_job(pasar_settings: Settings) -> None:
                 break
             time.sleep(0.1)
         assert client.get(f"/executions/{run['execution_id']}", headers=alice).status_code == 404
+
+
+def test_erasure_removes_the_users_queued_rq_jobs(pasar_settings: Settings) -> None:
+    """With the rq executor (a real Redis, no worker to take the job), the erased user's
+    queued run leaves no job in Redis and no row."""
+    from redis import Redis
+
+    with redis_server() as url:
+        settings = pasar_settings.with_overrides(redis_url=url)
+        with TestClient(create_app(settings)) as client:
+            _, headers, _ = signed_up(client)
+            agent = client.post("/agents", json=AGENT, headers=headers).json()["agent_id"]
+            queued = client.post(f"/agents/{agent}/execute", headers=headers,
+                                 json={"input": "x", "parameters": {"wait": False}}).json()  # fmt: skip
+            assert queued["status"] == "queued", queued
+            job = f"rq:job:{queued['execution_id']}"
+            redis = Redis.from_url(url)
+            assert redis.exists(job)
+            erased = client.request("DELETE", "/me", json={"password": TEST_PASSWORD},
+                                    headers=headers)  # fmt: skip
+            assert erased.status_code == 204, erased.text
+            assert not redis.exists(job)
+            assert redis.lpos("rq:queue:pasar-executions", queued["execution_id"]) is None
+            [[rows]] = sql(settings, "SELECT count(*) FROM executions WHERE id = :i",
+                           i=uuid.UUID(queued["execution_id"]))  # fmt: skip
+            assert rows == 0
