@@ -101,17 +101,18 @@ class Endpoint:
         return route_class(self.method, self.path)
 
     def routed_handler(self) -> Handler:
-        """The handler behind its idempotency key (when it creates), its policy entry, its
-        rate limit and the JSON content type of its body (415 otherwise)."""
+        """The handler behind, in the order a request meets them: its policy entry (401,
+        403 before anything else: a refused caller is not charged and no body is read), its
+        rate limit (429), the JSON content type of its body (415) and its idempotency key
+        (when it creates: a replay is answered only to a caller the policy let in)."""
         handler = self.handler
         if self.idempotent:
             handler = idempotent(handler, f"{self.method} {self.path}")
-        handler = guarded(self, handler)
-        if self.limit is not None:
-            handler = rate_limited(handler, self.limit, signed_in=self.auth)
         if self.method in JSON_METHODS and not exempt(self.path):
             handler = json_only(handler, signed_in=self.auth)
-        return handler
+        if self.limit is not None:
+            handler = rate_limited(handler, self.limit, signed_in=self.auth)
+        return guarded(self, handler)
 
 
 ENDPOINTS = (
