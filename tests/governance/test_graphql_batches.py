@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
@@ -37,6 +37,8 @@ def test_hostile_batches_are_typed(client: TestClient, make_user) -> None:
 
     @settings(max_examples=80, deadline=None)
     @given(BATCHES)
+    @example([{"query": True}])  # once an INTERNAL error: a batch's fields were not checked
+    @example([{"query": "{ __typename }", "variables": [1]}])
     def check(batch: list[Any]) -> None:
         answer = client.post("/graphql", content=json.dumps(batch),
                              headers={**headers, "Content-Type": "application/json"})  # fmt: skip

@@ -114,15 +114,15 @@ async def _stop_runs(services: Services, runs: Runs | None, user_id: uuid.UUID,
 
 
 async def _delete_files(services: Services, user_id: uuid.UUID) -> int:
-    store_ = services.object_store or build_object_store(services.settings)
+    files = services.object_store or build_object_store(services.settings)
     deleted = 0
     while True:
-        found = await store_.list(str(user_id), "", limit=FILE_PAGE)
-        if not found:
-            return deleted
+        found = await files.list(str(user_id), "", limit=FILE_PAGE)
+        gone = 0
         for item in found:
-            deleted += int(await store_.delete(str(user_id), item.key))
-        if deleted == 0:  # nothing could be deleted: do not loop forever
+            gone += int(await files.delete(str(user_id), item.key))
+        deleted += gone
+        if gone == 0:  # nothing left, or nothing more could be deleted: never loop forever
             return deleted
 
 
