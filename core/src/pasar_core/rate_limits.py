@@ -98,15 +98,17 @@ class InProcessCounter:
 
     async def charge(self, budgets: Sequence[Budget], cost: int) -> float:
         now = self._clock()
+        # Backlogs relative to now: `now + 60 - 60 - now` on a large clock is not always 0.0,
+        # and a budget spent exactly was then refused by rounding.
         planned = [
-            (key, max(self._tat.get(key, now), now) + rate.interval_s * cost, rate.period_s)
+            (key, max(self._tat.get(key, now) - now, 0.0) + rate.interval_s * cost, rate.period_s)
             for key, rate in budgets
         ]
-        wait = max((tat - period - now for _, tat, period in planned), default=0.0)
+        wait = max((backlog - period for _, backlog, period in planned), default=0.0)
         if wait > 0:
             return wait
-        for key, tat, _ in planned:
-            self._tat[key] = tat
+        for key, backlog, _ in planned:
+            self._tat[key] = now + backlog
             self._tat.move_to_end(key)
         while len(self._tat) > self._max_keys:
             self._tat.popitem(last=False)
@@ -127,10 +129,10 @@ local wait = 0
 for i, key in ipairs(KEYS) do
     local step = tonumber(ARGV[2 * i]) * cost
     local period = tonumber(ARGV[2 * i + 1])
-    local tat = tonumber(redis.call('GET', key) or now)
-    if tat < now then tat = now end
-    planned[i] = tat + step
-    if planned[i] - period - now > wait then wait = planned[i] - period - now end
+    local backlog = tonumber(redis.call('GET', key) or now) - now
+    if backlog < 0 then backlog = 0 end
+    planned[i] = now + backlog + step
+    if backlog + step - period > wait then wait = backlog + step - period end
 end
 if wait > 0 then return tostring(wait) end
 for i, key in ipairs(KEYS) do
