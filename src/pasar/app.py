@@ -16,6 +16,7 @@ from pasar_graphql.app import build_graphql_app
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from pasar.body_limit import BodyLimit
@@ -23,6 +24,7 @@ from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
+from pasar.security_headers import SecurityHeaders
 
 # What the first run needs and requests do not: LangChain, LangGraph and the runner (about half of
 # the app's import time). Imported in a thread once the app serves, so start-up skips it and the
@@ -35,6 +37,24 @@ async def load_run_modules() -> None:
         await asyncio.to_thread(importlib.import_module, name)
     gc.collect()
     gc.freeze()  # as for start-up's objects, below
+
+
+def cors(settings: Settings) -> list[Middleware]:
+    """CORS for the origins in `PASAR_CORS_ORIGINS` (none by default: no CORS headers at all).
+    Credentials are headers (bearer tokens, API keys), never cookies, so none are allowed."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key",
+                           "Last-Event-ID"],
+            expose_headers=["Retry-After", "Idempotent-Replayed"],
+            max_age=600,
+        )
+    ]  # fmt: skip
 
 
 def create_app(
@@ -83,6 +103,8 @@ def create_app(
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[
+            *cors(settings),
+            Middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s),
             Middleware(MetricsMiddleware, metrics=metrics),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],

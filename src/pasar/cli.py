@@ -676,3 +676,12 @@ def dev_google_emulator(port: int, auto_consent: bool) -> None:
                f"  PASAR_GOOGLE_BASE_URL={url} pasar serve")  # fmt: skip
     app = build_emulator(EmulatorState(auto_consent=auto_consent))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
+
+
+def _add_commands() -> None:
+    from pasar.audit_cli import audit
+
+    main.add_command(audit)
+
+
+_add_commands()

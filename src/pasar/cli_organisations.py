@@ -1,5 +1,6 @@
 """`pasar orgs`: the operator's view of organisations and their members (the same services
-as the admins' REST and GraphQL operations: the last admin stays, sessions end on changes)."""
+as the admins' REST and GraphQL operations: the last admin stays, sessions end on changes, each
+change leaves an audit row of the organisation, `actor_via` cli)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def members_list(organisation_id: uuid.UUID) -> None:
 @friendly_errors
 def members_add(organisation_id: uuid.UUID, email: str, role: str) -> None:
     """Add an existing user to the organisation."""
+    from pasar_core.audit.record import CLI
     from pasar_core.organisations.members import MemberInput, add_member
     from pasar_core.schemas import parse_model
     from pasar_core.settings import Settings
@@ -96,7 +98,7 @@ def members_add(organisation_id: uuid.UUID, email: str, role: str) -> None:
 
     async def add() -> MemberView:
         async with running_services(Settings.from_env()) as services:
-            return await add_member(services, organisation_id, data)
+            return await add_member(services, organisation_id, data, actor=CLI)
 
     click.echo(f"added {_line(run(add()))}")
 
@@ -108,6 +110,7 @@ def members_add(organisation_id: uuid.UUID, email: str, role: str) -> None:
 @friendly_errors
 def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
     """Change a member's role (never the last admin's); their sessions end."""
+    from pasar_core.audit.record import CLI
     from pasar_core.organisations.members import RoleInput, set_member_role
     from pasar_core.schemas import parse_model
     from pasar_core.settings import Settings
@@ -119,7 +122,7 @@ def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
     async def change() -> MemberView:
         async with running_services(Settings.from_env()) as services:
             user_id = await _user_id(services, email)
-            return await set_member_role(services, organisation_id, user_id, data)
+            return await set_member_role(services, organisation_id, user_id, data, actor=CLI)
 
     click.echo(f"{_line(run(change()))}; their sessions ended")
 
@@ -130,6 +133,7 @@ def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
 @friendly_errors
 def members_remove(organisation_id: uuid.UUID, email: str) -> None:
     """Remove a member (never the last admin); their sessions end."""
+    from pasar_core.audit.record import CLI
     from pasar_core.organisations.members import remove_member
     from pasar_core.settings import Settings
 
@@ -137,7 +141,8 @@ def members_remove(organisation_id: uuid.UUID, email: str) -> None:
 
     async def remove() -> None:
         async with running_services(Settings.from_env()) as services:
-            await remove_member(services, organisation_id, await _user_id(services, email))
+            user_id = await _user_id(services, email)
+            await remove_member(services, organisation_id, user_id, actor=CLI)
 
     run(remove())
     click.echo(f"removed {email}; their sessions ended")

@@ -22,6 +22,7 @@ from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.runtime import Runs
 from pasar_core.objects import build_object_store
 from pasar_core.plugins import build_plugin_manager
+from pasar_core.rate_limits import InProcessCounter, RateLimiter, RedisCounter
 from pasar_core.registry import build_registry
 from pasar_core.services import Services
 from pasar_core.settings import Settings
@@ -55,6 +56,13 @@ async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services
         services.registry, services.sessionmaker, settings.sandbox, queue, shared_loader=shared
     )
     return dataclasses.replace(services, sandbox_queue=queue, tool_overlays=overlays)
+
+
+def build_rate_limiter(settings: Settings) -> RateLimiter:
+    """Shared by every process through Redis when `REDIS_URL` is set, else this process's."""
+    counter = RedisCounter(settings.redis_url) if settings.redis_url else InProcessCounter()
+    factor = max(1, settings.rate_limit_source_factor)
+    return RateLimiter(settings.rate_policy(), counter, source_factor=factor)
 
 
 @contextlib.asynccontextmanager
@@ -96,6 +104,8 @@ async def running_services(
         )
         sessionmaker = build_sessionmaker(engine)
         result_cache = build_result_cache(settings.redis_url, sessionmaker)
+        rate_limiter = build_rate_limiter(settings)
+        stack.push_async_callback(rate_limiter.close)
         reads = await Reads.open(
             url, max_size=settings.db_read_pool_size, timeout_s=settings.db_pool_timeout_s
         )
@@ -110,6 +120,7 @@ async def running_services(
                 object_store=build_object_store(settings),
                 result_cache=result_cache,
                 login_throttle=LoginThrottle(policy=settings.throttle_policy()),
+                rate_limiter=rate_limiter,
                 reads=reads,
             )
             if prepare_database:

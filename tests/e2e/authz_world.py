@@ -24,6 +24,7 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.service import Credentials, sign_up
 from pasar_core.agents.config import AgentInput
 from pasar_core.agents.service import SharingInput, create_agent, share_agent
+from pasar_core.audit.record import CLI
 from pasar_core.authz.roles import ROLES
 from pasar_core.custom_tools import service as custom_tools
 from pasar_core.custom_tools.definition import ToolDefinition
@@ -149,7 +150,7 @@ class World:
         person = Person(principal, signed.organisation_id)
         if role is not None and join:
             member = parse_model(MemberInput, {"email": email, "role": role})
-            self.call(add_member, self.services, self.team, member)
+            self.call(add_member, self.services, self.team, member, actor=CLI)
             person.principal = person.in_org(self.team, role)
         return person
 

@@ -254,6 +254,9 @@ def test_admins_install_through_the_api_and_the_sandbox_queue(
     assert installed.json()["tools"] == ["almanac:closed", "almanac:forecast"]
     listed = tools_client.get("/plugins/sandboxed", headers=admin).json()["plugins"]
     assert [plugin["name"] for plugin in listed] == ["almanac"]
+    audited = tools_client.get("/audit", params={"action": "plugin.installed"}, headers=admin)
+    [row] = audited.json()["rows"]
+    assert (row["target_id"], row["details"]["version"]) == ("almanac", "1.0.0"), row
     [forecast] = run_tools(tools_client, member, ["almanac:forecast"],
                            call("almanac:forecast", city="Lisbon"))  # fmt: skip
     assert result(forecast)["city"] == "Lisbon"

@@ -17,6 +17,7 @@ from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.crypto import Keyring
 from pasar_core.models.cache import BuiltCache, ModelCache
 from pasar_core.objects import ObjectStore
+from pasar_core.rate_limits import RateLimiter, unlimited
 from pasar_core.registry import Registry
 from pasar_core.settings import Settings
 
@@ -41,6 +42,9 @@ class Services:
     """Outputs of agents with `cache_ttl_s` (Redis when configured, else the executions table)."""
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     """Log-in attempts per email and source in this process (see pasar_core.accounts.throttle)."""
+    rate_limiter: RateLimiter = field(default_factory=unlimited)
+    """Request budgets per route class (pasar_core.rate_limits); the lifespan builds it from
+    settings (Redis-backed when `REDIS_URL` is set)."""
     revoked_sessions: RevokedSessions = field(default_factory=RevokedSessions)
     """Sessions whose access tokens are refused, kept current by the revocation listener the
     lifespan starts (see pasar_core.accounts.revocations)."""

@@ -15,6 +15,7 @@ from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 from pasar_core.key_files import create_once
+from pasar_core.rate_limits import RatePolicy, RouteClass, parse_rate
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
 from pasar_core.sandbox.settings import SandboxSettings
 
@@ -113,6 +114,12 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip() or default
+    parse_rate(name, raw)  # refuse a typo at start-up
+    return raw
+
+
 def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
     entries = _list(env, "PASAR_TRUSTED_PROXIES")
     parse_trusted_proxies(entries)  # refuse a typo at start-up, not on the first log-in
@@ -172,6 +179,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or CIDR blocks of reverse proxies whose `X-Forwarded-For` is believed (rate
     limits key on the client address; see pasar_core.accounts.sources). None by default."""
+    retention_interval_s: float = 3600.0
+    """How often each serving process applies the organisations' retention policies."""
     stale_after_s: float = 90.0
     """A run whose process stopped beating for this long is resumed elsewhere."""
     max_interruptions: int = 3
@@ -186,6 +195,21 @@ class Settings:
     login_failures_per_account: int = 50
     """Log-in budgets (pasar_core.accounts.throttle): failures per (email, address) and per
     address in 15 minutes, and per email from addresses it never logged in from, in an hour."""
+    rate_limit_auth: str = "20/60"
+    rate_limit_writes: str = "120/60"
+    rate_limit_runs: str = "60/60"
+    """Rate limits per route class (`N/SECONDS` or `off`), each per user, per API key and per
+    client address (pasar_core.rate_limits): auth (sign-up, log-in, refresh, password, consent
+    sign-in: per address), writes (creating, changing, deleting), runs (execute, approvals)."""
+    rate_limit_source_factor: int = 4
+    """A signed-in caller's address may make this many times a user's budget (people behind
+    one address); auth requests count per address alone, at the class's rate."""
+    idempotency_window_s: int = 86_400
+    """How long an `Idempotency-Key` and its first answer are kept (pasar_core.idempotency)."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the API from a browser (CORS); none by default (`*`: any)."""
+    hsts_max_age_s: int = 0
+    """`Strict-Transport-Security: max-age=...` on every answer when above 0 (behind HTTPS)."""
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     s3_access_key_id: str | None = None
@@ -242,12 +266,20 @@ class Settings:
             allow_unix_sockets=_list(env, "PASAR_ALLOW_UNIX_SOCKETS"),
             trusted_proxies=_trusted_proxies(env),
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
+            retention_interval_s=_int(env, "PASAR_RETENTION_INTERVAL_S", 3600),
             max_interruptions=_int(env, "PASAR_MAX_INTERRUPTIONS", 3),
             drain_s=_int(env, "PASAR_DRAIN_S", 20),
             worker_concurrency=_int(env, "PASAR_WORKER_CONCURRENCY", 500),
             login_failures_per_pair=_int(env, "PASAR_LOGIN_FAILURES_PER_PAIR", 10),
             login_failures_per_source=_int(env, "PASAR_LOGIN_FAILURES_PER_SOURCE", 100),
             login_failures_per_account=_int(env, "PASAR_LOGIN_FAILURES_PER_ACCOUNT", 50),
+            rate_limit_auth=_rate(env, "PASAR_RATE_LIMIT_AUTH", "20/60"),
+            rate_limit_writes=_rate(env, "PASAR_RATE_LIMIT_WRITES", "120/60"),
+            rate_limit_runs=_rate(env, "PASAR_RATE_LIMIT_RUNS", "60/60"),
+            rate_limit_source_factor=_int(env, "PASAR_RATE_LIMIT_SOURCE_FACTOR", 4),
+            idempotency_window_s=_int(env, "PASAR_IDEMPOTENCY_WINDOW_S", 86_400),
+            cors_origins=_list(env, "PASAR_CORS_ORIGINS"),
+            hsts_max_age_s=_int(env, "PASAR_HSTS_MAX_AGE", 0),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,
             s3_bucket=env.get("PASAR_S3_BUCKET") or None,
             s3_access_key_id=env.get("PASAR_S3_ACCESS_KEY_ID") or None,
@@ -291,6 +323,13 @@ class Settings:
             per_source=self.login_failures_per_source,
             per_account=self.login_failures_per_account,
         )
+
+    def rate_policy(self) -> RatePolicy:
+        return RatePolicy({
+            RouteClass.AUTH: parse_rate("PASAR_RATE_LIMIT_AUTH", self.rate_limit_auth),
+            RouteClass.WRITES: parse_rate("PASAR_RATE_LIMIT_WRITES", self.rate_limit_writes),
+            RouteClass.RUNS: parse_rate("PASAR_RATE_LIMIT_RUNS", self.rate_limit_runs),
+        })  # fmt: skip
 
     def keyring(self) -> Keyring:
         """The encryption keys for secrets at rest (see pasar_core.crypto)."""

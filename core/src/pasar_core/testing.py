@@ -74,6 +74,9 @@ class PostgresForTests:
         asyncio.run(self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+TEST_RATE_LIMIT = "1000000/60"
+
+
 def _test_tmp_root() -> Path:
     # PostgreSQL's own user must reach the data directory: never under /root.
     return Path(os.environ.get("PASAR_TEST_TMPDIR", "/tmp"))  # noqa: S108
@@ -126,6 +129,11 @@ def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
         secret_key=TEST_SECRET_KEY,
         db_pool_size=4,
         allow_private_hosts=TEST_ALLOW_PRIVATE_HOSTS,
+        # Counted as in production, but high enough that tests of other areas (hundreds of
+        # sign-ups and runs from one test client) never meet them; tests/governance sets its own.
+        rate_limit_auth=TEST_RATE_LIMIT,
+        rate_limit_writes=TEST_RATE_LIMIT,
+        rate_limit_runs=TEST_RATE_LIMIT,
     )
 
 

@@ -71,6 +71,12 @@ class PasarGraphQL(GraphQL[Context, None]):
         except BadRequest as error:
             raise json.JSONDecodeError(error.message, "", 0) from None
 
+    async def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        request_data, context = kwargs.get("request_data"), kwargs.get("context")
+        if isinstance(request_data, list) and isinstance(context, Context):
+            context.batch = True
+        return await super().execute_operation(*args, **kwargs)
+
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 
 import strawberry
@@ -33,6 +34,9 @@ class Context:
     connection_params: dict[str, object] | None = None
     """Set by Strawberry from a websocket's `connection_init` payload (browsers cannot send
     headers there): `{"Authorization": "Bearer ..."}` or `{"X-API-Key": "..."}`."""
+    batch: bool = False
+    """The request is a batch of operations (each is rate-limited on its own; no HTTP 429 for
+    the whole batch when one operation is refused)."""
     catalogue: ToolCatalogue = field(default_factory=ToolCatalogue)
     """The catalogue's GraphQL objects: the app's, shared by its requests."""
     _principal: Principal | None = field(default=None, init=False, repr=False)
@@ -66,6 +70,15 @@ class Context:
         if credential_from_headers(headers or self.request.headers) is None:
             return None
         return await self.principal()
+
+    async def located_principal(self) -> Principal | None:
+        """`optional_principal` with the client's address, which audit rows and rate limits
+        need: resolved for operations that write (reads skip the cost of the address)."""
+        principal = await self.optional_principal()
+        if principal is not None and principal.source is None:
+            principal = dataclasses.replace(principal, source=self.source())
+            self._principal = principal
+        return principal
 
     def source(self) -> str:
         """The client's address for rate limits: the connection's peer (or the client named

@@ -17,13 +17,24 @@ from starlette.responses import JSONResponse
 
 _OPERATION_MESSAGES = frozenset({"subscribe", "start"})  # graphql-transport-ws, graphql-ws
 _ID_MESSAGES = _OPERATION_MESSAGES | {"complete", "stop"}
+_BATCH_FIELDS = (("query", str), ("variables", dict), ("extensions", dict), ("operationName", str))
 
 
 def decode_http_json(data: str | bytes) -> dict[str, Any] | list[Any]:
-    """A JSON body or query parameter: an object (a list is a batch, which Strawberry refuses
-    unless batching is on)."""
+    """A JSON body or query parameter: an object, or a list of them (a batch: each item must
+    be an object with the field types Strawberry reads, as it indexes into them)."""
     value = decode_json(data)
-    if not isinstance(value, (dict, list)):
+    if isinstance(value, list):
+        if not value:
+            raise BadRequest("a batch needs at least one operation")
+        if not all(isinstance(item, dict) for item in value):
+            raise BadRequest("each operation of a batch must be a JSON object")
+        for item in value:  # Strawberry checks these for one operation, not in a batch
+            for name, kind in _BATCH_FIELDS:
+                if not isinstance(item.get(name), (kind, type(None))):
+                    raise BadRequest(f"each operation's {name!r} must be a {kind.__name__} or null")
+        return value
+    if not isinstance(value, dict):
         raise BadRequest("expected a JSON object (a GraphQL request: query, variables, ...)")
     return value
 

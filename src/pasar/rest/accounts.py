@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pasar_core.accounts import api_key_store
 from pasar_core.accounts import service as accounts
+from pasar_core.audit.record import Actor
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -63,6 +64,7 @@ async def create_api_key(request: Request) -> Response:
     created = await api_key_store.create_api_key(
         services_of(request), principal.user_id, body,
         organisation_id=principal.organisation_id, caller_role=principal.role,
+        actor=Actor.of(principal),
     )  # fmt: skip
     return json_response(CreatedApiKeyOut.of_created(created), 201)
 
@@ -80,6 +82,9 @@ async def list_api_keys(request: Request) -> Response:
 async def revoke_api_key(request: Request) -> Response:
     principal = await caller(request)
     await api_key_store.revoke_api_key(
-        services_of(request), request.path_params["key_id"], owner_id=principal.user_id
+        services_of(request),
+        request.path_params["key_id"],
+        owner_id=principal.user_id,
+        actor=Actor.of(principal),
     )
     return Response(status_code=204)

@@ -165,7 +165,9 @@ async def callback(request: Request) -> Response:
     secret = request.cookies.get(name) if name else None
     response: Response
     try:
-        outcome = await complete_consent(services, provider, params, secret)
+        outcome = await complete_consent(
+            services, provider, params, secret, source=source_of(request)
+        )
     except PasarError as error:
         response = _refused(error)
     else:

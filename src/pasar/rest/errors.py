@@ -32,7 +32,7 @@ def error_response(
         body["details"] = details
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     retry_after = (details or {}).get("retry_after_s")
-    if status in (429, 503) and isinstance(retry_after, int):
+    if status in (409, 429, 503) and isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pasar_core.audit.record import Actor
 from pasar_core.oauth import connections
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -59,5 +60,7 @@ async def list_connections(request: Request) -> Response:
 async def disconnect(request: Request) -> Response:
     principal = await caller(request)
     provider = request.path_params["provider"][:100]
-    revoked = await connections.disconnect(services_of(request), principal.user_id, provider)
+    revoked = await connections.disconnect(
+        services_of(request), principal.user_id, provider, actor=Actor.of(principal)
+    )
     return json_response(DisconnectedOut(provider=provider, revoked=revoked))

@@ -8,6 +8,7 @@ from datetime import datetime
 from pasar_core.accounts import service as accounts
 from pasar_core.agents import connections
 from pasar_core.agents import service as agents
+from pasar_core.audit.record import Actor
 from pasar_core.organisations import members, store
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -94,7 +95,9 @@ async def list_members(request: Request) -> Response:
 async def add_member(request: Request) -> Response:
     principal = await caller(request)
     data = await read_model(request, members.MemberInput)
-    view = await members.add_member(services_of(request), principal.organisation_id, data)
+    view = await members.add_member(
+        services_of(request), principal.organisation_id, data, actor=Actor.of(principal)
+    )
     return json_response(MemberOut.of(view), 201)
 
 
@@ -102,16 +105,18 @@ async def set_member_role(request: Request) -> Response:
     principal = await caller(request)
     data = await read_model(request, members.RoleInput)
     view = await members.set_member_role(
-        services_of(request), principal.organisation_id, request.path_params["user_id"], data
-    )
+        services_of(request), principal.organisation_id, request.path_params["user_id"], data,
+        actor=Actor.of(principal),
+    )  # fmt: skip
     return json_response(MemberOut.of(view))
 
 
 async def remove_member(request: Request) -> Response:
     principal = await caller(request)
     await members.remove_member(
-        services_of(request), principal.organisation_id, request.path_params["user_id"]
-    )
+        services_of(request), principal.organisation_id, request.path_params["user_id"],
+        actor=Actor.of(principal),
+    )  # fmt: skip
     return Response(status_code=204)
 
 

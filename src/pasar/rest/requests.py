@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
 from pasar_core.accounts.credentials import credential_from_headers
@@ -66,7 +67,8 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
 
 async def caller(request: Request) -> Principal:
     """The authenticated user, from `Authorization: Bearer` or `X-API-Key` (once per request:
-    the route's policy guard authenticates first)."""
+    the route's policy guard or the rate limit in front of the handler may have resolved it
+    already)."""
     known: Principal | None = request.scope.get("pasar.principal")
     if known is not None:
         return known
@@ -75,6 +77,16 @@ async def caller(request: Request) -> Principal:
         raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
     principal = await authenticate(services_of(request), credential)
     request.scope["pasar.principal"] = principal
+    return principal
+
+
+async def located_caller(request: Request) -> Principal:
+    """`caller` with the client's address, which audit rows and rate limits need (resolved
+    for requests that write; reads skip its cost)."""
+    principal = await caller(request)
+    if principal.source is None:
+        principal = dataclasses.replace(principal, source=source_of(request))
+        request.scope["pasar.principal"] = principal
     return principal
 
 

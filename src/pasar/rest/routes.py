@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +25,9 @@ from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.organisations.members import MemberInput, RoleInput
 from pasar_core.organisations.store import OrganisationInput
+from pasar_core.privacy.erasure import ErasureRequest
+from pasar_core.privacy.retention import RetentionInput
+from pasar_core.rate_limits import RouteClass
 from pasar_core.sandboxed_plugins.service import SandboxedInstall
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -35,15 +37,21 @@ from starlette.routing import Route
 from pasar.rest import (
     accounts,
     agents,
+    audit,
     consent,
     executions,
     health,
     organisations,
     plugins,
+    privacy,
     tools,
 )
 from pasar.rest import oauth as oauth_routes
+from pasar.rest.content_types import METHODS as JSON_METHODS
+from pasar.rest.content_types import exempt, json_only
 from pasar.rest.files import FileListOut, download_file, list_files
+from pasar.rest.idempotency import idempotent
+from pasar.rest.limits import Handler, rate_limited, route_class
 from pasar.rest.models import (
     AgentListOut,
     AgentOut,
@@ -67,8 +75,6 @@ from pasar.rest.models import (
 )
 from pasar.rest.requests import caller
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -86,6 +92,27 @@ class Endpoint:
     """Counts against the log-in budgets (429 RATE_LIMITED with Retry-After)."""
     op: str = field(kw_only=True)
     """The operation's name in the policy table (pasar_core.authz.policy): who may call it."""
+    idempotent: bool = False
+    """Takes an `Idempotency-Key` header (pasar.rest.idempotency)."""
+
+    @property
+    def limit(self) -> RouteClass | None:
+        """The rate-limit class it counts against (pasar.rest.limits)."""
+        return route_class(self.method, self.path)
+
+    def routed_handler(self) -> Handler:
+        """The handler behind, in the order a request meets them: its policy entry (401,
+        403 before anything else: a refused caller is not charged and no body is read), its
+        rate limit (429), the JSON content type of its body (415) and its idempotency key
+        (when it creates: a replay is answered only to a caller the policy let in)."""
+        handler = self.handler
+        if self.idempotent:
+            handler = idempotent(handler, f"{self.method} {self.path}")
+        if self.method in JSON_METHODS and not exempt(self.path):
+            handler = json_only(handler, signed_in=self.auth)
+        if self.limit is not None:
+            handler = rate_limited(handler, self.limit, signed_in=self.auth)
+        return guarded(self, handler)
 
 
 ENDPOINTS = (
@@ -139,7 +166,8 @@ ENDPOINTS = (
              "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}, op="tools.catalogue"),
     Endpoint("POST", "/tools", tools.register_tool,
              "Register a custom tool (python: runs in a sandbox; http: one guarded request)",
-             201, CustomToolSavedOut, ToolDefinition, tag="tools", op="tools.register"),
+             201, CustomToolSavedOut, ToolDefinition, tag="tools", op="tools.register",
+             idempotent=True),
     Endpoint("GET", "/tools/{tool_id}", tools.get_tool,
              "One tool; for your custom tools (id or id@version) with their definition", 200,
              ToolDetailOut, auth=False, tag="tools", op="tools.read"),
@@ -159,7 +187,7 @@ ENDPOINTS = (
              "Admins: remove a sandboxed plugin (refused while agents use its tools)", 204,
              tag="plugins", op="plugins.remove"),
     Endpoint("POST", "/agents", agents.create_agent, "Create an agent", 201, AgentSavedOut,
-             AgentInput, op="agents.create"),
+             AgentInput, op="agents.create", idempotent=True),
     Endpoint("GET", "/agents", agents.list_agents, "List your agents", 200, AgentListOut,
              query={"limit": "integer", "offset": "integer"}, op="agents.list"),
     Endpoint("GET", "/agents/{agent_id}", agents.get_agent, "One of your agents", 200, AgentOut, op="agents.read"),
@@ -186,7 +214,8 @@ ENDPOINTS = (
              "Delete a secret", 204, op="agents.secrets.write"),
     Endpoint("POST", "/agents/{agent_id}/execute", executions.execute,
              "Run an agent: 200 with the finished execution, or 202 with its state so far", 200,
-             ExecutionOut, ExecuteRequest, tag="executions", op="agents.execute"),
+             ExecutionOut, ExecuteRequest, tag="executions", op="agents.execute",
+             idempotent=True),
     Endpoint("GET", "/agents/{agent_id}/executions", executions.list_executions,
              "An agent's executions, newest first", 200, ExecutionListOut, tag="executions",
              query={"first": "integer", "after": "string"}, op="agents.executions.list"),
@@ -202,6 +231,33 @@ ENDPOINTS = (
     Endpoint("GET", "/webhook-secret", executions.get_webhook_secret,
              "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
              tag="executions", op="executions.webhook_secret"),
+    Endpoint("GET", "/audit", audit.list_audit,
+             "The audit log, newest first: admins read their organisation's rows, the operator "
+             "every row (filters: organisation_id, actor_id, action or 'prefix.', target_type, "
+             "target_id, since, until; pages: limit, before_id)", 200,
+             audit.AuditPageOut, tag="audit", op="audit.list",
+             query={"organisation_id": "string", "actor_id": "string", "action": "string", "target_type": "string",
+                    "target_id": "string", "since": "string", "until": "string",
+                    "before_id": "integer", "limit": "integer"}),
+    Endpoint("GET", "/audit/scope-usage", audit.export_scope_usage,
+             "Which provider scopes which agents' tool calls used, with counts and first/last "
+             "use (format=json or csv; admins: their organisation's, the operator: all)", 200,
+             audit.ScopeUsageListOut, tag="audit", op="audit.scope_usage",
+             query={"organisation_id": "string", "provider": "string", "since": "string", "until": "string",
+                    "format": "string"}),
+    Endpoint("GET", "/me/export", privacy.export_my_data,
+             "Everything pasar holds about you, as one JSON document (an attachment)", 200,
+             tag="privacy", op="privacy.export"),
+    Endpoint("DELETE", "/me", privacy.delete_my_account_route,
+             "Erase your account and everything of yours (your password confirms it); "
+             "LAST_ADMIN while you are the last admin of an organisation with other members",
+             204, body=ErasureRequest, tag="privacy", op="privacy.erase"),
+    Endpoint("GET", "/retention", privacy.get_retention,
+             "The retention policy of the organisation you act in", 200, RetentionInput,
+             tag="privacy", op="retention.read"),
+    Endpoint("PUT", "/retention", privacy.put_retention,
+             "Admins: days the organisation keeps finished runs and their events (null: keep)",
+             200, RetentionInput, RetentionInput, tag="privacy", op="retention.set"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations", op="operations.health"),
     Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,
@@ -259,7 +315,7 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             (status == 401 and endpoint.auth)
             or (status in (413, 415, 422) and endpoint.body is not None)
             or (status == 404 and "{" in endpoint.path)
-            or (status == 429 and endpoint.throttled)
+            or (status == 429 and (endpoint.throttled or endpoint.limit is not None))
             or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
             or (status == 403 and endpoint.auth)
             or status == 400
@@ -286,6 +342,14 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
         for name, kind in endpoint.query.items()
     ]
+    if endpoint.idempotent:
+        parameters.append({
+            "name": "Idempotency-Key", "in": "header", "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "The same key and body within the window answer the first answer "
+            "again (header Idempotent-Replayed: true); another body is 422 "
+            "IDEMPOTENCY_KEY_REUSED; while the first runs, 409 IDEMPOTENCY_KEY_IN_PROGRESS.",
+        })  # fmt: skip
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
@@ -336,23 +400,22 @@ def rest_routes(version: str) -> list[Route]:
 
     return [
         Route("/openapi.json", openapi, methods=["GET"]),
-        *(Route(e.path, guarded(e), methods=[e.method]) for e in ENDPOINTS),
+        *(Route(e.path, e.routed_handler(), methods=[e.method]) for e in ENDPOINTS),
     ]
 
 
-def guarded(endpoint: Endpoint) -> Handler:
+def guarded(endpoint: Endpoint, handler: Handler) -> Handler:
     """The endpoint's handler behind its policy entry: a signed-in operation authenticates the
     caller and checks their role before the handler runs (the handler's `caller` reuses it);
     resource operations check the resource too, in the service, with the row it read."""
     found = rule(endpoint.op)  # a route without a policy entry fails at start-up
     if found.public:
-        return endpoint.handler
-    handler = endpoint.handler
+        return handler
 
     async def checked(request: Request) -> Response:
         principal = await caller(request)
         require(principal, endpoint.op)
         return await handler(request)
 
-    checked.__name__ = handler.__name__
+    checked.__name__ = endpoint.handler.__name__
     return checked

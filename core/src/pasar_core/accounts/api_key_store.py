@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.api_keys import KEY_PREFIX, generate_api_key, hash_api_key
 from pasar_core.accounts.principal import Principal
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import CLI, Action, Actor
 from pasar_core.authz.roles import Role, at_least, weaker
 from pasar_core.errors import Conflict, NotFound, RoleEscalation, Unauthenticated
 from pasar_core.organisations.store import default_membership, membership_role
@@ -130,6 +132,7 @@ async def create_api_key(
     *,
     organisation_id: uuid.UUID | None = None,
     caller_role: str | None = None,
+    actor: Actor = CLI,
 ) -> CreatedApiKey:
     """A key of the user in `organisation_id` (None: their default one). Its role is at most
     the user's role there and `caller_role` (the credential asking: an API key may create only
@@ -165,6 +168,10 @@ async def create_api_key(
         session.add(row)
         await session.flush()
         await session.refresh(row)
+        await audit.record(session, Action.API_KEY_CREATED, actor, target=("api_key", row.id),
+                           details={"owner_id": str(user_id), "prefix": row.prefix, "role": role,
+                                    "organisation_id": str(organisation_id),
+                                    "expires_at": row.expires_at and row.expires_at.isoformat()})  # fmt: skip
     return CreatedApiKey(view=_view(row, owner.email), key=new_key.plaintext)
 
 
@@ -182,7 +189,11 @@ async def list_api_keys(
 
 
 async def revoke_api_key(
-    services: Services, key_id: str | uuid.UUID, *, owner_id: uuid.UUID | None
+    services: Services,
+    key_id: str | uuid.UUID,
+    *,
+    owner_id: uuid.UUID | None,
+    actor: Actor = CLI,
 ) -> ApiKeyView:
     """Revoke a key (again is fine: the first revocation time stays). With `owner_id`, another
     user's key is NOT_FOUND; None is the operator revoking any key."""
@@ -197,6 +208,8 @@ async def revoke_api_key(
         row, email = found
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
+            await audit.record(session, Action.API_KEY_REVOKED, actor, target=("api_key", row.id),
+                               details={"owner_id": str(row.user_id), "prefix": row.prefix})  # fmt: skip
         return _view(row, email)
 
 
@@ -267,5 +280,5 @@ async def authenticate_api_key(services: Services, plaintext: str) -> Principal:
             )
         return Principal(
             user_id=user.id, email=user.email, role=weaker(row.role, member_role), via="api_key",
-            organisation_id=row.organisation_id, operator=user.operator,
+            organisation_id=row.organisation_id, operator=user.operator, api_key_id=row.id,
         )  # fmt: skip

@@ -24,3 +24,8 @@ class Principal:
     an API key's own."""
     operator: bool = False
     """The server's operator (`users.operator`): sandboxed plugin installs."""
+    api_key_id: uuid.UUID | None = None
+    """The key a caller `via` api_key authenticated with (rate limits and the audit log)."""
+    source: str | None = None
+    """The client's address (`pasar_core.accounts.sources`), set by the surface that
+    authenticated the request; None outside a request."""

@@ -24,6 +24,8 @@ from pasar_core.accounts.api_keys import looks_like_api_key
 from pasar_core.accounts.passwords import hash_password, verify_password
 from pasar_core.accounts.principal import Principal
 from pasar_core.accounts.refresh_tokens import IssuedRefresh
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import CLI, Action, Actor
 from pasar_core.errors import (
     Conflict,
     Forbidden,
@@ -106,6 +108,13 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
     if not await verify_password(user.password_hash if user else None, credentials.password):
+        # Its own transaction: a failure has no other. Throttled attempts (refused above,
+        # before any work) are not written, so a flood costs no database writes.
+        async with services.sessionmaker.begin() as session:
+            await audit.record(session, Action.LOGIN_FAILED,
+                               Actor(user.id if user else None, "token", source=source),
+                               outcome="failed",
+                               details={"reason": "wrong_password" if user else "unknown_email"})  # fmt: skip
         raise Unauthenticated("wrong email or password")
     assert user is not None
     await attempt.succeeded()
@@ -114,6 +123,8 @@ async def log_in(services: Services, credentials: Credentials, source: str) -> T
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s, organisation_id
         )
+        await audit.record(session, Action.LOGIN, Actor(user.id, "token", source=source),
+                           target=("user", user.id))  # fmt: skip
     return _pair(services, user, role, organisation_id, refresh)
 
 
@@ -225,6 +236,10 @@ async def change_password(
     if current_hash is None:
         raise Unauthenticated("the account no longer exists")
     if not await verify_password(current_hash, change.current_password):
+        async with services.sessionmaker.begin() as session:
+            await audit.record(session, Action.PASSWORD_CHANGED, Actor.of(principal),
+                               target=("user", principal.user_id), outcome="failed",
+                               details={"reason": "wrong_password"})  # fmt: skip
         raise WrongPassword("the current password is wrong")
     await attempt.succeeded()
     new_hash = await hash_password(change.new_password)
@@ -246,6 +261,10 @@ async def change_password(
         refresh = await refresh_tokens.issue(
             session, user.id, services.settings.refresh_token_ttl_s, organisation_id
         )
+        await audit.record(session, Action.PASSWORD_CHANGED, Actor.of(principal),
+                           target=("user", user.id),
+                           details={"sessions_revoked": len(sessions),
+                                    "api_keys_revoked": keys_revoked})  # fmt: skip
     services.revoked_sessions.add(sessions, until)
     pair = _pair(services, user, role, organisation_id, refresh)
     return PasswordChanged(pair, len(sessions), keys_revoked, keys_active)
@@ -263,7 +282,9 @@ async def end_every_session(
     return sessions, until
 
 
-async def set_operator(services: Services, email: str, operator: bool) -> User:
+async def set_operator(
+    services: Services, email: str, operator: bool, *, actor: Actor = CLI
+) -> User:
     """Make a user the server's operator or not. Access tokens carry the flag, so every
     session of the user ends (in every process): the user logs in again."""
     async with services.sessionmaker.begin() as session:
@@ -272,13 +293,15 @@ async def set_operator(services: Services, email: str, operator: bool) -> User:
         )
         if user is None:
             raise NotFound(f"no user with email {email[:320]!r}")
-        user.operator = operator
+        previous, user.operator = user.operator, operator
         sessions, until = await end_every_session(session, services, user.id)
+        await audit.record(session, Action.OPERATOR_CHANGED, actor, target=("user", user.id),
+                           details={"from": previous, "to": operator})  # fmt: skip
     services.revoked_sessions.add(sessions, until)
     return user
 
 
-async def delete_user(services: Services, email: str) -> uuid.UUID:
+async def delete_user(services: Services, email: str, *, actor: Actor = CLI) -> uuid.UUID:
     """Delete a user and everything they own. Their access tokens are refused at once, in
     every process, for as long as they could live (the denylist rows outlive the user)."""
     async with services.sessionmaker.begin() as session:
@@ -290,6 +313,7 @@ async def delete_user(services: Services, email: str) -> uuid.UUID:
         user_id = user.id
         sessions, until = await end_every_session(session, services, user_id)
         await session.delete(user)
+        await audit.record(session, Action.USER_DELETED, actor, target=("user", user_id))
     services.revoked_sessions.add(sessions, until)
     return user_id
 

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.model_config import check_model_config
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.checks import check_resource
 from pasar_core.authz.roles import Role
 from pasar_core.errors import NotFound
@@ -117,6 +119,29 @@ class AgentSaved:
     auth: AuthRequirement
 
 
+def saved_as_json(saved: AgentSaved) -> dict[str, Any]:
+    """A saved agent as JSON (kept as an idempotent request's first answer)."""
+    agent = saved.agent
+    return {
+        "agent": {"id": str(agent.id), "name": agent.name, "tools": agent.tools,
+                  "config": agent.config, "created_at": agent.created_at.isoformat(),
+                  "updated_at": agent.updated_at.isoformat()},
+        "auth": {"missing": {p: sorted(s) for p, s in saved.auth.missing.items()},
+                 "auth_url": saved.auth.auth_url},
+    }  # fmt: skip
+
+
+def saved_from_json(data: Mapping[str, Any]) -> AgentSaved:
+    agent, auth = data["agent"], data["auth"]
+    view = AgentView(
+        id=uuid.UUID(agent["id"]), name=agent["name"], tools=list(agent["tools"]),
+        config=dict(agent["config"]), created_at=datetime.fromisoformat(agent["created_at"]),
+        updated_at=datetime.fromisoformat(agent["updated_at"]),
+    )  # fmt: skip
+    missing = {provider: frozenset(scopes) for provider, scopes in auth["missing"].items()}
+    return AgentSaved(view, AuthRequirement(missing, auth["auth_url"]))
+
+
 def _reads(services: Services) -> Reads:
     if services.reads is None:
         raise RuntimeError("no read pool: Services are built by pasar.lifecycle")
@@ -206,6 +231,8 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
         auth = await _auth_requirement(
             session, services, registry, principal.user_id, agent.id, data.tools
         )
+        await audit.record(session, Action.AGENT_CREATED, Actor.of(principal),
+                           target=("agent", agent.id), details={"tools": data.tools})  # fmt: skip
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 
@@ -267,6 +294,9 @@ async def update_agent(
         auth = await _auth_requirement(
             session, services, registry, principal.user_id, agent.id, agent.tool_ids
         )
+        changed = sorted(patch.model_dump(exclude_unset=True))
+        await audit.record(session, Action.AGENT_UPDATED, Actor.of(principal),
+                           target=("agent", agent.id), details={"changed": changed})  # fmt: skip
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 
@@ -276,6 +306,8 @@ async def delete_agent(services: Services, principal: Principal, agent_id: str |
             session, principal, parse_agent_id(agent_id), operation="agents.delete"
         )
         await session.delete(agent)
+        await audit.record(session, Action.AGENT_DELETED, Actor.of(principal),
+                           target=("agent", agent.id))  # fmt: skip
 
 
 class SharingInput(BaseModel):
@@ -299,4 +331,6 @@ async def share_agent(
         agent.updated_at = datetime.now(UTC)
         await session.flush()
         await session.refresh(agent)
+        await audit.record(session, Action.AGENT_SHARED, Actor.of(principal),
+                           target=("agent", agent.id), details={"role": sharing.role})  # fmt: skip
         return AgentView.of(agent)

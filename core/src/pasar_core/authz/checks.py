@@ -25,6 +25,8 @@ def require(principal: Principal, operation: str) -> None:
         if not principal.operator:
             raise Forbidden(f"only the server operator may do {operation}")
         return
+    if found.or_operator and principal.operator:
+        return
     least = found.least
     if least is not None and not at_least(principal.role, least):
         raise InsufficientRole(

@@ -4,7 +4,8 @@ MCP once it exists) names one entry here, and nothing else decides who may do it
 A rule says which role the caller needs in the organisation they act in:
 - `public`: no credentials needed (sign-up, log-in, health, the public catalogue);
 - `signed_in`: any member of any role (their own account: `me`, password, log-out);
-- `operator`: the server's operator (`users.operator`), whatever the organisation role;
+- `operator`: the server's operator (`users.operator`), whatever the organisation role
+  (`or_operator`: an organisation operation the operator may also do, whatever their role);
 - otherwise `own`: the role needed to do it at all (on one's own resources for resource
   operations), and for resource operations `shared`: the role needed on a resource another
   member shared with the organisation. On a shared resource the caller acts with the weaker of
@@ -28,6 +29,7 @@ class Rule:
     public: bool = False
     signed_in: bool = False
     operator: bool = False
+    or_operator: bool = False
 
     @property
     def least(self) -> Role | None:
@@ -47,6 +49,12 @@ OPERATOR = Rule(operator=True)
 def org(role: Role) -> Rule:
     """An operation in the caller's organisation that needs `role` (no single resource)."""
     return Rule(own=role)
+
+
+def org_or_operator(role: Role) -> Rule:
+    """`org(role)`, and the server's operator whatever their role (the operator's view spans
+    every organisation)."""
+    return Rule(own=role, or_operator=True)
 
 
 def resource(own: Role, shared: Role | None) -> Rule:
@@ -98,6 +106,14 @@ _TABLE: dict[str, Rule] = {
     "tools.register": org("member"),
     "tools.update": org("member"),
     "tools.delete": org("member"),
+    # the audit log: an organisation's admins read its rows; the operator every row
+    "audit.list": org_or_operator("admin"),
+    "audit.scope_usage": org_or_operator("admin"),
+    # data protection: one's own data; the organisation's retention policy
+    "privacy.export": SIGNED_IN,
+    "privacy.erase": SIGNED_IN,
+    "retention.read": org("viewer"),
+    "retention.set": org("admin"),
     "plugins.install": OPERATOR,
     "plugins.list": OPERATOR,
     "plugins.remove": OPERATOR,

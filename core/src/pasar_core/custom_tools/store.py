@@ -28,6 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.custom_tools.definition import ToolDefinition, check_definition
 from pasar_core.custom_tools.ids import ToolRef, parse_base_id, parse_ref
 from pasar_core.errors import (
@@ -197,6 +199,9 @@ async def register(
             stored = await _add_version(session, tool, 1, definition, digest)
             await _write_catalogue(session, ref.base, 1, definition, principal.user_id)
             await bump_revision(session, owner_scope(principal.user_id))
+            await audit.record(session, Action.TOOL_REGISTERED, Actor.of(principal),
+                               target=("tool", ref.base),
+                               details={"version": 1, "kind": definition.kind, "digest": digest})  # fmt: skip
             return stored
     except IntegrityError:  # a concurrent registration of the same id won
         raise _exists(ref) from None
@@ -263,6 +268,9 @@ async def add_version(
         stored = await _add_version(session, tool, version, definition, digest)
         await _write_catalogue(session, ref.base, version, definition, principal.user_id)
         await bump_revision(session, owner_scope(principal.user_id))
+        await audit.record(session, Action.TOOL_UPDATED, Actor.of(principal),
+                           target=("tool", ref.base),
+                           details={"version": version, "kind": definition.kind, "digest": digest})  # fmt: skip
         return stored
 
 
@@ -338,6 +346,8 @@ async def delete_tool(services: Services, principal: Principal, raw_id: str) -> 
         )
         await session.delete(tool)
         await bump_revision(session, owner_scope(principal.user_id))
+        await audit.record(session, Action.TOOL_DELETED, Actor.of(principal),
+                           target=("tool", ref.base))  # fmt: skip
 
 
 async def latest_versions(session: AsyncSession, owner_id: uuid.UUID) -> list[StoredVersion]:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.secrets import load_secrets
+from pasar_core.audit.record import Action, Actor, audit_row
 from pasar_core.errors import ConnectionNotAttached, PasarError
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.store import RunRecord
@@ -71,6 +72,20 @@ class RunContext:
         custom tool's new version never reuses the old graph)."""
         versions = self.registry.fingerprint(self.tool_ids)
         return (self.config.model_dump(mode="json"), self.tool_ids, versions)
+
+    def tool_call_audit(self, tool_id: str, call_id: str | None) -> dict[str, Any]:
+        """The audit row of one tool call: who ran which tool of which agent, and the provider
+        scopes the agent's grant is used with for it (the tool's own, not the whole grant)."""
+        spec = self.registry.tool(tool_id).spec
+        provider = spec.auth_provider
+        return audit_row(
+            Action.TOOL_CALL,
+            Actor(self.record.user_id, "execution", organisation_id=self.record.organisation_id),
+            target=("execution", self.record.id), provider=provider,
+            scopes=spec.scopes if provider else None,
+            details={"agent_id": str(self.record.agent_id), "tool": tool_id,
+                     "tool_call_id": call_id, "effect": spec.effect.value},
+        )  # fmt: skip
 
     async def tool_context(self, tool_id: str) -> ToolContext:
         """The context of one call. Raises what the model should read as the tool's result:

@@ -107,6 +107,19 @@ class RQSubmitter:
             await asyncio.to_thread(self._replace, execution_id)
         return len(missing)
 
+    def _discard(self, ids: list[uuid.UUID]) -> None:
+        from rq.job import Job
+
+        for execution_id in ids:
+            try:
+                Job.fetch(str(execution_id), connection=self._redis).delete(remove_from_queue=True)
+            except Exception:
+                log.debug("no job for %s", execution_id)
+
+    async def discard(self, ids: list[uuid.UUID]) -> None:
+        """Delete the jobs of these runs (their rows are going away: an erased user's)."""
+        await asyncio.to_thread(self._discard, ids)
+
     def _cleanup(self) -> None:
         from rq.registry import StartedJobRegistry
         from rq.serializers import JSONSerializer

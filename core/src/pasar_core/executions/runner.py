@@ -157,6 +157,7 @@ class _Run:
     async def tool_started(self, tool_id: str, args: dict[str, Any]) -> None:
         call_id = CURRENT_TOOL_CALL.get()
         self.log.step("tool_call", {"tool": tool_id, "args": args, "tool_call_id": call_id})
+        self.log.audit(self.ctx.tool_call_audit(tool_id, call_id))
         if self.ctx.effect(tool_id) is not Effect.READ:
             await self.log.barrier()  # durable before it acts: a resumed run never repeats it
 

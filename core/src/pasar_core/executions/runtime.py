@@ -31,6 +31,7 @@ from pasar_core.executions.recovery import Reconciler
 from pasar_core.executions.status import CANCEL_REQUESTED, HANDOFF
 from pasar_core.executions.store import Journal
 from pasar_core.executions.webhooks import deliver, webhook_allow_list, webhook_secret
+from pasar_core.privacy.retention import RetentionJob
 from pasar_core.services import Services
 from pasar_core.storage.db import asyncpg_dsn
 
@@ -122,6 +123,8 @@ class Runs:
             if serve
             else None
         )  # fmt: skip
+        self.retention = RetentionJob(self.engine) if serve else None
+        """Deletes organisations' runs older than their retention policy (pasar_core.privacy)."""
         self.hub.on_cancel(self.cancel_local)
 
     @property
@@ -207,6 +210,8 @@ class Runs:
         if self._reconciler is not None:
             interval = max(0.5, settings.stale_after_s / 3)
             self.spawn(self._reconciler.run_forever(interval, self._stopped))
+        if self.retention is not None:
+            self.spawn(self.retention.run_forever(settings.retention_interval_s, self._stopped))
 
     async def _beat_forever(self, interval_s: float) -> None:
         while not self._stopped.is_set():

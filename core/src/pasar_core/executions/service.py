@@ -16,6 +16,8 @@ from typing import Any
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pasar_core.executions import reads, store
 from pasar_core.executions.decisions import AWAITING_APPROVAL, ApprovalDecision
@@ -176,6 +178,10 @@ async def start_execution(
             session, values, status=status, event=event, lease=lease,
             owner=runs.owner if lease else None,
         )  # fmt: skip
+        await audit.record(session, Action.EXECUTION_STARTED, Actor.of(principal),
+                           target=("execution", execution_id),
+                           details={"agent_id": str(agent.id), "executor": executor.name,
+                                    "cached": cached is not None})  # fmt: skip
     if params.webhook_url:
         runs.deliver_webhooks(execution_id, principal.user_id, params.webhook_url)
     if cached is None:
@@ -344,6 +350,11 @@ async def decide_approval(
         before=[("approval", data)], event={"status": S.QUEUED.value},
         values={"lease": lease, "owner": runs.owner if lease else None,
                 "heartbeat_at": datetime.now(UTC)},
+        audit=[audit.audit_row(
+            Action.APPROVAL_APPROVED if decision.decision == "approve" else Action.APPROVAL_REJECTED,
+            Actor.of(principal), target=("execution", execution.id),
+            details={"tool": (view.pending_approval or {}).get("tool")},
+        )],
     )  # fmt: skip
     if queued is None:
         raise Conflict("the execution is not waiting for an approval")

@@ -33,6 +33,7 @@ from sqlalchemy import Table, Text, any_, bindparam, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from pasar_core.audit.record import write_rows as write_audit_rows
 from pasar_core.executions.status import (
     ExecutionStatus,
     IllegalTransition,
@@ -86,6 +87,8 @@ class RunRecord:
     agent_owner_id: uuid.UUID | None = None
     connections: Mapping[str, uuid.UUID] | None = None
     """Provider -> the user whose grant was attached to the agent (`agent_connections`)."""
+    organisation_id: uuid.UUID | None = None
+    """The run's organisation (its audit rows name it)."""
 
     def grant_user(self, provider: str) -> uuid.UUID | None:
         """Whose OAuth grant this run may use for `provider`: the one attached to the agent;
@@ -111,6 +114,7 @@ def _record(row: Any) -> RunRecord:
         agent_config=dict(row.config), agent_tool_ids=list(row.tool_ids or []),
         agent_owner_id=row.owner_id,
         connections={p: uuid.UUID(u) for p, u in (row.connections or {}).items()},
+        organisation_id=row.organisation_id,
     )  # fmt: skip
 
 
@@ -129,7 +133,7 @@ _LOAD = (
         *(EXECUTIONS.c[name] for name in (
             "id", "agent_id", "user_id", "status", "input", "thread_id", "input_hash", "executor",
             "attempts", "interruptions", "cancel_requested", "lease", "heartbeat_at",
-            "created_at", "started_at", "last_seq")),
+            "created_at", "started_at", "last_seq", "organisation_id")),
         Agent.config, _TOOL_IDS.label("tool_ids"), Agent.owner_id,
         _CONNECTIONS.label("connections"),
     )
@@ -259,13 +263,15 @@ async def transition(
     before: Iterable[tuple[str, Mapping[str, Any]]] = (),
     values: Mapping[str, Any] | None = None,
     when: Callable[[Any], bool] | None = None,
+    audit: Collection[Mapping[str, Any]] = (),
 ) -> Transitioned | None:
     """Change the status of a run its runner does not hold, under a row lock.
 
     None when the run is gone, is not in `only_from` (another writer got there first), or
     `when(row)` says no. `before` are events written ahead of the status event (a decision);
-    `values` more columns (SQL expressions allowed). An `only_from` status the table does
-    not allow is a bug: raises."""
+    `values` more columns (SQL expressions allowed); `audit` rows (`audit.record.audit_row`)
+    are written in the same transaction. An `only_from` status the table does not allow is a
+    bug: raises."""
     for current in only_from:
         check_transition(current, to)
     async with engine.begin() as conn:
@@ -289,6 +295,7 @@ async def transition(
             EXECUTIONS.update().where(EXECUTIONS.c.id == execution_id).values(columns)
         )
         await _insert_events(conn, events)
+        await write_audit_rows(conn, [dict(row) for row in audit])
         await _announce(conn, [notification(execution_id, e["seq"], e["type"], e["data"])
                                for e in events])  # fmt: skip
     return Transitioned(S(row.status), to, seq, row.executor)
@@ -360,6 +367,7 @@ class _Snapshot:
     values: dict[str, Any]
     claim: bool
     closing: bool
+    audit: list[dict[str, Any]]
 
 
 class RunLog:
@@ -382,6 +390,7 @@ class RunLog:
         self._seq = record.last_seq
         self._items: list[_Item] = []
         self._values: dict[str, Any] = {}
+        self._audit: list[dict[str, Any]] = []
         self._claim = True
         self._closing = False
 
@@ -398,6 +407,12 @@ class RunLog:
         self.steps.append(step)
         self.append(type_, step)
         return step
+
+    def audit(self, row: dict[str, Any]) -> None:
+        """An audit row (`audit.record.audit_row`), written with the run's next flush."""
+        self._check()
+        self._audit.append(row)
+        self.journal.dirty(self)
 
     def token(self, text_: str) -> None:
         """A model token: announced live with the next flush, never stored."""
@@ -444,14 +459,16 @@ class RunLog:
             raise self.lost
 
     def take(self) -> _Snapshot | None:
-        if not self._items and not self._values and not self._claim:
+        if not self._items and not self._values and not self._claim and not self._audit:
             return None
-        snapshot = _Snapshot(self, self._items, self._values, self._claim, self._closing)
-        self._items, self._values = [], {}
+        snapshot = _Snapshot(self, self._items, self._values, self._claim, self._closing,
+                             self._audit)  # fmt: skip
+        self._items, self._values, self._audit = [], {}, []
         return snapshot
 
     def restore(self, snapshot: _Snapshot) -> None:
         self._items = snapshot.items + self._items
+        self._audit = snapshot.audit + self._audit
         self._values = snapshot.values | self._values
         self._claim = self._claim or snapshot.claim
 
@@ -673,6 +690,7 @@ class Journal:
             }  # fmt: skip
             updates: dict[frozenset[str], list[dict[str, Any]]] = {}
             events: list[dict[str, Any]] = []
+            audit_rows: list[dict[str, Any]] = []
             payloads: list[str] = []
             written: list[_Snapshot] = []
             for snapshot in batch:
@@ -684,6 +702,7 @@ class Journal:
                 if row.cancel_requested and self._on_cancel is not None and not snapshot.closing:
                     self._on_cancel(run_log.execution_id)
                 written.append(snapshot)
+                audit_rows.extend(snapshot.audit)
                 stored = [item for item in snapshot.items if item.seq is not None]
                 if stored:
                     values["last_seq"] = stored[-1].seq
@@ -703,6 +722,7 @@ class Journal:
                 )
                 await conn.execute(statement, params)
             await _insert_events(conn, events)
+            await write_audit_rows(conn, audit_rows)
             await _announce(conn, payloads)
         self.flushes += 1
         for snapshot in written:

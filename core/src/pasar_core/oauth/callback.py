@@ -35,7 +35,7 @@ from pasar_core.oauth.identity import consenting_account
 from pasar_core.oauth.start import consent_client, hash_secret, live_state
 from pasar_core.oauth.tokens import oauth_client, state_associated_data, store_grant
 from pasar_core.services import Services
-from pasar_core.storage.models import AgentTool, OAuthState, User
+from pasar_core.storage.models import Agent, AgentTool, OAuthState, User
 from pasar_core.tool_access import registry_for
 
 log = logging.getLogger("pasar.oauth")
@@ -92,6 +92,17 @@ async def _consume(
     return row, user.email
 
 
+async def _agent_organisation(services: Services, agent_id: uuid.UUID | None) -> uuid.UUID | None:
+    """The organisation of the agent a consent was for (its audit row names it)."""
+    if agent_id is None:
+        return None
+    async with services.sessionmaker() as session:
+        found: uuid.UUID | None = await session.scalar(
+            select(Agent.organisation_id).where(Agent.id == agent_id)
+        )
+    return found
+
+
 async def _still_missing(
     services: Services, provider: str, row: OAuthState, granted: frozenset[str]
 ) -> frozenset[str]:
@@ -113,9 +124,15 @@ async def _still_missing(
 
 
 async def complete_consent(
-    services: Services, provider: str, params: Mapping[str, str], browser_secret: str | None
+    services: Services,
+    provider: str,
+    params: Mapping[str, str],
+    browser_secret: str | None,
+    *,
+    source: str | None = None,
 ) -> ConsentOutcome:
-    """Exchange the code and store the grant; a typed `PasarError` for every refusal."""
+    """Exchange the code and store the grant; a typed `PasarError` for every refusal.
+    `source`: the browser's address, for the audit row."""
     state = params.get("state", "")
     if not state or len(state) > MAX_PARAM:
         raise ConsentStateInvalid("The link has no valid state. Start again from pasar.")
@@ -164,6 +181,8 @@ async def complete_consent(
         token=token,
         granted=granted,
         account=account,
+        source=source,
+        organisation_id=await _agent_organisation(services, row.agent_id),
     )
     still_missing = await _still_missing(services, provider, row, granted)
     return ConsentOutcome(

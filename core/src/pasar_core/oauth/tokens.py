@@ -29,6 +29,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.crypto import DecryptionFailed, Keyring, Sealed
 from pasar_core.errors import (
     CredentialsUnreadable,
@@ -125,6 +127,8 @@ async def store_grant(
     token: Mapping[str, Any],
     granted: frozenset[str],
     account: ProviderAccount | None = None,
+    source: str | None = None,
+    organisation_id: uuid.UUID | None = None,
 ) -> None:
     """Save a code exchange's tokens, the scopes actually granted and the account that
     consented."""
@@ -165,6 +169,9 @@ async def store_grant(
         row.updated_at = datetime.now(UTC)
         if account is not None:
             row.account_subject, row.account_email = account.subject, account.email
+        await audit.record(session, Action.OAUTH_CONNECTED, Actor(user_id, "consent", source=source,
+                                 organisation_id=organisation_id),
+                           target=("grant", provider), provider=provider, scopes=granted)  # fmt: skip
 
 
 def oauth_client(client: ProviderClient) -> Any:
@@ -237,6 +244,9 @@ async def refresh_grant(
             error = ReauthorizationRequired(provider, failure)
         row.status, row.last_error = NEEDS_REAUTH, error.reason
         row.updated_at = datetime.now(UTC)
+        await audit.record(session, Action.OAUTH_REFRESH_FAILED, Actor(user_id, "system"),
+                           target=("grant", provider), outcome="failed", provider=provider,
+                           details={"reason": error.reason[:500]})  # fmt: skip
     raise error
 
 
@@ -275,7 +285,9 @@ async def _refresh_at_provider(
     return FreshToken(access, frozenset(row.scopes))
 
 
-async def disconnect(services: Services, user_id: uuid.UUID, provider: str) -> bool:
+async def disconnect(
+    services: Services, user_id: uuid.UUID, provider: str, *, actor: Actor | None = None
+) -> bool:
     """Delete the grant's tokens and revoke it at the provider; whether the provider confirmed."""
     async with services.sessionmaker.begin() as session:
         row = await lock_grant(session, user_id, provider)
@@ -289,6 +301,8 @@ async def disconnect(services: Services, user_id: uuid.UUID, provider: str) -> b
         await session.execute(
             delete(OAuthState).where(OAuthState.user_id == user_id, OAuthState.provider == provider)
         )
+        await audit.record(session, Action.OAUTH_DISCONNECTED, actor or Actor(user_id, "token"),
+                           target=("grant", provider), provider=provider, scopes=row.scopes)  # fmt: skip
     client = provider_client(services, provider)
     value = tokens.refresh_token or tokens.access_token
     if client is None or client.revoke_url is None or value is None:

@@ -4,6 +4,8 @@ The last admin can be neither demoted nor removed (LAST_ADMIN): the organisation
 are locked while the admins are counted, so two admins demoting each other cannot both win.
 Access tokens carry the role, so a changed or removed member's sessions end at once (in every
 process, pasar_core.accounts.revocations); their API keys read the role on each use.
+Every change leaves an audit row in the organisation (`member.added`, `member.role_changed`,
+`member.removed`), naming the member by id.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.service import end_every_session
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.roles import Role
 from pasar_core.errors import Conflict, LastAdmin, NotFound
 from pasar_core.organisations.store import parse_id
@@ -58,7 +62,7 @@ async def list_members(services: Services, organisation_id: uuid.UUID) -> list[M
 
 
 async def add_member(
-    services: Services, organisation_id: uuid.UUID, data: MemberInput
+    services: Services, organisation_id: uuid.UUID, data: MemberInput, *, actor: Actor
 ) -> MemberView:
     """Add an existing user (by email) to the organisation."""
     email = data.email.strip().lower()
@@ -73,6 +77,8 @@ async def add_member(
             session.add(membership)
             await session.flush()
             await session.refresh(membership)
+            await audit.record(session, Action.MEMBER_ADDED, actor.within(organisation_id),
+                               target=("user", user.id), details={"role": data.role})  # fmt: skip
     except IntegrityError:
         raise Conflict(f"{email} is already a member") from None
     return MemberView(user.id, user.email, membership.role, membership.created_at)
@@ -102,7 +108,12 @@ def _keep_an_admin(memberships: list[Membership], leaving: Membership) -> None:
 
 
 async def set_member_role(
-    services: Services, organisation_id: uuid.UUID, user_id: str | uuid.UUID, data: RoleInput
+    services: Services,
+    organisation_id: uuid.UUID,
+    user_id: str | uuid.UUID,
+    data: RoleInput,
+    *,
+    actor: Actor,
 ) -> MemberView:
     """Change a member's role; their sessions end (the new role is in their next token)."""
     target_id = parse_id(user_id, "member")
@@ -113,15 +124,18 @@ async def set_member_role(
         if membership.role != data.role:
             if data.role != "admin":
                 _keep_an_admin(memberships, membership)
-            membership.role = data.role
+            previous, membership.role = membership.role, data.role
             ended = await end_every_session(session, services, target_id)
+            await audit.record(session, Action.ROLE_CHANGED, actor.within(organisation_id),
+                               target=("user", target_id),
+                               details={"from": previous, "to": data.role})  # fmt: skip
         email = await session.scalar(select(User.email).where(User.id == target_id))
     services.revoked_sessions.add(*ended)
     return MemberView(target_id, email or "", membership.role, membership.created_at)
 
 
 async def remove_member(
-    services: Services, organisation_id: uuid.UUID, user_id: str | uuid.UUID
+    services: Services, organisation_id: uuid.UUID, user_id: str | uuid.UUID, *, actor: Actor
 ) -> None:
     """Remove a member (their agents in the organisation stay, owned by them, until deleted);
     their sessions end."""
@@ -132,4 +146,6 @@ async def remove_member(
         _keep_an_admin(memberships, membership)
         await session.delete(membership)
         sessions, until = await end_every_session(session, services, target_id)
+        await audit.record(session, Action.MEMBER_REMOVED, actor.within(organisation_id),
+                           target=("user", target_id), details={"role": membership.role})  # fmt: skip
     services.revoked_sessions.add(sessions, until)

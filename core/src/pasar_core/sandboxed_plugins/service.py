@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from pasar_core.accounts.principal import Principal
+from pasar_core.audit import record as audit
+from pasar_core.audit.record import Action, Actor
 from pasar_core.errors import Forbidden, SandboxUnavailable, ToolError, ValidationFailed
 from pasar_core.net.guard import MAX_ALLOW_HOSTS, AllowList
 from pasar_core.sandbox.allow_hosts import check_egress_hosts
@@ -79,11 +81,16 @@ async def install(services: Services, principal: Principal, body: SandboxedInsta
     built = Built.from_json(result if isinstance(result, dict) else {})
     families = checked(built, services.registry)
     async with services.sessionmaker.begin() as session:
-        return await save_plugin(
+        view = await save_plugin(
             session, services.registry, name=built.name, distribution=built.distribution,
             version=built.version, image=built.image, manifest=built.manifest,
             families=families, allow_hosts=allow_hosts, installed_by=principal.user_id,
         )  # fmt: skip
+        await audit.record(session, Action.PLUGIN_INSTALLED, Actor.of(principal),
+                           target=("plugin", built.name),
+                           details={"distribution": built.distribution, "version": built.version,
+                                    "image": built.image})  # fmt: skip
+        return view
 
 
 async def listed(services: Services, principal: Principal) -> list[PluginView]:
@@ -96,3 +103,5 @@ async def remove(services: Services, principal: Principal, name: str) -> None:
     require_admin(principal)
     async with services.sessionmaker.begin() as session:
         await remove_plugin(session, name)
+        await audit.record(session, Action.PLUGIN_REMOVED, Actor.of(principal),
+                           target=("plugin", name))  # fmt: skip

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Uuid,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -63,6 +65,7 @@ class Organisation(Base):
     """A team. Every user has a personal one (created at sign-up) where they are admin."""
 
     __tablename__ = "organisations"
+    __table_args__ = (CheckConstraint("retention_days > 0", name="retention_days"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -70,6 +73,9 @@ class Organisation(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    retention_days: Mapped[int | None] = mapped_column(Integer)
+    """Days its finished runs (with their events) are kept; None keeps them
+    (pasar_core.privacy.retention)."""
     created_at: Mapped[datetime] = _now()
 
 
@@ -432,6 +438,7 @@ class Execution(Base):
         Index("ix_executions_agent_created", "agent_id", "created_at"),
         Index("ix_executions_status", "status"),
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
+        Index("ix_executions_organisation_created", "organisation_id", "created_at"),
         Index(
             "ix_executions_active_heartbeat",
             "heartbeat_at",
@@ -504,4 +511,59 @@ class Embedding(Base):
             postgresql_using="hnsw",
             postgresql_ops={"embedding": "vector_cosine_ops"},
         ),
+    )
+
+
+class AuditEntry(Base):
+    """One privileged action or execution event: append-only (a trigger refuses UPDATE and
+    DELETE). No foreign keys: the rows outlive the users and agents they name."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = _now()
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_via: Mapped[str | None] = mapped_column(String(16))
+    """`token`, `api_key` or `cli` (an operator on the server's machine)."""
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The organisation the action was done in (None: none, like a failed log-in); no foreign
+    key, like the actor's."""
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, server_default="ok")
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(100))
+    """The client's address (`pasar_core.accounts.sources`)."""
+    provider: Mapped[str | None] = mapped_column(String(64))
+    scopes: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    """The provider scopes a tool call used (`execution.tool_call` rows)."""
+    details: Mapped[dict[str, Any]] = mapped_column(nullable=False, server_default="{}")
+
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_actor_at", "actor_id", "at"),
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_target", "target_type", "target_id"),
+        Index("ix_audit_log_organisation_id", "organisation_id", "id"),
+        Index("ix_audit_log_scoped", "provider", postgresql_where=text("scopes IS NOT NULL")),
+    )
+
+
+class IdempotencyKey(Base):
+    """A claimed `Idempotency-Key` of one user on one route, with the first answer."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    route: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
     )

@@ -16,6 +16,7 @@ from pasar_core.accounts.service import (
     refresh_session,
     sign_up,
 )
+from pasar_core.audit.record import Actor
 from pasar_core.schemas import parse_model
 
 from pasar_graphql.accounts.types import AccessToken, ApiKey, ApiKeyInfo, PasswordChanged, User
@@ -83,6 +84,7 @@ async def resolve_create_api_key(
     created = await api_key_store.create_api_key(
         context.services, principal.user_id, request,
         organisation_id=principal.organisation_id, caller_role=principal.role,
+        actor=Actor.of(principal),
     )  # fmt: skip
     return ApiKey.of(created)
 
@@ -90,7 +92,9 @@ async def resolve_create_api_key(
 async def resolve_revoke_api_key(info: Info, id: strawberry.ID) -> ApiKeyInfo:
     context = info.context
     principal = await context.principal()
-    view = await api_key_store.revoke_api_key(context.services, str(id), owner_id=principal.user_id)
+    view = await api_key_store.revoke_api_key(
+        context.services, str(id), owner_id=principal.user_id, actor=Actor.of(principal)
+    )
     return ApiKeyInfo.of(view)
 
 

@@ -2,21 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import strawberry
 from pasar_core.agents.config import AgentInput, AgentPatch
-from pasar_core.agents.service import create_agent, delete_agent, update_agent
+from pasar_core.agents.service import (
+    AgentSaved,
+    create_agent,
+    delete_agent,
+    saved_as_json,
+    saved_from_json,
+    update_agent,
+)
 from pasar_core.schemas import parse_model
 
 from pasar_graphql.agents.types import AgentSavedPayload, CreateAgentInput, UpdateAgentInput
 from pasar_graphql.context import Info
+from pasar_graphql.idempotency import once
 from pasar_graphql.permissions import allowed
 
 
-async def resolve_create_agent(info: Info, input: CreateAgentInput) -> AgentSavedPayload:
+async def resolve_create_agent(
+    info: Info,
+    input: CreateAgentInput,
+    idempotency_key: Annotated[
+        str | None,
+        strawberry.argument(description="The same key and input answer the first result again."),
+    ] = None,
+) -> AgentSavedPayload:
     context = info.context
     principal = await context.principal()
     data = parse_model(AgentInput, input.as_data(), what="agent")
-    return AgentSavedPayload.of(await create_agent(context.services, principal, data))
+
+    async def create() -> AgentSaved:
+        return await create_agent(context.services, principal, data)
+
+    async def load(stored: Any) -> AgentSaved:
+        return saved_from_json(stored)
+
+    saved = await once(info, "createAgent", idempotency_key, input.as_data(), create,
+                       saved_as_json, load)  # fmt: skip
+    return AgentSavedPayload.of(saved)
 
 
 async def resolve_update_agent(

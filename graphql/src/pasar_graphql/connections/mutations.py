@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from pasar_core.audit.record import Actor
 from pasar_core.oauth.connections import disconnect
 
 from pasar_graphql.connections.types import Disconnected
@@ -14,7 +15,7 @@ async def resolve_disconnect(info: Info, provider: str) -> Disconnected:
     context = info.context
     principal = await context.principal()
     name = provider[:100]
-    revoked = await disconnect(context.services, principal.user_id, name)
+    revoked = await disconnect(context.services, principal.user_id, name, actor=Actor.of(principal))
     return Disconnected(provider=name, revoked=revoked)
 
 

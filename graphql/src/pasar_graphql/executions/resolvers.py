@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated, Any
 
 import strawberry
 from pasar_core.executions import service
@@ -18,11 +19,22 @@ from pasar_graphql.executions.types import (
     ExecutionPage,
     RunParametersInput,
 )
+from pasar_graphql.idempotency import once
 from pasar_graphql.permissions import allowed
 
 
 async def resolve_execute_agent(
-    info: Info, agent_id: strawberry.ID, input: JSON, parameters: RunParametersInput | None = None
+    info: Info,
+    agent_id: strawberry.ID,
+    input: JSON,
+    parameters: RunParametersInput | None = None,
+    idempotency_key: Annotated[
+        str | None,
+        strawberry.argument(
+            description="The same key and arguments start no second run: they answer the first "
+            "run (as it is now).",
+        ),
+    ] = None,
 ) -> Execution:
     context = info.context
     principal = await context.principal()
@@ -30,9 +42,17 @@ async def resolve_execute_agent(
     if parameters is not None:
         body["parameters"] = {k: v for k, v in vars(parameters).items() if v is not None}
     request = parse_model(ExecuteRequest, body, what="execution")
-    return Execution.of(
-        await service.start_execution(context.execution_runs(), principal, agent_id, request)
-    )
+    runs = context.execution_runs()
+
+    async def start() -> service.ExecutionView:
+        return await service.start_execution(runs, principal, agent_id, request)
+
+    async def load(stored: Any) -> service.ExecutionView:
+        return await service.get_execution(runs, principal, str(stored["execution_id"]))
+
+    view = await once(info, "executeAgent", idempotency_key, {"agent_id": agent_id, **body},
+                      start, lambda v: {"execution_id": str(v.id)}, load)  # fmt: skip
+    return Execution.of(view)
 
 
 async def resolve_execution(info: Info, id: strawberry.ID) -> Execution:

@@ -6,6 +6,7 @@ import strawberry
 from pasar_core.accounts.service import SwitchRequest, switch_organisation
 from pasar_core.agents.connections import attach_connection, detach_connection
 from pasar_core.agents.service import SharingInput, share_agent
+from pasar_core.audit.record import Actor
 from pasar_core.organisations import members, store
 from pasar_core.schemas import parse_model
 
@@ -50,7 +51,10 @@ async def resolve_add_member(info: Info, email: str, role: str = "member") -> Me
     context = info.context
     principal = await context.principal()
     data = parse_model(members.MemberInput, {"email": email, "role": role}, what="member")
-    return Member.of(await members.add_member(context.services, principal.organisation_id, data))
+    view = await members.add_member(
+        context.services, principal.organisation_id, data, actor=Actor.of(principal)
+    )
+    return Member.of(view)
 
 
 async def resolve_set_member_role(info: Info, user_id: strawberry.ID, role: str) -> Member:
@@ -58,15 +62,18 @@ async def resolve_set_member_role(info: Info, user_id: strawberry.ID, role: str)
     principal = await context.principal()
     data = parse_model(members.RoleInput, {"role": role}, what="role")
     view = await members.set_member_role(
-        context.services, principal.organisation_id, str(user_id), data
-    )
+        context.services, principal.organisation_id, str(user_id), data,
+        actor=Actor.of(principal),
+    )  # fmt: skip
     return Member.of(view)
 
 
 async def resolve_remove_member(info: Info, user_id: strawberry.ID) -> bool:
     context = info.context
     principal = await context.principal()
-    await members.remove_member(context.services, principal.organisation_id, str(user_id))
+    await members.remove_member(
+        context.services, principal.organisation_id, str(user_id), actor=Actor.of(principal)
+    )
     return True
 
 

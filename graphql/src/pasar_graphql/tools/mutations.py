@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from pasar_core.custom_tools import service
@@ -12,6 +12,7 @@ from pasar_core.schemas import parse_model
 from strawberry.scalars import JSON
 
 from pasar_graphql.context import Info
+from pasar_graphql.idempotency import once
 from pasar_graphql.permissions import allowed
 from pasar_graphql.tools.types import Tool
 
@@ -33,10 +34,25 @@ def _definition(input: JSON) -> ToolDefinition:
     return parse_model(ToolDefinition, input, what="tool")
 
 
-async def resolve_register_tool(info: Info, input: JSON) -> ToolSavedPayload:
+async def resolve_register_tool(
+    info: Info,
+    input: JSON,
+    idempotency_key: Annotated[
+        str | None,
+        strawberry.argument(description="The same key and input answer the first result again."),
+    ] = None,
+) -> ToolSavedPayload:
     context = info.context
     principal = await context.principal()
-    saved = await service.register_tool(context.services, principal, _definition(input))
+    definition = _definition(input)
+
+    async def register() -> dict[str, Any]:
+        return await service.register_tool(context.services, principal, definition)
+
+    async def load(stored: Any) -> dict[str, Any]:
+        return dict(stored)
+
+    saved = await once(info, "registerTool", idempotency_key, input, register, dict, load)
     return ToolSavedPayload.of(saved)
 
 

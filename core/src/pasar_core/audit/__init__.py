@@ -1,0 +1,1 @@
+"""The audit log: append-only rows of privileged actions and executions, and their queries."""

@@ -1,0 +1,153 @@
+"""`Idempotency-Key`: the same key and body from the same caller on the same route, within the
+window, answers what the first request answered; the same key with another body is 422
+`IDEMPOTENCY_KEY_REUSED`.
+
+A key is claimed with one `INSERT ... ON CONFLICT` on the primary key (user, route, key), so of
+concurrent duplicates exactly one claims it and runs; the others see the claim and answer 409
+`IDEMPOTENCY_KEY_IN_PROGRESS` (Retry-After: 1) until the first answer is stored, then that
+answer. An expired claim is taken over by the same statement. A request that failed on the
+server's side (5xx, a crash) gives its claim back, so a retry runs again; a typed client error
+(4xx) is kept and replayed like a success. A claim also deletes the caller's expired keys.
+Costs two short transactions, only for requests that send the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from pasar_core.errors import BadRequest, Conflict, PasarError
+from pasar_core.json_input import decode_json
+from pasar_core.services import Services
+from pasar_core.storage.models import IdempotencyKey
+
+KEYS = cast("Table", IdempotencyKey.__table__)
+MAX_KEY_LENGTH = 255
+HEADER = "idempotency-key"
+
+
+class IdempotencyKeyInvalid(BadRequest):
+    code = "IDEMPOTENCY_KEY_INVALID"
+
+
+class IdempotencyKeyReused(PasarError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    status = 422
+
+
+class IdempotencyInProgress(Conflict):
+    code = "IDEMPOTENCY_KEY_IN_PROGRESS"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a request with this Idempotency-Key is still running; retry shortly for its answer",
+            details={"retry_after_s": 1},
+        )
+
+
+def checked_key(raw: str) -> str:
+    key = raw.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise IdempotencyKeyInvalid(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+        )
+    return key
+
+
+def request_digest(target: str, body: bytes | Any) -> str:
+    """What makes two requests the same: the target (path with ids) and the body, as JSON with
+    sorted keys when it parses (so key order and spacing do not matter), else its bytes."""
+    if isinstance(body, bytes):
+        try:
+            body = decode_json(body)
+        except PasarError:
+            raw = body
+        else:
+            raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    else:
+        raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(target.encode() + b"\n" + raw).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The first answer: an HTTP status and its JSON body."""
+
+    status: int
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    services: Services
+    user_id: uuid.UUID
+    route: str
+    key: str
+
+    def _where(self) -> Any:
+        c = KEYS.c
+        return (c.user_id == self.user_id) & (c.route == self.route) & (c.key == self.key)
+
+    async def complete(self, status: int, body: Any) -> None:
+        """Keep the answer for replays (a server failure gives the claim back instead)."""
+        if status >= 500:
+            await self.release()
+            return
+        async with self.services.sessionmaker.begin() as session:
+            await session.execute(
+                update(KEYS).where(self._where()).values(status=status, response={"body": body})
+            )
+
+    async def release(self) -> None:
+        async with self.services.sessionmaker.begin() as session:
+            await session.execute(delete(KEYS).where(self._where(), KEYS.c.status.is_(None)))
+
+
+async def claim(
+    services: Services, user_id: uuid.UUID, route: str, key: str, digest: str
+) -> Claim | Stored:
+    """Claim `key` for this request (returns the `Claim` to complete), or the stored answer
+    of the first request; `IdempotencyKeyReused` / `IdempotencyInProgress` otherwise."""
+    now = datetime.now(UTC)
+    expires = now + timedelta(seconds=services.settings.idempotency_window_s)
+    c = KEYS.c
+    fresh = insert(KEYS).values(
+        user_id=user_id, route=route, key=key, request_hash=digest, expires_at=expires
+    )
+    statement = fresh.on_conflict_do_update(
+        index_elements=[c.user_id, c.route, c.key],
+        set_={"request_hash": digest, "status": None, "response": None, "created_at": now,
+              "expires_at": expires},
+        where=c.expires_at < now,
+    ).returning(c.key)  # fmt: skip
+    async with services.sessionmaker.begin() as session:
+        # The caller's expired keys go first (their primary keys start with the user's id).
+        await session.execute(
+            delete(KEYS).where(c.user_id == user_id, c.expires_at < now, c.key != key)
+        )
+        if (await session.execute(statement)).first() is not None:
+            return Claim(services, user_id, route, key)
+        row = (
+            await session.execute(
+                select(c.request_hash, c.status, c.response).where(
+                    c.user_id == user_id, c.route == route, c.key == key
+                )
+            )
+        ).first()
+    if row is None:  # released between the two statements: the caller may simply retry
+        raise IdempotencyInProgress()
+    if row.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used with another request; use a new key",
+            details={"route": route},
+        )
+    if row.status is None:
+        raise IdempotencyInProgress()
+    return Stored(row.status, (row.response or {}).get("body"))

@@ -1,0 +1,1 @@
+"""Data protection: per-organisation retention, a user's data export and account erasure."""

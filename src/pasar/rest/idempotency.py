@@ -1,0 +1,56 @@
+"""`Idempotency-Key` in front of REST handlers that create (POST /agents, POST /tools, execute):
+see `pasar_core.idempotency`. Without the header a request goes straight to its handler."""
+
+from __future__ import annotations
+
+import json
+
+from pasar_core.errors import PasarError
+from pasar_core.idempotency import HEADER, Claim, checked_key, claim, request_digest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pasar.rest.errors import error_response
+from pasar.rest.limits import Handler
+from pasar.rest.requests import caller, services_of
+
+REPLAYED = "Idempotent-Replayed"
+
+
+def idempotent(handler: Handler, route: str) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        raw_key = request.headers.get(HEADER)
+        if raw_key is None:
+            return await handler(request)
+        key = checked_key(raw_key)
+        principal = await caller(request)
+        digest = request_digest(request.url.path, await request.body())
+        claimed = await claim(services_of(request), principal.user_id, route, key, digest)
+        if not isinstance(claimed, Claim):
+            return Response(
+                json.dumps(claimed.body), status_code=claimed.status,
+                media_type="application/json", headers={REPLAYED: "true"},
+            )  # fmt: skip
+        try:
+            response = await handler(request)
+        except PasarError as error:
+            response = error_response(error.status, error.code, error.message, error.details)
+            if error.status >= 500:
+                await claimed.release()
+                raise
+        except BaseException:
+            await claimed.release()
+            raise
+        await claimed.complete(response.status_code, _json(response))
+        return response
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+def _json(response: Response) -> object:
+    try:
+        return json.loads(bytes(response.body))
+    except (ValueError, TypeError):
+        return None

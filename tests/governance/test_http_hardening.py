@@ -1,0 +1,125 @@
+"""Security headers on every answer (a CSP that still lets GraphiQL start), HSTS only when
+configured, CORS off unless origins are configured, and strict JSON content types."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pasar_core.settings import Settings
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+
+ORIGIN = "https://app.example.com"
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    parsed = {}
+    for part in policy.split(";"):
+        name, *values = part.split()
+        parsed[name] = values
+    return parsed
+
+
+def test_every_answer_carries_the_headers(client: TestClient, make_user) -> None:
+    for response in (client.get("/healthz"), client.get("/agents"),
+                     client.post("/graphql", json={"query": "{ __typename }"})):  # fmt: skip
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        policy = directives(response.headers["Content-Security-Policy"])
+        assert policy["default-src"] == ["'none'"]
+        assert policy["frame-ancestors"] == ["'none'"]
+        assert "Strict-Transport-Security" not in response.headers
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_the_graphiql_page_may_load_what_it_loads(client: TestClient) -> None:
+    page = client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = directives(page.headers["Content-Security-Policy"])
+    assert policy["frame-ancestors"] == ["'none'"]
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', page.text)
+    styles = re.findall(r'<link[^>]+href="([^"]+)"', page.text)
+    assert scripts, page.text[:500]
+    for url, directive in [(u, "script-src") for u in scripts] + [(u, "style-src") for u in styles]:
+        if url.startswith("data:"):
+            continue
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url)) if "://" in url else "'self'"
+        assert origin in policy[directive], (url, policy[directive])
+    if re.search(r"<script>(?!\s*</script>)", page.text):  # its inline start-up script
+        assert "'unsafe-inline'" in policy["script-src"]
+    assert policy["connect-src"] == ["'self'"]  # queries go to this server only
+
+
+def test_own_policies_are_kept_and_hsts_when_configured(pasar_settings: Settings) -> None:
+    settings = pasar_settings.with_overrides(hsts_max_age_s=31_536_000)
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/healthz")
+        assert answer.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+        consent = client.get("/auth/google/start", params={"state": "x"})
+        assert "style-src 'unsafe-inline'" in consent.headers["Content-Security-Policy"]
+
+
+def test_cors_is_off_by_default_and_limited_to_configured_origins(
+    client: TestClient, pasar_settings: Settings
+) -> None:
+    preflight = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"}  # fmt: skip
+    refused = client.options("/agents", headers=preflight)
+    assert "Access-Control-Allow-Origin" not in refused.headers
+    settings = pasar_settings.with_overrides(cors_origins=(ORIGIN,))
+    with TestClient(create_app(settings)) as cors_client:
+        allowed = cors_client.options("/agents", headers=preflight)
+        assert allowed.status_code == 200
+        assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert "authorization" in allowed.headers["Access-Control-Allow-Headers"].lower()
+        simple = cors_client.get("/healthz", headers={"Origin": ORIGIN})
+        assert simple.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert "Retry-After" in simple.headers["Access-Control-Expose-Headers"]
+        other = cors_client.options(
+            "/agents", headers={**preflight, "Origin": "https://evil.example"}
+        )
+        assert other.status_code == 400
+        assert "Access-Control-Allow-Origin" not in other.headers
+        assert "Access-Control-Allow-Credentials" not in allowed.headers
+
+
+def test_bodies_that_are_not_json_are_415_everywhere(client: TestClient, make_user) -> None:
+    headers = make_user()
+    for method, path in (("POST", "/agents"), ("PUT", "/agents/x"),
+                         ("POST", "/executions/x/cancel"), ("POST", "/auth/logout")):  # fmt: skip
+        answer = client.request(method, path, content=b"name=x",
+                                headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        assert answer.status_code == 415, (method, path, answer.text)
+        assert answer.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    # No body: the route answers as before (here: not found).
+    assert client.post("/executions/x/cancel", headers=headers).status_code == 404
+    ok = client.post("/agents", content=b'{"name": "a", "tools": []}',
+                     headers={**headers, "Content-Type": "Application/JSON; charset=utf-8"})  # fmt: skip
+    assert ok.status_code == 201, ok.text
+    # GraphQL keeps its own transports.
+    graphql = client.post("/graphql", content=b"{ __typename }",
+                          headers={"Content-Type": "application/graphql"})  # fmt: skip
+    assert "error" not in graphql.json()  # answered by GraphQL, in its own shape
+
+
+def test_hostile_content_types_are_typed(client: TestClient, make_user) -> None:
+    headers = make_user()
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+        st.binary(min_size=1, max_size=50),
+    )
+    def check(content_type: str, body: bytes) -> None:
+        answer = client.post("/agents", content=body,
+                             headers={**headers, "Content-Type": content_type})  # fmt: skip
+        assert answer.status_code in (400, 415, 422), answer.text
+        assert answer.json()["error"]["code"]
+
+    check()
