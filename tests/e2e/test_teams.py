@@ -239,3 +239,37 @@ def test_hostile_roles_are_typed_refusals(client: TestClient, make_user: Any, ro
         if role in ("admin", "member", "viewer") or (role is None and path == "/api-keys"):
             continue  # a role, or an API key's default (its creator's)
         refused(answer, 422, "VALIDATION_FAILED")
+
+
+def test_members_of_a_shared_agent_never_receive_each_others_results_or_threads(
+    client: TestClient,
+) -> None:
+    """The result cache and thread memory are the runner's own: another member sending the
+    same input on the same thread id gets a fresh run that saw none of the owner's turns."""
+    admin, _, [(_, _, member)] = team(client, "member")
+    config = scripted({"echo": True}) | {"memory": "thread", "cache_ttl_s": 3600}
+    created = client.post("/agents", json={"name": "s", "tools": [], "config": config},
+                          headers=admin)  # fmt: skip
+    assert created.status_code == 201, created.text
+    agent = created.json()["agent_id"]
+    shared = client.put(f"/agents/{agent}/sharing", json={"role": "member"}, headers=admin)
+    assert shared.status_code == 200, shared.text
+
+    def run(headers: Headers, text: str) -> dict[str, Any]:
+        body = {"input": text, "parameters": {"thread_id": "main"}}
+        answer = client.post(f"/agents/{agent}/execute", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        assert result["status"] == "succeeded", result
+        return result
+
+    run(admin, "the owner's secret")
+    again = run(admin, "the owner's secret")
+    assert again["cached"] is True  # the cache works for its runner
+    theirs = run(member, "the owner's secret")
+    assert theirs["cached"] is False
+    assert theirs["output"]["message"] == "human: the owner's secret"  # no earlier turn
+    follow_up = run(member, "and now?")
+    assert follow_up["output"]["message"] == "\n".join(  # their own earlier turn, only
+        ["human: the owner's secret", "ai: human: the owner's secret", "human: and now?"]
+    )

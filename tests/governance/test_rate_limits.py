@@ -249,3 +249,27 @@ def test_settings_from_env() -> None:
     assert policy.rate(RouteClass.WRITES) == parse_rate("", "120/60")  # the default
     with pytest.raises(StartupError):
         Settings.from_env({"PASAR_RATE_LIMIT_WRITES": "lots"})
+
+
+def test_every_mutation_counts_against_a_budget_or_is_named_free() -> None:
+    from pasar_graphql.rate_limits import LIMITED_FIELDS, UNLIMITED_MUTATIONS
+    from pasar_graphql.schema import build_schema
+
+    mutation = build_schema()._schema.mutation_type
+    assert mutation is not None
+    assert set(mutation.fields) == set(LIMITED_FIELDS) | UNLIMITED_MUTATIONS
+
+
+def test_erasing_an_account_checks_its_password_within_the_auth_budget(
+    pasar_settings: Settings,
+) -> None:
+    settings = limited(pasar_settings, rate_limit_auth="5/60")
+    with app_client(settings, peer="198.51.100.9") as client:
+        headers = sign_in(client)  # counted for the address only: no user yet
+        guesses = [client.request("DELETE", "/me", json={"password": f"guess-{i}"},
+                                  headers=headers).status_code for i in range(3)]  # fmt: skip
+        assert guesses == [403, 403, 403]  # WRONG_PASSWORD, counted
+        query = 'mutation { deleteMyAccount(password: "guess") }'
+        answers = [gql(client, query, headers) for _ in range(4)]
+        codes = [a.json()["errors"][0]["extensions"]["code"] for a in answers]
+        assert codes == ["WRONG_PASSWORD"] * 2 + ["RATE_LIMITED"] * 2, codes  # the user's 5

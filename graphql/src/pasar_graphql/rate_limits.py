@@ -30,10 +30,16 @@ LIMITED_FIELDS: dict[str, RouteClass] = {
     "signUp": A, "logIn": A, "refreshToken": A, "changePassword": A,
     "createAgent": W, "updateAgent": W, "deleteAgent": W, "registerTool": W, "updateTool": W,
     "deleteTool": W, "createApiKey": W, "revokeApiKey": W, "disconnect": W,
-    "cancelExecution": W,
+    "cancelExecution": W, "createOrganisation": W, "switchOrganisation": W, "addMember": W,
+    "setMemberRole": W, "removeMember": W, "shareAgent": W, "attachConnection": W,
+    "detachConnection": W, "setRetentionPolicy": W,
+    "deleteMyAccount": A,  # it checks a password: the auth budget, as log-in
     "executeAgent": R, "decideApproval": R,
 }  # fmt: skip
 """Mutation root fields by route class (as REST: auth, writes, runs); queries are reads."""
+UNLIMITED_MUTATIONS = frozenset({"logOut"})
+"""Mutations that count against no budget (as REST's /auth/logout); every other mutation is
+in LIMITED_FIELDS (a test checks the schema)."""
 
 
 def limited_fields(document: DocumentNode, operation_name: str | None) -> Counter[RouteClass]:

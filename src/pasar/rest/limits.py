@@ -20,8 +20,8 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def route_class(method: str, path: str) -> RouteClass | None:
-    if method == "POST" and path in AUTH_PATHS:
-        return RouteClass.AUTH
+    if (method == "POST" and path in AUTH_PATHS) or (method, path) == ("DELETE", "/me"):
+        return RouteClass.AUTH  # DELETE /me checks a password, as log-in does
     if method == "POST" and path.endswith(RUN_SUFFIXES):
         return RouteClass.RUNS
     if method in WRITE_METHODS and path != "/auth/logout":

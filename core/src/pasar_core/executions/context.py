@@ -137,7 +137,8 @@ class RunContext:
         )
 
     async def thread_history(self) -> list[dict[str, str]]:
-        """Earlier succeeded turns of the run's thread, oldest first."""
+        """Earlier succeeded turns of the run's thread, oldest first: the runner's own (a
+        thread id is the caller's choice; another member of a shared agent never reads it)."""
         record = self.record
         if not record.thread_id:
             return []
@@ -147,6 +148,7 @@ class RunContext:
                     select(Execution.input, Execution.output)
                     .where(
                         Execution.agent_id == record.agent_id,
+                        Execution.user_id == record.user_id,
                         Execution.thread_id == record.thread_id,
                         Execution.status == ExecutionStatus.SUCCEEDED.value,
                         Execution.created_at < record.created_at,

@@ -116,8 +116,11 @@ def _reads(services: Services) -> Reads:
     return services.reads
 
 
-def input_hash(agent: Agent, request: ExecuteRequest) -> str:
+def input_hash(agent: Agent, request: ExecuteRequest, runner: uuid.UUID) -> str:
+    """What a cached result is found by. The runner is part of it: a shared agent's members
+    never receive each other's results (their runs use their own grants and threads)."""
     material = {
+        "runner": str(runner),
         "input": request.input,
         "config": agent.config,
         "tools": agent.tool_ids,
@@ -157,7 +160,7 @@ async def start_execution(
         )
         if params.thread_id and agent.config.get("memory") != "thread":
             raise BadRequest("thread_id needs an agent whose config.memory is 'thread'")
-        digest = input_hash(agent, request)
+        digest = input_hash(agent, request, principal.user_id)
         cached = await _cached_output(services, agent, digest)
         lease = uuid.uuid4() if inline and cached is None else None
         values = {
