@@ -91,13 +91,13 @@ class RunRecord:
     """The run's organisation (its audit rows name it)."""
 
     def grant_user(self, provider: str) -> uuid.UUID | None:
-        """Whose OAuth grant this run may use for `provider`: the one attached to the agent;
-        else the runner's own only on their own agent. Never another member's unattached
-        grant (None: no grant may be used)."""
-        attached = (self.connections or {}).get(provider)
-        if attached is not None:
-            return attached
-        return self.user_id if self.agent_owner_id in (None, self.user_id) else None
+        """Whose OAuth grant this run may use for `provider`: the owner's runs, the owner's
+        own (never a grant a member attached: it serves the members' runs, and must not
+        follow the agent once it is private again); another member's runs, only the grant
+        attached to the agent (None: no grant may be used)."""
+        if self.agent_owner_id in (None, self.user_id):
+            return self.user_id
+        return (self.connections or {}).get(provider)
 
     def stale(self, cutoff: datetime) -> bool:
         """Its holder stopped beating before `cutoff` (or it never had one)."""
