@@ -73,7 +73,9 @@ def create_app(
                 sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
                 served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
             async with (
-                running_services(served, pm, watch_revocations=True) as services,
+                running_services(
+                    served, pm, watch_revocations=True, start_plugins=True
+                ) as services,
                 running_runs(services) as runs,
             ):
                 # What start-up built (modules, schema, registry) lives as long as the process:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pasar.cli_organisations import organisations
+from pasar.cli_plugin_commands import PluginCommandGroup
 from pasar.cli_plugins import plugin, plugins_check
 from pasar.cli_support import friendly_errors, run
 
@@ -21,10 +22,13 @@ if TYPE_CHECKING:
     from pasar_core.settings import Settings
 
 
-@click.group()
+@click.group(cls=PluginCommandGroup, lists_plugins=False)
 @click.version_option(package_name="pasar")
 def main() -> None:
-    """pasar: compose LangChain agents from a marketplace of tools."""
+    """pasar: compose LangChain agents from a marketplace of tools.
+
+    Installed plugins may add commands (hook `register_commands`); `pasar dev --help` lists
+    the development tools they add."""
 
 
 main.add_command(organisations)
@@ -652,30 +656,10 @@ def _queue_line(queue: dict[str, Any]) -> str:
             f"{queue['failed']} failed)")  # fmt: skip
 
 
-@main.group()
+@main.group(cls=PluginCommandGroup)
 def dev() -> None:
-    """Tools for development and trying pasar offline."""
-
-
-@dev.command("google-emulator")
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--auto-consent", is_flag=True, help="Grant at once instead of a consent page.")
-@friendly_errors
-def dev_google_emulator(port: int, auto_consent: bool) -> None:
-    """Serve a local Google (OAuth and the Gmail, Docs, Sheets, Calendar, Drive subsets the
-    google_workspace tools call) on 127.0.0.1, with sample data."""
-    try:
-        from pasar_google_workspace.emulator import EmulatorState, build_emulator
-    except ImportError:
-        raise click.ClickException("install pasar-google-workspace first") from None
-    import uvicorn
-
-    url = f"http://127.0.0.1:{port}"
-    click.echo("Google emulator: start pasar with")
-    click.echo(f"  PASAR_GOOGLE_CLIENT_ID=emulator PASAR_GOOGLE_CLIENT_SECRET=emulator \\\n"
-               f"  PASAR_GOOGLE_BASE_URL={url} pasar serve")  # fmt: skip
-    app = build_emulator(EmulatorState(auto_consent=auto_consent))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
+    """Tools for development and trying pasar offline (plugins add them: the Google plugin's
+    `google-emulator`)."""
 
 
 def _add_commands() -> None:
