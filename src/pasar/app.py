@@ -22,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
+from pasar.openai_api.routes import openai_routes
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 from pasar.security_headers import SecurityHeaders
@@ -102,6 +103,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *rest_routes(version("pasar")),
+            *openai_routes(),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[
