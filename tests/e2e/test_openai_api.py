@@ -3,6 +3,8 @@ served on a loopback port (with its lifespan), streaming and not, with the scrip
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,11 +13,15 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
+from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.runs import call
+from tests.support.hostile_json import HOSTILE_BODIES
 from tests.support.servers import serve_in_thread
 
 
@@ -260,3 +266,41 @@ def test_runs_count_against_the_run_rate_limit(pasar_settings: Settings) -> None
         assert limited.value.response.headers["Retry-After"]
         assert isinstance(limited.value.body, dict)
         assert limited.value.body["type"] == "rate_limit_error"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+CHAT_BODIES = st.fixed_dictionaries(
+    {"model": JSON | st.just("no-such-agent"), "messages": JSON},
+    optional={"stream": JSON, "thread_id": JSON, "n": JSON, "tools": JSON},
+)
+
+
+def test_hostile_and_generated_bodies_are_4xx_in_openais_shape(
+    client: TestClient, make_user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = make_user()
+    caplog.set_level(logging.INFO)
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+    @given(body=HOSTILE_BODIES.map(lambda b: (b.content, b.content_type)) | CHAT_BODIES.map(
+        lambda b: (json.dumps(b).encode(), "application/json")))  # fmt: skip
+    def attack(body: tuple[bytes, str | None]) -> None:
+        caplog.clear()
+        content, content_type = body
+        sent = headers | ({"Content-Type": content_type} if content_type else {})
+        response = client.post("/v1/chat/completions", content=content, headers=sent)
+        assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"}
+        assert error["message"]
+        assert len(caplog.records) <= 1, [r.getMessage() for r in caplog.records]
+        assert not any(record.exc_info for record in caplog.records)
+
+    attack()
+    assert client.get("/agents", headers=headers).json() == {"agents": []}
