@@ -22,6 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
+from pasar.openai_api.routes import openai_routes
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 from pasar.security_headers import SecurityHeaders
@@ -82,7 +83,9 @@ def create_app(
                 sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
                 served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
             async with (
-                running_services(served, pm, watch_revocations=True) as services,
+                running_services(
+                    served, pm, watch_revocations=True, start_plugins=True
+                ) as services,
                 running_runs(services) as runs,
             ):
                 # What start-up built (modules, schema, registry) lives as long as the process.
@@ -105,6 +108,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *rest_routes(version("pasar")),
+            *openai_routes(),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[

@@ -80,10 +80,13 @@ def audit_list(as_json: bool, **filters: Any) -> None:
 @click.option("--since", default=None, help="ISO 8601 time with a zone.")
 @click.option("--until", default=None, help="ISO 8601 time with a zone.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of JSON.")
+@click.option("--json", "as_json", is_flag=True, help="JSON (the default).")
 def audit_scope_usage(
-    provider: str | None, since: str | None, until: str | None, as_csv: bool
+    provider: str | None, since: str | None, until: str | None, as_csv: bool, as_json: bool
 ) -> None:
     """Which provider scopes which agents' tool calls used: counts, first and last use."""
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json: choose one")
 
     def export() -> None:
         from pasar_core.audit.queries import scope_usage, usage_csv

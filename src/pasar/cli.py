@@ -7,24 +7,29 @@ Each command imports what it needs when it runs, so `pasar --help` loads click a
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from pasar.cli_organisations import organisations
+from pasar.cli_plugin_commands import PluginCommandGroup
 from pasar.cli_plugins import plugin, plugins_check
-from pasar.cli_support import friendly_errors, run
+from pasar.cli_support import emit, friendly_errors, json_flag, run, table
 
 if TYPE_CHECKING:
     from pasar_core.accounts.api_key_store import ApiKeyView
     from pasar_core.settings import Settings
 
 
-@click.group()
+@click.group(cls=PluginCommandGroup, lists_plugins=False)
 @click.version_option(package_name="pasar")
 def main() -> None:
-    """pasar: compose LangChain agents from a marketplace of tools."""
+    """pasar: compose LangChain agents from a marketplace of tools.
+
+    Installed plugins may add commands (hook `register_commands`); `pasar dev --help` lists
+    the development tools they add."""
 
 
 main.add_command(organisations)
@@ -143,8 +148,9 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@json_flag
 @friendly_errors
-def db_upgrade() -> None:
+def db_upgrade(as_json: bool) -> None:
     """Apply all migrations (also done automatically when the server starts)."""
     from pasar_core.settings import Settings
     from pasar_core.storage.migrate import upgrade_async
@@ -156,7 +162,7 @@ def db_upgrade() -> None:
             await upgrade_async(url)
 
     run(upgrade())
-    click.echo("database is up to date")
+    emit(as_json, {"database": "up to date"}, "database is up to date")
 
 
 @main.group()
@@ -214,8 +220,11 @@ plugins.add_command(plugins_check)
     metavar="HOST[:PORT]",
     help="A host the plugin's tools may reach through the sandbox egress proxy (repeatable).",
 )
+@json_flag
 @friendly_errors
-def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) -> None:
+def plugins_install(
+    source: str, sandboxed: bool, allow_hosts: tuple[str, ...], as_json: bool
+) -> None:
     """Install an untrusted plugin (a wheel file or a requirement) into a sandbox image layer,
     never into this environment; its tools run only in sandbox containers, with no network but
     the hosts approved here with --allow-host."""
@@ -229,18 +238,23 @@ def plugins_install(source: str, sandboxed: bool, allow_hosts: tuple[str, ...]) 
     from pasar.sandboxed_install import install_sandboxed
 
     view = run(install_sandboxed(Settings.from_env(), source, allow_hosts))
-    click.echo(f"installed {view.name} {view.version} (sandboxed, revision {view.revision})")
-    click.echo(f"  image: {view.image}")
+    installed = {"name": view.name, "version": view.version, "revision": view.revision,
+                 "image": view.image, "allow_hosts": list(view.allow_hosts),
+                 "tools": list(view.tools)}  # fmt: skip
+    lines = [f"installed {view.name} {view.version} (sandboxed, revision {view.revision})",
+             f"  image: {view.image}"]  # fmt: skip
     if view.allow_hosts:
-        click.echo(f"  hosts: {', '.join(view.allow_hosts)}")
-    click.echo(f"  tools: {', '.join(view.tools) or '-'}")
+        lines.append(f"  hosts: {', '.join(view.allow_hosts)}")
+    lines.append(f"  tools: {', '.join(view.tools) or '-'}")
+    emit(as_json, installed, *lines)
 
 
 @plugins.command("remove")
 @click.argument("name")
 @click.option("--sandboxed", is_flag=True, help="Required: remove a sandboxed plugin.")
+@json_flag
 @friendly_errors
-def plugins_remove(name: str, sandboxed: bool) -> None:
+def plugins_remove(name: str, sandboxed: bool, as_json: bool) -> None:
     """Remove a sandboxed plugin and its tools (refused while agents use them)."""
     if not sandboxed:
         raise click.UsageError("only sandboxed plugins are removed here (pip uninstall the rest)")
@@ -249,7 +263,7 @@ def plugins_remove(name: str, sandboxed: bool) -> None:
     from pasar.sandboxed_install import remove_sandboxed
 
     run(remove_sandboxed(Settings.from_env(), name))
-    click.echo(f"removed {name}")
+    emit(as_json, {"removed": name}, f"removed {name}")
 
 
 @main.group()
@@ -270,16 +284,15 @@ def tools_list(family: str | None, as_json: bool) -> None:
 
     settings = Settings.from_env()
     registry = build_registry(build_plugin_manager(enabled=settings.enabled_plugins))
+    if family is not None and family not in registry.families:
+        known = ", ".join(sorted(registry.families)) or "none"
+        raise click.ClickException(f"no tool family {family!r} is installed (installed: {known})")
     views = list_tools(registry, family)
     if as_json:
         click.echo(json.dumps(views, indent=2))
         return
-    if not views:
-        click.echo("no tools")
-    width = max((len(view["id"]) for view in views), default=0)
-    for view in views:
-        scopes = ", ".join(view["scopes"]) or "no scopes"
-        click.echo(f"{view['id']:<{width}}  {view['effect']:<11}  {view['title']}  ({scopes})")
+    rows = [(v["id"], v["effect"], v["title"], ", ".join(v["scopes"]) or "-") for v in views]
+    table(("ID", "EFFECT", "TITLE", "SCOPES"), rows, empty="no tools")
 
 
 @main.group()
@@ -287,19 +300,39 @@ def users() -> None:
     """User accounts."""
 
 
+def read_password() -> str:
+    """Prompted (twice) on a terminal; otherwise the first line of stdin."""
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    line = str(sys.stdin.readline()).rstrip("\r\n")
+    if not line:
+        raise click.UsageError(
+            "no password: give --password, or send it as the first line of stdin"
+        )
+    return line
+
+
 @users.command("create")
 @click.argument("email")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option(
+    "--password",
+    default=None,
+    help="The password (default: prompted on a terminal, else the first line of stdin).",
+)
 @click.option("--operator", is_flag=True, help="The server's operator (sandboxed plugins).")
+@json_flag
 @friendly_errors
-def users_create(email: str, password: str, operator: bool) -> None:
-    """Create a user and their personal organisation (prompts for the password)."""
+def users_create(email: str, password: str | None, operator: bool, as_json: bool) -> None:
+    """Create a user and their personal organisation (the password is prompted for on a
+    terminal, read from stdin otherwise, or given with --password)."""
     from pasar_core.accounts import service as accounts
     from pasar_core.schemas import parse_model
     from pasar_core.settings import Settings
 
     from pasar.lifecycle import running_services
 
+    if password is None:
+        password = read_password()
     credentials = parse_model(accounts.Credentials, {"email": email, "password": password})
 
     async def create() -> str:
@@ -309,14 +342,16 @@ def users_create(email: str, password: str, operator: bool) -> None:
 
     user_id = run(create())
     kind = "operator" if operator else "user"
-    click.echo(f"created {kind} {credentials.email} ({user_id})")
+    emit(as_json, {"id": user_id, "email": credentials.email, "operator": operator},
+         f"created {kind} {credentials.email} ({user_id})")  # fmt: skip
 
 
 @users.command("set-operator")
 @click.argument("email")
 @click.option("--off", is_flag=True, help="Take the operator flag away.")
+@json_flag
 @friendly_errors
-def users_set_operator(email: str, off: bool) -> None:
+def users_set_operator(email: str, off: bool, as_json: bool) -> None:
     """Make a user the server's operator (or not, with --off); their sessions end.
     Roles in organisations: `pasar orgs members set-role`."""
     from pasar_core.accounts import service as accounts
@@ -330,14 +365,16 @@ def users_set_operator(email: str, off: bool) -> None:
 
     run(change())
     state = "no longer the operator" if off else "the operator"
-    click.echo(f"{email} is now {state}; their sessions ended (they log in again)")
+    emit(as_json, {"email": email, "operator": not off},
+         f"{email} is now {state}; their sessions ended (they log in again)")  # fmt: skip
 
 
 @users.command("delete")
 @click.argument("email")
 @click.confirmation_option(prompt="Delete this user and everything they own?")
+@json_flag
 @friendly_errors
-def users_delete(email: str) -> None:
+def users_delete(email: str, as_json: bool) -> None:
     """Delete a user and everything they own; their access tokens are refused at once."""
     from pasar_core.accounts import service as accounts
     from pasar_core.settings import Settings
@@ -348,7 +385,8 @@ def users_delete(email: str) -> None:
         async with running_services(Settings.from_env()) as services:
             return str(await accounts.delete_user(services, email))
 
-    click.echo(f"deleted {email} ({run(delete())})")
+    user_id = run(delete())
+    emit(as_json, {"deleted": email, "id": user_id}, f"deleted {email} ({user_id})")
 
 
 @main.group("api-keys")
@@ -394,15 +432,12 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    if not rows:
-        click.echo("no API keys")
-    for row in rows:
-        expiry = f"expires {row['expires_at']}" if row["expires_at"] else "no expiry"
-        used = f"last used {row['last_used_at']}" if row["last_used_at"] else "never used"
-        click.echo(
-            f"{row['id']}  {row['prefix']}  {row['status']:<7}  {row['owner']}  "
-            f"{row['name']!r}  created {row['created_at']}, {used}, {expiry}"
-        )
+    table(
+        ("ID", "PREFIX", "STATUS", "OWNER", "NAME", "CREATED", "LAST USED", "EXPIRES"),
+        [(r["id"], r["prefix"], r["status"], r["owner"], r["name"], r["created_at"],
+          r["last_used_at"] or "never", r["expires_at"] or "never") for r in rows],
+        empty="no API keys",
+    )  # fmt: skip
 
 
 @api_keys.command("create")
@@ -428,6 +463,7 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
     default=None,
     help="The key's role (default and at most: the user's role in the organisation).",
 )
+@json_flag
 @friendly_errors
 def api_keys_create(
     email: str,
@@ -435,6 +471,7 @@ def api_keys_create(
     expires_in_s: int | None,
     organisation_id: uuid.UUID | None,
     role: str | None,
+    as_json: bool,
 ) -> None:
     """Create an API key for a user; the key is printed once, on its own line."""
     from pasar_core.accounts import api_key_store
@@ -457,6 +494,9 @@ def api_keys_create(
             )
 
     created = run(create())
+    if as_json:
+        emit(True, {**_key_row(created.view), "key": created.key})
+        return
     expiry = created.view.expires_at.isoformat() if created.view.expires_at else "never"
     click.echo(
         f"created {created.view.prefix} ({created.view.id}) for {created.view.owner_email}, "
@@ -468,8 +508,9 @@ def api_keys_create(
 
 @api_keys.command("revoke")
 @click.argument("key")
+@json_flag
 @friendly_errors
-def api_keys_revoke(key: str) -> None:
+def api_keys_revoke(key: str, as_json: bool) -> None:
     """Revoke an API key by its id or its prefix (`psr_1a2b3c4d`)."""
     from pasar_core.accounts import api_key_store
     from pasar_core.settings import Settings
@@ -482,7 +523,7 @@ def api_keys_revoke(key: str) -> None:
             return await api_key_store.revoke_api_key(services, key_id, owner_id=None)
 
     view = run(revoke())
-    click.echo(f"revoked {view.prefix} ({view.id}) of {view.owner_email}")
+    emit(as_json, _key_row(view), f"revoked {view.prefix} ({view.id}) of {view.owner_email}")
 
 
 @main.group()
@@ -497,8 +538,9 @@ def keys() -> None:
     help="First add a fresh key to the data dir's key file and make it active "
     "(not with PASAR_ENCRYPTION_KEYS: put the new key first there instead).",
 )
+@json_flag
 @friendly_errors
-def keys_rotate(new_key: bool) -> None:
+def keys_rotate(new_key: bool, as_json: bool) -> None:
     """Re-encrypt every stored secret with the active key (the first of PASAR_ENCRYPTION_KEYS)."""
     from pasar_core.crypto import new_key as make_key
     from pasar_core.oauth.tokens import rotate_keys
@@ -520,17 +562,18 @@ def keys_rotate(new_key: bool) -> None:
         data["keys"][key_id] = key
         data["active"] = key_id
         key_file.write_text(json.dumps(data))
-        click.echo(f"new active key {key_id}")
+        if not as_json:
+            click.echo(f"new active key {key_id}")
 
     async def rotate() -> dict[str, int]:
         async with running_services(settings) as services:
             return await rotate_keys(services)
 
     counts = run(rotate())
-    click.echo(
-        f"re-encrypted with key {settings.keyring().active_key_id}: "
-        + ", ".join(f"{count} {table}" for table, count in counts.items())
-    )
+    active = settings.keyring().active_key_id
+    emit(as_json, {"active_key_id": active, "re_encrypted": counts},
+         f"re-encrypted with key {active}: "
+         + ", ".join(f"{count} {name}" for name, count in counts.items()))  # fmt: skip
 
 
 @main.group()
@@ -541,8 +584,9 @@ def sandbox() -> None:
 @sandbox.command("build")
 @click.option("--force", is_flag=True, help="Build even if the image's tag exists.")
 @click.option("--prune", is_flag=True, help="Then remove older builds of the image.")
+@json_flag
 @friendly_errors
-def sandbox_build(force: bool, prune: bool) -> None:
+def sandbox_build(force: bool, prune: bool, as_json: bool) -> None:
     """Build the sandbox image offline from this machine's Python (cached by content hash)."""
     from pasar_core.sandbox import images
     from pasar_core.sandbox.daemon import connect
@@ -554,13 +598,10 @@ def sandbox_build(force: bool, prune: bool) -> None:
     try:
         result = images.ensure_image(client, definition, force=force)
         tag = result.ref.tag
-        if result.built:
-            click.echo(f"built {tag} in {result.seconds:.1f} s")
-        else:
-            click.echo(f"{tag} is up to date")
-        if prune:
-            for removed in images.remove_stale_images(client, result.ref):
-                click.echo(f"removed {removed}")
+        removed = list(images.remove_stale_images(client, result.ref)) if prune else []
+        built = f"built {tag} in {result.seconds:.1f} s" if result.built else f"{tag} is up to date"
+        emit(as_json, {"image": tag, "built": result.built, "removed": removed},
+             built, *(f"removed {old}" for old in removed))  # fmt: skip
     finally:
         client.close()
 
@@ -652,30 +693,10 @@ def _queue_line(queue: dict[str, Any]) -> str:
             f"{queue['failed']} failed)")  # fmt: skip
 
 
-@main.group()
+@main.group(cls=PluginCommandGroup)
 def dev() -> None:
-    """Tools for development and trying pasar offline."""
-
-
-@dev.command("google-emulator")
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--auto-consent", is_flag=True, help="Grant at once instead of a consent page.")
-@friendly_errors
-def dev_google_emulator(port: int, auto_consent: bool) -> None:
-    """Serve a local Google (OAuth and the Gmail, Docs, Sheets, Calendar, Drive subsets the
-    google_workspace tools call) on 127.0.0.1, with sample data."""
-    try:
-        from pasar_google_workspace.emulator import EmulatorState, build_emulator
-    except ImportError:
-        raise click.ClickException("install pasar-google-workspace first") from None
-    import uvicorn
-
-    url = f"http://127.0.0.1:{port}"
-    click.echo("Google emulator: start pasar with")
-    click.echo(f"  PASAR_GOOGLE_CLIENT_ID=emulator PASAR_GOOGLE_CLIENT_SECRET=emulator \\\n"
-               f"  PASAR_GOOGLE_BASE_URL={url} pasar serve")  # fmt: skip
-    app = build_emulator(EmulatorState(auto_consent=auto_consent))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")
+    """Tools for development and trying pasar offline (plugins add them: the Google plugin's
+    `google-emulator`)."""
 
 
 def _add_commands() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pasar.cli_support import friendly_errors
+from pasar.cli_support import emit, friendly_errors, json_flag
 
 
 @click.group("plugin")
@@ -25,15 +25,18 @@ def plugin() -> None:
     default=None,
     help="Where to write the package (default ./pasar-NAME; must be empty).",
 )
+@json_flag
 @friendly_errors
-def plugin_new(name: str, directory: Path | None) -> None:
+def plugin_new(name: str, directory: Path | None, as_json: bool) -> None:
     """Create a ready-to-publish plugin package: pyproject with the `pasar` entry point, a
     family with one tool, tests that pass as generated, a README."""
     from pasar.plugin_kit import write_plugin
 
     names, root = write_plugin(name, directory)
-    click.echo(f"created {names.distribution} in {root} (family {names.family!r})")
-    click.echo(f"  next: cd {root} && pytest && pasar plugins check .")
+    emit(as_json, {"distribution": names.distribution, "family": names.family,
+                   "directory": str(root)},
+         f"created {names.distribution} in {root} (family {names.family!r})",
+         f"  next: cd {root} && pytest && pasar plugins check .")  # fmt: skip
 
 
 @click.command("check")

@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import nullcontext
 from types import FrameType
 from typing import Any
 
@@ -21,6 +22,7 @@ from pasar_core.embedded_pg import EmbeddedPostgres
 from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.runtime import Runs
 from pasar_core.objects import build_object_store
+from pasar_core.plugin_lifecycle import started_plugins
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.rate_limits import InProcessCounter, RateLimiter, RedisCounter
 from pasar_core.registry import build_registry
@@ -88,11 +90,14 @@ async def running_services(
     *,
     prepare_database: bool = True,
     watch_revocations: bool = False,
+    start_plugins: bool = False,
 ) -> AsyncIterator[Services]:
     """Plugins, registry, migrated database, token signer and the revoked-session listener
     (with `watch_revocations`: the server, which authenticates requests), torn down in reverse
     order. Workers skip `prepare_database` (migrations and the tool catalogue sync are the
-    server's job). The execution runtime is `running_runs`."""
+    server's job). With `start_plugins` (processes that serve or run agents), the plugins'
+    `startup` hooks run last and their `shutdown` hooks first. The execution runtime is
+    `running_runs`."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
     settings.ensure_data_dir()
@@ -126,8 +131,9 @@ async def running_services(
             if prepare_database:
                 await sync_tools(services)
             services = await with_custom_tools(stack, services)
-            async with watching_revocations(
-                url, services.revoked_sessions, enabled=watch_revocations
+            async with (
+                watching_revocations(url, services.revoked_sessions, enabled=watch_revocations),
+                started_plugins(plugins, services) if start_plugins else nullcontext(),
             ):
                 yield services
         finally:

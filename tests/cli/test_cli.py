@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from pasar_core.plugins import build_plugin_manager
@@ -38,28 +38,94 @@ def test_plugins_list_shows_pasar_files_from_its_entry_point() -> None:
 def test_tools_list_text_and_json() -> None:
     result = CliRunner().invoke(main, ["tools", "list"])
     assert result.exit_code == 0
-    row = re.compile(r"(?P<id>\S+) +(?P<effect>\S+) +(?P<title>.+?)  \((?P<scopes>[^()]*)\)")
+    header, *lines = result.output.splitlines()
+    assert header.split() == ["ID", "EFFECT", "TITLE", "SCOPES"]
+    assert "\x1b[" not in result.output  # not a terminal: no colour
+    starts = [header.index(name) for name in ("EFFECT", "TITLE", "SCOPES")]
     printed = {}
-    for line in result.output.splitlines():
-        match = row.fullmatch(line)
-        assert match, f"not an id/effect/title/scopes row: {line!r}"
-        printed[match["id"]] = (match["effect"], match["title"], match["scopes"])
+    for line in lines:
+        cut = [line[:starts[0]], line[starts[0]:starts[1]], line[starts[1]:starts[2]],
+               line[starts[2]:]]  # fmt: skip
+        tool_id, effect, title, scopes = (cell.strip() for cell in cut)
+        printed[tool_id] = (effect, title, scopes)
     registry = build_registry(build_plugin_manager())
     assert printed == {
         tool_id: (
             tool.spec.effect.value,
             tool.spec.title,
-            ", ".join(sorted(tool.spec.scopes)) or "no scopes",
+            ", ".join(sorted(tool.spec.scopes)) or "-",
         )
         for tool_id, tool in registry.tools.items()
     }
-    assert printed["txt:write"] == ("write", registry.tools["txt:write"].spec.title, "no scopes")
+    assert printed["txt:write"] == ("write", registry.tools["txt:write"].spec.title, "-")
+    coloured = CliRunner().invoke(main, ["tools", "list"], color=True)
+    assert coloured.output.startswith("\x1b[1mID")  # a terminal gets a bold header
     tools = json.loads(
         CliRunner().invoke(main, ["tools", "list", "--json", "--family", "files"]).output
     )
     assert {"csv:read", "csv:write", "txt:read", "txt:write", "files:list"} <= {
         tool["id"] for tool in tools
     }
+
+
+def test_an_unknown_family_is_a_failure_naming_the_installed_ones() -> None:
+    result = CliRunner().invoke(main, ["tools", "list", "--family", "nope"])
+    assert result.exit_code == 1
+    assert "no tool family 'nope' is installed" in result.output
+    assert "files" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_users_create_without_a_terminal_reads_the_password_from_stdin(
+    env: dict[str, str],
+) -> None:
+    runner = CliRunner()
+    nothing = runner.invoke(main, ["users", "create", "pipe@example.com"], env=env, input="")
+    assert nothing.exit_code == 2
+    assert "give --password, or send it as the first line of stdin" in nothing.output
+    assert "Aborted" not in nothing.output
+    piped = runner.invoke(main, ["users", "create", "pipe@example.com", "--json"], env=env,
+                          input=f"{TEST_PASSWORD}\n")  # fmt: skip
+    assert piped.exit_code == 0, piped.output
+    created = json.loads(piped.output)
+    assert created["email"] == "pipe@example.com"
+    token = runner.invoke(main, ["api-keys", "create", "pipe@example.com", "--json"], env=env)
+    assert token.exit_code == 0, token.output
+    assert json.loads(token.output)["key"].startswith("psr_")
+
+
+EXEMPT_FROM_JSON = {
+    "serve", "worker", "dev google-emulator",  # they serve until stopped
+    "orgs list", "orgs members list", "orgs members add", "orgs members set-role",
+    "orgs members remove",  # the organisations commands are being reworked on another branch
+}  # fmt: skip
+
+
+def leaf_commands(
+    group: click.Group, prefix: str = "", parent: click.Context | None = None
+) -> dict[str, click.Command]:
+    found: dict[str, click.Command] = {}
+    ctx = click.Context(group, parent=parent, info_name=prefix.strip() or "pasar")
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        path = f"{prefix}{name}"
+        if isinstance(command, click.Group):
+            found |= leaf_commands(command, f"{path} ", ctx)
+        else:
+            found[path] = command
+    return found
+
+
+def test_every_command_that_prints_a_result_has_json() -> None:
+    commands = leaf_commands(main)
+    assert {"tools list", "users create", "api-keys create", "dev google-emulator"} <= set(commands)
+    missing = [
+        path for path, command in commands.items()
+        if path not in EXEMPT_FROM_JSON
+        and "--json" not in {o for p in command.params for o in getattr(p, "opts", ())}
+    ]  # fmt: skip
+    assert missing == []
 
 
 def test_unknown_plugin_is_a_clean_failure() -> None:

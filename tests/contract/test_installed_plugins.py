@@ -45,6 +45,11 @@ def test_every_hook_is_documented_with_its_signature(hook: str) -> None:
     assert signature.replace("'", "") in text.replace("'", ""), (
         f"docs show another signature than {signature}"
     )
+    section = re.split(rf"^### `{re.escape(hook)}\(", text, flags=re.M)[1].split("\n## ")[0]
+    section = section.split("\n### ")[0]
+    assert f"@hookimpl\ndef {hook}(" in section or f"@hookimpl\nasync def {hook}(" in section, (
+        f"docs/plugins.md has no example implementing {hook}"
+    )
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pasar_core.settings import Settings
 from pasar_core.testing import TEST_PASSWORD
+from pasar_google_workspace.client import HTTP_CLIENT_EXTRA
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
@@ -52,6 +54,14 @@ def consent_and_callback(app: TestClient, auth_url: str) -> None:
 
 
 def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) -> None:
+    # The Google plugin's startup hook opened one client for the process: the run uses it.
+    shared = app.app_state["services"].extras[HTTP_CLIENT_EXTRA]
+    requested: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        requested.append(request.url.path)
+
+    shared.event_hooks["request"].append(record)
     headers = login(app)
     config = scripted(
         {"tool_calls": [{"name": "gmail_read", "args": {"query": "is:unread", "max_results": 3}}]},
@@ -78,6 +88,7 @@ def test_run_pauses_for_consent_then_resumes_with_the_tokens(app: TestClient) ->
     assert [(m["id"], m["subject"]) for m in result["result"]["messages"]] == [
         ("m3", "Re: Q1 budget"), ("m2", "Lunch on Friday?"), ("m1", "Q1 budget"),
     ]  # fmt: skip
+    assert "/gmail/v1/users/me/messages" in requested
 
 
 def test_agent_is_refused_tools_it_did_not_declare(app: TestClient) -> None:

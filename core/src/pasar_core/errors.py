@@ -188,6 +188,19 @@ class DuplicateRegistration(InvalidRegistration):
     code = "DUPLICATE_REGISTRATION"
 
 
+class PluginStartupFailed(StartupError):
+    """A plugin's `startup` hook raised: the server does not boot, and says which plugin."""
+
+    code = "PLUGIN_STARTUP_FAILED"
+
+    def __init__(self, plugin: str, error: BaseException) -> None:
+        reason = (
+            error.message if isinstance(error, PasarError) else f"{type(error).__name__}: {error}"
+        )
+        super().__init__(f"plugin {plugin!r} failed to start: {reason}", details={"plugin": plugin})
+        self.plugin = plugin
+
+
 class PluginNotFound(StartupError):
     code = "PLUGIN_NOT_FOUND"
 

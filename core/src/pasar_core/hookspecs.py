@@ -6,11 +6,17 @@ only by adding arguments; impls take just the arguments they name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from pasar_core.specs import AuthProviderSpec, LLMProviderSpec, ToolFamily
+
+if TYPE_CHECKING:
+    import click
+
+    from pasar_core.services import Services
 
 PROJECT_NAME = "pasar"
 
@@ -45,3 +51,28 @@ def register_auth_providers() -> Iterable[AuthProviderSpec]:  # type: ignore[emp
     provider lists. Client ids and secrets never come from a plugin: they are server settings
     (`PASAR_<PROVIDER>_CLIENT_ID`, `PASAR_<PROVIDER>_CLIENT_SECRET`).
     """
+
+
+@hookspec
+def startup(services: Services) -> Awaitable[None] | None:
+    """Once per process that serves or runs agents (the server's lifespan, `pasar worker`),
+    after the registry and services are built; may return an awaitable, which is awaited.
+
+    Make shared clients here and put them in `services.extras` under `<plugin>.<name>` keys:
+    tools find them in `ctx.extras`. Raising refuses start-up with `PLUGIN_STARTUP_FAILED`
+    naming the plugin (the plugins already started are shut down first).
+    """
+
+
+@hookspec
+def shutdown(services: Services) -> Awaitable[None] | None:
+    """Once when that process stops, in the reverse order of `startup`; may return an
+    awaitable. Close what `startup` opened. A failure is logged with the plugin's name and the
+    other plugins still shut down."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the `pasar` command line: `cli` is its top-level click group (its `dev`
+    group is the place for development tools). Called when a command not built in is asked
+    for, or a group's help is shown, so keep imports inside the commands."""

@@ -84,6 +84,18 @@ class Stored:
     body: Any
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with U+0000 in its strings replaced (PostgreSQL's JSONB cannot hold it); an
+    answer that echoes what a caller sent is kept for replays all the same."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     services: Services
@@ -102,7 +114,9 @@ class Claim:
             return
         async with self.services.sessionmaker.begin() as session:
             await session.execute(
-                update(KEYS).where(self._where()).values(status=status, response={"body": body})
+                update(KEYS)
+                .where(self._where())
+                .values(status=status, response={"body": without_nul(body)})
             )
 
     async def release(self) -> None:

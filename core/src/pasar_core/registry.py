@@ -32,6 +32,7 @@ from pasar_core.errors import (
     UnknownTools,
     ValidationFailed,
 )
+from pasar_core.hook_calls import call_implementation, implementations
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES, is_small, model_json, size_floor
 from pasar_core.schemas import validation_errors
 from pasar_core.specs import (
@@ -236,11 +237,10 @@ class _Collected:
 
 def _results(pm: pluggy.PluginManager, hook: str, found: _Collected) -> list[tuple[str, object]]:
     """(plugin name, returned item) for every implementation of a registration hook."""
-    caller = getattr(pm.hook, hook, None)
     items: list[tuple[str, object]] = []
-    for impl in caller.get_hookimpls() if caller is not None else ():
+    for impl in reversed(implementations(pm, hook)):  # registration order: stable messages
         try:
-            returned = cast("Iterable[object]", impl.function() or ())
+            returned = cast("Iterable[object]", call_implementation(impl, {}) or ())
             items.extend((impl.plugin_name, item) for item in returned)
         except Exception as error:  # a plugin's bug: reported, never an anonymous crash
             found.crashes.append(HookCrash(impl.plugin_name, hook, error))

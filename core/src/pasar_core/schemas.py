@@ -55,16 +55,25 @@ def validation_errors(validator: Draft202012Validator, instance: Any) -> list[di
     ]
 
 
-def parse_model(model: type[ModelT], data: Any, *, what: str = "input") -> ModelT:
-    """Validate `data` into `model`, turning pydantic's errors into one `ValidationFailed`."""
+def parse_model(
+    model: type[ModelT], data: Any, *, what: str = "input", strict: bool = False
+) -> ModelT:
+    """Validate `data` into `model`, turning pydantic's errors into one `ValidationFailed`.
+
+    `strict` (bodies a client sent as JSON): pydantic's strict JSON mode, so a value is taken
+    only as the type its JSON Schema names (no `"5"` or `true` for an integer), as the OpenAPI
+    document says."""
     nul_path = _nul_character_path(data)
     if nul_path is not None:
+        nul_path = nul_path.replace("\x00", "\\u0000")  # shown, never echoed: nothing stores NUL
         # PostgreSQL text cannot hold U+0000: refuse it here, for every surface at once.
         raise ValidationFailed(
             f"invalid {what}: {nul_path}: text must not contain NUL characters",
             details={"errors": [{"path": nul_path, "message": "contains a NUL character"}]},
         )
     try:
+        if strict:
+            return model.model_validate_json(json.dumps(data), strict=True)
         return model.model_validate(data)
     except PydanticValidationError as error:
         problems = [

@@ -59,3 +59,6 @@ class Services:
     sandbox queue is configured (those calls fail with SANDBOX_UNAVAILABLE)."""
     tool_overlays: ToolOverlays | None = None
     """Owners' registries (custom tools, sandboxed plugins); None: installed tools only."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """What plugins' `startup` hooks share with their tools (shared clients), keyed
+    `<plugin>.<name>`; every tool context gets them as `ToolContext.extras`."""

@@ -49,7 +49,7 @@ async def read_model(request: Request, model: type[ModelT]) -> ModelT:
     data = await read_json(request)
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
-    return parse_model(model, data, what="body")
+    return parse_model(model, data, what="body", strict=True)
 
 
 def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:

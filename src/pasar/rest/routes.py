@@ -94,6 +94,14 @@ class Endpoint:
     """The operation's name in the policy table (pasar_core.authz.policy): who may call it."""
     idempotent: bool = False
     """Takes an `Idempotency-Key` header (pasar.rest.idempotency)."""
+    also: tuple[int, ...] = ()
+    """Other success statuses it answers (202: a run still going)."""
+    errors: tuple[int, ...] = ()
+    """Error statuses it answers beyond those every endpoint of its kind does."""
+    html: bool = False
+    """Answers HTML pages (a browser's consent pages), errors included."""
+    form: tuple[str, ...] = ()
+    """Fields of an `application/x-www-form-urlencoded` body (a browser's form)."""
 
     @property
     def limit(self) -> RouteClass | None:
@@ -117,12 +125,12 @@ class Endpoint:
 
 ENDPOINTS = (
     Endpoint("POST", "/auth/signup", accounts.sign_up, "Create an account", 201, UserOut,
-             Credentials, auth=False, tag="accounts", op="accounts.sign_up"),
+             Credentials, auth=False, tag="accounts", op="accounts.sign_up", errors=(409,)),
     Endpoint("POST", "/auth/token", accounts.issue_token, "Log in: email and password -> access token",
-             200, TokenOut, Credentials, auth=False, tag="accounts", throttled=True, op="accounts.log_in"),
+             200, TokenOut, Credentials, auth=False, tag="accounts", throttled=True, op="accounts.log_in", errors=(401,)),
     Endpoint("POST", "/auth/refresh", accounts.refresh,
              "Spend a refresh token for a new access token and the next refresh token", 200,
-             TokenOut, RefreshRequest, auth=False, tag="accounts", op="accounts.refresh"),
+             TokenOut, RefreshRequest, auth=False, tag="accounts", op="accounts.refresh", errors=(401,)),
     Endpoint("POST", "/auth/logout", accounts.log_out,
              "End a session: its refresh tokens and the access tokens issued with them", 204,
              body=RefreshRequest, auth=False, tag="accounts", op="accounts.log_out"),
@@ -148,19 +156,20 @@ ENDPOINTS = (
              op="organisations.create"),
     Endpoint("POST", "/auth/switch", organisations.switch_organisation,
              "A new session acting in another of your organisations", 200, TokenOut,
-             SwitchRequest, tag="organisations", op="accounts.switch_organisation"),
+             SwitchRequest, tag="organisations", op="accounts.switch_organisation", errors=(404,)),
     Endpoint("GET", "/members", organisations.list_members,
              "The members of the organisation you act in, with their roles", 200,
              organisations.MemberListOut, tag="organisations", op="members.list"),
     Endpoint("POST", "/members", organisations.add_member,
              "Admins: add an existing user (by email) with a role", 201,
-             organisations.MemberOut, MemberInput, tag="organisations", op="members.add"),
+             organisations.MemberOut, MemberInput, tag="organisations", op="members.add",
+             errors=(404, 409)),
     Endpoint("PUT", "/members/{user_id}", organisations.set_member_role,
              "Admins: change a member's role (never the last admin's); their sessions end", 200,
-             organisations.MemberOut, RoleInput, tag="organisations", op="members.set_role"),
+             organisations.MemberOut, RoleInput, tag="organisations", op="members.set_role", errors=(409,)),
     Endpoint("DELETE", "/members/{user_id}", organisations.remove_member,
              "Admins: remove a member (never the last admin); their sessions end", 204,
-             tag="organisations", op="members.remove"),
+             tag="organisations", op="members.remove", errors=(409,)),
     Endpoint("GET", "/tools", tools.list_tools,
              "The catalogue: installed and sandboxed plugins' tools, and (signed in) your custom "
              "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}, op="tools.catalogue"),
@@ -215,7 +224,7 @@ ENDPOINTS = (
     Endpoint("POST", "/agents/{agent_id}/execute", executions.execute,
              "Run an agent: 200 with the finished execution, or 202 with its state so far", 200,
              ExecutionOut, ExecuteRequest, tag="executions", op="agents.execute",
-             idempotent=True),
+             idempotent=True, also=(202,), errors=(503,)),
     Endpoint("GET", "/agents/{agent_id}/executions", executions.list_executions,
              "An agent's executions, newest first", 200, ExecutionListOut, tag="executions",
              query={"first": "integer", "after": "string"}, op="agents.executions.list"),
@@ -224,10 +233,12 @@ ENDPOINTS = (
     Endpoint("GET", "/executions/{execution_id}/events", executions.events,
              "Server-sent events of a run (resume with Last-Event-ID)", 200, tag="executions", op="executions.events"),
     Endpoint("POST", "/executions/{execution_id}/cancel", executions.cancel,
-             "Cancel a queued or running execution", 200, ExecutionOut, tag="executions", op="executions.cancel"),
+             "Cancel a queued or running execution", 200, ExecutionOut, tag="executions", op="executions.cancel",
+             errors=(409,)),
     Endpoint("POST", "/executions/{execution_id}/approval", executions.decide_approval,
              "Approve or reject the tool call a paused run waits on; the run resumes", 200,
-             ExecutionOut, ApprovalDecision, tag="executions", op="executions.decide_approval"),
+             ExecutionOut, ApprovalDecision, tag="executions", op="executions.decide_approval",
+             also=(202,), errors=(409,)),
     Endpoint("GET", "/webhook-secret", executions.get_webhook_secret,
              "The secret that signs your webhook deliveries", 200, WebhookSecretOut,
              tag="executions", op="executions.webhook_secret"),
@@ -235,14 +246,14 @@ ENDPOINTS = (
              "The audit log, newest first: admins read their organisation's rows, the operator "
              "every row (filters: organisation_id, actor_id, action or 'prefix.', target_type, "
              "target_id, since, until; pages: limit, before_id)", 200,
-             audit.AuditPageOut, tag="audit", op="audit.list",
+             audit.AuditPageOut, tag="audit", op="audit.list", errors=(404, 422),
              query={"organisation_id": "string", "actor_id": "string", "action": "string", "target_type": "string",
                     "target_id": "string", "since": "string", "until": "string",
                     "before_id": "integer", "limit": "integer"}),
     Endpoint("GET", "/audit/scope-usage", audit.export_scope_usage,
              "Which provider scopes which agents' tool calls used, with counts and first/last "
              "use (format=json or csv; admins: their organisation's, the operator: all)", 200,
-             audit.ScopeUsageListOut, tag="audit", op="audit.scope_usage",
+             audit.ScopeUsageListOut, tag="audit", op="audit.scope_usage", errors=(404, 422),
              query={"organisation_id": "string", "provider": "string", "since": "string", "until": "string",
                     "format": "string"}),
     Endpoint("GET", "/me/export", privacy.export_my_data,
@@ -268,15 +279,18 @@ ENDPOINTS = (
              "Download one of your files (streamed, as an attachment)", 200, tag="files", op="files.download"),
     Endpoint("GET", "/auth/{provider}/start", consent.start_page,
              "Consent link (every auth_url): names the pasar account and asks its password "
-             "(HTML page)", 200, auth=False, tag="connections", query={"state": "string"}, op="consent.start"),
+             "(HTML page)", 200, auth=False, tag="connections", query={"state": "string"}, op="consent.start",
+             html=True, errors=(404, 429)),
     Endpoint("POST", "/auth/{provider}/start", consent.start,
              "Sign-in form of a consent link: binds this browser (HttpOnly cookie) and "
-             "redirects (303) to the provider", 303, auth=False, tag="connections", op="consent.start"),
+             "redirects (303) to the provider", 303, auth=False, tag="connections", op="consent.start",
+             html=True, form=("state", "form_token", "password"), errors=(401, 403, 404, 413, 415, 429)),
     Endpoint("GET", "/auth/{provider}/callback", consent.callback,
              "OAuth consent callback (browser redirect): only in the browser that started the "
              "consent; exchanges the code, answers an HTML page",
              200, auth=False, tag="connections",
-             query={"code": "string", "state": "string", "error": "string"}, op="consent.callback"),
+             query={"code": "string", "state": "string", "error": "string"}, op="consent.callback",
+             html=True, errors=(403, 404, 409, 429)),
     Endpoint("GET", "/connections", oauth_routes.list_connections,
              "Your provider grants: scopes and health (never tokens)", 200,
              oauth_routes.ConnectionListOut, tag="connections", op="connections.list"),
@@ -290,12 +304,17 @@ ERROR_STATUSES = {
     401: "Missing, invalid or expired credentials",
     403: "Forbidden: your role does not allow it (INSUFFICIENT_ROLE, ROLE_ESCALATION)",
     404: "Not found (or not yours)",
-    409: "Conflict: the id is taken or in use",
+    409: "Conflict: the id is taken or in use, the state does not allow it, or the "
+    "Idempotency-Key's first request is still running",
     413: "Body too large",
     415: "Body is not JSON",
     422: "Body does not fit the schema",
     429: "Too many attempts (see Retry-After)",
+    503: "Unavailable: every database connection is busy, the server is draining, or a part it "
+    "depends on is down (see Retry-After)",
 }
+SUCCESS_STATUSES = {202: "Accepted: the run goes on (its state so far)"}
+HTML = {"text/html": {"schema": {"type": "string"}}}
 
 
 def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
@@ -308,17 +327,24 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
     success: dict[str, Any] = {"description": endpoint.summary}
     if endpoint.response is not None:
         success["content"] = {"application/json": {"schema": ref(endpoint.response)}}
+    elif endpoint.html and endpoint.status == 200:
+        success["content"] = HTML
     responses: dict[str, Any] = {str(endpoint.status): success}
-    error_content = {"application/json": {"schema": ref(ErrorOut)}}
+    for status in endpoint.also:
+        responses[str(status)] = {**success, "description": SUCCESS_STATUSES[status]}
+    error_content = HTML if endpoint.html else {"application/json": {"schema": ref(ErrorOut)}}
+    reads_credentials = endpoint.auth or endpoint.path.startswith("/tools")  # optional there
     for status, description in ERROR_STATUSES.items():
         relevant = (
-            (status == 401 and endpoint.auth)
+            (status == 401 and reads_credentials)
             or (status in (413, 415, 422) and endpoint.body is not None)
             or (status == 404 and "{" in endpoint.path)
             or (status == 429 and (endpoint.throttled or endpoint.limit is not None))
             or (status == 409 and endpoint.tag in ("tools", "plugins") and endpoint.method != "GET")
+            or (status == 409 and endpoint.idempotent)
             or (status == 403 and endpoint.auth)
-            or status == 400
+            or status in (400, 503)
+            or status in endpoint.errors
         )
         if relevant:
             responses[str(status)] = {"description": description, "content": error_content}
@@ -356,6 +382,13 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": ref(endpoint.body)}},
+        }
+    if endpoint.form:
+        fields = {name: {"type": "string"} for name in endpoint.form}
+        form = {"type": "object", "properties": fields, "required": list(endpoint.form)}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": form}},
         }
     if endpoint.auth:
         operation["security"] = [{"bearer": []}, {"apiKey": []}]
@@ -398,10 +431,28 @@ def rest_routes(version: str) -> list[Route]:
         # Built on first request (about 0.2 s of pydantic schema generation), once per process.
         return Response(_openapi_body(version), media_type="application/json")
 
+    by_path: dict[str, list[Endpoint]] = {}
+    for endpoint in ENDPOINTS:
+        by_path.setdefault(endpoint.path, []).append(endpoint)
     return [
         Route("/openapi.json", openapi, methods=["GET"]),
-        *(Route(e.path, e.routed_handler(), methods=[e.method]) for e in ENDPOINTS),
+        *(_route(path, endpoints) for path, endpoints in by_path.items()),
     ]
+
+
+def _route(path: str, endpoints: list[Endpoint]) -> Route:
+    """One route per path, so a method it lacks is a 405 whose `Allow` lists every method the
+    path has (one route per method would name only its own)."""
+    handlers = {endpoint.method: endpoint.routed_handler() for endpoint in endpoints}
+    if len(handlers) == 1:
+        [(method, handler)] = handlers.items()
+        return Route(path, handler, methods=[method])
+
+    async def by_method(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    by_method.__name__ = "_".join(handler.__name__ for handler in handlers.values())
+    return Route(path, by_method, methods=list(handlers))
 
 
 def guarded(endpoint: Endpoint, handler: Handler) -> Handler:

@@ -131,6 +131,7 @@ class RunContext:
             secrets=secrets,
             objects=services.object_store,
             extras={
+                **services.extras,
                 ALLOW_BOUND_EXTRA: services.settings.allow_private_hosts,
                 ALLOW_SOCKETS_EXTRA: services.settings.allow_unix_sockets,
             },

@@ -5,16 +5,22 @@ and offline use (`pasar dev google-emulator`)."""
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from pasar_core.hookspecs import hookimpl
 from pasar_core.specs import AuthProviderSpec, ToolFamily
 
+from pasar_google_workspace.client import HTTP_CLIENT_EXTRA, build_http_client
 from pasar_google_workspace.docs import DOCS_APPEND, DOCS_CREATE, DOCS_READ
 from pasar_google_workspace.drive import DRIVE_SEARCH
 from pasar_google_workspace.gcalendar import CALENDAR_CREATE, CALENDAR_READ
 from pasar_google_workspace.gmail import GMAIL_DRAFT, GMAIL_READ, GMAIL_SEND
 from pasar_google_workspace.provider import GOOGLE
 from pasar_google_workspace.sheets import SHEETS_LIST, SHEETS_READ, SHEETS_WRITE
+
+if TYPE_CHECKING:
+    import click
+    from pasar_core.services import Services
 
 try:
     __version__ = version("pasar-google-workspace")
@@ -56,4 +62,34 @@ def register_auth_providers() -> list[AuthProviderSpec]:
     return [GOOGLE]
 
 
-__all__ = ["GOOGLE", "GOOGLE_WORKSPACE", "register_auth_providers", "register_tool_families"]
+@hookimpl
+def startup(services: Services) -> None:
+    """One HTTP client for every Google call of this process (connections kept alive)."""
+    services.extras[HTTP_CLIENT_EXTRA] = build_http_client()
+
+
+@hookimpl
+async def shutdown(services: Services) -> None:
+    """Close the client `startup` opened."""
+    client = services.extras.pop(HTTP_CLIENT_EXTRA, None)
+    if client is not None:
+        await client.aclose()
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """`pasar dev google-emulator`."""
+    from pasar_google_workspace.commands import add_commands
+
+    add_commands(cli)
+
+
+__all__ = [
+    "GOOGLE",
+    "GOOGLE_WORKSPACE",
+    "register_auth_providers",
+    "register_commands",
+    "register_tool_families",
+    "shutdown",
+    "startup",
+]

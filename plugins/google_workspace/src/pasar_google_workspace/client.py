@@ -17,7 +17,15 @@ SHEETS = "https://sheets.googleapis.com"
 WWW = "https://www.googleapis.com"  # Calendar and Drive
 
 TIMEOUT_S = 20.0
+HTTP_CLIENT_EXTRA = "google_workspace.http_client"
+"""`ctx.extras` key of the HTTP client the plugin's `startup` hook opens for every Google call of
+the process (connections kept alive); absent (a tool called outside a server), a call opens its
+own."""
 ID_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"}
+
+
+def build_http_client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=TIMEOUT_S)
 
 
 def seg(value: str) -> str:
@@ -53,12 +61,12 @@ async def call(
     url = (creds.api_base_url.rstrip("/") if creds.api_base_url else host) + path
     headers = {"Authorization": f"Bearer {creds.access_token}", "Accept": "application/json"}
     query = {k: v for k, v in (params or {}).items() if v is not None}
-    shared = ctx.extras.get("http_client")
+    shared = ctx.extras.get(HTTP_CLIENT_EXTRA)
     try:
         if isinstance(shared, httpx.AsyncClient):
             response = await shared.request(method, url, params=query, json=body, headers=headers)
         else:
-            async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+            async with build_http_client() as client:
                 response = await client.request(
                     method, url, params=query, json=body, headers=headers
                 )

@@ -1,0 +1,98 @@
+"""pasar's typed errors in the shape OpenAI's API answers them: `{"error": {"message", "type",
+"param", "code"}}`, with the same HTTP status pasar gives them elsewhere (a body that does not
+fit the schema is a 400, as OpenAI answers it)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from pasar_core.errors import PasarError, ValidationFailed
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from pasar.rest.limits import Handler
+
+log = logging.getLogger("pasar.openai")
+
+TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+class ModelNotFound(PasarError):
+    code = "MODEL_NOT_FOUND"
+    status = 404
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"no agent you may run has the id or name {model[:100]!r} (GET /v1/models lists them)",
+            details={"param": "model"},
+        )
+
+
+class RunNotCompleted(PasarError):
+    """The run did not end with an answer: sending the request again would start another run,
+    so OpenAI clients are told not to retry (`x-should-retry: false`). `details` name the
+    execution, which the rest of pasar's API follows (events, approval, consent)."""
+
+    code = "RUN_FAILED"
+    status = 502
+
+
+class RunPaused(RunNotCompleted):
+    """Waiting for a tool call's approval or for the user's OAuth consent."""
+
+    code = "RUN_PAUSED"
+    status = 409
+
+
+class RunStillRunning(RunNotCompleted):
+    code = "RUN_STILL_RUNNING"
+    status = 504
+
+
+def openai_error(
+    status: int, code: str, message: str, *, param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:  # fmt: skip
+    kind = TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_of(error: PasarError) -> JSONResponse:
+    details = error.details
+    status, code, message = error.status, error.code.lower(), error.message
+    param = details.get("param") if isinstance(details.get("param"), str) else None
+    if isinstance(error, ValidationFailed):
+        status = 400
+        problems = details.get("errors") or [{}]
+        param = str(problems[0].get("path", "/")).strip("/").replace("/", ".") or None
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = details.get("retry_after_s")
+    if status in (409, 429, 503) and isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    if isinstance(error, RunNotCompleted):
+        headers["x-should-retry"] = "false"
+    return openai_error(status, code, message, param=param, headers=headers)
+
+
+def openai_errors(handler: Handler) -> Handler:
+    """`handler` (and the guards in front of it) answering typed errors in OpenAI's shape."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except PasarError as error:
+            if error.status >= 500:
+                log.error("%s %s failed: %s", request.method, request.url.path, error.message)
+            return error_of(error)
+
+    return endpoint
