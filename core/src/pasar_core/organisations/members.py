@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.service import end_every_session
+from pasar_core.agents.connections import end_attachments
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.roles import Role
@@ -145,6 +146,7 @@ async def remove_member(
         membership = _target(memberships, target_id)
         _keep_an_admin(memberships, membership)
         await session.delete(membership)
+        await end_attachments(session, target_id, organisation_id)
         sessions, until = await end_every_session(session, services, target_id)
         await audit.record(session, Action.MEMBER_REMOVED, actor.within(organisation_id),
                            target=("user", target_id), details={"role": membership.role})  # fmt: skip
