@@ -1,6 +1,7 @@
 """`pasar orgs`: the operator's view of organisations and their members (the same services
-as the admins' REST and GraphQL operations: the last admin stays, sessions end on changes, each
-change leaves an audit row of the organisation, `actor_via` cli)."""
+as the admins' REST and GraphQL operations: members join by invitation only, the last admin
+stays, a demotion or removal ends the member's sessions in the organisation, each change leaves
+an audit row of the organisation, `actor_via` cli)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import click
 from pasar.cli_support import friendly_errors, run
 
 if TYPE_CHECKING:
+    from pasar_core.organisations.invitations import InvitationView
     from pasar_core.organisations.members import MemberView
     from pasar_core.services import Services
 
@@ -80,27 +82,47 @@ def members_list(organisation_id: uuid.UUID) -> None:
         click.echo(_line(view))
 
 
-@members.command("add")
+@members.command("invite")
 @click.argument("organisation_id", type=click.UUID)
 @click.argument("email")
 @click.option("--role", type=ROLE_CHOICE, default="member", show_default=True)
 @friendly_errors
-def members_add(organisation_id: uuid.UUID, email: str, role: str) -> None:
-    """Add an existing user to the organisation."""
+def members_invite(organisation_id: uuid.UUID, email: str, role: str) -> None:
+    """Invite an email address (registered or not); it joins when the invitee accepts."""
     from pasar_core.audit.record import CLI
-    from pasar_core.organisations.members import MemberInput, add_member
+    from pasar_core.organisations.invitations import InvitationInput, invite
     from pasar_core.schemas import parse_model
     from pasar_core.settings import Settings
 
     from pasar.lifecycle import running_services
 
-    data = parse_model(MemberInput, {"email": email, "role": role})
+    data = parse_model(InvitationInput, {"email": email, "role": role})
 
-    async def add() -> MemberView:
+    async def send() -> InvitationView:
         async with running_services(Settings.from_env()) as services:
-            return await add_member(services, organisation_id, data, actor=CLI)
+            return await invite(services, organisation_id, data, actor=CLI)
 
-    click.echo(f"added {_line(run(add()))}")
+    view = run(send())
+    click.echo(f"invited {view.email} as {view.role} until {view.expires_at:%Y-%m-%d %H:%M} UTC "
+               f"(invitation {view.id})")  # fmt: skip
+
+
+@members.command("invitations")
+@click.argument("organisation_id", type=click.UUID)
+@friendly_errors
+def members_invitations(organisation_id: uuid.UUID) -> None:
+    """The organisation's pending invitations."""
+    from pasar_core.organisations.invitations import list_invitations
+    from pasar_core.settings import Settings
+
+    from pasar.lifecycle import running_services
+
+    async def collect() -> list[InvitationView]:
+        async with running_services(Settings.from_env()) as services:
+            return await list_invitations(services, organisation_id)
+
+    for view in run(collect()):
+        click.echo(f"{view.id}  {view.role:<6}  {view.email}  until {view.expires_at:%Y-%m-%d}")
 
 
 @members.command("set-role")
@@ -109,7 +131,7 @@ def members_add(organisation_id: uuid.UUID, email: str, role: str) -> None:
 @click.argument("role", type=ROLE_CHOICE)
 @friendly_errors
 def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
-    """Change a member's role (never the last admin's); their sessions end."""
+    """Change a member's role (never the last admin's); a demotion ends their sessions here."""
     from pasar_core.audit.record import CLI
     from pasar_core.organisations.members import RoleInput, set_member_role
     from pasar_core.schemas import parse_model
@@ -124,7 +146,7 @@ def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
             user_id = await _user_id(services, email)
             return await set_member_role(services, organisation_id, user_id, data, actor=CLI)
 
-    click.echo(f"{_line(run(change()))}; their sessions ended")
+    click.echo(_line(run(change())))
 
 
 @members.command("remove")
@@ -132,7 +154,7 @@ def members_set_role(organisation_id: uuid.UUID, email: str, role: str) -> None:
 @click.argument("email")
 @friendly_errors
 def members_remove(organisation_id: uuid.UUID, email: str) -> None:
-    """Remove a member (never the last admin); their sessions end."""
+    """Remove a member (never the last admin); their sessions in it end."""
     from pasar_core.audit.record import CLI
     from pasar_core.organisations.members import remove_member
     from pasar_core.settings import Settings
@@ -145,4 +167,4 @@ def members_remove(organisation_id: uuid.UUID, email: str) -> None:
             await remove_member(services, organisation_id, user_id, actor=CLI)
 
     run(remove())
-    click.echo(f"removed {email}; their sessions ended")
+    click.echo(f"removed {email}; their sessions in the organisation ended")

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.consent import Browser
+from tests.support.teams import join
 
 READ_MAIL = {
     "model": "scripted",
@@ -68,8 +69,7 @@ def test_a_members_run_uses_only_a_grant_attached_to_the_shared_agent(app: TestC
 
     organisation = app.get("/organisations", headers=owner).json()["current"]
     member_own = log_in(app, "member@example.com")
-    added = app.post("/members", json={"email": "member@example.com"}, headers=owner)
-    assert added.status_code == 201, added.text
+    join(app, owner, member_own, "member@example.com")
     switched = app.post("/auth/switch", json={"organisation_id": organisation},
                         headers=member_own)  # fmt: skip
     member = {"Authorization": f"Bearer {switched.json()['access_token']}"}
@@ -105,8 +105,7 @@ def joined(app: TestClient, admin: dict[str, str], email: str) -> dict[str, str]
     """`email` signed up, joined the admin's organisation as a member, acting in it."""
     own = log_in(app, email)
     organisation = app.get("/organisations", headers=admin).json()["current"]
-    added = app.post("/members", json={"email": email}, headers=admin)
-    assert added.status_code == 201, added.text
+    join(app, admin, own, email)
     switched = app.post("/auth/switch", json={"organisation_id": organisation}, headers=own)
     assert switched.status_code == 200, switched.text
     return {"Authorization": f"Bearer {switched.json()['access_token']}"}

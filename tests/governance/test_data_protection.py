@@ -26,6 +26,7 @@ from starlette.testclient import TestClient
 from pasar.app import create_app
 from tests.e2e.consent import Browser
 from tests.support.redis_server import redis_server
+from tests.support.teams import join
 
 WRITE = {"tool_calls": [{"name": "txt_write", "args": {"path": "notes/a.txt", "content": "x"}}]}
 AGENT = {"name": "notes", "tools": ["txt:write"],
@@ -194,8 +195,7 @@ def test_the_last_admin_of_a_team_is_refused_unless_alone(
     solo = client.post("/organisations", json={"name": "solo"}, headers=alice).json()["id"]
     answer = client.post("/auth/switch", json={"organisation_id": team}, headers=alice).json()
     in_team = {"Authorization": f"Bearer {answer['access_token']}"}
-    assert client.post("/members", json={"email": bob_email, "role": "member"},
-                       headers=in_team).status_code == 201  # fmt: skip
+    join(client, in_team, bob, bob_email)
 
     refused = client.request("DELETE", "/me", json={"password": TEST_PASSWORD}, headers=alice)
     assert refused.status_code == 409, refused.text
@@ -238,7 +238,7 @@ def test_retention_deletes_old_finished_runs_of_organisations_with_a_policy(
 
     # Only admins set it; bad values are typed errors.
     organisations = client.get("/organisations", headers=alice).json()
-    client.post("/members", json={"email": viewer_email, "role": "viewer"}, headers=alice)
+    join(client, alice, viewer, viewer_email, "viewer")
     switched = client.post("/auth/switch", json={"organisation_id": organisations["current"]},
                            headers=viewer).json()  # fmt: skip
     as_viewer = {"Authorization": f"Bearer {switched['access_token']}"}

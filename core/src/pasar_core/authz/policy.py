@@ -78,7 +78,12 @@ _TABLE: dict[str, Rule] = {
     "organisations.list": SIGNED_IN,
     "organisations.create": SIGNED_IN,
     "members.list": org("viewer"),
-    "members.add": org("admin"),
+    "members.invite": org("admin"),
+    "members.invitations": org("admin"),
+    "members.revoke_invitation": org("admin"),
+    "invitations.mine": SIGNED_IN,
+    "invitations.accept": SIGNED_IN,  # a session's: an API key joins nothing
+    "invitations.decline": SIGNED_IN,
     "members.set_role": org("admin"),
     "members.remove": org("admin"),
     # agents

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import Row, Select, delete, select
 
 from pasar_core.accounts.passwords import verify_password
 from pasar_core.accounts.principal import Principal
@@ -59,17 +60,20 @@ class ErasureRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-async def _organisations_to_delete(services: Services, user_id: uuid.UUID) -> list[uuid.UUID]:
+def _memberships_of_my_organisations(user_id: uuid.UUID) -> Select[uuid.UUID, uuid.UUID, str]:
+    mine = select(Membership.organisation_id).where(Membership.user_id == user_id)
+    return (
+        select(Membership.organisation_id, Membership.user_id, Membership.role)
+        .where(Membership.organisation_id.in_(mine))
+        .order_by(Membership.organisation_id, Membership.user_id)
+    )
+
+
+def _organisations_to_delete(
+    user_id: uuid.UUID, rows: Sequence[Row[uuid.UUID, uuid.UUID, str]]
+) -> list[uuid.UUID]:
     """The organisations only this user is in; refuses when they are the last admin of one
     that has other members."""
-    mine = select(Membership.organisation_id).where(Membership.user_id == user_id)
-    async with services.sessionmaker() as session:
-        rows = (
-            await session.execute(
-                select(Membership.organisation_id, Membership.user_id, Membership.role)
-                .where(Membership.organisation_id.in_(mine))
-            )
-        ).all()  # fmt: skip
     members: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
     for row in rows:
         members.setdefault(row.organisation_id, []).append((row.user_id, row.role))
@@ -137,7 +141,9 @@ async def delete_my_account(
         raise Unauthenticated("the account no longer exists")
     if not await verify_password(password_hash, request.password):
         raise WrongPassword("the password is wrong")
-    organisations = await _organisations_to_delete(services, user_id)
+    async with services.sessionmaker() as session:  # refused early, before anything is undone
+        rows = (await session.execute(_memberships_of_my_organisations(user_id))).all()
+    organisations = _organisations_to_delete(user_id, rows)
     actor = Actor.of(principal)
     async with services.sessionmaker() as session:
         providers = list(
@@ -151,6 +157,11 @@ async def delete_my_account(
         user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
         if user is None:
             raise Unauthenticated("the account no longer exists")
+        # Decided again with the organisations' memberships locked (in a stable order, the
+        # locks members.py takes): two admins erasing themselves, or an admin demoted or
+        # removed meanwhile, wait for each other and the second sees the first's outcome.
+        locked = _memberships_of_my_organisations(user_id).with_for_update()
+        organisations = _organisations_to_delete(user_id, (await session.execute(locked)).all())
         sessions, until = await end_every_session(session, services, user_id)
         if organisations:
             await session.execute(delete(Organisation).where(Organisation.id.in_(organisations)))

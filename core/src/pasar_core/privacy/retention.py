@@ -105,18 +105,35 @@ async def apply_retention(engine: AsyncEngine, *, now: datetime | None = None,
     return deleted
 
 
+async def sweep(engine: AsyncEngine) -> dict[str, int]:
+    """The periodic housekeeping beside retention: expired idempotency keys and lapsed
+    invitations (nobody's request would ever delete those of a caller who never returns)."""
+    from pasar_core.idempotency import sweep_expired
+    from pasar_core.organisations.invitations import sweep_lapsed
+
+    return {"idempotency_keys": await sweep_expired(engine),
+            "invitations": await sweep_lapsed(engine)}  # fmt: skip
+
+
 class RetentionJob:
-    """What a serving process does every `interval_s` (the reconciler's loop style)."""
+    """What a serving process does every `interval_s` (the reconciler's loop style): apply the
+    retention policies, then `sweep`."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    async def run_once(self) -> None:
+        deleted = await apply_retention(self._engine)
+        if deleted:
+            log.info("retention deleted %d run(s)", sum(deleted.values()))
+        swept = await sweep(self._engine)
+        if any(swept.values()):
+            log.info("swept %s", ", ".join(f"{n} {what}" for what, n in swept.items() if n))
+
     async def run_forever(self, interval_s: float, stopped: asyncio.Event) -> None:
         while not stopped.is_set():
             try:
-                deleted = await apply_retention(self._engine)
-                if deleted:
-                    log.info("retention deleted %d run(s)", sum(deleted.values()))
+                await self.run_once()
             except Exception as error:
                 log.warning("applying retention failed: %s", type(error).__name__)
             try:

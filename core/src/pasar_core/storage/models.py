@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     false,
     func,
@@ -96,6 +97,33 @@ class Membership(Base):
     __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
 
 
+class Invitation(Base):
+    """An admin's invitation of an email address into an organisation with a role: a pending
+    offer, not a membership (pasar_core.organisations.invitations). Accepting it makes the
+    membership; accepting, declining or revoking it deletes the row; it lapses at `expires_at`."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False
+    )
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(ROLE_CHECK, name="role"),
+        UniqueConstraint("organisation_id", "email"),
+    )
+
+
 def _organisation() -> Mapped[uuid.UUID]:
     return mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
@@ -113,6 +141,9 @@ class ApiKey(Base):
     organisation_id: Mapped[uuid.UUID] = _organisation()
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     """At most its creator's role in the organisation (the lower of both applies)."""
+    operator: Mapped[bool] = mapped_column(nullable=False, default=False, server_default=false())
+    """Whether the key carries its creator's operator powers (asked for at creation, by an
+    operator; they also need the creator to be the operator still)."""
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     created_at: Mapped[datetime] = _now()
@@ -551,12 +582,16 @@ class AuditEntry(Base):
 
 
 class IdempotencyKey(Base):
-    """A claimed `Idempotency-Key` of one user on one route, with the first answer."""
+    """A claimed `Idempotency-Key` of one user acting in one organisation on one route, with
+    the first answer."""
 
     __tablename__ = "idempotency_keys"
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
     )
     route: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
