@@ -8,7 +8,8 @@ stop and their rq jobs removed; their stored files are deleted; then, in one tra
 sessions end, the user row goes (every table holding their id cascades: memberships, agents,
 secrets, runs and events, API keys, tokens, grants, custom tools, knowledge and vectors,
 idempotency keys), their custom tools' revision counter goes, and one `user.deleted` row is
-written that holds the user's id and no other personal data.
+written that holds the user's id and no other personal data (not the client's address). A
+personal organisation of theirs that stays (it has other members) loses its name, their email.
 
 What stays, by design: audit rows (append-only; they hold ids, never names or emails) and the
 session denylist rows (`revoked_sessions`: the user's id and session ids), which refuse the
@@ -20,10 +21,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row, Select, delete, select
+from sqlalchemy import Row, Select, delete, select, update
 
 from pasar_core.accounts.passwords import verify_password
 from pasar_core.accounts.principal import Principal
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pasar.privacy")
 FILE_PAGE = 1000
+FORMER_PERSONAL = "personal organisation of a deleted account"
 
 
 class ErasureRequest(BaseModel):
@@ -144,7 +147,7 @@ async def delete_my_account(
     async with services.sessionmaker() as session:  # refused early, before anything is undone
         rows = (await session.execute(_memberships_of_my_organisations(user_id))).all()
     organisations = _organisations_to_delete(user_id, rows)
-    actor = Actor.of(principal)
+    actor = replace(Actor.of(principal), source=None)  # the client's address is personal data
     async with services.sessionmaker() as session:
         providers = list(
             await session.scalars(select(AuthToken.provider).where(AuthToken.user_id == user_id))
@@ -166,6 +169,11 @@ async def delete_my_account(
         if organisations:
             await session.execute(delete(Organisation).where(Organisation.id.in_(organisations)))
         await session.execute(delete(ToolRevision).where(ToolRevision.scope == f"user:{user_id}"))
+        await session.execute(  # a personal organisation that stays (others are in it)
+            update(Organisation)
+            .where(Organisation.created_by == user_id, Organisation.personal.is_(True))
+            .values(name=FORMER_PERSONAL)
+        )
         await session.delete(user)
         await audit.record(
             session, Action.USER_DELETED, actor, target=("user", user_id),

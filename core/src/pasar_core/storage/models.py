@@ -66,7 +66,11 @@ class Organisation(Base):
     """A team. Every user has a personal one (created at sign-up) where they are admin."""
 
     __tablename__ = "organisations"
-    __table_args__ = (CheckConstraint("retention_days > 0", name="retention_days"),)
+    __table_args__ = (
+        CheckConstraint("retention_days > 0", name="retention_days"),
+        CheckConstraint("knowledge_days > 0", name="knowledge_days"),
+        CheckConstraint("file_days > 0", name="file_days"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -75,8 +79,12 @@ class Organisation(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     retention_days: Mapped[int | None] = mapped_column(Integer)
-    """Days its finished runs (with their events) are kept; None keeps them
-    (pasar_core.privacy.retention)."""
+    """Days its finished runs (with their events) are kept after they finished; None keeps
+    them (pasar_core.privacy.retention)."""
+    knowledge_days: Mapped[int | None] = mapped_column(Integer)
+    """Days the knowledge (embeddings) of its agents is kept; None keeps it."""
+    file_days: Mapped[int | None] = mapped_column(Integer)
+    """Days stored files are kept (a personal organisation's policy: files are their user's)."""
     created_at: Mapped[datetime] = _now()
 
 
@@ -470,6 +478,7 @@ class Execution(Base):
         Index("ix_executions_status", "status"),
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
         Index("ix_executions_organisation_created", "organisation_id", "created_at"),
+        Index("ix_executions_organisation_finished", "organisation_id", "finished_at"),
         Index(
             "ix_executions_active_heartbeat",
             "heartbeat_at",

@@ -1,4 +1,5 @@
-"""invitations, operator API keys, idempotency keys per organisation
+"""invitations, operator API keys, idempotency keys per organisation, retention of knowledge
+and files
 
 Revision ID: 0013_invitations
 Revises: 0012_retention
@@ -8,7 +9,9 @@ the membership exists only once the invitee accepts (pasar_core.organisations.in
 `api_keys.operator`: whether a key carries its creator's operator powers (false for every
 existing key: they were never asked for). `idempotency_keys` gains `organisation_id` in its
 primary key (user, organisation, route, key); the claims already stored are short-lived
-replays and are dropped rather than guessed into an organisation.
+replays and are dropped rather than guessed into an organisation. `organisations.knowledge_days`
+and `file_days` extend the retention policy (NULL keeps everything, as before); runs are now cut
+on `finished_at`, hence the index.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    for column in ('knowledge_days', 'file_days'):
+        op.add_column('organisations', sa.Column(column, sa.Integer(), nullable=True))
+        op.create_check_constraint(
+            op.f(f'ck_organisations_{column}'), 'organisations', f'{column} > 0'
+        )
+    op.create_index(
+        'ix_executions_organisation_finished', 'executions', ['organisation_id', 'finished_at']
+    )
     op.create_table(
         'invitations',
         sa.Column('id', sa.Uuid(), nullable=False),
@@ -70,3 +81,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_invitations_expires_at'), table_name='invitations')
     op.drop_index(op.f('ix_invitations_email'), table_name='invitations')
     op.drop_table('invitations')
+    op.drop_index('ix_executions_organisation_finished', table_name='executions')
+    for column in ('knowledge_days', 'file_days'):
+        op.drop_constraint(op.f(f'ck_organisations_{column}'), 'organisations', type_='check')
+        op.drop_column('organisations', column)
