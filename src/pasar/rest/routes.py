@@ -276,7 +276,9 @@ ENDPOINTS = (
              "The retention policy of the organisation you act in", 200, RetentionInput,
              tag="privacy", op="retention.read"),
     Endpoint("PUT", "/retention", privacy.put_retention,
-             "Admins: days the organisation keeps finished runs and their events (null: keep)",
+             "Admins: days the organisation keeps finished runs and their events, its agents' "
+             "knowledge and (a personal organisation's) files; fields left out keep their value "
+             "(null: keep)",
              200, RetentionInput, RetentionInput, tag="privacy", op="retention.set"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations", op="operations.health"),

@@ -101,5 +101,6 @@ class PrivacyMutations:
     set_retention_policy: RetentionPolicy = strawberry.field(
         resolver=resolve_set_retention_policy,
         permission_classes=allowed("retention.set"),
-        description="Admins: days the organisation keeps finished runs (null: keep them).",
+        description="Admins: days the organisation keeps finished runs, its agents' knowledge "
+        "and (a personal organisation's) files; only the arguments given change (null: keep).",
     )
