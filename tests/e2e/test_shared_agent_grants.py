@@ -148,6 +148,13 @@ def test_who_attached_a_grant_detaches_it_after_the_agent_is_private_again(
     assert app.put(f"/agents/{agent_id}/connections/google", headers=lender).status_code == 200
     assert app.put(f"/agents/{agent_id}/sharing", json={"role": None},
                    headers=owner).status_code == 200  # fmt: skip
+    # ... and the lender is only a viewer now (the demotion ended their session there).
+    demoted = app.put(f"/members/{user_id_of(lender)}", json={"role": "viewer"}, headers=owner)
+    assert demoted.status_code == 200, demoted.text
+    organisation = app.get("/organisations", headers=owner).json()["current"]
+    switched = app.post("/auth/switch", json={"organisation_id": organisation},
+                        headers=log_in(app, "lender@example.com"))  # fmt: skip
+    lender = {"Authorization": f"Bearer {switched.json()['access_token']}"}
 
     # The agent stays hidden from the lender, but their own attachment is theirs to end.
     assert app.get(f"/agents/{agent_id}", headers=lender).status_code == 404

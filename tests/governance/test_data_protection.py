@@ -366,7 +366,13 @@ def test_the_server_runs_the_retention_job(pasar_settings: Settings) -> None:
         _, alice, _ = signed_up(client)
         agent = client.post("/agents", json=AGENT, headers=alice).json()["agent_id"]
         run = client.post(f"/agents/{agent}/execute", json={"input": "x"}, headers=alice).json()
-        sql(settings, "UPDATE executions SET created_at = now() - interval '3 days' WHERE id = :i",
+        for _ in range(300):  # finished first: its end is what retention counts from
+            status = client.get(f"/executions/{run['execution_id']}", headers=alice).json()
+            if status["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+        sql(settings, "UPDATE executions SET created_at = now() - interval '3 days', "
+            "finished_at = now() - interval '3 days' WHERE id = :i",
             i=uuid.UUID(run["execution_id"]))  # fmt: skip
         assert (
             client.put("/retention", json={"execution_days": 1}, headers=alice).status_code == 200

@@ -34,7 +34,6 @@ class Action:
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     ROLE_CHANGED = "member.role_changed"
-    MEMBER_ADDED = "member.added"
     MEMBER_INVITED = "member.invited"
     INVITATION_ACCEPTED = "member.invitation_accepted"
     INVITATION_DECLINED = "member.invitation_declined"

@@ -96,7 +96,9 @@ _TABLE: dict[str, Rule] = {
     "agents.secrets.list": resource("member", "admin"),
     "agents.secrets.write": resource("member", "admin"),
     "agents.connections.attach": resource("member", "member"),
-    "agents.connections.detach": resource("member", "member"),
+    # detaching only ever takes access away: whoever attached a grant may always detach it
+    # (a viewer since, or on an agent private again: pasar_core.agents.connections)
+    "agents.connections.detach": resource("viewer", "viewer"),
     "agents.execute": resource("member", "member"),
     "agents.executions.list": resource("viewer", "viewer"),
     # executions: the runner's own
