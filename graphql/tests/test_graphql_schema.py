@@ -32,7 +32,7 @@ def test_sdl_has_every_operation_and_type() -> None:
         "me: Viewer!",
         "signUp(email: String!, password: String!): User!",
         "logIn(email: String!, password: String!): AccessToken!",
-        'createApiKey(name: String! = "default", expiresInS: Int = null, expiresAt: DateTime = null, role: String = null): ApiKey!',
+        'createApiKey(name: String! = "default", expiresInS: Int = null, expiresAt: DateTime = null, role: String = null, operator: Boolean! = false): ApiKey!',
         "revokeApiKey(id: ID!): ApiKeyInfo!",
         "apiKeys(first: Int! = 100, offset: Int! = 0): [ApiKeyInfo!]!",
         "logOut(refreshToken: String!): Boolean!",

@@ -463,6 +463,10 @@ def api_keys_list(email: str | None, as_json: bool) -> None:
     default=None,
     help="The key's role (default and at most: the user's role in the organisation).",
 )
+@click.option(
+    "--operator", is_flag=True,
+    help="The key carries the user's operator powers (the user must be the operator).",
+)  # fmt: skip
 @json_flag
 @friendly_errors
 def api_keys_create(
@@ -471,6 +475,7 @@ def api_keys_create(
     expires_in_s: int | None,
     organisation_id: uuid.UUID | None,
     role: str | None,
+    operator: bool,
     as_json: bool,
 ) -> None:
     """Create an API key for a user; the key is printed once, on its own line."""
@@ -483,7 +488,8 @@ def api_keys_create(
     from pasar.lifecycle import running_services
 
     request = parse_model(
-        api_key_store.ApiKeyRequest, {"name": name, "expires_in_s": expires_in_s, "role": role}
+        api_key_store.ApiKeyRequest,
+        {"name": name, "expires_in_s": expires_in_s, "role": role, "operator": operator},
     )
 
     async def create() -> CreatedApiKey:

@@ -30,7 +30,7 @@ from pasar_core.custom_tools import service as custom_tools
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions import store
 from pasar_core.executions.status import ExecutionStatus
-from pasar_core.organisations.members import MemberInput, add_member
+from pasar_core.organisations.invitations import InvitationInput, accept_invitation, invite
 from pasar_core.schemas import parse_model
 from pasar_core.services import Services
 from pasar_core.testing import TEST_PASSWORD
@@ -149,8 +149,9 @@ class World:
         principal = Principal(user.id, user.email, "admin", "token", signed.organisation_id)
         person = Person(principal, signed.organisation_id)
         if role is not None and join:
-            member = parse_model(MemberInput, {"email": email, "role": role})
-            self.call(add_member, self.services, self.team, member, actor=CLI)
+            offer = parse_model(InvitationInput, {"email": email, "role": role})
+            invitation = self.call(invite, self.services, self.team, offer, actor=CLI)
+            self.call(accept_invitation, self.services, principal, invitation.id)
             person.principal = person.in_org(self.team, role)
         return person
 

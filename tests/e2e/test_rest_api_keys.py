@@ -59,7 +59,7 @@ def test_keys_are_listed_without_the_key_and_track_their_use(client: TestClient,
     used = keys[1]
     assert set(used) == {
         "id", "name", "prefix", "status", "created_at", "last_used_at", "expires_at",
-        "revoked_at", "organisation_id", "role",
+        "revoked_at", "organisation_id", "role", "operator",
     }  # fmt: skip
     assert used["prefix"] == created["prefix"]
     assert used["last_used_at"] is not None

@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.support.statements import Statements
+from tests.support.teams import join
 
 NEW_PASSWORD = "a different long passphrase"
 
@@ -229,25 +230,22 @@ def call(client: TestClient, function: Any, *args: Any) -> Any:
     return client.portal.call(function, services_of(client), *args)
 
 
-def test_a_role_change_ends_the_users_sessions_everywhere(
+def test_a_demotion_ends_the_users_sessions_in_the_organisation_in_every_process(
     two_apps: tuple[TestClient, TestClient],
 ) -> None:
     """The role in an organisation travels in the access token (no query per request), so an
-    admin changing it ends every session of the member: the old token is refused in every
-    process, a new session in the organisation carries the new role."""
+    admin demoting a member ends the member's sessions acting in it: the old token is refused
+    in every process, a new session in the organisation carries the new role."""
     first, second = two_apps
     admin_pair = log_in(first, sign_up(first))
     email = sign_up(first)
-    added = first.post(
-        "/members", json={"email": email, "role": "member"}, headers=bearer(admin_pair)
-    )
-    assert added.status_code == 201, added.text
+    added = join(first, bearer(admin_pair), bearer(log_in(first, email)), email)
     organisation = jwt.decode(admin_pair["access_token"], options={"verify_signature": False})
     switch = {"organisation_id": organisation["org"]}
     pair = first.post("/auth/switch", json=switch, headers=bearer(log_in(first, email))).json()
     assert second.get("/agents", headers=bearer(pair)).status_code == 200
     changed = first.put(
-        f"/members/{added.json()['user_id']}", json={"role": "viewer"}, headers=bearer(admin_pair)
+        f"/members/{added['user_id']}", json={"role": "viewer"}, headers=bearer(admin_pair)
     )
     assert changed.status_code == 200, changed.text
     wait_until_known_revoked(second, session_id(pair["access_token"]))

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.consent import Browser
+from tests.support.teams import join
 
 READ_MAIL = {
     "model": "scripted",
@@ -68,8 +69,7 @@ def test_a_members_run_uses_only_a_grant_attached_to_the_shared_agent(app: TestC
 
     organisation = app.get("/organisations", headers=owner).json()["current"]
     member_own = log_in(app, "member@example.com")
-    added = app.post("/members", json={"email": "member@example.com"}, headers=owner)
-    assert added.status_code == 201, added.text
+    join(app, owner, member_own, "member@example.com")
     switched = app.post("/auth/switch", json={"organisation_id": organisation},
                         headers=member_own)  # fmt: skip
     member = {"Authorization": f"Bearer {switched.json()['access_token']}"}
@@ -99,3 +99,70 @@ def test_a_members_run_uses_only_a_grant_attached_to_the_shared_agent(app: TestC
     assert app.delete(f"/agents/{agent_id}/connections/google", headers=member).status_code == 403
     assert app.delete(f"/agents/{agent_id}/connections/google", headers=owner).status_code == 204
     assert run_of(app, member, agent_id)["status"] == "failed"
+
+
+def joined(app: TestClient, admin: dict[str, str], email: str) -> dict[str, str]:
+    """`email` signed up, joined the admin's organisation as a member, acting in it."""
+    own = log_in(app, email)
+    organisation = app.get("/organisations", headers=admin).json()["current"]
+    join(app, admin, own, email)
+    switched = app.post("/auth/switch", json={"organisation_id": organisation}, headers=own)
+    assert switched.status_code == 200, switched.text
+    return {"Authorization": f"Bearer {switched.json()['access_token']}"}
+
+
+def user_id_of(headers: dict[str, str]) -> str:
+    claims = jwt.decode(headers["Authorization"][7:], options={"verify_signature": False})
+    return str(claims["sub"])
+
+
+def test_an_attachment_ends_with_its_users_membership(app: TestClient) -> None:
+    owner = log_in(app, "owner@example.com")
+    agent_id = connected_agent(app, owner)
+    lender = joined(app, owner, "lender@example.com")
+    runner = joined(app, owner, "runner@example.com")
+    assert app.put(f"/agents/{agent_id}/sharing", json={"role": "member"},
+                   headers=owner).status_code == 200  # fmt: skip
+    connected_agent(app, log_in(app, "lender@example.com"))  # the lender's own grant
+    attached = app.put(f"/agents/{agent_id}/connections/google", headers=lender)
+    assert attached.status_code == 200, attached.text
+    assert run_of(app, runner, agent_id)["status"] == "succeeded"  # the lender's mailbox
+
+    # The lender leaves the organisation: their grant no longer serves anybody's runs in it.
+    removed = app.delete(f"/members/{user_id_of(lender)}", headers=owner)
+    assert removed.status_code == 204, removed.text
+    refused = run_of(app, runner, agent_id)
+    assert refused["status"] == "failed", refused
+    assert "CONNECTION_NOT_ATTACHED" in refused["error"]
+
+
+def test_who_attached_a_grant_detaches_it_after_the_agent_is_private_again(
+    app: TestClient,
+) -> None:
+    owner = log_in(app, "owner@example.com")
+    agent_id = connected_agent(app, owner)
+    lender = joined(app, owner, "lender@example.com")
+    assert app.put(f"/agents/{agent_id}/sharing", json={"role": "member"},
+                   headers=owner).status_code == 200  # fmt: skip
+    connected_agent(app, log_in(app, "lender@example.com"))
+    assert app.put(f"/agents/{agent_id}/connections/google", headers=lender).status_code == 200
+    assert app.put(f"/agents/{agent_id}/sharing", json={"role": None},
+                   headers=owner).status_code == 200  # fmt: skip
+    # ... and the lender is only a viewer now (the demotion ended their session there).
+    demoted = app.put(f"/members/{user_id_of(lender)}", json={"role": "viewer"}, headers=owner)
+    assert demoted.status_code == 200, demoted.text
+    organisation = app.get("/organisations", headers=owner).json()["current"]
+    switched = app.post("/auth/switch", json={"organisation_id": organisation},
+                        headers=log_in(app, "lender@example.com"))  # fmt: skip
+    lender = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+
+    # The agent stays hidden from the lender, but their own attachment is theirs to end.
+    assert app.get(f"/agents/{agent_id}", headers=lender).status_code == 404
+    detached = app.delete(f"/agents/{agent_id}/connections/google", headers=lender)
+    assert detached.status_code == 204, detached.text
+    again = app.delete(f"/agents/{agent_id}/connections/google", headers=lender)
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "NOT_FOUND"
+    # Nobody else's attachment (nor a missing one) is detachable through a private agent.
+    other = joined(app, owner, "other@example.com")
+    assert app.delete(f"/agents/{agent_id}/connections/google", headers=other).status_code == 404

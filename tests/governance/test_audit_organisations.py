@@ -10,6 +10,7 @@ from pasar_core.settings import Settings
 from starlette.testclient import TestClient
 
 from tests.governance.admins import make_operator
+from tests.support.teams import join
 
 PASSWORD = "correct horse battery staple"
 
@@ -49,17 +50,16 @@ def test_admins_read_their_organisations_rows_and_no_others(
 ) -> None:
     _, alice, alice_id, team_a = person(client)
     _, bob, bob_id, team_b = person(client)
-    carol_email, _, carol_id, _ = person(client)
+    carol_email, carol, carol_id, _ = person(client)
     mine = client.post("/agents", json={"name": "a", "tools": []}, headers=alice).json()
     theirs = client.post("/agents", json={"name": "b", "tools": []}, headers=bob).json()
     key = client.post("/api-keys", json={"name": "ci"}, headers=alice).json()
 
     # Member changes are audited, in the organisation, by the admin who made them.
-    added = client.post("/members", json={"email": carol_email, "role": "viewer"}, headers=alice)
-    assert added.status_code == 201, added.text
+    join(client, alice, carol, carol_email, "viewer")
     assert client.put(f"/members/{carol_id}", json={"role": "member"},
                       headers=alice).status_code == 200  # fmt: skip
-    carol_in_a = switched(client, logged_in(client, carol_email), team_a)  # her sessions ended
+    carol_in_a = switched(client, logged_in(client, carol_email), team_a)
 
     rows = audit(client, alice)
     assert rows, "the admin sees their organisation's rows"
@@ -72,10 +72,12 @@ def test_admins_read_their_organisations_rows_and_no_others(
     assert ("api_key.created", key["id"]) in actions
     members = [(r["action"], r["actor_id"], r["target_id"], r["details"])
                for r in reversed(rows) if r["action"].startswith("member.")]  # fmt: skip
-    assert members == [
-        ("member.added", alice_id, carol_id, {"role": "viewer"}),
-        ("member.role_changed", alice_id, carol_id, {"from": "viewer", "to": "member"}),
-    ]
+    invited, accepted, promoted = members
+    assert (invited[0], invited[1], invited[3]) == ("member.invited", alice_id, {"role": "viewer"})
+    assert accepted[:3] == ("member.invitation_accepted", carol_id, carol_id)
+    assert accepted[3] == {"role": "viewer", "invitation_id": invited[2]}
+    assert promoted == ("member.role_changed", alice_id, carol_id,
+                        {"from": "viewer", "to": "member", "sessions_ended": 0})  # fmt: skip
     # Asking for another organisation's rows is answered like a missing organisation.
     other = client.get("/audit", params={"organisation_id": team_b}, headers=alice)
     assert other.status_code == 404, other.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pasar_core.objects import LocalObjectStore
 from pasar_core.privacy.retention import apply_retention
 from pasar_core.settings import Settings
 from pasar_core.storage.db import async_url
@@ -26,6 +28,7 @@ from starlette.testclient import TestClient
 from pasar.app import create_app
 from tests.e2e.consent import Browser
 from tests.support.redis_server import redis_server
+from tests.support.teams import join
 
 WRITE = {"tool_calls": [{"name": "txt_write", "args": {"path": "notes/a.txt", "content": "x"}}]}
 AGENT = {"name": "notes", "tools": ["txt:write"],
@@ -194,8 +197,7 @@ def test_the_last_admin_of_a_team_is_refused_unless_alone(
     solo = client.post("/organisations", json={"name": "solo"}, headers=alice).json()["id"]
     answer = client.post("/auth/switch", json={"organisation_id": team}, headers=alice).json()
     in_team = {"Authorization": f"Bearer {answer['access_token']}"}
-    assert client.post("/members", json={"email": bob_email, "role": "member"},
-                       headers=in_team).status_code == 201  # fmt: skip
+    join(client, in_team, bob, bob_email)
 
     refused = client.request("DELETE", "/me", json={"password": TEST_PASSWORD}, headers=alice)
     assert refused.status_code == 409, refused.text
@@ -225,7 +227,8 @@ def test_retention_deletes_old_finished_runs_of_organisations_with_a_policy(
     _, alice, _ = signed_up(client)
     viewer_email, viewer, _ = signed_up(client)
     _, bob, _ = signed_up(client)
-    assert client.get("/retention", headers=alice).json() == {"execution_days": None}
+    nothing = {"execution_days": None, "knowledge_days": None, "file_days": None}
+    assert client.get("/retention", headers=alice).json() == nothing
     runs = {}
     for name, headers in (("alice", alice), ("bob", bob)):
         agent = client.post("/agents", json=AGENT, headers=headers).json()["agent_id"]
@@ -233,12 +236,13 @@ def test_retention_deletes_old_finished_runs_of_organisations_with_a_policy(
                                   headers=headers).json()["execution_id"] for i in range(3)]  # fmt: skip
     old = datetime.now(UTC) - timedelta(days=40)
     for name in runs:  # two old runs each; one recent
-        sql(pasar_settings, "UPDATE executions SET created_at = :t WHERE id = ANY(:ids)",
+        sql(pasar_settings, "UPDATE executions SET created_at = :t, finished_at = :t "
+            "WHERE id = ANY(:ids)",
             t=old, ids=[uuid.UUID(i) for i in runs[name][:2]])  # fmt: skip
 
     # Only admins set it; bad values are typed errors.
     organisations = client.get("/organisations", headers=alice).json()
-    client.post("/members", json={"email": viewer_email, "role": "viewer"}, headers=alice)
+    join(client, alice, viewer, viewer_email, "viewer")
     switched = client.post("/auth/switch", json={"organisation_id": organisations["current"]},
                            headers=viewer).json()  # fmt: skip
     as_viewer = {"Authorization": f"Bearer {switched['access_token']}"}
@@ -250,9 +254,9 @@ def test_retention_deletes_old_finished_runs_of_organisations_with_a_policy(
         assert answer.status_code == 422, answer.text
     set_ = client.put("/retention", json={"execution_days": 30}, headers=alice)
     assert set_.status_code == 200
-    assert set_.json() == {"execution_days": 30}
-    answer = client.post("/graphql", headers=alice, json={"query": "{ retentionPolicy { executionDays } }"}).json()  # fmt: skip
-    assert answer == {"data": {"retentionPolicy": {"executionDays": 30}}}
+    assert set_.json() == {**nothing, "execution_days": 30}
+    answer = client.post("/graphql", headers=alice, json={"query": "{ retentionPolicy { executionDays fileDays } }"}).json()  # fmt: skip
+    assert answer == {"data": {"retentionPolicy": {"executionDays": 30, "fileDays": None}}}
 
     async def apply(batch: int) -> dict[uuid.UUID, int]:
         engine = create_async_engine(async_url(pasar_settings.database_url or ""))
@@ -280,6 +284,80 @@ def test_retention_deletes_old_finished_runs_of_organisations_with_a_policy(
     assert answer == {"data": {"setRetentionPolicy": {"executionDays": None}}}
 
 
+def test_retention_counts_from_the_end_of_a_run_and_covers_knowledge_and_files(
+    client: TestClient, pasar_settings: Settings
+) -> None:
+    _, alice, alice_id = signed_up(client)
+    _, bob, bob_id = signed_up(client)
+    agents, runs = {}, {}
+    for name, headers in (("alice", alice), ("bob", bob)):
+        agents[name] = client.post("/agents", json=AGENT, headers=headers).json()["agent_id"]
+        runs[name] = [client.post(f"/agents/{agents[name]}/execute", json={"input": str(i)},
+                                  headers=headers).json()["execution_id"] for i in range(2)]  # fmt: skip
+    for name, headers in (("alice", alice), ("bob", bob)):
+        for execution_id in runs[name]:
+            for _ in range(300):  # the bound only ends a broken test
+                status = client.get(f"/executions/{execution_id}", headers=headers).json()
+                if status["status"] not in ("queued", "running"):
+                    break
+                time.sleep(0.05)
+            assert status["status"] == "succeeded", status
+    long_ago, lately = (
+        datetime.now(UTC) - timedelta(days=40),
+        datetime.now(UTC) - timedelta(hours=1),
+    )
+    started_long_ago, ended_long_ago = runs["alice"]
+    # A run that lasted (or waited on an approval) 40 days and finished an hour ago is young.
+    sql(pasar_settings, "UPDATE executions SET created_at = :c, finished_at = :f WHERE id = :i",
+        c=long_ago, f=lately, i=uuid.UUID(started_long_ago))  # fmt: skip
+    sql(pasar_settings, "UPDATE executions SET created_at = :c, finished_at = :c WHERE id = :i",
+        c=long_ago, i=uuid.UUID(ended_long_ago))  # fmt: skip
+    vector = "[" + ",".join(["0.1"] * 384) + "]"
+    for agent, user, created in ((agents["alice"], alice_id, long_ago),
+                                 (agents["alice"], alice_id, lately),
+                                 (agents["bob"], bob_id, long_ago)):  # fmt: skip
+        sql(pasar_settings, "INSERT INTO embeddings (id, user_id, agent_id, content, metadata, "
+            "embedding, created_at) VALUES (:id, :u, :a, :c, CAST('{}' AS jsonb), "
+            "CAST(:v AS vector), :t)", id=uuid.uuid4(), u=uuid.UUID(user), a=uuid.UUID(agent),
+            c=f"{user} {created.isoformat()}", v=vector, t=created)  # fmt: skip
+    # The runs wrote notes/a.txt for each user; age alice's and bob's, and give alice a new one.
+    files = pasar_settings.files_root
+    for user in (alice_id, bob_id):
+        old_file = files / user / "notes" / "a.txt"
+        assert old_file.exists()
+        os.utime(old_file, (long_ago.timestamp(), long_ago.timestamp()))
+    (files / alice_id / "notes" / "fresh.txt").write_text("new")
+
+    policy = {"execution_days": 30, "knowledge_days": 30, "file_days": 1}
+    assert client.put("/retention", json=policy, headers=alice).json() == policy
+    # A change names only what it changes; the rest stays.
+    assert client.put("/retention", json={"file_days": 2}, headers=alice).json() == {
+        **policy,
+        "file_days": 2,
+    }
+
+    async def apply() -> dict[uuid.UUID, int]:
+        engine = create_async_engine(async_url(pasar_settings.database_url or ""))
+        try:
+            return await apply_retention(engine, files=LocalObjectStore(files))
+        finally:
+            await engine.dispose()
+
+    assert list(asyncio.run(apply()).values()) == [1]
+    left = {str(r[0]) for r in sql(pasar_settings, "SELECT id FROM executions")}
+    assert started_long_ago in left
+    assert ended_long_ago not in left
+    assert set(runs["bob"]) <= left
+    kept = sorted(str(r[0]) for r in sql(pasar_settings, "SELECT content FROM embeddings"))
+    assert kept == sorted([f"{alice_id} {lately.isoformat()}", f"{bob_id} {long_ago.isoformat()}"])
+    assert not (files / alice_id / "notes" / "a.txt").exists()
+    assert (files / alice_id / "notes" / "fresh.txt").exists()
+    assert (files / bob_id / "notes" / "a.txt").exists()  # no policy of bob's
+    rows = client.get("/audit", params={"action": "retention.applied"}, headers=alice).json()
+    counted = {key for r in rows["rows"] for key in r["details"] if key.endswith("_deleted")}
+    assert counted == {"executions_deleted", "embeddings_deleted", "files_deleted"}
+
+
 def test_the_server_runs_the_retention_job(pasar_settings: Settings) -> None:
     """The serving process applies the policies in its background loop: an old run goes
     without anyone calling the job."""
@@ -288,7 +366,13 @@ def test_the_server_runs_the_retention_job(pasar_settings: Settings) -> None:
         _, alice, _ = signed_up(client)
         agent = client.post("/agents", json=AGENT, headers=alice).json()["agent_id"]
         run = client.post(f"/agents/{agent}/execute", json={"input": "x"}, headers=alice).json()
-        sql(settings, "UPDATE executions SET created_at = now() - interval '3 days' WHERE id = :i",
+        for _ in range(300):  # finished first: its end is what retention counts from
+            status = client.get(f"/executions/{run['execution_id']}", headers=alice).json()
+            if status["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.05)
+        sql(settings, "UPDATE executions SET created_at = now() - interval '3 days', "
+            "finished_at = now() - interval '3 days' WHERE id = :i",
             i=uuid.UUID(run["execution_id"]))  # fmt: skip
         assert (
             client.put("/retention", json={"execution_days": 1}, headers=alice).status_code == 200
@@ -324,3 +408,38 @@ def test_erasure_removes_the_users_queued_rq_jobs(pasar_settings: Settings) -> N
             [[rows]] = sql(settings, "SELECT count(*) FROM executions WHERE id = :i",
                            i=uuid.UUID(queued["execution_id"]))  # fmt: skip
             assert rows == 0
+
+
+def test_erasure_and_export_keep_no_one_elses_address_nor_the_erased_email(
+    client: TestClient, pasar_settings: Settings
+) -> None:
+    alice_email, alice, alice_id = signed_up(client)
+    bob_email, bob, _ = signed_up(client)
+    personal = client.get("/organisations", headers=alice).json()["current"]
+    join(client, alice, bob, bob_email, "admin")  # alice's personal organisation has bob too
+    switched = client.post("/auth/switch", json={"organisation_id": personal}, headers=bob)
+    bob_there = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+    demoted = client.put(f"/members/{alice_id}", json={"role": "member"}, headers=bob_there)
+    assert demoted.status_code == 200, demoted.text  # a row about alice, written by bob
+    token = client.post("/auth/token", json={"email": alice_email, "password": TEST_PASSWORD})
+    alice = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    # Alice's export: rows about her that another admin wrote carry no address of theirs.
+    rows = client.get("/me/export", headers=alice).json()["audit_log"]
+    others = [r for r in rows if r["actor_id"] not in (alice_id, None)]
+    assert [r["action"] for r in others] == ["member.role_changed"]
+    assert all(r["source"] is None for r in others)
+    assert any(r["source"] for r in rows if r["actor_id"] == alice_id)  # her own are kept
+
+    erased = client.request("DELETE", "/me", json={"password": TEST_PASSWORD}, headers=alice)
+    assert erased.status_code == 204, erased.text
+    [[source, details]] = sql(pasar_settings, "SELECT source, details FROM audit_log WHERE "
+                              "action = 'user.deleted' AND target_id = :u", u=alice_id)  # fmt: skip
+    assert source is None
+    assert alice_email not in str(details)
+    # Her personal organisation stays (bob is in it) but no longer bears her email.
+    [[name]] = sql(pasar_settings, "SELECT name FROM organisations WHERE id = :o",
+                   o=uuid.UUID(personal))  # fmt: skip
+    assert alice_email not in name
+    assert alice_email.split("@")[0] not in name
+    assert "organisations" not in tables_naming(pasar_settings, alice_email)

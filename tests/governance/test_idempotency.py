@@ -189,3 +189,60 @@ def test_an_expired_key_runs_again_and_expired_keys_are_deleted(
 
         assert client.portal is not None
         assert client.portal.call(keys) == ["new"]
+
+
+def test_a_key_is_scoped_to_the_organisation_the_caller_acts_in(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    personal = client.get("/organisations", headers=headers).json()["current"]
+    team = client.post("/organisations", json={"name": "team"}, headers=headers).json()["id"]
+    switched = client.post("/auth/switch", json={"organisation_id": team}, headers=headers)
+    in_team = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+    first = client.post("/agents", json=AGENT, headers=with_key(headers, "same-key"))
+    assert first.status_code == 201
+    # The same user, key and body in another organisation: not the first answer (an agent of
+    # the personal organisation), a new agent of the team.
+    second = client.post("/agents", json=AGENT, headers=with_key(in_team, "same-key"))
+    assert second.status_code == 201, second.text
+    assert "Idempotent-Replayed" not in second.headers
+    assert second.json()["agent_id"] != first.json()["agent_id"]
+    assert [a["id"] for a in client.get("/agents", headers=in_team).json()["agents"]] == [
+        second.json()["agent_id"]
+    ]
+    # An API key of the team shares the team's claims of its creator (the same caller there).
+    key = client.post("/api-keys", json={"name": "ci"}, headers=in_team).json()["key"]
+    replayed = client.post("/agents", json=AGENT,
+                           headers={"X-API-Key": key, "Idempotency-Key": "same-key"})  # fmt: skip
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+    assert replayed.json()["agent_id"] == second.json()["agent_id"]
+    assert personal != team
+
+
+def test_expired_keys_are_swept_by_the_servers_maintenance_job(pasar_settings: Settings) -> None:
+    """Nobody's request deletes a departed caller's expired keys: the serving process's
+    periodic job (with retention) does."""
+    import time
+
+    from sqlalchemy import text
+
+    settings = pasar_settings.with_overrides(idempotency_window_s=-1, retention_interval_s=0.2)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        credentials = {"email": f"sweep-{uuid.uuid4().hex[:6]}@example.com",
+                       "password": "correct horse battery"}  # fmt: skip
+        client.post("/auth/signup", json=credentials)
+        token = client.post("/auth/token", json=credentials).json()["access_token"]
+        headers = with_key({"Authorization": f"Bearer {token}"}, "gone")
+        assert client.post("/agents", json=AGENT, headers=headers).status_code == 201
+        services = client.app_state["services"]
+
+        async def count() -> int:
+            async with services.sessionmaker() as session:
+                return int(await session.scalar(text("SELECT count(*) FROM idempotency_keys")) or 0)
+
+        assert client.portal is not None
+        for _ in range(300):  # the job deletes it; the bound only ends a broken test
+            if client.portal.call(count) == 0:
+                break
+            time.sleep(0.1)
+        assert client.portal.call(count) == 0

@@ -2,13 +2,18 @@
 window, answers what the first request answered; the same key with another body is 422
 `IDEMPOTENCY_KEY_REUSED`.
 
-A key is claimed with one `INSERT ... ON CONFLICT` on the primary key (user, route, key), so of
+The caller is a user acting in one organisation: their sessions and API keys there share their
+keys; another user of the organisation, or the same user acting in another organisation, never
+sees (nor collides with) them.
+
+A key is claimed with one `INSERT ... ON CONFLICT` on the primary key (user, organisation,
+route, key), so of
 concurrent duplicates exactly one claims it and runs; the others see the claim and answer 409
 `IDEMPOTENCY_KEY_IN_PROGRESS` (Retry-After: 1) until the first answer is stored, then that
 answer. An expired claim is taken over by the same statement. A request that failed on the
 server's side (5xx, a crash) gives its claim back, so a retry runs again; a typed client error
-(4xx) is kept and replayed like a success. A claim also deletes the caller's expired keys.
-Costs two short transactions, only for requests that send the header.
+(4xx) is kept and replayed like a success. A claim also deletes the caller's expired keys, and
+the maintenance pass (`sweep_expired`, with retention) deletes everybody's. Costs two short transactions, only for requests that send the header.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pasar_core.errors import BadRequest, Conflict, PasarError
 from pasar_core.json_input import decode_json
@@ -100,12 +106,14 @@ def without_nul(value: Any) -> Any:
 class Claim:
     services: Services
     user_id: uuid.UUID
+    organisation_id: uuid.UUID
     route: str
     key: str
 
     def _where(self) -> Any:
         c = KEYS.c
-        return (c.user_id == self.user_id) & (c.route == self.route) & (c.key == self.key)
+        return ((c.user_id == self.user_id) & (c.organisation_id == self.organisation_id)
+                & (c.route == self.route) & (c.key == self.key))  # fmt: skip
 
     async def complete(self, status: int, body: Any) -> None:
         """Keep the answer for replays (a server failure gives the claim back instead)."""
@@ -125,7 +133,12 @@ class Claim:
 
 
 async def claim(
-    services: Services, user_id: uuid.UUID, route: str, key: str, digest: str
+    services: Services,
+    user_id: uuid.UUID,
+    organisation_id: uuid.UUID,
+    route: str,
+    key: str,
+    digest: str,
 ) -> Claim | Stored:
     """Claim `key` for this request (returns the `Claim` to complete), or the stored answer
     of the first request; `IdempotencyKeyReused` / `IdempotencyInProgress` otherwise."""
@@ -133,10 +146,11 @@ async def claim(
     expires = now + timedelta(seconds=services.settings.idempotency_window_s)
     c = KEYS.c
     fresh = insert(KEYS).values(
-        user_id=user_id, route=route, key=key, request_hash=digest, expires_at=expires
-    )
+        user_id=user_id, organisation_id=organisation_id, route=route, key=key,
+        request_hash=digest, expires_at=expires,
+    )  # fmt: skip
     statement = fresh.on_conflict_do_update(
-        index_elements=[c.user_id, c.route, c.key],
+        index_elements=[c.user_id, c.organisation_id, c.route, c.key],
         set_={"request_hash": digest, "status": None, "response": None, "created_at": now,
               "expires_at": expires},
         where=c.expires_at < now,
@@ -147,14 +161,15 @@ async def claim(
             delete(KEYS).where(c.user_id == user_id, c.expires_at < now, c.key != key)
         )
         if (await session.execute(statement)).first() is not None:
-            return Claim(services, user_id, route, key)
+            return Claim(services, user_id, organisation_id, route, key)
         row = (
             await session.execute(
                 select(c.request_hash, c.status, c.response).where(
-                    c.user_id == user_id, c.route == route, c.key == key
+                    c.user_id == user_id, c.organisation_id == organisation_id,
+                    c.route == route, c.key == key,
                 )
             )
-        ).first()
+        ).first()  # fmt: skip
     if row is None:  # released between the two statements: the caller may simply retry
         raise IdempotencyInProgress()
     if row.request_hash != digest:
@@ -165,3 +180,27 @@ async def claim(
     if row.status is None:
         raise IdempotencyInProgress()
     return Stored(row.status, (row.response or {}).get("body"))
+
+
+async def sweep_expired(engine: AsyncEngine, *, batch: int = 1000) -> int:
+    """Delete every caller's expired keys (bounded batches, each its own transaction)."""
+    c = KEYS.c
+    total = 0
+    while True:
+        old = (
+            select(c.user_id, c.organisation_id, c.route, c.key)
+            .where(c.expires_at < datetime.now(UTC))
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        async with engine.begin() as conn:
+            gone = (
+                await conn.execute(
+                    delete(KEYS).where(
+                        tuple_(c.user_id, c.organisation_id, c.route, c.key).in_(old)
+                    )
+                )
+            ).rowcount
+        total += gone
+        if gone < batch:
+            return total

@@ -29,7 +29,7 @@ async def once(
     context = info.context
     principal = await context.principal()
     claimed = await claim(
-        context.services, principal.user_id, f"graphql {field}", checked_key(key),
+        context.services, principal.user_id, principal.organisation_id, f"graphql {field}", checked_key(key),
         request_digest(field, arguments),
     )  # fmt: skip
     if not isinstance(claimed, Claim):

@@ -30,7 +30,8 @@ LIMITED_FIELDS: dict[str, RouteClass] = {
     "signUp": A, "logIn": A, "refreshToken": A, "changePassword": A,
     "createAgent": W, "updateAgent": W, "deleteAgent": W, "registerTool": W, "updateTool": W,
     "deleteTool": W, "createApiKey": W, "revokeApiKey": W, "disconnect": W,
-    "cancelExecution": W, "createOrganisation": W, "switchOrganisation": W, "addMember": W,
+    "cancelExecution": W, "createOrganisation": W, "switchOrganisation": W, "inviteMember": W,
+    "revokeInvitation": W, "acceptInvitation": W, "declineInvitation": W,
     "setMemberRole": W, "removeMember": W, "shareAgent": W, "attachConnection": W,
     "detachConnection": W, "setRetentionPolicy": W,
     "deleteMyAccount": A,  # it checks a password: the auth budget, as log-in

@@ -64,7 +64,7 @@ async def create_api_key(request: Request) -> Response:
     created = await api_key_store.create_api_key(
         services_of(request), principal.user_id, body,
         organisation_id=principal.organisation_id, caller_role=principal.role,
-        actor=Actor.of(principal),
+        caller_operator=principal.operator, actor=Actor.of(principal),
     )  # fmt: skip
     return json_response(CreatedApiKeyOut.of_created(created), 201)
 

@@ -25,7 +25,9 @@ def idempotent(handler: Handler, route: str) -> Handler:
         key = checked_key(raw_key)
         principal = await caller(request)
         digest = request_digest(request.url.path, await request.body())
-        claimed = await claim(services_of(request), principal.user_id, route, key, digest)
+        claimed = await claim(
+            services_of(request), principal.user_id, principal.organisation_id, route, key, digest
+        )
         if not isinstance(claimed, Claim):
             return Response(
                 json.dumps(claimed.body), status_code=claimed.status,

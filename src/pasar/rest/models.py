@@ -82,6 +82,8 @@ class ApiKeyOut(BaseModel):
     organisation_id: uuid.UUID
     role: str
     """The key's role in its organisation (its creator's current role caps it on each use)."""
+    operator: bool = False
+    """Whether it carries its creator's operator powers (asked for at creation)."""
 
     @classmethod
     def fields_of(cls, view: ApiKeyView) -> dict[str, Any]:
@@ -89,6 +91,7 @@ class ApiKeyOut(BaseModel):
             "id": view.id,
             "organisation_id": view.organisation_id,
             "role": view.role,
+            "operator": view.operator,
             "name": view.name,
             "prefix": view.prefix,
             "status": view.status,

@@ -9,7 +9,7 @@ from pasar_core.accounts import service as accounts
 from pasar_core.agents import connections
 from pasar_core.agents import service as agents
 from pasar_core.audit.record import Actor
-from pasar_core.organisations import members, store
+from pasar_core.organisations import invitations, members, store
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,6 +55,42 @@ class MemberListOut(BaseModel):
     members: list[MemberOut]
 
 
+class InvitationOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, view: invitations.InvitationView) -> InvitationOut:
+        return cls(id=view.id, email=view.email, role=view.role, created_at=view.created_at,
+                   expires_at=view.expires_at)  # fmt: skip
+
+
+class InvitationListOut(BaseModel):
+    invitations: list[InvitationOut]
+
+
+class ReceivedInvitationOut(BaseModel):
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    organisation_name: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, view: invitations.ReceivedInvitation) -> ReceivedInvitationOut:
+        return cls(id=view.id, organisation_id=view.organisation_id,
+                   organisation_name=view.organisation_name, role=view.role,
+                   created_at=view.created_at, expires_at=view.expires_at)  # fmt: skip
+
+
+class ReceivedInvitationListOut(BaseModel):
+    invitations: list[ReceivedInvitationOut]
+
+
 class AttachedConnectionOut(BaseModel):
     agent_id: uuid.UUID
     provider: str
@@ -92,13 +128,52 @@ async def list_members(request: Request) -> Response:
     return json_response(MemberListOut(members=[MemberOut.of(v) for v in views]))
 
 
-async def add_member(request: Request) -> Response:
+async def invite(request: Request) -> Response:
     principal = await caller(request)
-    data = await read_model(request, members.MemberInput)
-    view = await members.add_member(
+    data = await read_model(request, invitations.InvitationInput)
+    view = await invitations.invite(
         services_of(request), principal.organisation_id, data, actor=Actor.of(principal)
     )
-    return json_response(MemberOut.of(view), 201)
+    return json_response(InvitationOut.of(view), 201)
+
+
+async def list_invitations(request: Request) -> Response:
+    principal = await caller(request)
+    views = await invitations.list_invitations(services_of(request), principal.organisation_id)
+    return json_response(InvitationListOut(invitations=[InvitationOut.of(v) for v in views]))
+
+
+async def revoke_invitation(request: Request) -> Response:
+    principal = await caller(request)
+    await invitations.revoke_invitation(
+        services_of(request), principal.organisation_id, request.path_params["invitation_id"],
+        actor=Actor.of(principal),
+    )  # fmt: skip
+    return Response(status_code=204)
+
+
+async def my_invitations(request: Request) -> Response:
+    principal = await caller(request)
+    views = await invitations.my_invitations(services_of(request), principal)
+    return json_response(
+        ReceivedInvitationListOut(invitations=[ReceivedInvitationOut.of(v) for v in views])
+    )
+
+
+async def accept_invitation(request: Request) -> Response:
+    principal = await caller(request)
+    view = await invitations.accept_invitation(
+        services_of(request), principal, request.path_params["invitation_id"]
+    )
+    return json_response(OrganisationOut.of(view))
+
+
+async def decline_invitation(request: Request) -> Response:
+    principal = await caller(request)
+    await invitations.decline_invitation(
+        services_of(request), principal, request.path_params["invitation_id"]
+    )
+    return Response(status_code=204)
 
 
 async def set_member_role(request: Request) -> Response:

@@ -23,7 +23,8 @@ from pasar_core.authz.policy import rule
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
-from pasar_core.organisations.members import MemberInput, RoleInput
+from pasar_core.organisations.invitations import InvitationInput
+from pasar_core.organisations.members import RoleInput
 from pasar_core.organisations.store import OrganisationInput
 from pasar_core.privacy.erasure import ErasureRequest
 from pasar_core.privacy.retention import RetentionInput
@@ -160,16 +161,36 @@ ENDPOINTS = (
     Endpoint("GET", "/members", organisations.list_members,
              "The members of the organisation you act in, with their roles", 200,
              organisations.MemberListOut, tag="organisations", op="members.list"),
-    Endpoint("POST", "/members", organisations.add_member,
-             "Admins: add an existing user (by email) with a role", 201,
-             organisations.MemberOut, MemberInput, tag="organisations", op="members.add",
-             errors=(404, 409)),
+    Endpoint("POST", "/invitations", organisations.invite,
+             "Admins: invite an email address with a role (the same answer whether or not it is "
+             "registered); it joins only when the invitee accepts", 201,
+             organisations.InvitationOut, InvitationInput, tag="organisations",
+             op="members.invite"),
+    Endpoint("GET", "/invitations", organisations.list_invitations,
+             "Admins: the organisation's pending invitations", 200,
+             organisations.InvitationListOut, tag="organisations", op="members.invitations"),
+    Endpoint("DELETE", "/invitations/{invitation_id}", organisations.revoke_invitation,
+             "Admins: withdraw a pending invitation", 204, tag="organisations",
+             op="members.revoke_invitation"),
+    Endpoint("GET", "/me/invitations", organisations.my_invitations,
+             "Your pending invitations into organisations", 200,
+             organisations.ReceivedInvitationListOut, tag="organisations",
+             op="invitations.mine"),
+    Endpoint("POST", "/me/invitations/{invitation_id}/accept", organisations.accept_invitation,
+             "Join the organisation with the invitation's role (a session, not an API key)",
+             200, organisations.OrganisationOut, tag="organisations", op="invitations.accept"),
+    Endpoint("POST", "/me/invitations/{invitation_id}/decline",
+             organisations.decline_invitation, "Decline an invitation", 204,
+             tag="organisations", op="invitations.decline"),
     Endpoint("PUT", "/members/{user_id}", organisations.set_member_role,
-             "Admins: change a member's role (never the last admin's); their sessions end", 200,
-             organisations.MemberOut, RoleInput, tag="organisations", op="members.set_role", errors=(409,)),
+             "Admins: change a member's role (never the last admin's); a demotion ends their "
+             "sessions in this organisation", 200,
+             organisations.MemberOut, RoleInput, tag="organisations", op="members.set_role",
+             errors=(409,)),
     Endpoint("DELETE", "/members/{user_id}", organisations.remove_member,
-             "Admins: remove a member (never the last admin); their sessions end", 204,
-             tag="organisations", op="members.remove", errors=(409,)),
+             "Admins: remove a member (never the last admin); their sessions in this "
+             "organisation end", 204, tag="organisations", op="members.remove",
+             errors=(409,)),
     Endpoint("GET", "/tools", tools.list_tools,
              "The catalogue: installed and sandboxed plugins' tools, and (signed in) your custom "
              "tools", 200, ToolListOut, auth=False, tag="tools", query={"family": "string"}, op="tools.catalogue"),
@@ -267,7 +288,9 @@ ENDPOINTS = (
              "The retention policy of the organisation you act in", 200, RetentionInput,
              tag="privacy", op="retention.read"),
     Endpoint("PUT", "/retention", privacy.put_retention,
-             "Admins: days the organisation keeps finished runs and their events (null: keep)",
+             "Admins: days the organisation keeps finished runs and their events, its agents' "
+             "knowledge and (a personal organisation's) files; fields left out keep their value "
+             "(null: keep)",
              200, RetentionInput, RetentionInput, tag="privacy", op="retention.set"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations", op="operations.health"),

@@ -4,7 +4,9 @@ The key itself is shown once, at creation; afterwards only its prefix identifies
 expired key is refused. Another user's key is simply not found. A key acts in one organisation
 with a role no stronger than its creator's there (asking for more is ROLE_ESCALATION); each use
 applies the weaker of the key's role and its creator's current one, read in the key's own
-statement, so a demotion or removal applies to the key at once.
+statement, so a demotion or removal applies to the key at once. A key carries the server
+operator's powers only when it was created with `operator: true` (only the operator may ask,
+from a session or a key that carries them) and its creator is still the operator.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +46,8 @@ class ApiKeyRequest(BaseModel):
     name: str = Field(default="default", min_length=1, max_length=100)
     role: Role | None = None
     """The key's role in the organisation; default (and at most): the creator's."""
+    operator: StrictBool = False
+    """Whether the key carries its creator's operator powers (only the operator may ask)."""
     expires_in_s: int | None = Field(default=None, ge=60, le=MAX_LIFETIME_S)
     expires_at: AwareDatetime | None = None
 
@@ -79,6 +83,7 @@ class ApiKeyView:
     owner_email: str
     organisation_id: uuid.UUID
     role: str
+    operator: bool = False
 
     @property
     def status(self) -> ApiKeyStatus:
@@ -108,6 +113,7 @@ def _view(row: ApiKey, owner_email: str) -> ApiKeyView:
         owner_email=owner_email,
         organisation_id=row.organisation_id,
         role=row.role,
+        operator=row.operator,
     )
 
 
@@ -132,11 +138,13 @@ async def create_api_key(
     *,
     organisation_id: uuid.UUID | None = None,
     caller_role: str | None = None,
+    caller_operator: bool | None = None,
     actor: Actor = CLI,
 ) -> CreatedApiKey:
     """A key of the user in `organisation_id` (None: their default one). Its role is at most
     the user's role there and `caller_role` (the credential asking: an API key may create only
-    keys as weak as itself)."""
+    keys as weak as itself); likewise operator powers need an operator user and, when the
+    credential asking is given, `caller_operator`."""
     new_key = generate_api_key()
     async with services.sessionmaker.begin() as session:
         owner = await session.get(User, user_id)
@@ -156,10 +164,17 @@ async def create_api_key(
                 f"an API key's role cannot exceed yours ({cap})",
                 details={"requested": role, "allowed": cap},
             )
+        if request.operator and not (owner.operator and caller_operator is not False):
+            raise RoleEscalation(
+                "only the server's operator creates keys with operator powers, from a session "
+                "or a key that has them",
+                details={"requested": "operator"},
+            )
         row = ApiKey(
             user_id=user_id,
             organisation_id=organisation_id,
             role=role,
+            operator=request.operator,
             name=request.name,
             prefix=new_key.prefix,
             key_hash=new_key.key_hash,
@@ -170,6 +185,7 @@ async def create_api_key(
         await session.refresh(row)
         await audit.record(session, Action.API_KEY_CREATED, actor, target=("api_key", row.id),
                            details={"owner_id": str(user_id), "prefix": row.prefix, "role": role,
+                                    "operator": request.operator,
                                     "organisation_id": str(organisation_id),
                                     "expires_at": row.expires_at and row.expires_at.isoformat()})  # fmt: skip
     return CreatedApiKey(view=_view(row, owner.email), key=new_key.plaintext)
@@ -280,5 +296,6 @@ async def authenticate_api_key(services: Services, plaintext: str) -> Principal:
             )
         return Principal(
             user_id=user.id, email=user.email, role=weaker(row.role, member_role), via="api_key",
-            organisation_id=row.organisation_id, operator=user.operator, api_key_id=row.id,
+            organisation_id=row.organisation_id, operator=user.operator and row.operator,
+            api_key_id=row.id,
         )  # fmt: skip

@@ -111,19 +111,28 @@ async def revoke(session: AsyncSession, token: str) -> tuple[uuid.UUID, uuid.UUI
 
 
 async def revoke_all(
-    session: AsyncSession, user_id: uuid.UUID, live_since: datetime
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    live_since: datetime,
+    organisation_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
-    """Revoke every refresh token of the user. Returns the families that issued a token after
-    `live_since`: the sessions that may still hold unexpired access tokens."""
+    """Revoke every refresh token of the user (only those of sessions acting in
+    `organisation_id` when given; a session of no recorded organisation counts as acting in
+    it). Returns the families that issued a token after `live_since`: the sessions that may
+    still hold unexpired access tokens."""
+    mine = RefreshToken.user_id == user_id
+    if organisation_id is not None:
+        mine = mine & (
+            (RefreshToken.organisation_id == organisation_id)
+            | RefreshToken.organisation_id.is_(None)
+        )
     families = await session.scalars(
-        select(RefreshToken.family_id)
-        .where(RefreshToken.user_id == user_id, RefreshToken.created_at > live_since)
-        .distinct()
+        select(RefreshToken.family_id).where(mine, RefreshToken.created_at > live_since).distinct()
     )
     live = list(families)
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .where(mine, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
     return live

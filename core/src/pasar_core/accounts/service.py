@@ -271,13 +271,18 @@ async def change_password(
 
 
 async def end_every_session(
-    session: AsyncSession, services: Services, user_id: uuid.UUID
+    session: AsyncSession,
+    services: Services,
+    user_id: uuid.UUID,
+    *,
+    organisation_id: uuid.UUID | None = None,
 ) -> tuple[list[uuid.UUID], float]:
-    """Revoke every refresh token of the user and denylist the sessions that may still hold
-    live access tokens (within the caller's transaction); returns them and until when."""
+    """Revoke every refresh token of the user (only of the sessions acting in
+    `organisation_id` when given) and denylist the sessions that may still hold live access
+    tokens (within the caller's transaction); returns them and until when."""
     keep_s = services.tokens.ttl_s
     live_since = datetime.now(UTC) - timedelta(seconds=keep_s + CLOCK_MARGIN_S)
-    sessions = await refresh_tokens.revoke_all(session, user_id, live_since)
+    sessions = await refresh_tokens.revoke_all(session, user_id, live_since, organisation_id)
     until = await revocations.revoke(session, user_id, sessions, keep_s)
     return sessions, until
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
 from pasar_core.errors import Forbidden, NotFound
 from pasar_core.services import Services
-from pasar_core.storage.models import AgentConnection, AuthToken
+from pasar_core.storage.models import Agent, AgentConnection, AuthToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,21 @@ async def attach_connection(
 async def detach_connection(
     services: Services, principal: Principal, agent_id: str | uuid.UUID, provider: str
 ) -> None:
-    """Detach the grant attached for `provider`: the attaching user or the agent's owner."""
+    """Detach the grant attached for `provider`: the attaching user (always, even once the
+    agent is private again or hidden from them: the attachment is theirs) or the agent's owner."""
     provider = provider[:100]
+    agent_uuid = parse_agent_id(agent_id)
     async with services.sessionmaker.begin() as session:
+        mine = await session.execute(
+            delete(AgentConnection)
+            .where(AgentConnection.agent_id == agent_uuid, AgentConnection.provider == provider,
+                   AgentConnection.user_id == principal.user_id)
+            .returning(AgentConnection.agent_id)
+        )  # fmt: skip
+        if mine.first() is not None:
+            return
         agent = await owned_agent(
-            session, principal, parse_agent_id(agent_id), operation="agents.connections.detach"
+            session, principal, agent_uuid, operation="agents.connections.detach"
         )
         attached = await session.scalar(
             select(AgentConnection.user_id).where(
@@ -68,13 +79,26 @@ async def detach_connection(
         )
         if attached is None:
             raise NotFound(f"no {provider} connection is attached to the agent")
-        if principal.user_id not in (attached, agent.owner_id):
+        if principal.user_id != agent.owner_id:
             raise Forbidden("only who attached a connection, or the agent's owner, detaches it")
         await session.execute(
             delete(AgentConnection).where(
                 AgentConnection.agent_id == agent.id, AgentConnection.provider == provider
             )
         )
+
+
+async def end_attachments(
+    session: AsyncSession, user_id: uuid.UUID, organisation_id: uuid.UUID
+) -> None:
+    """The user's attachments to the organisation's agents go with their membership (the
+    caller's transaction; runs ignore such attachments anyway: `executions.store`)."""
+    in_organisation = select(Agent.id).where(Agent.organisation_id == organisation_id)
+    await session.execute(
+        delete(AgentConnection).where(
+            AgentConnection.user_id == user_id, AgentConnection.agent_id.in_(in_organisation)
+        )
+    )
 
 
 async def attached_connections(

@@ -78,7 +78,12 @@ _TABLE: dict[str, Rule] = {
     "organisations.list": SIGNED_IN,
     "organisations.create": SIGNED_IN,
     "members.list": org("viewer"),
-    "members.add": org("admin"),
+    "members.invite": org("admin"),
+    "members.invitations": org("admin"),
+    "members.revoke_invitation": org("admin"),
+    "invitations.mine": SIGNED_IN,
+    "invitations.accept": SIGNED_IN,  # a session's: an API key joins nothing
+    "invitations.decline": SIGNED_IN,
     "members.set_role": org("admin"),
     "members.remove": org("admin"),
     # agents
@@ -91,7 +96,9 @@ _TABLE: dict[str, Rule] = {
     "agents.secrets.list": resource("member", "admin"),
     "agents.secrets.write": resource("member", "admin"),
     "agents.connections.attach": resource("member", "member"),
-    "agents.connections.detach": resource("member", "member"),
+    # detaching only ever takes access away: whoever attached a grant may always detach it
+    # (a viewer since, or on an agent private again: pasar_core.agents.connections)
+    "agents.connections.detach": resource("viewer", "viewer"),
     "agents.execute": resource("member", "member"),
     "agents.executions.list": resource("viewer", "viewer"),
     # executions: the runner's own

@@ -31,6 +31,7 @@ from pasar_core.executions.recovery import Reconciler
 from pasar_core.executions.status import CANCEL_REQUESTED, HANDOFF
 from pasar_core.executions.store import Journal
 from pasar_core.executions.webhooks import deliver, webhook_allow_list, webhook_secret
+from pasar_core.objects import build_object_store
 from pasar_core.privacy.retention import RetentionJob
 from pasar_core.services import Services
 from pasar_core.storage.db import asyncpg_dsn
@@ -123,8 +124,13 @@ class Runs:
             if serve
             else None
         )  # fmt: skip
-        self.retention = RetentionJob(self.engine) if serve else None
-        """Deletes organisations' runs older than their retention policy (pasar_core.privacy)."""
+        self.retention = (
+            RetentionJob(self.engine, services.object_store or build_object_store(settings))
+            if serve
+            else None
+        )
+        """Deletes organisations' runs, knowledge and files older than their retention policy,
+        and sweeps lapsed idempotency keys and invitations (pasar_core.privacy)."""
         self.hub.on_cancel(self.cancel_local)
 
     @property

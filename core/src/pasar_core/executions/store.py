@@ -41,7 +41,14 @@ from pasar_core.executions.status import (
 )
 from pasar_core.storage.availability import is_unavailable
 from pasar_core.storage.db import patient_checkouts
-from pasar_core.storage.models import Agent, AgentConnection, AgentTool, Execution, ExecutionEvent
+from pasar_core.storage.models import (
+    Agent,
+    AgentConnection,
+    AgentTool,
+    Execution,
+    ExecutionEvent,
+    Membership,
+)
 
 log = logging.getLogger("pasar.executions.store")
 
@@ -123,11 +130,15 @@ _TOOL_IDS = (
     .where(AgentTool.agent_id == Agent.id)
     .scalar_subquery()
 )
+# Only the attachments of users still in the agent's organisation: one that outlived its
+# user's membership (removed, left, erased) serves nobody's runs.
 _CONNECTIONS = (
     select(func.json_object_agg(AgentConnection.provider, AgentConnection.user_id))
+    .join(Membership, (Membership.user_id == AgentConnection.user_id)
+          & (Membership.organisation_id == Agent.organisation_id))
     .where(AgentConnection.agent_id == Agent.id)
     .scalar_subquery()
-)
+)  # fmt: skip
 _LOAD = (
     select(
         *(EXECUTIONS.c[name] for name in (

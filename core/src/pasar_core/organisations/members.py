@@ -2,10 +2,13 @@
 
 The last admin can be neither demoted nor removed (LAST_ADMIN): the organisation's memberships
 are locked while the admins are counted, so two admins demoting each other cannot both win.
-Access tokens carry the role, so a changed or removed member's sessions end at once (in every
-process, pasar_core.accounts.revocations); their API keys read the role on each use.
-Every change leaves an audit row in the organisation (`member.added`, `member.role_changed`,
-`member.removed`), naming the member by id.
+Access tokens carry the role, so a demoted or removed member's sessions acting in the
+organisation end at once (in every process, pasar_core.accounts.revocations); a promotion ends
+none, and sessions in the member's other organisations are never ended (so an admin's flips
+reach no further than removing the member would). API keys read the role on each use. Every
+change leaves an audit row in the organisation (`member.role_changed` with how many sessions it
+ended, `member.removed`), naming the member by id. Members join through invitations
+(pasar_core.organisations.invitations).
 """
 
 from __future__ import annotations
@@ -14,26 +17,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.service import end_every_session
+from pasar_core.agents.connections import end_attachments
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
-from pasar_core.authz.roles import Role
-from pasar_core.errors import Conflict, LastAdmin, NotFound
+from pasar_core.authz.roles import RANK, Role
+from pasar_core.errors import LastAdmin, NotFound
 from pasar_core.organisations.store import parse_id
 from pasar_core.services import Services
 from pasar_core.storage.models import Membership, User
-
-
-class MemberInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: str = Field(min_length=3, max_length=320)
-    role: Role = "member"
 
 
 class RoleInput(BaseModel):
@@ -61,34 +57,12 @@ async def list_members(services: Services, organisation_id: uuid.UUID) -> list[M
         return [MemberView(*row) for row in rows]
 
 
-async def add_member(
-    services: Services, organisation_id: uuid.UUID, data: MemberInput, *, actor: Actor
-) -> MemberView:
-    """Add an existing user (by email) to the organisation."""
-    email = data.email.strip().lower()
-    try:
-        async with services.sessionmaker.begin() as session:
-            user = await session.scalar(select(User).where(User.email == email))
-            if user is None:
-                raise NotFound(f"no user with email {email[:320]!r}")
-            membership = Membership(
-                organisation_id=organisation_id, user_id=user.id, role=data.role
-            )
-            session.add(membership)
-            await session.flush()
-            await session.refresh(membership)
-            await audit.record(session, Action.MEMBER_ADDED, actor.within(organisation_id),
-                               target=("user", user.id), details={"role": data.role})  # fmt: skip
-    except IntegrityError:
-        raise Conflict(f"{email} is already a member") from None
-    return MemberView(user.id, user.email, membership.role, membership.created_at)
-
-
 async def _locked(session: AsyncSession, organisation_id: uuid.UUID) -> list[Membership]:
     return list(
         await session.scalars(
             select(Membership)
             .where(Membership.organisation_id == organisation_id)
+            .order_by(Membership.user_id)  # the order erasure locks them in
             .with_for_update()
         )
     )
@@ -115,7 +89,9 @@ async def set_member_role(
     *,
     actor: Actor,
 ) -> MemberView:
-    """Change a member's role; their sessions end (the new role is in their next token)."""
+    """Change a member's role. A demotion ends their sessions acting in this organisation at
+    once (their access tokens carry the stronger role); a promotion ends none (their next
+    refreshed token carries it). Their sessions in other organisations are never touched."""
     target_id = parse_id(user_id, "member")
     ended: tuple[list[uuid.UUID], float] = ([], 0.0)
     async with services.sessionmaker.begin() as session:
@@ -125,10 +101,15 @@ async def set_member_role(
             if data.role != "admin":
                 _keep_an_admin(memberships, membership)
             previous, membership.role = membership.role, data.role
-            ended = await end_every_session(session, services, target_id)
+            demoted = RANK[data.role] < RANK[previous]
+            if demoted:
+                ended = await end_every_session(
+                    session, services, target_id, organisation_id=organisation_id
+                )
             await audit.record(session, Action.ROLE_CHANGED, actor.within(organisation_id),
                                target=("user", target_id),
-                               details={"from": previous, "to": data.role})  # fmt: skip
+                               details={"from": previous, "to": data.role,
+                                        "sessions_ended": len(ended[0])})  # fmt: skip
         email = await session.scalar(select(User.email).where(User.id == target_id))
     services.revoked_sessions.add(*ended)
     return MemberView(target_id, email or "", membership.role, membership.created_at)
@@ -137,15 +118,19 @@ async def set_member_role(
 async def remove_member(
     services: Services, organisation_id: uuid.UUID, user_id: str | uuid.UUID, *, actor: Actor
 ) -> None:
-    """Remove a member (their agents in the organisation stay, owned by them, until deleted);
-    their sessions end."""
+    """Remove a member (their agents in the organisation stay, owned by them, until deleted;
+    the grants they attached to its agents are detached); their sessions acting in this
+    organisation end."""
     target_id = parse_id(user_id, "member")
     async with services.sessionmaker.begin() as session:
         memberships = await _locked(session, organisation_id)
         membership = _target(memberships, target_id)
         _keep_an_admin(memberships, membership)
         await session.delete(membership)
-        sessions, until = await end_every_session(session, services, target_id)
+        await end_attachments(session, target_id, organisation_id)
+        sessions, until = await end_every_session(
+            session, services, target_id, organisation_id=organisation_id
+        )
         await audit.record(session, Action.MEMBER_REMOVED, actor.within(organisation_id),
                            target=("user", target_id), details={"role": membership.role})  # fmt: skip
     services.revoked_sessions.add(sessions, until)

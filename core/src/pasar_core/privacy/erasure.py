@@ -8,7 +8,8 @@ stop and their rq jobs removed; their stored files are deleted; then, in one tra
 sessions end, the user row goes (every table holding their id cascades: memberships, agents,
 secrets, runs and events, API keys, tokens, grants, custom tools, knowledge and vectors,
 idempotency keys), their custom tools' revision counter goes, and one `user.deleted` row is
-written that holds the user's id and no other personal data.
+written that holds the user's id and no other personal data (not the client's address). A
+personal organisation of theirs that stays (it has other members) loses its name, their email.
 
 What stays, by design: audit rows (append-only; they hold ids, never names or emails) and the
 session denylist rows (`revoked_sessions`: the user's id and session ids), which refuse the
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import Row, Select, delete, select, update
 
 from pasar_core.accounts.passwords import verify_password
 from pasar_core.accounts.principal import Principal
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pasar.privacy")
 FILE_PAGE = 1000
+FORMER_PERSONAL = "personal organisation of a deleted account"
 
 
 class ErasureRequest(BaseModel):
@@ -59,17 +63,20 @@ class ErasureRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-async def _organisations_to_delete(services: Services, user_id: uuid.UUID) -> list[uuid.UUID]:
+def _memberships_of_my_organisations(user_id: uuid.UUID) -> Select[uuid.UUID, uuid.UUID, str]:
+    mine = select(Membership.organisation_id).where(Membership.user_id == user_id)
+    return (
+        select(Membership.organisation_id, Membership.user_id, Membership.role)
+        .where(Membership.organisation_id.in_(mine))
+        .order_by(Membership.organisation_id, Membership.user_id)
+    )
+
+
+def _organisations_to_delete(
+    user_id: uuid.UUID, rows: Sequence[Row[uuid.UUID, uuid.UUID, str]]
+) -> list[uuid.UUID]:
     """The organisations only this user is in; refuses when they are the last admin of one
     that has other members."""
-    mine = select(Membership.organisation_id).where(Membership.user_id == user_id)
-    async with services.sessionmaker() as session:
-        rows = (
-            await session.execute(
-                select(Membership.organisation_id, Membership.user_id, Membership.role)
-                .where(Membership.organisation_id.in_(mine))
-            )
-        ).all()  # fmt: skip
     members: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
     for row in rows:
         members.setdefault(row.organisation_id, []).append((row.user_id, row.role))
@@ -137,8 +144,10 @@ async def delete_my_account(
         raise Unauthenticated("the account no longer exists")
     if not await verify_password(password_hash, request.password):
         raise WrongPassword("the password is wrong")
-    organisations = await _organisations_to_delete(services, user_id)
-    actor = Actor.of(principal)
+    async with services.sessionmaker() as session:  # refused early, before anything is undone
+        rows = (await session.execute(_memberships_of_my_organisations(user_id))).all()
+    organisations = _organisations_to_delete(user_id, rows)
+    actor = replace(Actor.of(principal), source=None)  # the client's address is personal data
     async with services.sessionmaker() as session:
         providers = list(
             await session.scalars(select(AuthToken.provider).where(AuthToken.user_id == user_id))
@@ -151,10 +160,20 @@ async def delete_my_account(
         user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
         if user is None:
             raise Unauthenticated("the account no longer exists")
+        # Decided again with the organisations' memberships locked (in a stable order, the
+        # locks members.py takes): two admins erasing themselves, or an admin demoted or
+        # removed meanwhile, wait for each other and the second sees the first's outcome.
+        locked = _memberships_of_my_organisations(user_id).with_for_update()
+        organisations = _organisations_to_delete(user_id, (await session.execute(locked)).all())
         sessions, until = await end_every_session(session, services, user_id)
         if organisations:
             await session.execute(delete(Organisation).where(Organisation.id.in_(organisations)))
         await session.execute(delete(ToolRevision).where(ToolRevision.scope == f"user:{user_id}"))
+        await session.execute(  # a personal organisation that stays (others are in it)
+            update(Organisation)
+            .where(Organisation.created_by == user_id, Organisation.personal.is_(True))
+            .values(name=FORMER_PERSONAL)
+        )
         await session.delete(user)
         await audit.record(
             session, Action.USER_DELETED, actor, target=("user", user_id),

@@ -32,6 +32,7 @@ from pasar_core.storage.models import (
     Embedding,
     Execution,
     ExecutionEvent,
+    Invitation,
     Membership,
     Organisation,
     User,
@@ -127,18 +128,33 @@ async def export_user_data(services: Services, principal: Principal) -> dict[str
                 session, AgentConnection, AgentConnection.user_id == user_id
             ),
             "knowledge": await _rows(session, Embedding, Embedding.user_id == user_id),
-            "audit_log": await _rows(
-                session,
-                AuditEntry,
-                or_(
-                    AuditEntry.actor_id == user_id,
-                    (AuditEntry.target_type == "user") & (AuditEntry.target_id == str(user_id)),
+            "audit_log": _without_others_addresses(
+                user_id,
+                await _rows(
+                    session,
+                    AuditEntry,
+                    or_(
+                        AuditEntry.actor_id == user_id,
+                        (AuditEntry.target_type == "user") & (AuditEntry.target_id == str(user_id)),
+                    ),
+                    order=AuditEntry.id,
                 ),
-                order=AuditEntry.id,
+            ),
+            "invitations": await _rows(
+                session, Invitation, Invitation.email == principal.email.lower()
             ),
         }
     document["files"] = await _files(services, user_id)
     return document
+
+
+def _without_others_addresses(
+    user_id: uuid.UUID, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A row about the user that someone else wrote keeps who (an id), not where from: the
+    address is that person's personal data, not the user's."""
+    return [row if row.get("actor_id") == str(user_id) else {**row, "source": None}
+            for row in rows]  # fmt: skip
 
 
 async def _files(services: Services, user_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     false,
     func,
@@ -65,7 +66,11 @@ class Organisation(Base):
     """A team. Every user has a personal one (created at sign-up) where they are admin."""
 
     __tablename__ = "organisations"
-    __table_args__ = (CheckConstraint("retention_days > 0", name="retention_days"),)
+    __table_args__ = (
+        CheckConstraint("retention_days > 0", name="retention_days"),
+        CheckConstraint("knowledge_days > 0", name="knowledge_days"),
+        CheckConstraint("file_days > 0", name="file_days"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -74,8 +79,12 @@ class Organisation(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     retention_days: Mapped[int | None] = mapped_column(Integer)
-    """Days its finished runs (with their events) are kept; None keeps them
-    (pasar_core.privacy.retention)."""
+    """Days its finished runs (with their events) are kept after they finished; None keeps
+    them (pasar_core.privacy.retention)."""
+    knowledge_days: Mapped[int | None] = mapped_column(Integer)
+    """Days the knowledge (embeddings) of its agents is kept; None keeps it."""
+    file_days: Mapped[int | None] = mapped_column(Integer)
+    """Days stored files are kept (a personal organisation's policy: files are their user's)."""
     created_at: Mapped[datetime] = _now()
 
 
@@ -96,6 +105,33 @@ class Membership(Base):
     __table_args__ = (CheckConstraint(ROLE_CHECK, name="role"),)
 
 
+class Invitation(Base):
+    """An admin's invitation of an email address into an organisation with a role: a pending
+    offer, not a membership (pasar_core.organisations.invitations). Accepting it makes the
+    membership; accepting, declining or revoking it deletes the row; it lapses at `expires_at`."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False
+    )
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, index=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(ROLE_CHECK, name="role"),
+        UniqueConstraint("organisation_id", "email"),
+    )
+
+
 def _organisation() -> Mapped[uuid.UUID]:
     return mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
@@ -113,6 +149,9 @@ class ApiKey(Base):
     organisation_id: Mapped[uuid.UUID] = _organisation()
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     """At most its creator's role in the organisation (the lower of both applies)."""
+    operator: Mapped[bool] = mapped_column(nullable=False, default=False, server_default=false())
+    """Whether the key carries its creator's operator powers (asked for at creation, by an
+    operator; they also need the creator to be the operator still)."""
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     created_at: Mapped[datetime] = _now()
@@ -439,6 +478,7 @@ class Execution(Base):
         Index("ix_executions_status", "status"),
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
         Index("ix_executions_organisation_created", "organisation_id", "created_at"),
+        Index("ix_executions_organisation_finished", "organisation_id", "finished_at"),
         Index(
             "ix_executions_active_heartbeat",
             "heartbeat_at",
@@ -551,12 +591,16 @@ class AuditEntry(Base):
 
 
 class IdempotencyKey(Base):
-    """A claimed `Idempotency-Key` of one user on one route, with the first answer."""
+    """A claimed `Idempotency-Key` of one user acting in one organisation on one route, with
+    the first answer."""
 
     __tablename__ = "idempotency_keys"
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
     )
     route: Mapped[str] = mapped_column(String(64), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)

@@ -73,18 +73,25 @@ async def resolve_create_api_key(
     expires_in_s: int | None = None,
     expires_at: datetime | None = None,
     role: str | None = None,
+    operator: bool = False,
 ) -> ApiKey:
     context = info.context
     principal = await context.principal()
     request = parse_model(
         api_key_store.ApiKeyRequest,
-        {"name": name, "expires_in_s": expires_in_s, "expires_at": expires_at, "role": role},
+        {
+            "name": name,
+            "expires_in_s": expires_in_s,
+            "expires_at": expires_at,
+            "role": role,
+            "operator": operator,
+        },
         what="API key",
     )
     created = await api_key_store.create_api_key(
         context.services, principal.user_id, request,
         organisation_id=principal.organisation_id, caller_role=principal.role,
-        actor=Actor.of(principal),
+        caller_operator=principal.operator, actor=Actor.of(principal),
     )  # fmt: skip
     return ApiKey.of(created)
 

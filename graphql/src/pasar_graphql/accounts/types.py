@@ -116,12 +116,14 @@ class ApiKeyInfo:
     revoked_at: datetime | None
     role: str
     organisation_id: strawberry.ID
+    operator: bool
 
     @classmethod
     def of(cls, view: ApiKeyView) -> ApiKeyInfo:
         return cls(
             id=strawberry.ID(str(view.id)),
             role=view.role,
+            operator=view.operator,
             organisation_id=strawberry.ID(str(view.organisation_id)),
             name=view.name,
             prefix=view.prefix,
@@ -143,6 +145,7 @@ class ApiKey:
     expires_at: datetime | None
     role: str
     organisation_id: strawberry.ID
+    operator: bool
 
     @classmethod
     def of(cls, created: CreatedApiKey) -> ApiKey:
@@ -150,6 +153,7 @@ class ApiKey:
         return cls(
             id=strawberry.ID(str(view.id)),
             role=view.role,
+            operator=view.operator,
             organisation_id=strawberry.ID(str(view.organisation_id)),
             name=view.name,
             prefix=view.prefix,

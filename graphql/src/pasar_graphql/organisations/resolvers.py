@@ -7,13 +7,19 @@ from pasar_core.accounts.service import SwitchRequest, switch_organisation
 from pasar_core.agents.connections import attach_connection, detach_connection
 from pasar_core.agents.service import SharingInput, share_agent
 from pasar_core.audit.record import Actor
-from pasar_core.organisations import members, store
+from pasar_core.organisations import invitations, members, store
 from pasar_core.schemas import parse_model
 
 from pasar_graphql.accounts.types import AccessToken
 from pasar_graphql.agents.types import Agent
 from pasar_graphql.context import Info
-from pasar_graphql.organisations.types import AttachedConnection, Member, Organisation
+from pasar_graphql.organisations.types import (
+    AttachedConnection,
+    Invitation,
+    Member,
+    Organisation,
+    ReceivedInvitationType,
+)
 from pasar_graphql.permissions import allowed
 
 
@@ -47,14 +53,50 @@ async def resolve_switch_organisation(info: Info, organisation_id: strawberry.ID
     return AccessToken.of(pair)
 
 
-async def resolve_add_member(info: Info, email: str, role: str = "member") -> Member:
+async def resolve_invite_member(info: Info, email: str, role: str = "member") -> Invitation:
     context = info.context
     principal = await context.principal()
-    data = parse_model(members.MemberInput, {"email": email, "role": role}, what="member")
-    view = await members.add_member(
+    data = parse_model(
+        invitations.InvitationInput, {"email": email, "role": role}, what="invitation"
+    )
+    view = await invitations.invite(
         context.services, principal.organisation_id, data, actor=Actor.of(principal)
     )
-    return Member.of(view)
+    return Invitation.of(view)
+
+
+async def resolve_invitations(info: Info) -> list[Invitation]:
+    context = info.context
+    principal = await context.principal()
+    views = await invitations.list_invitations(context.services, principal.organisation_id)
+    return [Invitation.of(view) for view in views]
+
+
+async def resolve_revoke_invitation(info: Info, id: strawberry.ID) -> bool:
+    context = info.context
+    principal = await context.principal()
+    await invitations.revoke_invitation(
+        context.services, principal.organisation_id, str(id), actor=Actor.of(principal)
+    )
+    return True
+
+
+async def resolve_my_invitations(info: Info) -> list[ReceivedInvitationType]:
+    context = info.context
+    views = await invitations.my_invitations(context.services, await context.principal())
+    return [ReceivedInvitationType.of(view) for view in views]
+
+
+async def resolve_accept_invitation(info: Info, id: strawberry.ID) -> Organisation:
+    context = info.context
+    view = await invitations.accept_invitation(context.services, await context.principal(), str(id))
+    return Organisation.of(view)
+
+
+async def resolve_decline_invitation(info: Info, id: strawberry.ID) -> bool:
+    context = info.context
+    await invitations.decline_invitation(context.services, await context.principal(), str(id))
+    return True
 
 
 async def resolve_set_member_role(info: Info, user_id: strawberry.ID, role: str) -> Member:
@@ -111,6 +153,14 @@ class OrganisationQueries:
         resolver=resolve_members, permission_classes=allowed("members.list"),
         description="The members of the organisation you act in.",
     )  # fmt: skip
+    invitations = strawberry.field(
+        resolver=resolve_invitations, permission_classes=allowed("members.invitations"),
+        description="Admins: the pending invitations of the organisation you act in.",
+    )  # fmt: skip
+    my_invitations = strawberry.field(
+        resolver=resolve_my_invitations, permission_classes=allowed("invitations.mine"),
+        description="Your pending invitations into organisations.",
+    )  # fmt: skip
 
 
 @strawberry.type
@@ -124,18 +174,34 @@ class OrganisationMutations:
         permission_classes=allowed("accounts.switch_organisation"),
         description="A new session acting in another of your organisations.",
     )  # fmt: skip
-    add_member = strawberry.mutation(
-        resolver=resolve_add_member, permission_classes=allowed("members.add"),
-        description="Admins: add an existing user (by email) with a role.",
+    invite_member = strawberry.mutation(
+        resolver=resolve_invite_member, permission_classes=allowed("members.invite"),
+        description="Admins: invite an email address with a role (the same answer whether or "
+        "not it is registered); it joins only when the invitee accepts.",
+    )  # fmt: skip
+    revoke_invitation = strawberry.mutation(
+        resolver=resolve_revoke_invitation,
+        permission_classes=allowed("members.revoke_invitation"),
+        description="Admins: withdraw a pending invitation.",
+    )  # fmt: skip
+    accept_invitation = strawberry.mutation(
+        resolver=resolve_accept_invitation, permission_classes=allowed("invitations.accept"),
+        description="Join the organisation with the invitation's role (a session, not an API "
+        "key).",
+    )  # fmt: skip
+    decline_invitation = strawberry.mutation(
+        resolver=resolve_decline_invitation, permission_classes=allowed("invitations.decline"),
+        description="Decline an invitation you received.",
     )  # fmt: skip
     set_member_role = strawberry.mutation(
         resolver=resolve_set_member_role, permission_classes=allowed("members.set_role"),
-        description="Admins: change a member's role (never the last admin's); their sessions "
-        "end.",
+        description="Admins: change a member's role (never the last admin's); a demotion ends "
+        "their sessions in this organisation.",
     )  # fmt: skip
     remove_member = strawberry.mutation(
         resolver=resolve_remove_member, permission_classes=allowed("members.remove"),
-        description="Admins: remove a member (never the last admin); their sessions end.",
+        description="Admins: remove a member (never the last admin); their sessions in this "
+        "organisation end.",
     )  # fmt: skip
     share_agent = strawberry.mutation(
         resolver=resolve_share_agent, permission_classes=allowed("agents.share"),

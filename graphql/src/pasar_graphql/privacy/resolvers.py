@@ -15,15 +15,24 @@ from pasar_graphql.context import Info
 from pasar_graphql.permissions import allowed
 
 
-@strawberry.type(description="How long the organisation keeps its finished runs.")
+@strawberry.type(description="How long the organisation keeps its runs, knowledge and files.")
 class RetentionPolicy:
     execution_days: int | None = strawberry.field(
-        description="Days finished runs and their events are kept; null keeps them."
+        description="Days finished runs and their events are kept after they finished; null "
+        "keeps them."
+    )
+    knowledge_days: int | None = strawberry.field(
+        description="Days its agents' knowledge (embeddings) is kept; null keeps it."
+    )
+    file_days: int | None = strawberry.field(
+        description="Days stored files are kept (a personal organisation's: its user's files); "
+        "null keeps them."
     )
 
     @classmethod
     def of(cls, data: RetentionInput) -> RetentionPolicy:
-        return cls(execution_days=data.execution_days)
+        return cls(execution_days=data.execution_days, knowledge_days=data.knowledge_days,
+                   file_days=data.file_days)  # fmt: skip
 
 
 async def resolve_export_my_data(info: Info) -> JSON:
@@ -44,10 +53,22 @@ async def resolve_delete_my_account(info: Info, password: str) -> bool:
     return True
 
 
-async def resolve_set_retention_policy(info: Info, execution_days: int | None) -> RetentionPolicy:
+async def resolve_set_retention_policy(
+    info: Info,
+    execution_days: int | None = strawberry.UNSET,
+    knowledge_days: int | None = strawberry.UNSET,
+    file_days: int | None = strawberry.UNSET,
+) -> RetentionPolicy:
+    """Only the arguments given change (null: keep everything of that kind)."""
     context = info.context
     principal = await context.principal()
-    data = parse_model(RetentionInput, {"execution_days": execution_days}, what="retention")
+    given = {"execution_days": execution_days, "knowledge_days": knowledge_days,
+             "file_days": file_days}  # fmt: skip
+    data = parse_model(
+        RetentionInput,
+        {name: value for name, value in given.items() if value is not strawberry.UNSET},
+        what="retention",
+    )
     saved = await set_retention(
         context.services, principal.organisation_id, data, Actor.of(principal)
     )
@@ -80,5 +101,6 @@ class PrivacyMutations:
     set_retention_policy: RetentionPolicy = strawberry.field(
         resolver=resolve_set_retention_policy,
         permission_classes=allowed("retention.set"),
-        description="Admins: days the organisation keeps finished runs (null: keep them).",
+        description="Admins: days the organisation keeps finished runs, its agents' knowledge "
+        "and (a personal organisation's) files; only the arguments given change (null: keep).",
     )
