@@ -1,0 +1,40 @@
+// pasar's GraphiQL: every file from this server; queries over HTTP, subscriptions over a
+// websocket (graphql-transport-ws); a signed-in dashboard user's token fills the auth header.
+import { authHeaders } from "../session.js";
+
+const EXAMPLE = `# pasar's GraphQL playground. Run a query with Ctrl-Enter.
+# The explorer (left) builds queries from the schema; signed in on the dashboard,
+# your token is in the Headers tab below.
+{
+  tools {
+    id
+    description
+  }
+}
+`;
+
+const headers = authHeaders();
+const url = new URL("/graphql", window.location.href);
+const socket = new URL(url);
+socket.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+
+const fetcher = GraphiQL.createFetcher({
+  url: url.href,
+  subscriptionUrl: socket.href,
+  wsConnectionParams: headers, // browsers cannot set headers on a websocket: connection_init
+});
+
+function Playground() {
+  return React.createElement(GraphiQL, {
+    fetcher,
+    defaultQuery: EXAMPLE,
+    defaultHeaders: Object.keys(headers).length ? JSON.stringify(headers, null, 2) : undefined,
+    defaultEditorToolsVisibility: Object.keys(headers).length ? "headers" : true,
+    plugins: [GraphiQLPluginExplorer.explorerPlugin()],
+    isHeadersEditorEnabled: true,
+    shouldPersistHeaders: false, // a token never lands in localStorage
+    inputValueDeprecation: true,
+  });
+}
+
+ReactDOM.createRoot(document.getElementById("graphiql")).render(React.createElement(Playground));
