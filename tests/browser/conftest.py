@@ -36,7 +36,14 @@ from pasar_core.testing import (
     TEST_SECRET_KEY,
     PostgresForTests,
 )
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Route,
+    sync_playwright,
+)
 
 from pasar.app import create_app
 from tests.support.servers import free_port
@@ -45,6 +52,7 @@ T = TypeVar("T")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
+HANDLED_ANSWER = "Failed to load resource: the server responded with a status of 4"
 CHROMIUM_FLAGS = [
     "--no-sandbox",  # root on these machines
     "--disable-gpu",
@@ -171,6 +179,7 @@ class OriginGuard:
     origin: str
     foreign: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    """Uncaught exceptions and console errors (CSP refusals among them) of its pages."""
 
     def watch(self, context: BrowserContext) -> None:
         def route(route: Route) -> None:
@@ -190,12 +199,14 @@ class OriginGuard:
             "websocket",
             lambda ws: None if ws.url.startswith(ws_origin + "/") else self.foreign.append(ws.url),
         )
-        page.on(
-            "console",
-            lambda message: (
-                self.console_errors.append(message.text) if message.type == "error" else None
-            ),
-        )
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.console_errors.append(f"uncaught: {error}"))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        # An API answer of 4xx the page handled is logged by Chromium as a failed resource:
+        # not an error of the page's own (uncaught exceptions and CSP refusals are).
+        if message.type == "error" and not message.text.startswith(HANDLED_ANSWER):
+            self.console_errors.append(message.text)
 
 
 @pytest.fixture

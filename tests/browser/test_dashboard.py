@@ -1,0 +1,143 @@
+"""The dashboard in a real Chromium, as a new user meets it: sign up, browse the catalogue,
+create an agent with tools, run it with the scripted model, watch the steps stream in, approve
+the risky call, read the answer and the history; at desktop width and at 375 px."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from pasar_core.testing import TEST_PASSWORD
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import DESKTOP, PHONE, OriginGuard, screenshot
+
+SCRIPT = [
+    {"tool_calls": [{"name": "txt_write", "args": {"path": "hello.txt", "content": "hi"}}]},
+    {"content": "I wrote hello.txt."},
+]
+
+
+def sign_up_in_the_page(page: Page) -> str:
+    email = f"new-{uuid.uuid4().hex[:10]}@example.com"
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Sign in to pasar")).to_be_visible()
+    page.get_by_role("button", name="New here? Create an account").click()
+    page.get_by_label("Email", exact=True).fill("not an email")
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_label("Email", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Password", exact=True)).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", name="Your agents")).to_be_visible()
+    return email
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "375px"])
+def test_a_new_user_creates_runs_and_approves(
+    new_page: Callable[..., Page], guard: OriginGuard, viewport: dict[str, int]
+) -> None:
+    width = "desktop" if viewport == DESKTOP else "375px"
+    page = new_page(viewport)
+    sign_up_in_the_page(page)
+    screenshot(page, f"dashboard-agents-{width}")
+
+    # the catalogue: searchable, Google tools with their permissions and how sensitive they are
+    page.get_by_role("link", name="Catalogue").click()
+    page.get_by_label("Search").fill("email gmail send")
+    gmail = page.locator(".tool").filter(has_text="Send an email with Gmail")
+    expect(gmail).to_be_visible()
+    expect(gmail.locator(".permissions")).to_contain_text("Asks Google for:")
+    expect(gmail.locator(".permissions .badge")).not_to_have_text("Unknown")
+    page.get_by_label("Search").fill("")
+    page.get_by_label("Family").select_option(label="Files")
+    expect(page.locator(".family h2")).to_have_text(["Files"])
+    screenshot(page, f"dashboard-catalogue-{width}")
+
+    # a new agent: the form checks fields before sending, previews permissions as tools are ticked
+    page.get_by_role("link", name="Agents").click()
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Name").fill("Note writer")
+    page.get_by_label("Instructions").fill("Write the notes I ask for.")
+    page.get_by_label("Model", exact=True).fill("scripted")
+    page.get_by_text("Advanced model options").click()
+    page.get_by_label("Model options (JSON)").fill("{not json")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_text(re.compile("Not valid JSON"))).to_be_visible()
+    page.get_by_label("Model options (JSON)").fill(json.dumps({"script": SCRIPT}))
+    page.get_by_label(re.compile("^Send an email with Gmail")).check()
+    preview = page.locator("#scope-preview")
+    expect(preview).to_contain_text("Google will be asked for:")
+    page.get_by_label(re.compile("^Send an email with Gmail")).uncheck()
+    expect(preview).to_contain_text("No tool needs a permission")
+    page.get_by_label(re.compile("^Write a text file")).check()
+    page.get_by_label(re.compile("^Writes:")).check()  # ask before writing
+    screenshot(page, f"dashboard-agent-form-{width}")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_role("status").filter(has_text="Agent created.")).to_be_visible()
+
+    # run it: the steps stream in, the write waits for approval, the answer shows
+    page.get_by_role("link", name="Open the agent to run it").click()
+    expect(page.get_by_role("heading", name="Note writer")).to_be_visible()
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_text("Type what the agent should do.")).to_be_visible()
+    page.get_by_label("What should the agent do?").fill("Write hello.txt")
+    page.get_by_role("button", name="Run").click()
+    steps = page.get_by_role("list", name="Steps")
+    expect(steps).to_contain_text("decides to call txt:write")
+    expect(page.get_by_role("heading", name="Approve this action?")).to_be_visible()
+    expect(page.locator(".approval pre")).to_contain_text('"path": "hello.txt"')
+    expect(page.locator(".run-status")).to_have_text("Waiting for your approval")
+    screenshot(page, f"dashboard-approval-{width}")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator(".run-status")).to_have_text("Finished")
+    expect(steps).to_contain_text("txt:write answered")
+    expect(page.locator(".answer")).to_contain_text("I wrote hello.txt.")
+    screenshot(page, f"dashboard-run-{width}")
+
+    page.get_by_role("link", name="Back to the agent").click()
+    expect(page.locator(".history li")).to_have_count(1)
+    expect(page.locator(".history li")).to_contain_text("Finished")
+    assert guard.console_errors == []
+
+
+def test_an_expired_session_returns_to_sign_in_keeping_the_form(
+    new_page: Callable[..., Page], guard: OriginGuard, live_server: str
+) -> None:
+    page = new_page()
+    email = sign_up_in_the_page(page)
+    page.goto("/#/agents/new")
+    page.get_by_label("Name").fill("Half-typed agent")
+    page.get_by_label("Instructions").fill("Something I do not want to type twice.")
+    session = json.loads(page.evaluate("sessionStorage.getItem('pasar.session')"))
+    # the session ends elsewhere (signed out on another device): its tokens stop working
+    ended = httpx.post(
+        f"{live_server}/auth/logout", json={"refresh_token": session["refresh_token"]}
+    )
+    assert ended.status_code == 204
+    page.get_by_label("Model", exact=True).fill("scripted")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_role("status")).to_contain_text("Your session has ended")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Name")).to_have_value("Half-typed agent")
+    expect(page.get_by_label("Instructions")).to_have_value(
+        "Something I do not want to type twice."
+    )
+    expect(page.get_by_label("Model", exact=True)).to_have_value("scripted")
+    # a wrong password is a readable error, not a lost form
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".form-error")).not_to_be_empty()
+    assert guard.console_errors == []
