@@ -36,6 +36,14 @@ from pasar_core.testing import (
     TEST_SECRET_KEY,
     PostgresForTests,
 )
+from pasar_google_workspace.emulator import EmulatorState
+from pasar_google_workspace.testing import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    RunningEmulator,
+    emulator_client,
+    serve_emulator,
+)
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -137,11 +145,22 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 
 
 @pytest.fixture(scope="session")
+def browser_google() -> Iterator[RunningEmulator]:
+    """The Google emulator for the session's live server (consent redirects to it)."""
+    with serve_emulator(EmulatorState(clients={CLIENT_ID: CLIENT_SECRET})) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def live_server(
-    pasar_postgres: PostgresForTests, tmp_path_factory: pytest.TempPathFactory
+    pasar_postgres: PostgresForTests,
+    tmp_path_factory: pytest.TempPathFactory,
+    browser_google: RunningEmulator,
 ) -> Iterator[str]:
-    """pasar with its lifespan, on 127.0.0.1, for the whole session (one database)."""
+    """pasar with its lifespan, on 127.0.0.1, for the whole session (one database), its
+    Google OAuth client pointed at the emulator."""
     name = f"pasar_browser_{uuid.uuid4().hex[:12]}"
+    port = free_port()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("browser-data"),
         database_url=pasar_postgres.create_database(name, template=TEMPLATE_DATABASE),
@@ -151,8 +170,9 @@ def live_server(
         rate_limit_auth=TEST_RATE_LIMIT,
         rate_limit_writes=TEST_RATE_LIMIT,
         rate_limit_runs=TEST_RATE_LIMIT,
+        public_url=f"http://127.0.0.1:{port}",
+        oauth_clients={"google": emulator_client(browser_google)},
     )
-    port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
@@ -178,13 +198,16 @@ class OriginGuard:
 
     origin: str
     foreign: list[str] = field(default_factory=list)
+    provider: str | None = None
+    """The OAuth provider's origin (the Google emulator) a consent test lets pages navigate to."""
     console_errors: list[str] = field(default_factory=list)
     """Uncaught exceptions and console errors (CSP refusals among them) of its pages."""
 
     def watch(self, context: BrowserContext) -> None:
         def route(route: Route) -> None:
             url = route.request.url
-            if url == self.origin or url.startswith(self.origin + "/"):
+            allowed = [self.origin, *([self.provider] if self.provider else [])]
+            if any(url == origin or url.startswith(origin + "/") for origin in allowed):
                 route.continue_()
             else:
                 self.foreign.append(url)

@@ -12,9 +12,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 from pasar_core.testing import TEST_PASSWORD
+from pasar_google_workspace.testing import RunningEmulator
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, OriginGuard, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, OriginGuard, at_both_widths, screenshot
 
 SCRIPT = [
     {"tool_calls": [{"name": "txt_write", "args": {"path": "hello.txt", "content": "hi"}}]},
@@ -140,4 +141,61 @@ def test_an_expired_session_returns_to_sign_in_keeping_the_form(
     page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator(".form-error")).not_to_be_empty()
+    assert guard.console_errors == []
+
+
+def test_connect_google_then_keys_and_connections(
+    new_page: Callable[..., Page], guard: OriginGuard, browser_google: RunningEmulator
+) -> None:
+    guard.provider = browser_google.url  # the consent's one hop to "Google"
+    page = new_page()
+    sign_up_in_the_page(page)
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_label("Name").fill("Mail reader")
+    page.get_by_label("Model", exact=True).fill("scripted")
+    page.get_by_label(re.compile("^Search and read Gmail")).check()
+    preview = page.locator("#scope-preview")
+    expect(preview).to_contain_text("not granted yet")
+    page.get_by_role("button", name="Create agent").click()
+    # the server's field error (the scripted model needs a script) opens the advanced options
+    options = page.get_by_label("Model options (JSON)")
+    expect(options).to_be_visible()
+    expect(options).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text("'script' is a required property")).to_be_visible()
+    page.get_by_label("Model", exact=True).fill("openai:gpt-4o-mini")
+    options.fill("{}")
+    page.get_by_role("button", name="Create agent").click()
+    connect = page.get_by_role("link", name="Connect Google")
+    expect(connect).to_be_visible()
+    at_both_widths(page, "dashboard-connect-google")
+
+    # the consent link opens in its own tab: pasar's sign-in, the emulator, pasar's callback
+    with page.expect_popup() as opened:
+        connect.click()
+    consent = opened.value
+    consent.get_by_label(re.compile("^Password of")).fill(TEST_PASSWORD)
+    consent.get_by_role("button", name=re.compile("^Continue to")).click()
+    expect(consent.get_by_role("heading", name=re.compile("connected$"))).to_be_visible()
+    consent.close()
+
+    page.get_by_role("link", name="Check the connection").click()
+    expect(page.locator(".connections li")).to_have_count(1)
+    expect(page.locator(".connections .badge")).to_have_text("Working")
+    at_both_widths(page, "dashboard-connections")
+    page.get_by_role("link", name="Agents").click()
+    page.get_by_role("link", name="Mail reader").click()
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Name")).to_have_value("Mail reader")
+    expect(page.get_by_label(re.compile("^Search and read Gmail"))).to_be_checked()
+    expect(preview).to_contain_text("Google will be asked for:")
+    expect(preview).not_to_contain_text("not granted yet")
+
+    # API keys: created and shown once, then revoked
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name", exact=True).fill("laptop")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("pre.secret")).to_have_text(re.compile(r"\S{20,}"))
+    expect(page.locator(".keys .badge")).to_have_text("active")
+    page.get_by_role("button", name="Revoke laptop").click()
+    expect(page.locator(".keys .badge")).to_have_text("revoked")
     assert guard.console_errors == []

@@ -173,6 +173,7 @@ export function agentFormView({ agentId, navigate }) {
         }
       }
       showFieldError(entry, message);
+      if (message) entry.input.closest("details")?.setAttribute("open", "");
       if (message && valid) entry.input.focus();
       valid &&= !message;
     }
@@ -235,7 +236,9 @@ export function agentFormView({ agentId, navigate }) {
       for (const [path, message] of Object.entries(found)) {
         const entry = fields[path];
         if (entry) {
+          entry.input.closest("details")?.setAttribute("open", ""); // never an error out of sight
           showFieldError(entry, message);
+          if (!placed) entry.input.focus();
           placed = true;
         } else if (path.startsWith("/tools")) {
           toolsError.textContent = message;
