@@ -15,7 +15,14 @@ from pasar_core.testing import TEST_PASSWORD
 from pasar_google_workspace.testing import RunningEmulator
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, PHONE, OriginGuard, at_both_widths, screenshot
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    OriginGuard,
+    assert_accessible,
+    at_both_widths,
+    screenshot,
+)
 
 SCRIPT = [
     {"tool_calls": [{"name": "txt_write", "args": {"path": "hello.txt", "content": "hi"}}]},
@@ -27,6 +34,7 @@ def sign_up_in_the_page(page: Page) -> str:
     email = f"new-{uuid.uuid4().hex[:10]}@example.com"
     page.goto("/")
     expect(page.get_by_role("heading", name="Sign in to pasar")).to_be_visible()
+    assert_accessible(page)
     page.get_by_role("button", name="New here? Create an account").click()
     page.get_by_label("Email", exact=True).fill("not an email")
     page.get_by_label("Password", exact=True).fill("short")
@@ -48,6 +56,7 @@ def test_a_new_user_creates_runs_and_approves(
     page = new_page(viewport)
     sign_up_in_the_page(page)
     screenshot(page, f"dashboard-agents-{width}")
+    assert_accessible(page)
 
     # the catalogue: searchable, Google tools with their permissions and how sensitive they are
     page.get_by_role("link", name="Catalogue").click()
@@ -60,6 +69,7 @@ def test_a_new_user_creates_runs_and_approves(
     page.get_by_label("Family").select_option(label="Files")
     expect(page.locator(".family h2")).to_have_text(["Files"])
     screenshot(page, f"dashboard-catalogue-{width}")
+    assert_accessible(page)
 
     # a new agent: the form checks fields before sending, previews permissions as tools are ticked
     page.get_by_role("link", name="Agents").click()
@@ -82,6 +92,7 @@ def test_a_new_user_creates_runs_and_approves(
     page.get_by_label(re.compile("^Write a text file")).check()
     page.get_by_label(re.compile("^Writes:")).check()  # ask before writing
     screenshot(page, f"dashboard-agent-form-{width}")
+    assert_accessible(page)
     page.get_by_role("button", name="Create agent").click()
     expect(page.get_by_role("status").filter(has_text="Agent created.")).to_be_visible()
 
@@ -98,11 +109,19 @@ def test_a_new_user_creates_runs_and_approves(
     expect(page.locator(".approval pre")).to_contain_text('"path": "hello.txt"')
     expect(page.locator(".run-status")).to_have_text("Waiting for your approval")
     screenshot(page, f"dashboard-approval-{width}")
-    page.get_by_role("button", name="Approve").click()
-    expect(page.locator(".run-status")).to_have_text("Finished")
-    expect(steps).to_contain_text("txt:write answered")
+    assert_accessible(page)
+    if width == "desktop":
+        page.get_by_role("button", name="Approve").click()
+        expect(page.locator(".run-status")).to_have_text("Finished")
+        expect(steps).to_contain_text("txt:write answered")
+    else:  # the other decision: the tool never runs, the model is told so
+        page.get_by_role("button", name="Reject").click()
+        expect(page.locator(".approval")).to_contain_text("Rejected")
+        expect(page.locator(".run-status")).to_have_text("Finished")
+        expect(steps).to_contain_text("txt:write failed")
     expect(page.locator(".answer")).to_contain_text("I wrote hello.txt.")
     screenshot(page, f"dashboard-run-{width}")
+    assert_accessible(page)
 
     page.get_by_role("link", name="Back to the agent").click()
     expect(page.locator(".history li")).to_have_count(1)
@@ -127,9 +146,12 @@ def test_an_expired_session_returns_to_sign_in_keeping_the_form(
     page.get_by_label("Model", exact=True).fill("scripted")
     page.get_by_role("button", name="Create agent").click()
     expect(page.get_by_role("status")).to_contain_text("Your session has ended")
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Password", exact=True).fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    # by keyboard alone: the sign-in form takes the focus, Tab moves on, Enter sends it
+    expect(page.get_by_label("Email", exact=True)).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(TEST_PASSWORD)
+    page.keyboard.press("Enter")
     expect(page.get_by_label("Name")).to_have_value("Half-typed agent")
     expect(page.get_by_label("Instructions")).to_have_value(
         "Something I do not want to type twice."
@@ -141,6 +163,11 @@ def test_an_expired_session_returns_to_sign_in_keeping_the_form(
     page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator(".form-error")).not_to_be_empty()
+    assert_accessible(page)
+    # the accessibility check is no formality: an unlabelled field fails it
+    page.evaluate("document.querySelector('form').append(document.createElement('input'))")
+    with pytest.raises(AssertionError, match="label"):
+        assert_accessible(page)
     assert guard.console_errors == []
 
 
@@ -182,6 +209,7 @@ def test_connect_google_then_keys_and_connections(
     expect(page.locator(".connections li")).to_have_count(1)
     expect(page.locator(".connections .badge")).to_have_text("Working")
     at_both_widths(page, "dashboard-connections")
+    assert_accessible(page)
     page.get_by_role("link", name="Agents").click()
     page.get_by_role("link", name="Mail reader").click()
     page.get_by_role("link", name="Edit").click()
@@ -192,10 +220,13 @@ def test_connect_google_then_keys_and_connections(
 
     # API keys: created and shown once, then revoked
     page.get_by_role("link", name="API keys").click()
-    page.get_by_label("Name", exact=True).fill("laptop")
+    hostile = "laptop <img src=https://evil.example/key.png>"  # text, never markup
+    page.get_by_label("Name", exact=True).fill(hostile)
     page.get_by_role("button", name="Create key").click()
     expect(page.locator("pre.secret")).to_have_text(re.compile(r"\S{20,}"))
     expect(page.locator(".keys .badge")).to_have_text("active")
-    page.get_by_role("button", name="Revoke laptop").click()
+    expect(page.locator(".keys strong")).to_have_text(hostile)
+    assert_accessible(page)
+    page.get_by_role("button", name=f"Revoke {hostile}").click()
     expect(page.locator(".keys .badge")).to_have_text("revoked")
     assert guard.console_errors == []
