@@ -11,6 +11,7 @@ from pathlib import Path
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
+from starlette.websockets import WebSocketClose
 
 STATIC_DIR = Path(__file__).with_name("static")
 CACHE_FOREVER = (b"cache-control", b"public, max-age=31536000, immutable")
@@ -36,9 +37,12 @@ class StaticAssets:
         return f"/static/{self.digest}/{path}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # a websocket to /static/...
+            await WebSocketClose()(scope, receive, send)
+            return
         prefix = f"/{self.digest}/"
         path: str = scope["path"].removeprefix(scope.get("root_path", ""))
-        if scope["type"] != "http" or not path.startswith(prefix):
+        if not path.startswith(prefix):
             raise HTTPException(404, "no such static file (pages name them by their digest)")
         inner = dict(scope, path=path.removeprefix(prefix[:-1]), root_path="")
 

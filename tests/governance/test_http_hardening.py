@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pasar_core.settings import Settings
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from pasar.app import create_app
 
@@ -74,6 +75,8 @@ def test_static_files_need_the_current_digest(client: TestClient) -> None:
     escaped = client.get(f"/static/{digest}/../pages.py")
     assert escaped.status_code == 404
     assert "Cache-Control" not in escaped.headers
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect(url):
+        pass  # a websocket to a static file is closed, not an error
 
 
 def test_the_vendored_assets_are_what_the_script_pinned() -> None:
