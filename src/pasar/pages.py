@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 
+from pasar.security_headers import DASHBOARD_POLICY
 from pasar.static_assets import StaticAssets
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -36,7 +37,8 @@ class Pages:
         return HTMLResponse(self.docs_html, headers=PAGE_HEADERS)
 
     async def dashboard(self, request: Request) -> Response:
-        return HTMLResponse(self.dashboard_html, headers=PAGE_HEADERS)
+        headers = {**PAGE_HEADERS, "Content-Security-Policy": DASHBOARD_POLICY}
+        return HTMLResponse(self.dashboard_html, headers=headers)
 
     def routes(self) -> list[Route | Mount]:
         return [

@@ -15,6 +15,8 @@ PAGE_POLICY = (
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
+# The dashboard is pasar's own code: no inline style either.
+DASHBOARD_POLICY = PAGE_POLICY.replace("style-src 'self' 'unsafe-inline'", "style-src 'self'")
 CSP = b"content-security-policy"
 COMMON = {
     "x-content-type-options": "nosniff",

@@ -134,6 +134,16 @@ def test_an_expired_session_returns_to_sign_in_keeping_the_form(
 ) -> None:
     page = new_page()
     email = sign_up_in_the_page(page)
+    # an access token past its time is replaced with the refresh token, unnoticed
+    page.evaluate("""() => {
+        const session = JSON.parse(sessionStorage.getItem('pasar.session'));
+        sessionStorage.setItem('pasar.session',
+            JSON.stringify({...session, access_token: 'expired.' + session.access_token}));
+    }""")
+    page.get_by_role("link", name="API keys").click()
+    expect(page.get_by_text("No API keys yet.")).to_be_visible()
+    renewed = json.loads(page.evaluate("sessionStorage.getItem('pasar.session')"))
+    assert not renewed["access_token"].startswith("expired.")
     page.goto("/#/agents/new")
     page.get_by_label("Name").fill("Half-typed agent")
     page.get_by_label("Instructions").fill("Something I do not want to type twice.")

@@ -53,6 +53,8 @@ def test_pages_load_only_this_servers_files(client: TestClient, path: str) -> No
     assert policy["frame-ancestors"] == ["'none'"]
     assert policy["script-src"] == ["'self'"]  # no inline script, no other origin
     assert policy["connect-src"] == ["'self'"]  # queries and websockets go to this server only
+    if path == "/":  # pasar's own code: no inline style either
+        assert policy["style-src"] == ["'self'"]
     for directive, values in policy.items():
         assert all(v.startswith("'") or v == "data:" for v in values), (directive, values)
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), "an inline script"

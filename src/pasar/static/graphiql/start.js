@@ -3,8 +3,8 @@
 import { authHeaders } from "../session.js";
 
 const EXAMPLE = `# pasar's GraphQL playground. Run a query with Ctrl-Enter.
-# The explorer (left) builds queries from the schema; signed in on the dashboard,
-# your token is in the Headers tab below.
+# The schema (explorer, docs) is shown to signed-in callers: sign in on the
+# dashboard (/) and open this page from there, or put your token in Headers.
 {
   tools {
     id
