@@ -240,3 +240,39 @@ def test_connect_google_then_keys_and_connections(
     page.get_by_role("button", name=f"Revoke {hostile}").click()
     expect(page.locator(".keys .badge")).to_have_text("revoked")
     assert guard.console_errors == []
+
+
+def test_register_a_custom_tool_with_the_schema_checked_as_typed(
+    new_page: Callable[..., Page], guard: OriginGuard
+) -> None:
+    page = new_page(PHONE)
+    sign_up_in_the_page(page)
+    page.get_by_role("link", name="Catalogue").click()
+    page.get_by_role("link", name="Register a custom tool").click()
+    namespace = f"b{uuid.uuid4().hex[:8]}"
+    page.get_by_label("Tool id").fill(f"{namespace}:weather")
+    page.get_by_label("Title").fill("Weather")
+    page.get_by_label("Description", exact=True).fill("Today's weather in a city.")
+    page.get_by_label("URL").fill("http://127.0.0.1:9/weather?city={city}")
+    schema = page.get_by_label("Input schema (JSON Schema)")
+    schema.fill('{"type": "object", "required": ["city"]')  # typed so far: no closing brace
+    expect(schema).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text(re.compile("^Not valid JSON"))).to_be_visible()
+    schema.fill('{"type": "object", "required": ["city"]}')
+    expect(page.get_by_text('Required but not in "properties": city.')).to_be_visible()
+    schema.fill('{"type": "object", "properties": {"city": {"type": "strin"}}}')
+    expect(schema).not_to_have_attribute("aria-invalid", "true")
+    # what only the server knows (a JSON Schema type that does not exist) lands on the field
+    page.get_by_role("button", name="Register tool").click()
+    expect(schema).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(f"#{schema.get_attribute('id')}-error")).not_to_be_empty()
+    screenshot(page, "dashboard-custom-tool-375px")
+    assert_accessible(page)
+    schema.fill('{"type": "object", "properties": {"city": {"type": "string"}}}')
+    page.get_by_role("button", name="Register tool").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Registered {namespace}:weather, version 1")
+    page.get_by_role("link", name="See it in the catalogue").click()
+    page.get_by_label("Search").fill(namespace)
+    expect(page.locator(".tool")).to_have_count(1)
+    expect(page.locator(".tool")).to_contain_text("Today's weather in a city.")
+    assert guard.console_errors == []

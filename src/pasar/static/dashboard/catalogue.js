@@ -117,7 +117,8 @@ export function catalogueView() {
   return h(
     "section",
     { "aria-labelledby": "catalogue-title" },
-    h("h1", { id: "catalogue-title" }, "Tool catalogue"),
+    h("div", { class: "title-row" }, h("h1", { id: "catalogue-title" }, "Tool catalogue"),
+      h("a", { class: "button", href: "#/tools/new" }, "Register a custom tool")),
     h("p", { class: "lead" }, "The tools your agents can use. Tick them when you create an agent."),
     h("div", { class: "filters" }, search.row, family.row, effect.row),
     list,

@@ -7,6 +7,7 @@ import { agentsView, agentView } from "./agents.js";
 import { agentFormView } from "./agent_form.js";
 import { catalogueView } from "./catalogue.js";
 import { connectionsView, keysView } from "./account.js";
+import { customToolView } from "./custom_tool.js";
 import { h, replace } from "./dom.js";
 import { runView } from "./run.js";
 import { clearSession, readSession } from "../session.js";
@@ -14,6 +15,7 @@ import { clearSession, readSession } from "../session.js";
 const app = document.getElementById("app");
 const ROUTES = [
   [/^#\/catalogue$/, () => catalogueView()],
+  [/^#\/tools\/new$/, () => customToolView()],
   [/^#\/agents\/new$/, () => agentFormView({ agentId: null, navigate })],
   [/^#\/agents\/([\w-]+)\/edit$/, ([id]) => agentFormView({ agentId: id, navigate })],
   [/^#\/agents\/([\w-]+)$/, ([id]) => agentView({ agentId: id, navigate })],
