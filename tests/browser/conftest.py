@@ -50,6 +50,7 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Route,
+    expect,
     sync_playwright,
 )
 
@@ -57,6 +58,8 @@ from pasar.app import create_app
 from tests.support.servers import free_port
 
 T = TypeVar("T")
+# Assertions wait for the page; the loaded machine of a whole suite needs more than 5 s.
+expect.set_options(timeout=15_000)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}

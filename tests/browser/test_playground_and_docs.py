@@ -48,13 +48,17 @@ def test_graphiql_signed_in_runs_queries_and_subscriptions(
     events = f'executionEvents(id: "{run["execution_id"]}") {{ seq type }}'
     run_in_graphiql(page, "Events", f"subscription Events {{ {events} }}")
     expect(result).to_contain_text('"type": "status"')
+    # GraphiQL keeps its tabs in localStorage, never the token
+    assert session["access_token"] not in page.evaluate("JSON.stringify(localStorage)")
     assert guard.console_errors == []
 
 
 def test_the_api_docs_render_the_operations(
     new_page: Callable[..., Page], guard: OriginGuard, live_server: str
 ) -> None:
+    session = sign_up(live_server)
     page = new_page(PHONE)
+    store_session(page, session)
     page.goto("/docs")
     operations = page.locator(".opblock-summary-path")
     expect(operations.first).to_be_visible()
@@ -62,5 +66,14 @@ def test_the_api_docs_render_the_operations(
     expected = sum(len(methods) for methods in document["paths"].values())
     expect(operations).to_have_count(expected)
     expect(page.get_by_text("/agents/{agent_id}/execute", exact=True)).to_be_visible()
+    # signed in on the dashboard, "Try it out" is authorized with the session's token
+    expect(page.locator(".authorize.locked").first).to_be_visible()
+    page.locator("#operations-accounts-list_api_keys .opblock-summary-path").click()
+    page.get_by_role("button", name="Try it out").click()
+    page.get_by_role("button", name="Execute", exact=True).click()
+    answer = page.locator(".live-responses-table .response")
+    expect(answer.locator(".response-col_status")).to_contain_text("200")
+    expect(answer).to_contain_text('"api_keys"')
+    assert session["access_token"] not in page.evaluate("JSON.stringify(localStorage)")
     at_both_widths(page, "api-docs")
     assert guard.console_errors == []

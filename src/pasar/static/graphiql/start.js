@@ -32,7 +32,10 @@ function Playground() {
     defaultEditorToolsVisibility: Object.keys(headers).length ? "headers" : true,
     plugins: [GraphiQLPluginExplorer.explorerPlugin()],
     isHeadersEditorEnabled: true,
-    shouldPersistHeaders: false, // a token never lands in localStorage
+    shouldPersistHeaders: false,
+    // GraphiQL's tabs and history keep each query's headers: keep them for this tab only, where
+    // the session already is, never in localStorage
+    storage: window.sessionStorage,
     inputValueDeprecation: true,
   });
 }
