@@ -199,23 +199,28 @@ def test_connect_google_then_keys_and_connections(
     expect(options).to_be_visible()
     expect(options).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_text("'script' is a required property")).to_be_visible()
-    page.get_by_label("Model", exact=True).fill("openai:gpt-4o-mini")
-    options.fill("{}")
+    options.fill(json.dumps({"script": [{"content": "No new mail."}]}))
     page.get_by_role("button", name="Create agent").click()
-    connect = page.get_by_role("link", name="Connect Google")
-    expect(connect).to_be_visible()
+    expect(page.get_by_role("link", name="Connect Google")).to_be_visible()
     at_both_widths(page, "dashboard-connect-google")
 
-    # the consent link opens in its own tab: pasar's sign-in, the emulator, pasar's callback
+    # a run waits for the consent; the link opens in its own tab (pasar's sign-in, the
+    # emulator, pasar's callback) and the run goes on by itself afterwards
+    page.get_by_role("link", name="Open the agent to run it").click()
+    page.get_by_label("What should the agent do?").fill("Any new mail?")
+    page.get_by_role("button", name="Run").click()
+    expect(page.get_by_role("heading", name="This run needs your Google account")).to_be_visible()
     with page.expect_popup() as opened:
-        connect.click()
+        page.get_by_role("link", name="Connect Google").click()
     consent = opened.value
     consent.get_by_label(re.compile("^Password of")).fill(TEST_PASSWORD)
     consent.get_by_role("button", name=re.compile("^Continue to")).click()
     expect(consent.get_by_role("heading", name=re.compile("connected$"))).to_be_visible()
     consent.close()
+    expect(page.locator(".run-status")).to_have_text("Finished")
+    expect(page.locator(".answer")).to_contain_text("No new mail.")
 
-    page.get_by_role("link", name="Check the connection").click()
+    page.get_by_role("link", name="Connections").click()
     expect(page.locator(".connections li")).to_have_count(1)
     expect(page.locator(".connections .badge")).to_have_text("Working")
     at_both_widths(page, "dashboard-connections")

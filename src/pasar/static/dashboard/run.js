@@ -69,6 +69,16 @@ export function runView({ executionId }) {
     approval.querySelector("button").focus();
   }
 
+  // The run waits for a consent at the provider; it resumes by itself after the callback.
+  async function showConsent() {
+    const run = await api("GET", `/executions/${executionId}`);
+    if (run.status !== "awaiting_authorization" || !run.auth_url) return;
+    replace(approval, h("section", { class: "card pending" },
+      h("h2", {}, "This run needs your Google account"),
+      h("p", {}, "Connect it in the new tab; the run goes on by itself once you have."),
+      h("a", { class: "button primary", href: run.auth_url, target: "_blank", rel: "noopener" }, "Connect Google")));
+  }
+
   async function showEnd() {
     const run = await api("GET", `/executions/${executionId}`);
     setStatus(run.status);
@@ -92,6 +102,7 @@ export function runView({ executionId }) {
           if (event.type === "status") {
             setStatus(event.data.status);
             if (event.data.status === "awaiting_approval") await showApproval();
+            if (event.data.status === "awaiting_authorization") await showConsent();
             if (TERMINAL.has(event.data.status)) finished = true;
             continue;
           }
