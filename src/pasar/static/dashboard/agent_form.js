@@ -2,7 +2,7 @@
 // the permissions they need, memory and strategy explained, limits and approvals. Errors show
 // next to their field; "Connect Google" appears when the tools need a consent not given yet.
 import { api, ApiError, graphql, SessionExpired } from "./api.js";
-import { loadCatalogue, effectBadge } from "./catalogue.js";
+import { effectBadge, firstSentence, loadCatalogue } from "./catalogue.js";
 import { field, h, replace, showFieldError, uid } from "./dom.js";
 import { dropDraft, readDraft, saveDraft } from "./drafts.js";
 import { EFFECTS, RISKS, familyName } from "./labels.js";
@@ -261,7 +261,7 @@ export function agentFormView({ agentId, navigate }) {
             return h("div", { class: "check" },
               h("input", { type: "checkbox", name: "tool", value: tool.id, id, "aria-describedby": `${id}-about` }),
               h("label", { for: id }, tool.title, " ", effectBadge(tool.effect)),
-              h("p", { class: "hint", id: `${id}-about` }, tool.description));
+              h("p", { class: "hint", id: `${id}-about` }, firstSentence(tool.description)));
           }))));
       if (agent) stored = agent.config;
       fill(readDraft(draftName) || (agent ? fromAgent(agent) : {}));

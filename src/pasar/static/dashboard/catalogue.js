@@ -49,6 +49,19 @@ export function permissionList(tool, scopes) {
   );
 }
 
+// The first sentence in plain view; the rest (written for the model: limits, formats) on request.
+export function firstSentence(description) {
+  const end = description.search(/[.!?](\s|$)/);
+  return end < 0 ? description : description.slice(0, end + 1);
+}
+
+function describe(description) {
+  const first = firstSentence(description);
+  const rest = description.slice(first.length).trim();
+  return h("div", { class: "description" }, h("p", {}, first),
+    rest ? h("details", {}, h("summary", {}, "Details"), h("p", {}, rest)) : null);
+}
+
 export function catalogueView() {
   const list = h("div", { class: "catalogue-list", "aria-live": "polite" }, "Loading the tools...");
   const search = field("Search", h("input", { type: "search", placeholder: "e.g. email, spreadsheet, web page" }));
@@ -92,7 +105,7 @@ export function catalogueView() {
                   "li",
                   { class: "tool card" },
                   h("h3", {}, tool.title, " ", effectBadge(tool.effect)),
-                  h("p", {}, tool.description),
+                  describe(tool.description),
                   h("p", { class: "tool-id" }, h("code", {}, tool.id)),
                   permissionList(tool, catalogue.scopes),
                 ),
