@@ -5,6 +5,7 @@ for another digest is a 404 (a page from an older process asks for what it knew)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -17,6 +18,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 CACHE_FOREVER = (b"cache-control", b"public, max-age=31536000, immutable")
 
 
+@functools.cache  # once per process: the files change only with a release (or a restart)
 def tree_digest(directory: Path) -> str:
     """The first 16 hex digits of a sha256 over every file's relative path and content."""
     digest = hashlib.sha256()
