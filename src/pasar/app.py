@@ -23,6 +23,7 @@ from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.openai_api.routes import openai_routes
+from pasar.pages import Pages
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 from pasar.security_headers import SecurityHeaders
@@ -99,7 +100,8 @@ def create_app(
                     await loading
                     gc.unfreeze()
 
-    graphql = build_graphql_app(dev_mode=settings.dev_mode)
+    pages = Pages()
+    graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
     metrics = Metrics()
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
@@ -110,6 +112,7 @@ def create_app(
             *rest_routes(version("pasar")),
             *openai_routes(),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
+            *pages.routes(),
         ],
         middleware=[
             *cors(settings),

@@ -97,9 +97,9 @@ def serve(
         click.echo("pasar: development mode (GraphQL introspection open, field suggestions on)")
     if settings.embedded_sandbox:
         click.echo("pasar: sandbox queue embedded (its own Redis and a local sandbox worker)")
-    click.echo(
-        f"pasar: REST and GraphQL (GraphiQL) on http://{settings.host}:{settings.port}/graphql"
-    )
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(f"pasar: dashboard on {base}/ (open it in a browser)")
+    click.echo(f"pasar: GraphQL (GraphiQL) on {base}/graphql, REST API docs on {base}/docs")
     serve(settings, options)
 
 

@@ -21,7 +21,10 @@ ID_SEGMENT = re.compile(r"/[0-9a-fA-F-]{32,36}(?=/|$)")
 
 
 def route_label(path: str) -> str:
-    """Paths with ids collapsed, so label values stay few: /agents/{id}/execute."""
+    """Paths with ids collapsed, so label values stay few: /agents/{id}/execute; the browser
+    pages' files are one label (their paths change with every release's digest)."""
+    if path.startswith("/static/"):
+        return "/static/{file}"
     return ID_SEGMENT.sub("/{id}", path)[:100]
 
 

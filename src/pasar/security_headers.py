@@ -1,7 +1,7 @@
 """Security headers on every HTTP answer: no MIME sniffing, no framing, no referrer, a Content
-Security Policy (API answers load nothing; the GraphiQL page may run its inline start-up script
-and load GraphiQL from unpkg.com, where Strawberry's page takes it from), and HSTS when
-configured (`PASAR_HSTS_MAX_AGE`, behind HTTPS). A header a route set itself is kept (the
+Security Policy (API answers load nothing; pasar's HTML pages, the dashboard, GraphiQL and the
+API docs, load scripts, styles and fonts from this origin only and run no inline script), and
+HSTS when configured (`PASAR_HSTS_MAX_AGE`, behind HTTPS). A header a route set itself is kept (the
 consent pages and file downloads have their own policies)."""
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 API_POLICY = "default-src 'none'; frame-ancestors 'none'"
-GRAPHIQL_POLICY = (
-    "default-src 'none'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; "
-    "font-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'none'"
+# Inline styles stay allowed: GraphiQL's editor and Swagger UI set style attributes.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
 )
+# The dashboard is pasar's own code: no inline style either.
+DASHBOARD_POLICY = PAGE_POLICY.replace("style-src 'self' 'unsafe-inline'", "style-src 'self'")
 CSP = b"content-security-policy"
 COMMON = {
     "x-content-type-options": "nosniff",
@@ -34,7 +36,7 @@ class SecurityHeaders:
             extra["strict-transport-security"] = f"max-age={hsts_max_age_s}; includeSubDomains"
         self.extra = [(name.encode(), value.encode()) for name, value in extra.items()]
         self.api_policy = (CSP, API_POLICY.encode())
-        self.graphiql_policy = (CSP, GRAPHIQL_POLICY.encode())
+        self.page_policy = (CSP, PAGE_POLICY.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,8 +50,7 @@ class SecurityHeaders:
                 raw.extend(header for header in self.extra if header[0] not in present)
                 if CSP not in present:
                     page = present.get(b"content-type", b"").startswith(b"text/html")
-                    graphiql = page and scope.get("path") == "/graphql"
-                    raw.append(self.graphiql_policy if graphiql else self.api_policy)
+                    raw.append(self.page_policy if page else self.api_policy)
                 message["headers"] = raw
             await send(message)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -42,3 +44,15 @@ def test_metrics_count_requests_and_executions(client: TestClient, make_user) ->
         "pasar_http_request_seconds_count",
         (("method", "POST"), ("route", "/agents/{id}/execute")),
     ) in found
+
+
+def test_the_pages_files_are_one_route(client: TestClient) -> None:
+    page = client.get("/docs").text
+    for url in re.findall(r'(?:src|href)="(/static/[^"]+)"', page):
+        assert client.get(url).status_code == 200
+    client.get("/static/not-the-digest/x.js")
+    found = samples(client)
+    files = (("method", "GET"), ("route", "/static/{file}"), ("status", "200"))
+    assert found[("pasar_http_requests_total", files)] == 3  # swagger's script, css, start.js
+    assert not [labels for _, labels in found if any("/static/" in v and "{file}" not in v
+                                                     for _, v in labels)]  # fmt: skip

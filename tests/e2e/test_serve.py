@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -85,6 +86,14 @@ def test_serve_on_the_embedded_default_twice(data_dir: Path, processes_started: 
         assert graphql["data"]["agents"] == [
             {"id": created.json()["agent_id"], "name": "tour", "tools": ["txt:read"]}
         ]
+        # the dashboard and its files, from the served process itself (no other origin)
+        dashboard = httpx.get(f"{base}/")
+        assert dashboard.headers["content-type"].startswith("text/html")
+        script = re.search(r'src="(/static/[^"]+\.js)"', dashboard.text)
+        assert script is not None, dashboard.text
+        module = httpx.get(base + script.group(1))
+        assert module.status_code == 200
+        assert module.headers["cache-control"] == "public, max-age=31536000, immutable"
     finally:
         stderr = stop(process)
     assert process.returncode == 0, stderr

@@ -27,9 +27,16 @@ class PasarGraphQL(GraphQL[Context, None]):
     request error (malformed body, too large, wrong method) is a GraphQL JSON error with
     `extensions.code`."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ide_html: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.catalogue = ToolCatalogue()
+        self.ide_html = ide_html
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """The server's own GraphiQL page when given (pasar's, which loads nothing from another
+        origin), else Strawberry's."""
+        return self.ide_html if self.ide_html is not None else super().graphql_ide_html
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,7 +94,11 @@ class PasarGraphQL(GraphQL[Context, None]):
         return parsed
 
 
-def build_graphql_app(schema: BaseSchema | None = None, *, dev_mode: bool = False) -> PasarGraphQL:
-    """The `/graphql` endpoint, with GraphiQL for browsers. Production mode unless `dev_mode`
-    (see `pasar_graphql.production`)."""
-    return PasarGraphQL(schema or build_schema(dev_mode=dev_mode), graphql_ide="graphiql")
+def build_graphql_app(
+    schema: BaseSchema | None = None, *, dev_mode: bool = False, ide_html: str | None = None
+) -> PasarGraphQL:
+    """The `/graphql` endpoint, with GraphiQL for browsers (`ide_html`: the page to serve).
+    Production mode unless `dev_mode` (see `pasar_graphql.production`)."""
+    return PasarGraphQL(
+        schema or build_schema(dev_mode=dev_mode), graphql_ide="graphiql", ide_html=ide_html
+    )

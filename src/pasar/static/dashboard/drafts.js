@@ -1,0 +1,19 @@
+// What a person typed, kept in sessionStorage until it is saved: a session that expires mid-form
+// sends them to sign in and back to the same form, filled in as they left it.
+const PREFIX = "pasar.draft.";
+
+export function readDraft(name) {
+  try {
+    return JSON.parse(sessionStorage.getItem(PREFIX + name) || "null");
+  } catch {
+    return null;
+  }
+}
+
+export function saveDraft(name, value) {
+  sessionStorage.setItem(PREFIX + name, JSON.stringify(value));
+}
+
+export function dropDraft(name) {
+  sessionStorage.removeItem(PREFIX + name);
+}
