@@ -99,6 +99,13 @@ async def running_services(
     async with database_url(settings) as url, contextlib.AsyncExitStack() as stack:
         if prepare_database:
             await upgrade_async(url)
+        mcp = None
+        if settings.mcp_servers:
+            from pasar_core.mcp.clients import mcp_tools
+
+            registry, mcp = await stack.enter_async_context(
+                mcp_tools(registry, settings.mcp_servers)
+            )
         engine = build_engine(
             url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
         )
@@ -122,6 +129,7 @@ async def running_services(
                 login_throttle=LoginThrottle(policy=settings.throttle_policy()),
                 rate_limiter=rate_limiter,
                 reads=reads,
+                mcp=mcp,
             )
             if prepare_database:
                 await sync_tools(services)
