@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
+from pasar.mcp_mount import McpMount
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
@@ -74,6 +75,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        mcp.start_loading()  # in a thread, while the database and plugins start
         with contextlib.ExitStack() as stack:
             served = settings
             if settings.embedded_sandbox and not settings.sandbox_redis_url:
@@ -84,6 +86,7 @@ def create_app(
             async with (
                 running_services(served, pm, watch_revocations=True) as services,
                 running_runs(services) as runs,
+                mcp.running(),
             ):
                 # What start-up built (modules, schema, registry) lives as long as the process.
                 # Thawed when the app stops, so a process that outlives it (tests) can free it.
@@ -97,6 +100,7 @@ def create_app(
                     gc.unfreeze()
 
     graphql = build_graphql_app(dev_mode=settings.dev_mode)
+    mcp = McpMount()
     metrics = Metrics()
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
@@ -105,6 +109,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *rest_routes(version("pasar")),
+            Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         middleware=[
