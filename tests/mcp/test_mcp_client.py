@@ -4,6 +4,7 @@ kept-alive session per server; servers that die, break their schemas or answer t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -60,7 +61,8 @@ def test_the_servers_tools_are_a_catalogue_family_with_their_schemas(
     tools = {tool["id"]: tool for tool in listed.json()["tools"]}
     # `broken`'s input schema is not JSON Schema: left out, the others served.
     assert sorted(tools) == [
-        "mcp_peer:add_note", "mcp_peer:die", "mcp_peer:echo", "mcp_peer:fail", "mcp_peer:huge"
+        "mcp_peer:add_note", "mcp_peer:die", "mcp_peer:echo", "mcp_peer:fail", "mcp_peer:huge",
+        "mcp_peer:slow",
     ]  # fmt: skip
     assert tools["mcp_peer:echo"]["effect"] == "read"  # readOnlyHint
     assert tools["mcp_peer:add_note"]["effect"] == "write"  # no hint: a write
@@ -111,6 +113,20 @@ def test_a_tool_error_and_a_huge_result_reach_the_model_as_errors(
     assert error(steps[1]).startswith("TOOL_RESULT_TOO_LARGE:")
     assert result(steps[2])["content"][0]["text"] == "echo: still here"
     assert opened(stdio_client) == 1
+
+
+def test_a_call_past_its_timeout_ends_and_the_session_goes_on(pasar_settings: Settings) -> None:
+    config = dataclasses.replace(stdio_peer(), timeout_s=1)
+    with served(pasar_settings, config) as client:
+        headers = user(client)
+        steps = run_tools(
+            client, headers, ["mcp_peer:slow", "mcp_peer:echo"],
+            call("mcp_peer:slow", seconds=3600),
+            call("mcp_peer:echo", text="awake"),
+        )  # fmt: skip
+        assert error(steps[0]).startswith("TOOL_TIMEOUT:")
+        assert result(steps[1])["content"][0]["text"] == "echo: awake"
+        assert opened(client) == 1
 
 
 def test_a_stdio_server_that_dies_mid_call_is_restarted_for_the_next_call(

@@ -3,7 +3,7 @@
 
 Tools: `echo` (read-only), `Add-Note` (a write, structured output; the notes live in the
 process), `fail` (answers `is_error`), `huge` (a result of `size` characters), `die` (the
-process exits mid-call), and `broken` (an input schema that is not JSON Schema).
+process exits mid-call), `slow` (answers after `seconds`), and `broken` (an input schema that is not JSON Schema).
 """
 
 from __future__ import annotations
@@ -62,6 +62,12 @@ TOOLS = [
     ),
     types.Tool(name="die", description="Exits mid-call.", input_schema={"type": "object"}),
     types.Tool(
+        name="slow",
+        description="Answers after `seconds`.",
+        input_schema={"type": "object", "properties": {"seconds": {"type": "number"}}},
+        annotations=types.ToolAnnotations(read_only_hint=True),
+    ),
+    types.Tool(
         name="broken",
         description="Its schema is not JSON Schema.",
         input_schema={"type": "object", "properties": {"x": {"type": "no-such-type"}}},
@@ -98,6 +104,9 @@ def build_server() -> Server[Any]:
             return types.CallToolResult(content=[types.TextContent(text=text)])
         if params.name == "die":
             os._exit(3)
+        if params.name == "slow":
+            await anyio.sleep(float(args.get("seconds", 0)))
+            return types.CallToolResult(content=[types.TextContent(text="slept")])
         raise ValueError(f"unknown tool {params.name}")
 
     return Server("pasar-test-peer", on_list_tools=list_tools, on_call_tool=call_tool)

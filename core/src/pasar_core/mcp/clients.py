@@ -36,7 +36,7 @@ async def mcp_tools(
     connections: dict[str, McpConnection] = {}
     try:
         for config in servers:
-            connection = McpConnection(config.name, transport_for(config), config.timeout_s)
+            connection = McpConnection(config.name, transport_for(config))
             connections[config.name] = connection
             try:
                 listed = await connection.list_tools()

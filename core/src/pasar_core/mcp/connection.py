@@ -100,7 +100,6 @@ class McpConnection:
 
     name: str
     open_transport: OpenTransport
-    call_timeout_s: float = 30.0
     _live: _Live | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     opened: int = 0
@@ -114,7 +113,10 @@ class McpConnection:
         for _ in range(MAX_TOOL_PAGES):
             params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
             try:
-                page = await session.list_tools(params=params)
+                async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                    page = await session.list_tools(params=params)
+            except TimeoutError:
+                raise McpServerUnavailable(self.name, "no answer to tools/list") from None
             except MCPError as error:
                 raise McpToolFailed(self.name, "tools/list", error.error.message) from None
             tools.extend(page.tools)
@@ -198,10 +200,10 @@ class McpConnection:
         try:
             async with contextlib.AsyncExitStack() as stack:
                 read, write = await stack.enter_async_context(self.open_transport())
+                # No per-request timeout here: each call is bounded by its tool's `timeout_s`
+                # (the registry), the handshake by CONNECT_TIMEOUT_S.
                 session = await stack.enter_async_context(
-                    ClientSession(
-                        _EndWatch(read, ended), write, read_timeout_seconds=self.call_timeout_s
-                    )
+                    ClientSession(_EndWatch(read, ended), write)
                 )
                 live = _Live(session, ended, stop, asyncio.current_task())  # type: ignore[arg-type]
                 live.initialized = await session.initialize()
