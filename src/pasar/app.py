@@ -84,7 +84,7 @@ def create_app(
                 sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
                 served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
             async with (
-                running_services(served, pm, watch_revocations=True) as services,
+                running_services(served, pm, watch_revocations=True, mcp_servers=True) as services,
                 running_runs(services) as runs,
                 mcp.running(),
             ):

@@ -88,11 +88,14 @@ async def running_services(
     *,
     prepare_database: bool = True,
     watch_revocations: bool = False,
+    mcp_servers: bool = False,
 ) -> AsyncIterator[Services]:
     """Plugins, registry, migrated database, token signer and the revoked-session listener
     (with `watch_revocations`: the server, which authenticates requests), torn down in reverse
     order. Workers skip `prepare_database` (migrations and the tool catalogue sync are the
-    server's job). The execution runtime is `running_runs`."""
+    server's job). With `mcp_servers` (processes that run agents: the server, workers) the
+    operator's MCP servers are connected and their tools added; administrative commands never
+    start or wait on them. The execution runtime is `running_runs`."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
     settings.ensure_data_dir()
@@ -100,7 +103,7 @@ async def running_services(
         if prepare_database:
             await upgrade_async(url)
         mcp = None
-        if settings.mcp_servers:
+        if mcp_servers and settings.mcp_servers:
             from pasar_core.mcp.clients import mcp_tools
 
             registry, mcp = await stack.enter_async_context(
