@@ -38,6 +38,7 @@ async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services
     """`services` with the sandbox queue (when a Redis is configured for it) and the owners'
     registries (custom tools and sandboxed plugins over the installed ones)."""
     from pasar_core.custom_tools.overlay import ToolOverlays
+    from pasar_core.mcp.pool import GuardedMcp
     from pasar_core.sandbox.queue import SandboxQueue
     from pasar_core.sandboxed_plugins.oauth import NarrowedTokens
     from pasar_core.sandboxed_plugins.registry import load_sandboxed_tools
@@ -52,8 +53,15 @@ async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services
     async def shared(session: Any) -> Any:
         return await load_sandboxed_tools(session, services, queue, tokens)
 
+    mcp = GuardedMcp()  # sessions open only when an owner's MCP tool is called
+    stack.push_async_callback(mcp.close)
     overlays = ToolOverlays(
-        services.registry, services.sessionmaker, settings.sandbox, queue, shared_loader=shared
+        services.registry,
+        services.sessionmaker,
+        settings.sandbox,
+        queue,
+        shared_loader=shared,
+        mcp=mcp,
     )
     return dataclasses.replace(services, sandbox_queue=queue, tool_overlays=overlays)
 

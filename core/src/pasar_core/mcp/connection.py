@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED
 
+from pasar_core.errors import PasarError
 from pasar_core.mcp.errors import McpServerUnavailable, McpToolFailed
 
 log = logging.getLogger("pasar.mcp")
@@ -187,7 +188,7 @@ class McpConnection:
             stop.set()
             task.cancel()
             raise McpServerUnavailable(self.name, "no answer to the MCP handshake") from None
-        except McpServerUnavailable:
+        except PasarError:  # McpServerUnavailable, the SSRF guard's TargetRefused
             raise
         except Exception as error:
             raise McpServerUnavailable(self.name, _reason(error)) from None

@@ -50,13 +50,13 @@ def effect_of(tool: types.Tool) -> Effect:
     return Effect.READ if hints is not None and hints.read_only_hint is True else Effect.WRITE
 
 
-def _content(result: types.CallToolResult) -> list[dict[str, Any]]:
+def content_blocks(result: types.CallToolResult) -> list[dict[str, Any]]:
     return [
         block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in result.content
     ]
 
 
-def _text(result: types.CallToolResult) -> str:
+def error_text(result: types.CallToolResult) -> str:
     parts = [block.text for block in result.content if isinstance(block, types.TextContent)]
     return "\n".join(parts) or "the tool reported an error"
 
@@ -67,10 +67,10 @@ def _runner(connection: McpConnection, tool: types.Tool, effect: Effect) -> Tool
     async def run(ctx: ToolContext, args: dict[str, Any]) -> Any:
         result = await connection.call_tool(tool.name, args, may_repeat=effect is Effect.READ)
         if result.is_error:
-            raise McpToolFailed(connection.name, tool.name, _text(result))
+            raise McpToolFailed(connection.name, tool.name, error_text(result))
         if structured:
             return result.structured_content
-        answer: dict[str, Any] = {"content": _content(result)}
+        answer: dict[str, Any] = {"content": content_blocks(result)}
         if result.structured_content is not None:
             answer["structured"] = result.structured_content
         return answer
