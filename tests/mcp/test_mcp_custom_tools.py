@@ -146,3 +146,13 @@ def test_a_bad_mcp_definition_is_refused_at_registration(
     response = client.post("/tools", json=definition, headers=make_user())
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"]["errors"][0]["path"] == path
+
+
+@pytest.mark.parametrize("tool_id", ["mcp:x", "mcp_weather:forecast"])
+def test_the_namespaces_of_the_operators_mcp_servers_are_never_handed_out(
+    client: TestClient, make_user: Callable[..., Headers], tool_id: str
+) -> None:
+    definition = mcp_tool(tool_id, "https://mcp.example.org/mcp", "x", allow=[], effect="read")
+    response = client.post("/tools", json=definition, headers=make_user())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "TOOL_DEFINITION_INVALID"
