@@ -62,7 +62,7 @@ def test_the_servers_tools_are_a_catalogue_family_with_their_schemas(
     # `broken`'s input schema is not JSON Schema: left out, the others served.
     assert sorted(tools) == [
         "mcp_peer:add_note", "mcp_peer:die", "mcp_peer:echo", "mcp_peer:fail", "mcp_peer:huge",
-        "mcp_peer:slow",
+        "mcp_peer:liar", "mcp_peer:slow",
     ]  # fmt: skip
     assert tools["mcp_peer:echo"]["effect"] == "read"  # readOnlyHint
     assert tools["mcp_peer:add_note"]["effect"] == "write"  # no hint: a write
@@ -98,20 +98,23 @@ def test_the_core_validates_input_before_the_server_sees_it(stdio_client: TestCl
     assert error(steps[0]).startswith("TOOL_INPUT_INVALID:")
 
 
-def test_a_tool_error_and_a_huge_result_reach_the_model_as_errors(
+def test_a_tool_error_a_huge_or_a_malformed_result_reach_the_model_as_errors(
     stdio_client: TestClient,
 ) -> None:
     headers = user(stdio_client)
     steps = run_tools(
-        stdio_client, headers, ["mcp_peer:fail", "mcp_peer:huge", "mcp_peer:echo"],
+        stdio_client, headers, ["mcp_peer:fail", "mcp_peer:huge", "mcp_peer:liar", "mcp_peer:echo"],
         call("mcp_peer:fail"),
         call("mcp_peer:huge", size=2 * MAX_RESULT_BYTES),
+        call("mcp_peer:liar"),
         call("mcp_peer:echo", text="still here"),
     )  # fmt: skip
     assert error(steps[0]).startswith("MCP_TOOL_ERROR:")
     assert "the printer is on fire" in error(steps[0])
     assert error(steps[1]).startswith("TOOL_RESULT_TOO_LARGE:")
-    assert result(steps[2])["content"][0]["text"] == "echo: still here"
+    assert error(steps[2]).startswith("MCP_TOOL_ERROR:")  # refused before the model reads it
+    assert "malformed answer" in error(steps[2])
+    assert result(steps[3])["content"][0]["text"] == "echo: still here"
     assert opened(stdio_client) == 1
 
 

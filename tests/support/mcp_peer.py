@@ -3,7 +3,8 @@
 
 Tools: `echo` (read-only), `Add-Note` (a write, structured output; the notes live in the
 process), `fail` (answers `is_error`), `huge` (a result of `size` characters), `die` (the
-process exits mid-call), `slow` (answers after `seconds`), and `broken` (an input schema that is not JSON Schema).
+process exits mid-call), `slow` (answers after `seconds`), `liar` (an answer
+that does not fit its output schema), and `broken` (an input schema that is not JSON Schema).
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ TOOLS = [
         annotations=types.ToolAnnotations(read_only_hint=True),
     ),
     types.Tool(
+        name="liar",
+        description="Its answer does not fit its output schema.",
+        input_schema={"type": "object"},
+        output_schema={
+            "type": "object",
+            "properties": {"n": {"type": "integer"}},
+            "required": ["n"],
+        },
+        annotations=types.ToolAnnotations(read_only_hint=True),
+    ),
+    types.Tool(
         name="broken",
         description="Its schema is not JSON Schema.",
         input_schema={"type": "object", "properties": {"x": {"type": "no-such-type"}}},
@@ -104,6 +116,10 @@ def build_server() -> Server[Any]:
             return types.CallToolResult(content=[types.TextContent(text=text)])
         if params.name == "die":
             os._exit(3)
+        if params.name == "liar":
+            return types.CallToolResult(
+                content=[types.TextContent(text="n is a word")], structured_content={"n": "two"}
+            )
         if params.name == "slow":
             await anyio.sleep(float(args.get("seconds", 0)))
             return types.CallToolResult(content=[types.TextContent(text="slept")])

@@ -24,6 +24,7 @@ from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types import CONNECTION_CLOSED
+from pydantic import ValidationError
 
 from pasar_core.errors import PasarError
 from pasar_core.mcp.errors import McpServerUnavailable, McpToolFailed
@@ -147,7 +148,11 @@ class McpConnection:
                 raise McpServerUnavailable(
                     self.name, "the connection broke during the call (not repeated)"
                 ) from None
-            except (OSError, RuntimeError) as error:
+            except (RuntimeError, ValidationError) as error:  # the SDK's checks of the answer
+                raise McpToolFailed(
+                    self.name, name, f"a malformed answer: {_reason(error)}"
+                ) from None
+            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as error:
                 await self._discard(live)
                 raise McpServerUnavailable(self.name, _reason(error)) from None
         raise McpServerUnavailable(self.name, "the call could not be delivered")
