@@ -222,3 +222,16 @@ def test_bad_arguments_are_refused_before_any_run(base: str) -> None:
         assert refusal(base, key, name, arguments).startswith("invalid arguments: ")
     runs = httpx.get(f"{base}/agents/{agent_id}/executions", headers=headers).json()
     assert runs["executions"] == []
+
+
+def test_a_revoked_key_is_refused_at_once(base: str) -> None:
+    headers = sign_up(base, "mcp-revoke@example.com")
+    created = httpx.post(f"{base}/api-keys", json={"name": "gone"}, headers=headers).json()
+    assert list_tools(base, created["key"]) == []
+    assert httpx.delete(f"{base}/api-keys/{created['id']}", headers=headers).status_code == 204
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    answer = httpx.post(
+        f"{base}/mcp", json=body,
+        headers={"Authorization": f"Bearer {created['key']}", "Accept": "application/json"},
+    )  # fmt: skip
+    assert answer.status_code == 401, answer.text
