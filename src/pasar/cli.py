@@ -270,6 +270,8 @@ def tools_list(family: str | None, as_json: bool) -> None:
 
     settings = Settings.from_env()
     registry = build_registry(build_plugin_manager(enabled=settings.enabled_plugins))
+    if settings.mcp_servers:  # their families are listed by the servers themselves
+        registry = run(with_mcp_tools(registry, settings))
     views = list_tools(registry, family)
     if as_json:
         click.echo(json.dumps(views, indent=2))
@@ -280,6 +282,14 @@ def tools_list(family: str | None, as_json: bool) -> None:
     for view in views:
         scopes = ", ".join(view["scopes"]) or "no scopes"
         click.echo(f"{view['id']:<{width}}  {view['effect']:<11}  {view['title']}  ({scopes})")
+
+
+async def with_mcp_tools(registry: Any, settings: Any) -> Any:
+    """`registry` with the families of the operator's MCP servers, listed now."""
+    from pasar_core.mcp.clients import mcp_tools
+
+    async with mcp_tools(registry, settings.mcp_servers) as (with_mcp, _):
+        return with_mcp
 
 
 @main.group()

@@ -5,6 +5,7 @@ kept-alive session per server; servers that die, break their schemas or answer t
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -213,3 +214,21 @@ def test_the_configuration_reads_both_transports() -> None:
     )  # fmt: skip
     assert (weather.transport, weather.family_id) == ("http", "mcp_weather")
     assert "s3" not in repr(weather)  # header values (credentials) are never printed
+
+
+def test_pasar_tools_list_shows_the_mcp_families() -> None:
+    from click.testing import CliRunner
+
+    from pasar.cli import main
+    from tests.mcp.peers import ROOT
+
+    peer = stdio_peer()
+    servers = {"peer": {"command": peer.command, "args": list(peer.args), "cwd": str(ROOT)}}
+    listed = CliRunner().invoke(
+        main, ["tools", "list", "--json", "--family", "mcp_peer"],
+        env={"PASAR_MCP_SERVERS": json.dumps(servers)},
+    )  # fmt: skip
+    assert listed.exit_code == 0, listed.output
+    tools = {tool["id"]: tool for tool in json.loads(listed.output)}
+    assert tools["mcp_peer:echo"]["effect"] == "read"
+    assert tools["mcp_peer:add_note"]["effect"] == "write"

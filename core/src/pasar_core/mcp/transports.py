@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import io
+import subprocess
 import sys
 from collections.abc import AsyncIterator
+from typing import TextIO, cast
 
 import httpx2
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -40,7 +43,17 @@ def transport_for(config: McpServerConfig) -> OpenTransport:
 
     @contextlib.asynccontextmanager
     async def stdio() -> AsyncIterator[Streams]:
-        async with stdio_client(params, errlog=sys.stderr) as streams:
+        async with stdio_client(params, errlog=server_errlog()) as streams:
             yield streams
 
     return stdio
+
+
+def server_errlog() -> TextIO:
+    """Where a stdio server's stderr goes: this process's, when it is a real file (a captured
+    stream, as under a test runner, has none: then nowhere)."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return cast("TextIO", subprocess.DEVNULL)  # anyio's open_process takes it
+    return sys.stderr
