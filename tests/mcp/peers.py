@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import sys
 import time
@@ -11,15 +12,19 @@ from pathlib import Path
 
 from pasar_core.mcp.config import McpServerConfig
 
-from tests.support.processes import Processes
+from tests.support.processes import SESSION_MARKER, Processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def stdio_peer(name: str = "peer") -> McpServerConfig:
+    """The peer as a stdio server; it carries the session's marker, so one that outlives the
+    tests fails the session (tests/support/processes)."""
+    marker = {SESSION_MARKER: os.environ[SESSION_MARKER]} if SESSION_MARKER in os.environ else {}
     return McpServerConfig(
-        name=name, command=sys.executable, args=("-m", "tests.support.mcp_peer"), cwd=str(ROOT)
-    )
+        name=name, command=sys.executable, args=("-m", "tests.support.mcp_peer"),
+        env=marker, cwd=str(ROOT),
+    )  # fmt: skip
 
 
 def wait_listening(port: int) -> None:

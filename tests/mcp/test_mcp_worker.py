@@ -31,7 +31,14 @@ def redis_url() -> Iterator[str]:
 def peer_json() -> str:
     peer = stdio_peer()
     return json.dumps(
-        {peer.name: {"command": peer.command, "args": list(peer.args), "cwd": str(ROOT)}}
+        {
+            peer.name: {
+                "command": peer.command,
+                "args": list(peer.args),
+                "env": dict(peer.env),
+                "cwd": str(ROOT),
+            }
+        }
     )
 
 
