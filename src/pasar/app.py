@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
+from pasar.mcp_mount import McpMount
 from pasar.metrics import Metrics, MetricsMiddleware
 from pasar.openai_api.routes import openai_routes
 from pasar.pages import Pages
@@ -76,6 +77,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        mcp.start_loading()  # in a thread, while the database and plugins start
         with contextlib.ExitStack() as stack:
             served = settings
             if settings.embedded_sandbox and not settings.sandbox_redis_url:
@@ -84,10 +86,9 @@ def create_app(
                 sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
                 served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
             async with (
-                running_services(
-                    served, pm, watch_revocations=True, start_plugins=True
-                ) as services,
+                running_services(served, pm, watch_revocations=True, runs_agents=True) as services,
                 running_runs(services) as runs,
+                mcp.running(),
             ):
                 # What start-up built (modules, schema, registry) lives as long as the process.
                 # Thawed when the app stops, so a process that outlives it (tests) can free it.
@@ -102,6 +103,7 @@ def create_app(
 
     pages = Pages()
     graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
+    mcp = McpMount()
     metrics = Metrics()
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
@@ -111,6 +113,7 @@ def create_app(
             WebSocketRoute("/graphql", graphql),
             *rest_routes(version("pasar")),
             *openai_routes(),
+            Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *pages.routes(),
         ],

@@ -284,6 +284,8 @@ def tools_list(family: str | None, as_json: bool) -> None:
 
     settings = Settings.from_env()
     registry = build_registry(build_plugin_manager(enabled=settings.enabled_plugins))
+    if settings.mcp_servers:  # their families are listed by the servers themselves
+        registry = run(with_mcp_tools(registry, settings))
     if family is not None and family not in registry.families:
         known = ", ".join(sorted(registry.families)) or "none"
         raise click.ClickException(f"no tool family {family!r} is installed (installed: {known})")
@@ -293,6 +295,14 @@ def tools_list(family: str | None, as_json: bool) -> None:
         return
     rows = [(v["id"], v["effect"], v["title"], ", ".join(v["scopes"]) or "-") for v in views]
     table(("ID", "EFFECT", "TITLE", "SCOPES"), rows, empty="no tools")
+
+
+async def with_mcp_tools(registry: Any, settings: Any) -> Any:
+    """`registry` with the families of the operator's MCP servers, listed now."""
+    from pasar_core.mcp.clients import mcp_tools
+
+    async with mcp_tools(registry, settings.mcp_servers) as (with_mcp, _):
+        return with_mcp
 
 
 @main.group()

@@ -40,6 +40,7 @@ async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services
     """`services` with the sandbox queue (when a Redis is configured for it) and the owners'
     registries (custom tools and sandboxed plugins over the installed ones)."""
     from pasar_core.custom_tools.overlay import ToolOverlays
+    from pasar_core.mcp.pool import GuardedMcp
     from pasar_core.sandbox.queue import SandboxQueue
     from pasar_core.sandboxed_plugins.oauth import NarrowedTokens
     from pasar_core.sandboxed_plugins.registry import load_sandboxed_tools
@@ -54,8 +55,15 @@ async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services
     async def shared(session: Any) -> Any:
         return await load_sandboxed_tools(session, services, queue, tokens)
 
+    mcp = GuardedMcp()  # sessions open only when an owner's MCP tool is called
+    stack.push_async_callback(mcp.close)
     overlays = ToolOverlays(
-        services.registry, services.sessionmaker, settings.sandbox, queue, shared_loader=shared
+        services.registry,
+        services.sessionmaker,
+        settings.sandbox,
+        queue,
+        shared_loader=shared,
+        mcp=mcp,
     )
     return dataclasses.replace(services, sandbox_queue=queue, tool_overlays=overlays)
 
@@ -90,20 +98,28 @@ async def running_services(
     *,
     prepare_database: bool = True,
     watch_revocations: bool = False,
-    start_plugins: bool = False,
+    runs_agents: bool = False,
 ) -> AsyncIterator[Services]:
     """Plugins, registry, migrated database, token signer and the revoked-session listener
     (with `watch_revocations`: the server, which authenticates requests), torn down in reverse
     order. Workers skip `prepare_database` (migrations and the tool catalogue sync are the
-    server's job). With `start_plugins` (processes that serve or run agents), the plugins'
-    `startup` hooks run last and their `shutdown` hooks first. The execution runtime is
-    `running_runs`."""
+    server's job). With `runs_agents` (processes that serve or run agents: the server, workers)
+    the operator's MCP servers are connected and their tools added, and the plugins' `startup`
+    hooks run last and their `shutdown` hooks first; administrative commands do neither. The
+    execution runtime is `running_runs`."""
     plugins = pm or build_plugin_manager(enabled=settings.enabled_plugins)
     registry = build_registry(plugins, max_result_bytes=settings.max_tool_result_bytes)
     settings.ensure_data_dir()
     async with database_url(settings) as url, contextlib.AsyncExitStack() as stack:
         if prepare_database:
             await upgrade_async(url)
+        mcp = None
+        if runs_agents and settings.mcp_servers:
+            from pasar_core.mcp.clients import mcp_tools
+
+            registry, mcp = await stack.enter_async_context(
+                mcp_tools(registry, settings.mcp_servers)
+            )
         engine = build_engine(
             url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
         )
@@ -127,13 +143,14 @@ async def running_services(
                 login_throttle=LoginThrottle(policy=settings.throttle_policy()),
                 rate_limiter=rate_limiter,
                 reads=reads,
+                mcp=mcp,
             )
             if prepare_database:
                 await sync_tools(services)
             services = await with_custom_tools(stack, services)
             async with (
                 watching_revocations(url, services.revoked_sessions, enabled=watch_revocations),
-                started_plugins(plugins, services) if start_plugins else nullcontext(),
+                started_plugins(plugins, services) if runs_agents else nullcontext(),
             ):
                 yield services
         finally:

@@ -31,7 +31,7 @@ def runtime(settings: Settings) -> object:
         async with database_url(settings) as url:
             with_url = settings.with_overrides(database_url=url)
             async with (
-                running_services(with_url, prepare_database=False, start_plugins=True) as services,
+                running_services(with_url, prepare_database=False, runs_agents=True) as services,
                 running_runs(services, serve=False) as runs,
             ):
                 CURRENT_RUNS.set(runs)  # the jobs' tasks are created in this context

@@ -24,6 +24,7 @@ from pasar_core.settings import Settings
 if TYPE_CHECKING:
     from pasar_core.custom_tools.overlay import ToolOverlays
     from pasar_core.executions.cache import ResultCache
+    from pasar_core.mcp.clients import McpClients
     from pasar_core.sandbox.queue import SandboxQueue
     from pasar_core.storage.reads import Reads
 
@@ -59,6 +60,8 @@ class Services:
     sandbox queue is configured (those calls fail with SANDBOX_UNAVAILABLE)."""
     tool_overlays: ToolOverlays | None = None
     """Owners' registries (custom tools, sandboxed plugins); None: installed tools only."""
+    mcp: McpClients | None = None
+    """The sessions with the operator's MCP servers (`PASAR_MCP_SERVERS`); None: none configured."""
     extras: dict[str, Any] = field(default_factory=dict)
     """What plugins' `startup` hooks share with their tools (shared clients), keyed
     `<plugin>.<name>`; every tool context gets them as `ToolContext.extras`."""

@@ -15,6 +15,7 @@ from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
 from pasar_core.errors import StartupError
 from pasar_core.key_files import create_once
+from pasar_core.mcp.config import McpServerConfig, parse_mcp_servers
 from pasar_core.rate_limits import RatePolicy, RouteClass, parse_rate
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES
 from pasar_core.sandbox.settings import SandboxSettings
@@ -226,6 +227,9 @@ class Settings:
     embedded_sandbox: bool = False
     """Start an embedded Redis and a local sandbox worker with the server (what `pasar serve`
     does when no sandbox Redis is configured, unless `PASAR_SANDBOX_EMBEDDED=0`)."""
+    mcp_servers: tuple[McpServerConfig, ...] = ()
+    """`PASAR_MCP_SERVERS`: the operator's MCP servers, whose tools are served as families
+    `mcp_<name>` (see pasar_core.mcp.config)."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -291,6 +295,7 @@ class Settings:
             s3_region=env.get("PASAR_S3_REGION") or None,
             sandbox=SandboxSettings.from_env(env),
             sandbox_redis_url=env.get("PASAR_SANDBOX_REDIS_URL") or env.get("REDIS_URL") or None,
+            mcp_servers=parse_mcp_servers(env.get("PASAR_MCP_SERVERS")),
             env=dict(env),
         )
 

@@ -141,7 +141,7 @@ class ToolListOut(BaseModel):
 class ToolDetailOut(ToolOut):
     """One tool; custom tools (yours) add their definition, version and versions."""
 
-    kind: Literal["python", "http"] | None = None
+    kind: Literal["python", "http", "mcp"] | None = None
     latest_version: int | None = None
     versions: list[int] | None = None
     limits: dict[str, Any] | None = None

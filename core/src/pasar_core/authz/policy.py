@@ -107,6 +107,8 @@ _TABLE: dict[str, Rule] = {
     "executions.cancel": org("member"),
     "executions.decide_approval": org("member"),
     "executions.webhook_secret": org("member"),
+    # MCP (/mcp): listing the agents one may run as tools; each call is then `agents.execute`
+    "mcp.tools": org("viewer"),
     # tools
     "tools.catalogue": PUBLIC,
     "tools.read": PUBLIC,

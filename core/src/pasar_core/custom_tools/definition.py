@@ -5,8 +5,9 @@
      "limits": {"memory_mb": 256, "cpus": 0.5}, "network": {"allow_hosts": []},
      "implementation": {"kind": "python", "source": "def run(args): ...", "entrypoint": "run"}}
 
-`implementation.kind` is `python` (source run in a sandbox container) or `http` (one HTTP call
-behind the SSRF guard, from the server itself). `check_definition` applies what pydantic cannot:
+`implementation.kind` is `python` (source run in a sandbox container), `http` (one HTTP call
+behind the SSRF guard, from the server itself) or `mcp` (one tool of an MCP server, over a
+kept-alive session behind the same guard). `check_definition` applies what pydantic cannot:
 schema rules (`custom_tools.schemas`), sandbox limits within the operator's maxima, a source that
 parses and defines its entry function, and a URL template whose host is fixed.
 """
@@ -96,6 +97,27 @@ class HttpImplementation(BaseModel):
         return tuple(dict.fromkeys(ARG_PLACEHOLDER.findall(self.url)))
 
 
+class McpImplementation(BaseModel):
+    """One tool of an MCP server reached over streamable HTTP (behind the SSRF guard): `tool`
+    is its name on the server; the arguments are sent as they are. `{secrets.name}` in a header
+    value takes the agent's secret `name` (an Authorization for the server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["mcp"]
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    tool: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    headers: dict[Annotated[str, StringConstraints(max_length=100)], str] = Field(
+        default_factory=dict, max_length=MAX_HEADERS
+    )
+
+    def secret_names(self) -> tuple[str, ...]:
+        found = {
+            name for value in self.headers.values() for name in SECRET_PLACEHOLDER.findall(value)
+        }
+        return tuple(sorted(found))
+
+
 class NetworkInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -117,7 +139,8 @@ class ToolDefinition(BaseModel):
     limits: dict[str, Any] = Field(default_factory=dict, max_length=10)
     network: NetworkInput = Field(default_factory=NetworkInput)
     implementation: Annotated[
-        PythonImplementation | HttpImplementation, Field(discriminator="kind")
+        PythonImplementation | HttpImplementation | McpImplementation,
+        Field(discriminator="kind"),
     ]
 
     @property
@@ -161,10 +184,24 @@ def check_definition(
     if isinstance(implementation, PythonImplementation):
         sandbox_limits(definition, settings)
         check_source(implementation.source, implementation.entrypoint)
-    else:
-        if definition.limits:
-            raise _invalid("/limits", "HTTP tools run no sandbox: limits apply to python tools")
+        return
+    if definition.limits:
+        raise _invalid("/limits", "HTTP and MCP tools run no sandbox: limits apply to python tools")
+    if isinstance(implementation, HttpImplementation):
         check_http(implementation, definition.input_schema)
+    else:
+        check_mcp(implementation)
+
+
+def check_mcp(implementation: McpImplementation) -> None:
+    """A fixed http(s) URL the guard can parse (its addresses are checked at each connection)."""
+    if "{" in implementation.url:
+        raise _invalid("/implementation/url", "an MCP server's URL takes no placeholders")
+    try:
+        parse_target(implementation.url)
+    except TargetRefused as error:
+        raise _invalid("/implementation/url", error.reason) from None
+    _check_headers(implementation.headers, implementation.secret_names())
 
 
 def check_source(source: str, entrypoint: str) -> None:
@@ -225,7 +262,11 @@ def check_http(implementation: HttpImplementation, input_schema: dict[str, Any])
             "/implementation/url",
             f"the URL uses {missing[0]!r}, which input_schema.properties does not define",
         )
-    for name, value in implementation.headers.items():
+    _check_headers(implementation.headers, implementation.secret_names())
+
+
+def _check_headers(headers: dict[str, str], secrets: tuple[str, ...]) -> None:
+    for name, value in headers.items():
         key = name.lower()
         path = f"/implementation/headers/{name}"
         if not HEADER_NAME.fullmatch(name):
@@ -237,6 +278,6 @@ def check_http(implementation: HttpImplementation, input_schema: dict[str, Any])
         leftover = SECRET_PLACEHOLDER.sub("", value)
         if "{secrets." in leftover:
             raise _invalid(path, "secret placeholders look like {secrets.name} (lowercase)")
-    for secret in implementation.secret_names():
+    for secret in secrets:
         if not FAMILY_ID_PATTERN.match(secret):
             raise _invalid("/implementation/headers", f"bad secret name {secret!r}")

@@ -52,7 +52,7 @@ def render_url(template: str, args: Mapping[str, Any]) -> str:
     return ARG_PLACEHOLDER.sub(fill, template)
 
 
-def _headers(headers: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
+def render_headers(headers: Mapping[str, str], secrets: Mapping[str, str]) -> dict[str, str]:
     def fill(match: re.Match[str]) -> str:
         value = secrets.get(match[1])
         if value is None:
@@ -100,7 +100,7 @@ def http_run(
         allow = AllowList.parse(allow_hosts).within(bound)
         url = render_url(implementation.url, args)
         rest = {name: value for name, value in args.items() if name not in used}
-        headers = _headers(implementation.headers, ctx.secrets)
+        headers = render_headers(implementation.headers, ctx.secrets)
         content: bytes | None = None
         if mode == "json":
             content = json.dumps(rest, separators=(",", ":"), ensure_ascii=False).encode()

@@ -23,7 +23,9 @@ TOOL_REF = re.compile(
 BASE_ID_PATTERN = (
     rf"^[a-z][a-z0-9_]{{0,{MAX_NAMESPACE_CHARS - 1}}}:[a-z][a-z0-9_]{{0,{MAX_NAME_CHARS - 1}}}$"
 )
-RESERVED_NAMESPACES = frozenset({"pasar", "custom", "sandbox", "plugin", "system", "admin"})
+RESERVED_NAMESPACES = frozenset({"pasar", "custom", "sandbox", "plugin", "system", "admin", "mcp"})
+RESERVED_PREFIXES = ("mcp_",)
+"""`mcp_<name>` are the families of the operator's MCP servers (`PASAR_MCP_SERVERS`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ def parse_base_id(value: str) -> ToolRef:
             f"{MAX_NAME_CHARS} characters), without @version",
             details={"errors": [{"path": "/id", "message": "expected namespace:name"}]},
         )
-    if ref.namespace in RESERVED_NAMESPACES:
+    if ref.namespace in RESERVED_NAMESPACES or ref.namespace.startswith(RESERVED_PREFIXES):
         raise ToolDefinitionInvalid(
             f"the namespace {ref.namespace!r} is reserved",
             details={"errors": [{"path": "/id", "message": "reserved namespace"}]},

@@ -23,7 +23,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pasar_core.custom_tools.definition import PythonImplementation, ToolDefinition
+from pasar_core.custom_tools.definition import (
+    HttpImplementation,
+    PythonImplementation,
+    ToolDefinition,
+)
 from pasar_core.custom_tools.http_tools import http_run
 from pasar_core.custom_tools.ids import parse_ref
 from pasar_core.custom_tools.python_tools import RUN_SLACK_S, python_run
@@ -37,6 +41,7 @@ from pasar_core.custom_tools.store import (
     revisions,
 )
 from pasar_core.errors import ValidationFailed
+from pasar_core.mcp.pool import GuardedMcp, mcp_tool_run
 from pasar_core.registry import RegisteredTool, Registry
 from pasar_core.sandbox.limits import NetworkPolicy, SandboxLimits
 from pasar_core.sandbox.queue import SandboxQueue
@@ -75,6 +80,7 @@ def registered(
     tool_id: str,
     queue: SandboxQueue | None,
     settings: SandboxSettings,
+    mcp: GuardedMcp | None = None,
 ) -> RegisteredTool:
     """A custom tool version as the registry holds it, under `tool_id` (`id` or `id@N`)."""
     definition = stored.definition
@@ -93,11 +99,18 @@ def registered(
         )
         run = python_run(queue, workload)
         timeout_s = limits.timeout_s + RUN_SLACK_S
-    else:
+    elif isinstance(implementation, HttpImplementation):
         secrets = implementation.secret_names()
         run = http_run(
             stored.tool_id, implementation, list(definition.network.allow_hosts),
             definition.timeout_s,
+        )  # fmt: skip
+        timeout_s = definition.timeout_s + HTTP_SLACK_S
+    else:
+        secrets = implementation.secret_names()
+        run = mcp_tool_run(
+            stored.tool_id, implementation, list(definition.network.allow_hosts),
+            definition.timeout_s, Effect(definition.effect), mcp,
         )  # fmt: skip
         timeout_s = definition.timeout_s + HTTP_SLACK_S
     spec = ToolSpec(
@@ -169,9 +182,11 @@ class ToolOverlays:
         settings: SandboxSettings,
         queue: SandboxQueue | None = None,
         shared_loader: SharedLoader | None = None,
+        mcp: GuardedMcp | None = None,
     ) -> None:
         self.base = base
         self.queue = queue
+        self.mcp = mcp
         self._sessionmaker = sessionmaker
         self._settings = settings
         self._shared_loader = shared_loader
@@ -218,7 +233,7 @@ class ToolOverlays:
             return await self._shared_registry(session, shared_revision)
 
     def _registered(self, stored: StoredVersion, tool_id: str) -> RegisteredTool:
-        return registered(stored, tool_id, self.queue, self._settings)
+        return registered(stored, tool_id, self.queue, self._settings, self.mcp)
 
     def _overlay(self, shared: Registry, tools: Iterable[RegisteredTool]) -> Registry:
         kept = []
