@@ -1,11 +1,14 @@
 """pasar's typed errors in the shape OpenAI's API answers them: `{"error": {"message", "type",
 "param", "code"}}`, with the same HTTP status pasar gives them elsewhere (a body that does not
-fit the schema is a 400, as OpenAI answers it)."""
+fit the schema is a 400, as OpenAI answers it). A run that did not end with an answer adds
+`"pasar": {"execution_id", "status", "auth_url"?}` to the error object, to follow it through
+pasar's API."""
 
 from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 from pasar_core.errors import PasarError, ValidationFailed
 from starlette.requests import Request
@@ -55,12 +58,30 @@ class RunStillRunning(RunNotCompleted):
     status = 504
 
 
+class RunNoLongerFollowed(RunNotCompleted):
+    """The server began shutting down (SIGTERM) while it followed the run, which goes on
+    (finished here within `PASAR_DRAIN_S`, or handed to another process)."""
+
+    code = "SERVER_SHUTTING_DOWN"
+    status = 503
+
+
+def error_body(
+    status: int, code: str, message: str, *, param: str | None = None,
+    pasar: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    kind = TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
+    error: dict[str, Any] = {"message": message, "type": kind, "param": param, "code": code}
+    if pasar:
+        error["pasar"] = pasar
+    return {"error": error}
+
+
 def openai_error(
     status: int, code: str, message: str, *, param: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, pasar: dict[str, Any] | None = None,
 ) -> JSONResponse:  # fmt: skip
-    kind = TYPES.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    body = error_body(status, code, message, param=param, pasar=pasar)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -78,9 +99,11 @@ def error_of(error: PasarError) -> JSONResponse:
     retry_after = details.get("retry_after_s")
     if status in (409, 429, 503) and isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
+    pasar = None
     if isinstance(error, RunNotCompleted):
         headers["x-should-retry"] = "false"
-    return openai_error(status, code, message, param=param, headers=headers)
+        pasar = dict(details)
+    return openai_error(status, code, message, param=param, headers=headers, pasar=pasar)
 
 
 def openai_errors(handler: Handler) -> Handler:
