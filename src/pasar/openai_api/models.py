@@ -65,7 +65,8 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    n: int | float | None = None
+    n: Any = None
+    """Must be 1 (any JSON number equal to 1) or absent: checked in `checked_input`."""
     thread_id: str | None = Field(
         default=None,
         min_length=1,
@@ -81,7 +82,7 @@ class ChatCompletionRequest(BaseModel):
         for name, reason in REFUSED.items():
             if extra.get(name) not in (None, [], {}, DEFAULTS.get(name)):
                 raise BadRequest(reason, details={"param": name})
-        if self.n is not None and self.n != 1:
+        if self.n is not None and (isinstance(self.n, bool) or self.n != 1):
             raise BadRequest("only n=1 is supported", details={"param": "n"})
         last = self.messages[-1]
         if last.role != "user":
