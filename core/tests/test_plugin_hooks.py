@@ -21,8 +21,19 @@ hookimpl = hookspecs.hookimpl
 pytestmark = pytest.mark.anyio
 
 
-def services() -> Any:
-    return SimpleNamespace(extras={})
+def services(**family_plugins: str) -> Any:
+    """What the lifecycle reads of `Services`: the extras, and which plugin owns each family."""
+    registry = SimpleNamespace(family_plugins=family_plugins)
+    return SimpleNamespace(extras={}, registry=registry)
+
+
+def manager(**plugins: object) -> pluggy.PluginManager:
+    """A fresh manager with `plugins` registered by name, in the order given."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for name, plugin in plugins.items():
+        pm.register(plugin, name=name)
+    return pm
 
 
 class Recorder:
@@ -52,14 +63,14 @@ class Recorder:
 
 async def test_startup_and_shutdown_run_in_order_and_share_clients_through_extras() -> None:
     recorder = Recorder()
-    pm = build_plugin_manager(enabled=(), extra=[recorder.plugin("a"), recorder.plugin("b")])
+    pm = manager(a=recorder.plugin("a"), b=recorder.plugin("b"), c=recorder.plugin("c"))
     held = services()
     async with started_plugins(pm, held):
-        assert held.extras == {"a.client": "a", "b.client": "b"}
-        started = list(recorder.calls)
-    assert sorted(started) == ["start a", "start b"]
+        assert held.extras == {"a.client": "a", "b.client": "b", "c.client": "c"}
+        # pluggy's call order: the last registered first
+        assert recorder.calls == ["start c", "start b", "start a"]
     # the first started is the last stopped
-    assert recorder.calls[2:] == [f"stop {n}" for n in reversed([c[6:] for c in started])]
+    assert recorder.calls[3:] == ["stop a", "stop b", "stop c"]
     assert held.extras == {}
 
 
@@ -177,13 +188,24 @@ def test_a_hook_gaining_an_argument_does_not_break_an_old_plugin() -> None:
 
 
 def test_the_registry_calls_registration_hooks_through_the_named_arguments() -> None:
+    later = ToolFamily(id="later", title="Later", description="Reads the new argument.", tools=())
+    seen: list[object] = []
+
     class Registers:
         @hookimpl
-        def register_tool_families(self) -> list[ToolFamily]:
-            return [FAMILY]
+        def register_tool_families(self, settings: Any) -> list[ToolFamily]:
+            seen.append(settings)
+            return [later]
 
-    registry = build_registry(build_plugin_manager(enabled=(), extra=[Registers()]))
-    assert "old" in registry.families
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(FutureSpecs)
+    pm.register(OldPlugin(), name="old")
+    pm.register(Registers(), name="registers")
+    settings = object()
+    registry = build_registry(pm, hook_arguments={"settings": settings})
+    assert set(registry.families) == {"old", "later"}
+    assert seen == [settings]
+    assert registry.family_plugins == {"old": "old", "later": "registers"}
 
 
 def test_an_implementation_naming_an_unknown_argument_is_refused_at_registration() -> None:
@@ -194,3 +216,59 @@ def test_an_implementation_naming_an_unknown_argument_is_refused_at_registration
 
     with pytest.raises(pluggy.PluginValidationError, match="servises"):
         build_plugin_manager(enabled=(), extra=[Misnamed()])
+
+
+class Writes:
+    """A plugin whose `startup` sets one `services.extras` key (and whose `shutdown` counts)."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.stopped = key, 0
+
+    @hookimpl
+    def startup(self, services: Any) -> None:
+        services.extras[self.key] = object()
+
+    @hookimpl
+    def shutdown(self) -> None:
+        self.stopped += 1
+
+
+async def test_a_plugin_writes_extras_under_its_name_and_its_families() -> None:
+    pm = manager(web=Writes("web.resolver"), pasar_google=Writes("google_workspace.http_client"))
+    held = services(google_workspace="pasar_google", web="web")
+    async with started_plugins(pm, held):
+        assert set(held.extras) == {"web.resolver", "google_workspace.http_client"}
+
+
+@pytest.mark.parametrize("key", ["web.resolver", "net.allow_bound", "nodot", "fine2.client"])
+async def test_a_startup_writing_another_namespace_refuses_to_boot(key: str) -> None:
+    fine, hostile = Writes("fine.client"), Writes(key)
+    pm = manager(hostile=hostile, fine=fine)  # fine starts first
+    held = services(web="web", fine="fine")
+    with pytest.raises(PluginStartupFailed) as raised:
+        async with started_plugins(pm, held):
+            raise AssertionError("the body must not run")
+    assert raised.value.plugin == "hostile"
+    assert raised.value.message == (
+        f"plugin 'hostile' failed to start: it set services.extras keys {key!r} outside its "
+        "namespaces (hostile.)"
+    )
+    assert (fine.stopped, hostile.stopped) == (1, 1)  # both started, both stopped
+
+
+async def test_replacing_or_removing_another_plugins_extra_refuses_to_boot() -> None:
+    class Replaces:
+        @hookimpl
+        def startup(self, services: Any) -> None:
+            services.extras["fine.client"] = "mine now"
+
+    class Removes:
+        @hookimpl
+        def startup(self, services: Any) -> None:
+            services.extras.pop("fine.client")
+
+    for hostile in (Replaces(), Removes()):
+        pm = manager(hostile=hostile, fine=Writes("fine.client"))
+        with pytest.raises(PluginStartupFailed, match=r"'fine\.client' outside its namespaces"):
+            async with started_plugins(pm, services(fine="fine")):
+                raise AssertionError("the body must not run")

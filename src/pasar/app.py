@@ -23,6 +23,7 @@ from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.mcp_mount import McpMount
 from pasar.metrics import Metrics, MetricsMiddleware
+from pasar.openai_api.errors import by_surface
 from pasar.openai_api.routes import openai_routes
 from pasar.pages import Pages
 from pasar.rest import errors
@@ -124,9 +125,9 @@ def create_app(
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={
-            PasarError: errors.pasar_error,
-            HTTPException: errors.http_error,
-            Exception: errors.unexpected_error,
+            PasarError: by_surface(errors.pasar_error),
+            HTTPException: by_surface(errors.http_error),
+            Exception: by_surface(errors.unexpected_error),
         },
         lifespan=lifespan,
     )

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from pasar_core.errors import PasarError
+from pasar_core.printable import printable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -24,7 +25,7 @@ def friendly_errors(command: Callable[P, T]) -> Callable[P, T]:
         try:
             return command(*args, **kwargs)
         except PasarError as error:
-            raise click.ClickException(error.message) from None
+            raise click.ClickException(printable(error.message)) from None
 
     return wrapper
 
@@ -46,13 +47,13 @@ def emit(as_json: bool, result: Any, *lines: str) -> None:
         click.echo(json.dumps(result, indent=2, default=str))
         return
     for line in lines:
-        click.echo(line)
+        click.echo(printable(line))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty: str) -> None:
     """Rows in aligned columns under a bold header (bold only on a terminal: click strips
     styles from output that is not one); `empty` when there are no rows."""
-    cells = [[str(cell) for cell in row] for row in rows]
+    cells = [[printable(str(cell)) for cell in row] for row in rows]
     if not cells:
         click.echo(empty)
         return

@@ -202,3 +202,22 @@ def test_any_key_body_is_created_or_refused_with_a_code(client: TestClient, make
             assert len(listed) == before
 
     attempt()
+
+
+def test_a_name_with_control_characters_is_refused(client: TestClient, make_user) -> None:
+    headers = make_user()
+    for name in (
+        "ci\npsr_spoofed  active",
+        "a\x1b[2Jb",
+        "tab\there",
+        "rtl\u202eoverride",
+        "x\u2028",
+    ):
+        response = client.post("/api-keys", json={"name": name}, headers=headers)
+        assert response.status_code == 422, name
+        assert response.json()["error"]["code"] == "VALIDATION_FAILED"
+        assert "control characters" in json.dumps(response.json()["error"]), name
+    created = client.post("/api-keys", json={"name": "Zoë's key — día 1"}, headers=headers)
+    assert created.status_code == 201, created.text
+    listed = client.get("/api-keys", headers=headers).json()["api_keys"]
+    assert [key["name"] for key in listed] == ["Zoë's key — día 1"]

@@ -201,6 +201,19 @@ class PluginStartupFailed(StartupError):
         self.plugin = plugin
 
 
+class ExtrasOutsideNamespace(StartupError):
+    """A plugin's `startup` wrote `services.extras` keys outside its own namespaces."""
+
+    code = "EXTRAS_OUTSIDE_NAMESPACE"
+
+    def __init__(self, keys: list[str], namespaces: list[str]) -> None:
+        super().__init__(
+            f"it set services.extras keys {', '.join(map(repr, keys))} outside its namespaces "
+            f"({', '.join(f'{n}.' for n in namespaces)})",
+            details={"keys": keys, "namespaces": namespaces},
+        )
+
+
 class PluginNotFound(StartupError):
     code = "PLUGIN_NOT_FOUND"
 

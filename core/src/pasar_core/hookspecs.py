@@ -58,8 +58,9 @@ def startup(services: Services) -> Awaitable[None] | None:
     """Once per process that serves or runs agents (the server's lifespan, `pasar worker`),
     after the registry and services are built; may return an awaitable, which is awaited.
 
-    Make shared clients here and put them in `services.extras` under `<plugin>.<name>` keys:
-    tools find them in `ctx.extras`. Raising refuses start-up with `PLUGIN_STARTUP_FAILED`
+    Make shared clients here and put them in `services.extras` under `<plugin>.<name>` keys
+    (`<plugin>`: the plugin's name or one of its tool families' ids; writing any other key
+    refuses start-up): tools find them in `ctx.extras`. Raising refuses start-up with `PLUGIN_STARTUP_FAILED`
     naming the plugin (the plugins already started are shut down first).
     """
 

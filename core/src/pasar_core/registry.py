@@ -235,12 +235,15 @@ class _Collected:
     crashes: list[HookCrash] = field(default_factory=list)
 
 
-def _results(pm: pluggy.PluginManager, hook: str, found: _Collected) -> list[tuple[str, object]]:
-    """(plugin name, returned item) for every implementation of a registration hook."""
+def _results(
+    pm: pluggy.PluginManager, hook: str, found: _Collected, arguments: Mapping[str, object]
+) -> list[tuple[str, object]]:
+    """(plugin name, returned item) for every implementation of a registration hook, each
+    called with the `arguments` it names."""
     items: list[tuple[str, object]] = []
     for impl in reversed(implementations(pm, hook)):  # registration order: stable messages
         try:
-            returned = cast("Iterable[object]", call_implementation(impl, {}) or ())
+            returned = cast("Iterable[object]", call_implementation(impl, arguments) or ())
             items.extend((impl.plugin_name, item) for item in returned)
         except Exception as error:  # a plugin's bug: reported, never an anonymous crash
             found.crashes.append(HookCrash(impl.plugin_name, hook, error))
@@ -251,10 +254,10 @@ def _wrong_type(plugin: str, item: object, expected: type) -> ContractProblem:
     return invalid(f"plugin {plugin!r} returned {type(item).__name__}, not {expected.__name__}")
 
 
-def _collect(pm: pluggy.PluginManager) -> _Collected:
+def _collect(pm: pluggy.PluginManager, arguments: Mapping[str, object]) -> _Collected:
     """Every plugin's registrations, and every way they break the contract (none raised)."""
     found = _Collected()
-    for plugin, family in _results(pm, "register_tool_families", found):
+    for plugin, family in _results(pm, "register_tool_families", found, arguments):
         if not isinstance(family, ToolFamily):
             found.problems.append(_wrong_type(plugin, family, ToolFamily))
             continue
@@ -290,7 +293,7 @@ def _collect(pm: pluggy.PluginManager) -> _Collected:
                 input_validator=Draft202012Validator(tool.input_schema),
                 output_validator=Draft202012Validator(tool.output_schema),
             )
-    for plugin, provider in _results(pm, "register_llm_providers", found):
+    for plugin, provider in _results(pm, "register_llm_providers", found, arguments):
         if not isinstance(provider, LLMProviderSpec):
             found.problems.append(_wrong_type(plugin, provider, LLMProviderSpec))
         elif provider.id in found.llm_providers:
@@ -300,7 +303,7 @@ def _collect(pm: pluggy.PluginManager) -> _Collected:
         else:
             found.llm_providers[provider.id] = provider
     owners: dict[str, str] = {}
-    for plugin, auth in _results(pm, "register_auth_providers", found):
+    for plugin, auth in _results(pm, "register_auth_providers", found, arguments):
         if not isinstance(auth, AuthProviderSpec):
             found.problems.append(_wrong_type(plugin, auth, AuthProviderSpec))
             continue
@@ -324,20 +327,27 @@ def _collect(pm: pluggy.PluginManager) -> _Collected:
     return found
 
 
-def registration_problems(pm: pluggy.PluginManager) -> list[ContractProblem]:
+def registration_problems(
+    pm: pluggy.PluginManager, *, hook_arguments: Mapping[str, object] | None = None
+) -> list[ContractProblem]:
     """Every way `pm`'s plugins break the contract: what `build_registry` refuses to start with
     (there as one error), here all listed. Empty when they follow it."""
-    found = _collect(pm)
+    found = _collect(pm, hook_arguments or {})
     return [crash.problem for crash in found.crashes] + found.problems
 
 
 def build_registry(
-    pm: pluggy.PluginManager, *, max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
+    pm: pluggy.PluginManager,
+    *,
+    max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES,
+    hook_arguments: Mapping[str, object] | None = None,
 ) -> Registry:
     """Collect every plugin's families and providers; refuse duplicates and invalid specs
     (`registration_problems` lists them). `max_result_bytes` caps every tool's result (JSON as
-    the model reads it)."""
-    found = _collect(pm)
+    the model reads it). `hook_arguments`: what the registration hooks are called with, each
+    implementation getting only those it names (today's hooks take none; a later contract's
+    may gain some without breaking plugins written before)."""
+    found = _collect(pm, hook_arguments or {})
     for crash in found.crashes:
         raise PluginError(crash.plugin, crash.what) from crash.error
     error = refusal(found.problems)

@@ -60,6 +60,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _openai_wait(env: Mapping[str, str]) -> float:
+    wait = _float(env, "PASAR_OPENAI_WAIT_S", 300)
+    if wait > 300:
+        raise StartupError(f"PASAR_OPENAI_WAIT_S must be at most 300, got {wait:g}")
+    return wait
+
+
 @dataclass(frozen=True, slots=True)
 class OAuthClientSettings:
     """This server's OAuth client at one provider, from `PASAR_<PROVIDER>_*`.
@@ -189,6 +196,11 @@ class Settings:
     drain_s: float = 20.0
     """On SIGTERM: how long in-flight runs may finish before they are handed back to the queue
     (fits Kubernetes' default 30 s grace period)."""
+    sse_ping_s: float = 15.0
+    """Server-sent event streams (run events, streamed chat completions) send a `: ping`
+    comment after this long without an event, so proxies keep them open."""
+    openai_wait_s: float = 300.0
+    """How long `POST /v1/chat/completions` follows a run, streamed or not (at most 300)."""
     worker_concurrency: int = 500
     """Executions one `pasar worker` process runs at once (`--concurrency`)."""
     login_failures_per_pair: int = 10
@@ -276,6 +288,8 @@ class Settings:
             retention_interval_s=_int(env, "PASAR_RETENTION_INTERVAL_S", 3600),
             max_interruptions=_int(env, "PASAR_MAX_INTERRUPTIONS", 3),
             drain_s=_int(env, "PASAR_DRAIN_S", 20),
+            sse_ping_s=_float(env, "PASAR_SSE_PING_S", 15),
+            openai_wait_s=_openai_wait(env),
             worker_concurrency=_int(env, "PASAR_WORKER_CONCURRENCY", 500),
             login_failures_per_pair=_int(env, "PASAR_LOGIN_FAILURES_PER_PAIR", 10),
             login_failures_per_source=_int(env, "PASAR_LOGIN_FAILURES_PER_SOURCE", 100),

@@ -3,8 +3,10 @@
 Only the last message is run (it must be the user's): an agent has its own system prompt, and
 its memory is its thread (`thread_id`, an extra body field), not the history a client resends.
 Parameters that tune a model (temperature, max_tokens, ...) are accepted and ignored: the
-agent's config chooses its model. What pasar cannot honour (n > 1, client-side tools, audio or
-image content) is refused with a 400 naming the field.
+agent's config chooses its model. What pasar cannot honour (n other than 1, client-side tools,
+audio or image content, a response format other than text) is refused with a 400 naming the
+field; what asks for the default (`"stream": null`, `"n": 1.0`, `response_format: {"type":
+"text"}`) is accepted.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ REFUSED = {
     "audio": "audio output is not supported",
     "response_format": "response_format is not supported; the agent answers in text",
 }
+DEFAULTS: dict[str, object] = {"response_format": {"type": "text"}}
+"""Values of refused fields that ask for what pasar does anyway."""
 
 
 class TextPart(BaseModel):
@@ -59,9 +63,10 @@ class ChatCompletionRequest(BaseModel):
 
     model: str = Field(min_length=1, max_length=300)
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
-    stream: bool = False
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: Any = None
+    """Must be 1 (any JSON number equal to 1) or absent: checked in `checked_input`."""
     thread_id: str | None = Field(
         default=None,
         min_length=1,
@@ -75,9 +80,9 @@ class ChatCompletionRequest(BaseModel):
         """The run's input: the last message's text, after refusing what pasar cannot do."""
         extra = self.model_extra or {}
         for name, reason in REFUSED.items():
-            if extra.get(name) not in (None, [], {}):
+            if extra.get(name) not in (None, [], {}, DEFAULTS.get(name)):
                 raise BadRequest(reason, details={"param": name})
-        if self.n not in (None, 1):
+        if self.n is not None and (isinstance(self.n, bool) or self.n != 1):
             raise BadRequest("only n=1 is supported", details={"param": "n"})
         last = self.messages[-1]
         if last.role != "user":

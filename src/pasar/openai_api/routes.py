@@ -6,7 +6,9 @@ limit, `Idempotency-Key`, `executions.start_execution`: enforcement, approval, e
 result cache), and the caller authenticates as everywhere (`Authorization: Bearer` with an API
 key, what OpenAI SDKs send). Streaming answers follow the run's events as OpenAI's
 `chat.completion.chunk` server-sent events; the model's text is streamed as it comes (text a
-model writes before calling a tool included), then what the final answer adds.
+model writes before calling a tool included), then what the final answer adds. Both follow a
+run for at most `PASAR_OPENAI_WAIT_S`; a stream sends `: ping` comments while it is silent
+(`PASAR_SSE_PING_S`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from starlette.routing import Route
 
 from pasar.openai_api.errors import (
     ModelNotFound,
+    RunNoLongerFollowed,
     RunNotCompleted,
     RunPaused,
     RunStillRunning,
@@ -44,9 +47,10 @@ from pasar.openai_api.models import ChatCompletionRequest, chunk, completion
 from pasar.rest.idempotency import idempotent
 from pasar.rest.limits import Handler, rate_limited
 from pasar.rest.requests import caller, read_model, runs_of, services_of
+from pasar.sse import PING, paced
 
-WAIT_S = 300  # the longest a run is waited for (RunParameters' bound)
 PAUSED = ("awaiting_approval", "awaiting_authorization")
+NAMED_LIMIT = 50  # agents of one name read to resolve a model name (more: still ambiguous)
 
 
 def _may_run(principal: Principal, view: AgentView) -> bool:
@@ -74,7 +78,8 @@ async def _agent_id(services: Services, principal: Principal, model: str) -> str
         return str(uuid.UUID(model))
     except ValueError:
         pass
-    named = [v for v in await runnable_agents(services, principal) if v.name == model]
+    found = await agents.agents_named(services, principal, model, limit=NAMED_LIMIT)
+    named = [view for view in found if _may_run(principal, view)]
     if not named:
         raise ModelNotFound(model)
     if len(named) > 1:
@@ -96,7 +101,7 @@ async def list_models(request: Request) -> Response:
     return JSONResponse({"object": "list", "data": data})
 
 
-def _not_completed(view: executions.ExecutionView) -> RunNotCompleted:
+def _not_completed(view: executions.ExecutionView, runs: Runs) -> RunNotCompleted:
     details: dict[str, Any] = {"execution_id": str(view.id), "status": view.status}
     if view.status in PAUSED:
         if view.auth_url:
@@ -106,9 +111,14 @@ def _not_completed(view: executions.ExecutionView) -> RunNotCompleted:
             f"execution {view.id} is waiting for {what} ({view.status}); continue it through "
             "pasar's API", details=details,
         )  # fmt: skip
+    if not view.finished and runs.draining:
+        return RunNoLongerFollowed(
+            f"execution {view.id} is still running, but this server is shutting down and "
+            "stopped following it; follow it through pasar's API", details=details,
+        )  # fmt: skip
     if not view.finished:
         return RunStillRunning(
-            f"execution {view.id} is still running after {WAIT_S} s", details=details
+            f"execution {view.id} is still running after {_wait_s(runs):g} s", details=details
         )
     return RunNotCompleted(
         f"execution {view.id} ended {view.status}: {view.error or 'no answer'}", details=details
@@ -120,13 +130,17 @@ def _answer(output: dict[str, Any] | None) -> str:
     return message if isinstance(message, str) else json.dumps(message)
 
 
+def _wait_s(runs: Runs) -> float:
+    return runs.services.settings.openai_wait_s
+
+
 async def _start(
     runs: Runs, principal: Principal, body: ChatCompletionRequest, text: str, *, wait: bool
 ) -> executions.ExecutionView:
     agent_id = await _agent_id(runs.services, principal, body.model)
     run = ExecuteRequest(
         input=text,
-        parameters=RunParameters(wait=wait, timeout_s=WAIT_S, thread_id=body.thread_id),
+        parameters=RunParameters(wait=wait, timeout_s=_wait_s(runs), thread_id=body.thread_id),
     )
     try:
         return await executions.start_execution(runs, principal, agent_id, run)
@@ -144,18 +158,30 @@ async def _stream(
     completion_id, created = f"chatcmpl-{view.id.hex}", int(view.created_at.timestamp())
     yield _sse(chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
     call_text = last_call_text = ""
-    async for event in runs.hub.subscribe(view.id, 0):
-        if event.type == "token":
-            text = str(event.data.get("text", ""))
-            call_text += text
-            yield _sse(chunk(completion_id, created, model, {"content": text}))
-        elif event.type == "model_call":
-            last_call_text, call_text = call_text, ""
-        elif event.type == "status" and (event.is_terminal or event.data.get("status") in PAUSED):
-            break
+    settings = runs.services.settings
+    events = paced(runs.hub.subscribe(view.id, 0), ping_s=settings.sse_ping_s,
+                   within_s=settings.openai_wait_s)  # fmt: skip
+    try:
+        async for event in events:
+            if event is None:
+                yield PING
+            elif event.type == "token":
+                text = str(event.data.get("text", ""))
+                call_text += text
+                yield _sse(chunk(completion_id, created, model, {"content": text}))
+            elif event.type == "model_call":
+                last_call_text, call_text = call_text, ""
+            elif event.type == "status" and (
+                event.is_terminal or event.data.get("status") in PAUSED
+            ):
+                break
+    except TimeoutError:
+        pass  # the run is read below: still running, unless it ended just now
+    finally:
+        await events.aclose()
     final = await executions.get_execution(runs, principal, view.id)
     if final.status != "succeeded":
-        yield _sse(json.loads(bytes(error_of(_not_completed(final)).body)))
+        yield _sse(json.loads(bytes(error_of(_not_completed(final, runs)).body)))
         return
     answer, streamed = _answer(final.output), last_call_text + call_text
     rest = answer[len(streamed) :] if answer.startswith(streamed) else ""
@@ -174,7 +200,7 @@ async def chat_completions(request: Request) -> Response:
         if not body.stream:
             view = await _start(runs, principal, body, text, wait=True)
             if view.status != "succeeded":
-                raise _not_completed(view)
+                raise _not_completed(view, runs)
             pasar = {"execution_id": str(view.id), "thread_id": view.thread_id}
             return JSONResponse(completion(
                 f"chatcmpl-{view.id.hex}", int(view.created_at.timestamp()), body.model,
@@ -226,11 +252,14 @@ def _guarded(handler: Handler, operation: str) -> Handler:
 
 def openai_routes() -> list[Route]:
     """The routes, each behind (in the order a request meets them) OpenAI-shaped errors, the
-    policy's role check, the rate limit of runs and idempotency (as `pasar.rest.routes`)."""
+    policy's role check, a rate limit (runs; the listing as writes) and idempotency (as
+    `pasar.rest.routes`)."""
     completions = _idempotent_unless_streamed(chat_completions, "POST /v1/chat/completions")
     completions = rate_limited(completions, RouteClass.RUNS, signed_in=True)
+    # Listing pages through every agent of the caller: counted as the writes are.
+    models = rate_limited(list_models, RouteClass.WRITES, signed_in=True)
     return [
         Route("/v1/chat/completions", openai_errors(_guarded(completions, "agents.execute")),
               methods=["POST"]),
-        Route("/v1/models", openai_errors(_guarded(list_models, "agents.list")), methods=["GET"]),
+        Route("/v1/models", openai_errors(_guarded(models, "agents.list")), methods=["GET"]),
     ]  # fmt: skip

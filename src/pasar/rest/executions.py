@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -16,8 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from pasar.rest.models import ExecutionListOut, ExecutionOut, WebhookSecretOut
 from pasar.rest.requests import caller, query_int, read_model, runs_of, services_of
 from pasar.rest.responses import json_response
-
-SSE_PING_S = 15
+from pasar.sse import PING, paced
 
 
 async def execute(request: Request) -> Response:
@@ -65,21 +65,28 @@ def _last_event_id(request: Request) -> int:
 
 
 async def events(request: Request) -> Response:
-    """Server-sent events: every step in order; resume with `Last-Event-ID`."""
+    """Server-sent events: every step in order, `: ping` while silent (`PASAR_SSE_PING_S`);
+    resume with `Last-Event-ID`."""
     principal = await caller(request)
     runs = runs_of(request)
     view = await executions.get_execution(runs, principal, request.path_params["execution_id"])
     after = _last_event_id(request)
-    hub = runs.hub
+    hub, ping_s = runs.hub, runs.services.settings.sse_ping_s
 
     async def stream() -> AsyncIterator[str]:
         yield f"retry: 2000\n: execution {view.id}\n\n"
-        async for event in hub.subscribe(view.id, after):
-            lines = [f"event: {event.type}"]
-            if event.seq is not None:
-                lines.append(f"id: {event.seq}")
-            lines.append(f"data: {json.dumps(event.data, default=str)}")
-            yield "\n".join(lines) + "\n\n"
+        async with contextlib.aclosing(
+            paced(hub.subscribe(view.id, after), ping_s=ping_s)
+        ) as events:
+            async for event in events:
+                if event is None:
+                    yield PING
+                    continue
+                lines = [f"event: {event.type}"]
+                if event.seq is not None:
+                    lines.append(f"id: {event.seq}")
+                lines.append(f"data: {json.dumps(event.data, default=str)}")
+                yield "\n".join(lines) + "\n\n"
 
     return StreamingResponse(
         stream(),

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +35,7 @@ from pasar_core.audit.record import CLI, Action, Actor
 from pasar_core.authz.roles import Role, at_least, weaker
 from pasar_core.errors import Conflict, NotFound, RoleEscalation, Unauthenticated
 from pasar_core.organisations.store import default_membership, membership_role
+from pasar_core.printable import unprintable
 from pasar_core.services import Services
 from pasar_core.storage.models import ApiKey, Membership, User
 
@@ -50,6 +59,14 @@ class ApiKeyRequest(BaseModel):
     """Whether the key carries its creator's operator powers (only the operator may ask)."""
     expires_in_s: int | None = Field(default=None, ge=60, le=MAX_LIFETIME_S)
     expires_at: AwareDatetime | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str) -> str:
+        char = unprintable(name)
+        if char is not None:  # a key's name is printed in lists (the CLI's tables, the page)
+            raise ValueError(f"the name must not contain control characters ({char!r})")
+        return name
 
     @model_validator(mode="after")
     def _one_expiry(self) -> Self:

@@ -58,6 +58,12 @@ READ_AGENTS = CompiledRead(
     .offset(bindparam("offset"))
 )
 
+READ_AGENTS_NAMED = CompiledRead(
+    _AGENT_ROW.where(*_VISIBLE, Agent.name == bindparam("name"))
+    .order_by(Agent.created_at, Agent.id)
+    .limit(bindparam("limit"))
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AuthRequirement:
@@ -260,6 +266,20 @@ async def list_agents(
         organisation_id=principal.organisation_id,
         limit=max(1, min(limit, MAX_PAGE)),
         offset=max(0, offset),
+    )
+    return [AgentView.of_row(row) for row in rows]
+
+
+async def agents_named(
+    services: Services, principal: Principal, name: str, *, limit: int = 50
+) -> list[AgentView]:
+    """The agents `principal` sees that are named `name` (one statement), oldest first."""
+    rows = await _reads(services).fetch_rows(
+        READ_AGENTS_NAMED,
+        user_id=principal.user_id,
+        organisation_id=principal.organisation_id,
+        name=name,
+        limit=max(1, min(limit, MAX_PAGE)),
     )
     return [AgentView.of_row(row) for row in rows]
 

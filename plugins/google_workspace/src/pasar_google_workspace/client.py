@@ -4,6 +4,7 @@ to what the agent's model should read."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +26,10 @@ ID_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,200}$"}
 
 
 def build_http_client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=TIMEOUT_S)
+    """A client that never stores cookies: one client serves every user's calls, so a cookie
+    set in answer to one user's request must never ride along with another user's."""
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(timeout=TIMEOUT_S, cookies=no_cookies)
 
 
 def seg(value: str) -> str:
