@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from pasar_core.executions.approval_decisions import expire_due
+from pasar_core.executions.recovery import Reconciler
 from pasar_core.settings import Settings
 from pasar_core.storage.db import async_url
 from sqlalchemy import text
@@ -259,10 +259,12 @@ def test_the_sweep_ends_expired_pauses_only(
     sql(pasar_settings, "UPDATE executions SET approval_expires_at = now() - interval '1 second'"
         " WHERE id = :id", id=due["execution_id"])  # fmt: skip
 
-    async def sweep() -> int:
+    async def sweep() -> int:  # one pass of a server's reconciler
         engine = create_async_engine(async_url(pasar_settings.database_url or ""))
+        reconciler = Reconciler(engine, pasar_settings, owner="test", submit_inline=None,
+                                rq=None, local=set)  # fmt: skip
         try:
-            return await expire_due(engine)
+            return await reconciler.tick()
         finally:
             await engine.dispose()
 
@@ -312,3 +314,23 @@ def test_graphql_mixed_decisions_and_typed_errors(client: TestClient, make_user)
     replay = client.post("/graphql", json={"query": MUTATION, "variables": variables},
                          headers=headers).json()  # fmt: skip
     assert replay["errors"][0]["extensions"]["code"] == "APPROVAL_ALREADY_DECIDED"
+
+
+def test_an_earlier_decision_replayed_on_the_next_pause_is_refused(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    first_reply = {"tool_calls": [write("a.txt", "one")]}
+    second_reply = {"tool_calls": [write("b.txt", "two")]}
+    run = paused_run(client, headers, first_reply, second_reply, {"content": "done"})
+    first = {"decisions": [decision(run["pending_approvals"][0], "approve")]}
+    again = decide(client, headers, run, first).json()
+    assert again["status"] == "awaiting_approval"  # paused on the next reply's write
+    assert again["pending_approval"]["args"]["path"] == "b.txt"
+    replayed = decide(client, headers, run, first)
+    assert (replayed.status_code, error_code(replayed)) == (409, "APPROVAL_ALREADY_DECIDED")
+    after = client.get(f"/executions/{run['execution_id']}", headers=headers).json()
+    assert after["steps"] == again["steps"]
+    assert after["pending_approvals"] == again["pending_approvals"]
+    second = {"decisions": [decision(again["pending_approvals"][0], "approve")]}
+    assert decide(client, headers, run, second).json()["status"] == "succeeded"

@@ -49,7 +49,11 @@ class PauseState:
     """What a run's events say about its approvals."""
 
     pending: list[dict[str, Any]] = field(default_factory=list)
-    decided: set[str] = field(default_factory=set)
+    decided: set[tuple[str, str | None]] = field(default_factory=set)
+    """(tool_call_id, args_hash) of every call decided so far (no hash: the older form)."""
+
+    def was_decided(self, item: CallDecision) -> bool:
+        return bool({(item.tool_call_id, item.args_hash), (item.tool_call_id, None)} & self.decided)
 
 
 def pause_state(events: Iterable[Event]) -> PauseState:
@@ -58,7 +62,12 @@ def pause_state(events: Iterable[Event]) -> PauseState:
         if event.type == "status" and event.data.get("status") == AWAITING_APPROVAL:
             state.pending = pending_of(event.data)
         elif event.type == "approval":
-            state.decided |= set(decisions_of(event.data))
+            hashes = {str(call["tool_call_id"]): call.get("args_hash") for call in state.pending}
+            hashes |= {str(item["tool_call_id"]): item.get("args_hash")
+                       for item in event.data.get("decisions", [])}  # fmt: skip
+            state.decided |= {
+                (call_id, hashes.get(call_id)) for call_id in decisions_of(event.data)
+            }
     return state
 
 
@@ -67,7 +76,11 @@ def check_decisions(
 ) -> list[CallDecision]:
     """The request as one decision per pending call, or the typed reason it is refused."""
     named = [item.tool_call_id for item in request.decisions or []]
-    again = [call_id for call_id in named if call_id in state.decided]
+    waiting = {(str(call["tool_call_id"]), call.get("args_hash")) for call in state.pending}
+    if status != S.AWAITING_APPROVAL.value:
+        waiting = set()
+    again = [item.tool_call_id for item in request.decisions or []
+             if state.was_decided(item) and (item.tool_call_id, item.args_hash) not in waiting]  # fmt: skip
     if again:
         raise ApprovalAlreadyDecided(
             "a decision was already made on this call; each decision is used once",
