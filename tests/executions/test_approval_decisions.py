@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pasar_core.executions.recovery import Reconciler
 from pasar_core.settings import Settings
 from pasar_core.storage.db import async_url
@@ -334,3 +336,38 @@ def test_an_earlier_decision_replayed_on_the_next_pause_is_refused(
     assert after["pending_approvals"] == again["pending_approvals"]
     second = {"decisions": [decision(again["pending_approvals"][0], "approve")]}
     assert decide(client, headers, run, second).json()["status"] == "succeeded"
+
+
+def test_made_up_decisions_on_a_paused_run_are_typed_refusals_that_change_nothing(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    run = paused_run(client, headers, THREE_WRITES, {"content": "done"})
+    ids = [call["tool_call_id"] for call in run["pending_approvals"]]
+    hashes = [call["args_hash"] for call in run["pending_approvals"]]
+    one = st.fixed_dictionaries(
+        {
+            "tool_call_id": st.sampled_from(ids) | st.text(max_size=30),
+            "decision": st.sampled_from(["approve", "reject", "edit", "maybe"]),
+            "args_hash": st.sampled_from(hashes) | st.text(alphabet="0123456789abcdef",
+                                                           min_size=64, max_size=64),
+        },
+        optional={
+            "args": st.dictionaries(st.sampled_from(["path", "content", "mode", "x"]),
+                                    st.none() | st.integers() | st.text(max_size=20)),
+            "note": st.text(max_size=50),
+        },
+    )  # fmt: skip
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+    @given(decisions=st.lists(one, min_size=1, max_size=2))
+    def attack(decisions: list[dict[str, Any]]) -> None:
+        response = decide(client, headers, run, {"decisions": decisions})
+        assert 400 <= response.status_code < 500, response.text[:300]
+        assert response.json()["error"]["code"]
+
+    attack()  # fewer than three decisions never decide the pause
+    after = client.get(f"/executions/{run['execution_id']}", headers=headers).json()
+    assert after["status"] == "awaiting_approval"
+    assert after["steps"] == run["steps"]
