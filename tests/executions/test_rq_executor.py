@@ -266,7 +266,7 @@ def test_mixed_approval_decisions_resume_the_run_on_a_worker(
                       lambda r: r["status"] == "awaiting_approval", 60)  # fmt: skip
     assert paused["executor"] == "rq"
     calls = {call["args"]["path"]: call for call in paused["pending_approvals"]}
-    kinds = {"kept.txt": {"decision": "approve"}, "refused.txt": {"decision": "reject"},
+    kinds: dict[str, dict[str, Any]] = {"kept.txt": {"decision": "approve"}, "refused.txt": {"decision": "reject"},
              "edited.txt": {"decision": "edit", "args": {"path": "edited.txt", "content": "new"}}}  # fmt: skip
     decisions = [{"tool_call_id": call["tool_call_id"], "args_hash": call["args_hash"]}
                  | kinds[path] for path, call in calls.items()]  # fmt: skip
