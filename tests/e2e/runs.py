@@ -43,7 +43,7 @@ def execute(
 
     A run that pauses for a human decision on a risky call (`awaiting_approval`, for effects in
     the agent's approval policy) has that call approved and goes on, as often as it pauses;
-    each approved call (`pending_approval`: tool, args) is appended to `approved`.
+    each approved call (`pending_approvals`: tool, args, ...) is appended to `approved`.
     """
     response = client.post(
         f"/agents/{agent_id}/execute",
@@ -53,11 +53,14 @@ def execute(
     for _ in range(MAX_APPROVALS):
         if response.json().get("status") != "awaiting_approval":
             break
+        pending = response.json()["pending_approvals"]
         if approved is not None:
-            approved.append(response.json()["pending_approval"])
+            approved.extend(pending)
+        decisions = [{"tool_call_id": call["tool_call_id"], "args_hash": call["args_hash"],
+                      "decision": "approve"} for call in pending]  # fmt: skip
         response = client.post(
             f"/executions/{response.json()['execution_id']}/approval",
-            json={"decision": "approve"},
+            json={"decisions": decisions},
             headers=headers,
         )
     assert response.status_code == 200, response.text

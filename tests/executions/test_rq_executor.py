@@ -249,6 +249,37 @@ def test_cancel_a_run_on_a_worker(rq_client: TestClient, start_worker, redis_url
     assert [step["type"] for step in cancelled["steps"]] == []
 
 
+def test_mixed_approval_decisions_resume_the_run_on_a_worker(
+    rq_client: TestClient, start_worker, rq_settings: Settings
+) -> None:
+    start_worker()
+    headers = login(rq_client)
+    writes = [{"name": "txt_write", "args": {"path": f"{name}.txt", "content": name}}
+              for name in ("kept", "edited", "refused")]  # fmt: skip
+    script = [{"tool_calls": writes}, {"content": "decided"}]
+    config = {"model": "scripted", "model_options": {"script": script},
+              "approval": {"require_for": ["write"]}}  # fmt: skip
+    body = {"name": "rq-approval", "tools": ["txt:write"], "config": config}
+    agent_id = rq_client.post("/agents", json=body, headers=headers).json()["agent_id"]
+    execution_id = start_run(rq_client, headers, agent_id)
+    paused = wait_for(rq_client, headers, execution_id,
+                      lambda r: r["status"] == "awaiting_approval", 60)  # fmt: skip
+    assert paused["executor"] == "rq"
+    calls = {call["args"]["path"]: call for call in paused["pending_approvals"]}
+    kinds: dict[str, dict[str, Any]] = {"kept.txt": {"decision": "approve"}, "refused.txt": {"decision": "reject"},
+             "edited.txt": {"decision": "edit", "args": {"path": "edited.txt", "content": "new"}}}  # fmt: skip
+    decisions = [{"tool_call_id": call["tool_call_id"], "args_hash": call["args_hash"]}
+                 | kinds[path] for path, call in calls.items()]  # fmt: skip
+    decided = rq_client.post(f"/executions/{execution_id}/approval",
+                             json={"decisions": decisions}, headers=headers)  # fmt: skip
+    assert decided.status_code in (200, 202), decided.text
+    done = wait_for(rq_client, headers, execution_id, lambda r: r["status"] == "succeeded", 60)
+    assert done["status"] == "succeeded", done
+    assert written(rq_settings, "kept.txt") == "kept"
+    assert written(rq_settings, "edited.txt") == "new"  # the worker ran the edited call
+    assert written(rq_settings, "refused.txt") == ""
+
+
 def test_runs_queued_before_redis_lost_its_data_still_run(
     rq_client: TestClient, start_worker, redis_url: str
 ) -> None:

@@ -103,6 +103,37 @@ class Conflict(PasarError):
     status = 409
 
 
+class ApprovalNotPending(Conflict):
+    """A decision for a run that waits on no approval, or for a call it does not wait on."""
+
+    code = "APPROVAL_NOT_PENDING"
+
+
+class ApprovalAlreadyDecided(Conflict):
+    """A decision for a call that was already decided: each decision is used once."""
+
+    code = "APPROVAL_ALREADY_DECIDED"
+
+
+class ApprovalStale(Conflict):
+    """A decision bound to arguments (`args_hash`) other than the ones the call waits with."""
+
+    code = "APPROVAL_STALE"
+
+
+class ApprovalIncomplete(ValidationFailed):
+    """A decision request that leaves some of the pause's pending calls undecided."""
+
+    code = "APPROVAL_INCOMPLETE"
+
+
+class ApprovalExpired(PasarError):
+    """The pause outlived `approval_ttl_s`: the run ended `failed` and takes no decision."""
+
+    code = "APPROVAL_EXPIRED"
+    status = 410
+
+
 class ServiceUnavailable(PasarError):
     """A part the server depends on (Redis, a provider) is unreachable; try again later."""
 

@@ -192,6 +192,9 @@ class Settings:
     stale_after_s: float = 90.0
     """A run whose process stopped beating for this long is resumed elsewhere."""
     max_interruptions: int = 3
+    approval_ttl_s: float = 7 * 86_400.0
+    """How long a run waits for a decision on its pending tool calls before it ends `failed`
+    with APPROVAL_EXPIRED (a late decision is refused with the same code)."""
     """How often a run may be resumed after its process died before it ends `failed`."""
     drain_s: float = 20.0
     """On SIGTERM: how long in-flight runs may finish before they are handed back to the queue
@@ -287,6 +290,7 @@ class Settings:
             stale_after_s=_int(env, "PASAR_STALE_AFTER_S", 90),
             retention_interval_s=_int(env, "PASAR_RETENTION_INTERVAL_S", 3600),
             max_interruptions=_int(env, "PASAR_MAX_INTERRUPTIONS", 3),
+            approval_ttl_s=_int(env, "PASAR_APPROVAL_TTL_S", 7 * 86_400),
             drain_s=_int(env, "PASAR_DRAIN_S", 20),
             sse_ping_s=_float(env, "PASAR_SSE_PING_S", 15),
             openai_wait_s=_openai_wait(env),

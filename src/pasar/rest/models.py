@@ -244,6 +244,8 @@ class ExecutionOut(BaseModel):
     finished_at: datetime | None
     auth_url: str | None = None
     pending_approval: dict[str, Any] | None = None
+    pending_approvals: list[dict[str, Any]] | None = None
+    approval_expires_at: datetime | None = None
 
     @classmethod
     def of(cls, view: ExecutionView) -> ExecutionOut:

@@ -2,14 +2,18 @@
 
 Tools whose effect is in the agent's `approval.require_for` (default: send and destructive) do
 not run when the model calls them: the run pauses as `awaiting_approval` with the pending call
-in its events. `POST /executions/{id}/approval` (or `decideApproval`) approves or rejects it;
-the run then resumes from its recorded steps (`executions.resume`): the approved call runs (or
-the rejection is returned to the model) and the model continues. Limits count from the resume.
+in its events: every call of the model's reply that needs approval, each with the hash of its
+arguments (`decisions.call_hash`), until `approval_ttl_s` has passed. `POST
+/executions/{id}/approval` (or `decideApproval`) approves, rejects or edits each of them at once
+(`executions.approval_decisions`); the run then resumes from its recorded steps
+(`executions.resume`): approved calls run (edited ones with the new arguments), rejections are
+returned to the model, and the model continues. Limits count from the resume.
 """
 
 from __future__ import annotations
 
 import contextvars
+import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +26,7 @@ from langgraph.types import Command
 from pasar_core.agents.builder import RUN_HOOKS
 from pasar_core.executions.decisions import AWAITING_APPROVAL as AWAITING_APPROVAL
 from pasar_core.executions.decisions import ApprovalDecision as ApprovalDecision
+from pasar_core.executions.decisions import call_hash
 from pasar_core.registry import Registry
 
 CURRENT_TOOL_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -35,8 +40,10 @@ class PendingCall:
     args: dict[str, Any]
     tool_call_id: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {"tool": self.tool, "args": self.args, "tool_call_id": self.tool_call_id}
+    def as_json(self, execution_id: uuid.UUID) -> dict[str, Any]:
+        digest = call_hash(execution_id, self.tool_call_id, self.tool, self.args)
+        return {"tool": self.tool, "args": self.args, "tool_call_id": self.tool_call_id,
+                "args_hash": digest}  # fmt: skip
 
 
 class ApprovalRequired(Exception):

@@ -9,7 +9,8 @@ process finds it first: a runner handed the run again, or a server's reconciler,
 - makes sure every `rq` run the table says is queued has a job in Redis (Redis that lost its
   data, a job rq gave up on), and lets rq fail over jobs of dead workers (its abandoned-job
   cleanup);
-- fails runs interrupted more than `max_interruptions` times, saying so.
+- fails runs interrupted more than `max_interruptions` times, saying so;
+- ends runs whose approval expired (`approval_ttl_s`; `failed`, APPROVAL_EXPIRED).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pasar_core.executions import store
+from pasar_core.executions.approval_decisions import expire_due
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.settings import Settings
 
@@ -100,13 +102,13 @@ class Reconciler:
         self.resumed = 0
 
     async def tick(self) -> int:
-        """One pass; returns how many runs it queued again or handed to an executor."""
-        handled = 0
+        """One pass; returns how many runs it queued again, handed to an executor or ended."""
+        handled = await expire_due(self._engine)
         cutoff = _cutoff(self._settings)
         executors = ["inline"] if self._submit_inline is not None else []
         executors += ["rq"] if self._rq is not None else []
         if not executors:
-            return 0
+            return handled
         table = store.EXECUTIONS
         async with self._engine.connect() as conn:
             rows = (

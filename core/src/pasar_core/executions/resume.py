@@ -4,7 +4,8 @@ Recorded model replies are replayed, never asked again; recorded tool results ar
 never run again. A tool call the model asked for and that has no recorded result is resolved
 before the model continues:
 
-- the call a person decided on: run it (approved) or tell the model it was rejected;
+- a call a person decided on: run it (approved; edited: with the edited arguments) or tell the
+  model it was rejected;
 - a call that started (its `tool_call` is recorded) but has no result: re-run only when its
   effect is `read`; otherwise the model is told it was interrupted (it may or may not have
   taken effect), so a write, send or destructive call never happens twice;
@@ -22,6 +23,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from pasar_core.executions.approval import AWAITING_APPROVAL, PendingCall
+from pasar_core.executions.decisions import Decided, decisions_of, pending_of
 from pasar_core.executions.events import Event
 
 INTERRUPTED = (
@@ -55,8 +57,8 @@ class Replay:
     """A run's conversation after the user's input, rebuilt from its recorded events."""
 
     messages: list[BaseMessage] = field(default_factory=list)
-    pending: PendingCall | None = None
-    decision: str | None = None
+    pending: list[PendingCall] = field(default_factory=list)
+    decisions: dict[str, Decided] = field(default_factory=dict)
     started: set[str] = field(default_factory=set)
 
     def open_calls(self) -> list[OpenCall]:
@@ -89,8 +91,11 @@ def replay(events: list[Event]) -> Replay:
                 ToolMessage(tool_message_content(data), tool_call_id=data["tool_call_id"])
             )
         elif event.type == "status" and data.get("status") == AWAITING_APPROVAL:
-            state.pending = PendingCall(**data["pending"])
-            state.decision = None
+            state.pending = [
+                PendingCall(call["tool"], dict(call["args"]), str(call["tool_call_id"]))
+                for call in pending_of(data)
+            ]
+            state.decisions = {}
         elif event.type == "approval":
-            state.decision = str(data["decision"])
+            state.decisions = decisions_of(data)
     return state

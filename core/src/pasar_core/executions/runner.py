@@ -142,6 +142,8 @@ class _Run:
         self.host, self.ctx, self.log = host, ctx, run_log
         self.final_text = ""
         self.started = time.perf_counter()
+        self.edits: dict[str, dict[str, Any]] = {}
+        """Calls a person edited: their id and the arguments the model asked for."""
 
     # hooks --------------------------------------------------------------------------------
 
@@ -156,7 +158,10 @@ class _Run:
 
     async def tool_started(self, tool_id: str, args: dict[str, Any]) -> None:
         call_id = CURRENT_TOOL_CALL.get()
-        self.log.step("tool_call", {"tool": tool_id, "args": args, "tool_call_id": call_id})
+        data: dict[str, Any] = {"tool": tool_id, "args": args, "tool_call_id": call_id}
+        if call_id in self.edits:
+            data |= {"edited": True, "model_args": self.edits[call_id]}
+        self.log.step("tool_call", data)
         self.log.audit(self.ctx.tool_call_audit(tool_id, call_id))
         if self.ctx.effect(tool_id) is not Effect.READ:
             await self.log.barrier()  # durable before it acts: a resumed run never repeats it
@@ -232,23 +237,22 @@ class _Run:
         """The replayed conversation, with a result for every call its last reply left open."""
         history = list(state.messages)
         calls = state.open_calls()
-        pending = state.pending
-        decided = (
-            pending is not None
-            and state.decision is not None
-            and any(call.id == pending.tool_call_id for call in calls)
-        )
-        gated = gated_tools(self.ctx.registry, self.ctx.tool_ids,
-                            list(self.ctx.config.approval.require_for))  # fmt: skip
+        open_ids = {call.id for call in calls}
+        decided = {key: value for key, value in state.decisions.items() if key in open_ids}
+        gated = self.gated()
         for call in calls:
             tool_id = self.ctx.names.get(call.name)
+            decision = decided.get(call.id)
             if call.started:
                 if tool_id is not None and self.ctx.effect(tool_id) is Effect.READ:
                     content = await self.call(tool_id, call)
                 else:
                     content = self.record_result(tool_id, call, INTERRUPTED)
-            elif decided and pending is not None and call.id == pending.tool_call_id:
-                if state.decision == "approve" and tool_id is not None:
+            elif decision is not None:
+                if decision.decision in ("approve", "edit") and tool_id is not None:
+                    if decision.args is not None:
+                        self.edits[call.id] = call.args
+                        call = OpenCall(call.id, call.name, decision.args, call.started)
                     content = await self.call(tool_id, call)
                 else:
                     content = self.record_result(tool_id, call, REJECTED)
@@ -262,6 +266,33 @@ class _Run:
                 content = await self.call(tool_id, call)
             history.append(ToolMessage(content, tool_call_id=call.id))
         return history
+
+    def gated(self) -> frozenset[str]:
+        require_for = list(self.ctx.config.approval.require_for)
+        return gated_tools(self.ctx.registry, self.ctx.tool_ids, require_for)
+
+    def pending_calls(self, first: PendingCall) -> list[PendingCall]:
+        """Every call of the last model reply that needs approval and never started."""
+        steps = self.log.steps
+        last = next((s for s in reversed(steps) if s["type"] == "model_call"), None)
+        seen = {s.get("tool_call_id") for s in steps if s["type"] in ("tool_call", "tool_result")}
+        gated = self.gated()
+        pending = [
+            PendingCall(call["tool"], dict(call["args"]), str(call["id"]))
+            for call in (last or {}).get("tool_calls", [])
+            if call.get("id") and call["id"] not in seen and call.get("tool") in gated
+        ]
+        if all(call.tool_call_id != first.tool_call_id for call in pending):
+            pending.insert(0, first)
+        return pending
+
+    async def pause_for_approval(self, first: PendingCall) -> str:
+        expires = datetime.now(UTC) + timedelta(seconds=self.host.services.settings.approval_ttl_s)
+        pending = [call.as_json(self.ctx.execution_id) for call in self.pending_calls(first)]
+        event = {"status": S.AWAITING_APPROVAL.value, "pending": pending,
+                 "expires_at": expires.isoformat()}  # fmt: skip
+        await self.log.close(S.AWAITING_APPROVAL, event, approval_expires_at=expires)
+        return S.AWAITING_APPROVAL.value
 
     async def call(self, tool_id: str, call: OpenCall) -> str:
         token = CURRENT_TOOL_CALL.set(call.id)
@@ -349,10 +380,7 @@ async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
                     if isinstance(text_, str) and text_:
                         run_log.token(text_)
     except ApprovalRequired as paused:
-        return await run.pause(
-            S.AWAITING_APPROVAL,
-            {"status": S.AWAITING_APPROVAL.value, "pending": paused.call.as_json()},
-        )
+        return await run.pause_for_approval(paused.call)
     except (ModelCallLimitExceededError, ToolCallLimitExceededError) as error:
         return await run.end(S.LIMIT_EXCEEDED, error=str(error))
     except TimeoutError:

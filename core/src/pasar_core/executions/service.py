@@ -18,9 +18,15 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
-from pasar_core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from pasar_core.errors import ApprovalExpired, BadRequest, Conflict, NotFound, ServiceUnavailable
+from pasar_core.executions import approval_decisions as decisions
 from pasar_core.executions import reads, store
-from pasar_core.executions.decisions import AWAITING_APPROVAL, ApprovalDecision
+from pasar_core.executions.decisions import (
+    AWAITING_APPROVAL,
+    ApprovalDecision,
+    CallDecision,
+    pending_of,
+)
 from pasar_core.executions.events import STEP_TYPES, TERMINAL_STATUSES, stored_events
 from pasar_core.executions.requests import ExecuteRequest
 from pasar_core.executions.runtime import Executor, InlineExecutor, Runs
@@ -30,6 +36,7 @@ from pasar_core.executions.webhooks import check_webhook_url
 from pasar_core.services import Services
 from pasar_core.storage.models import Agent, Execution
 from pasar_core.storage.reads import Reads
+from pasar_core.tool_access import registry_for
 
 log = logging.getLogger("pasar.executions")
 
@@ -58,6 +65,9 @@ class ExecutionView:
     finished_at: datetime | None
     auth_url: str | None = None
     pending_approval: dict[str, Any] | None = None
+    """The first of `pending_approvals` (one call per pause, before several were decided)."""
+    pending_approvals: list[dict[str, Any]] | None = None
+    approval_expires_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -87,7 +97,8 @@ def _needs_events(status: str, steps: list[Any], cached: bool) -> bool:
 def _view_of(values: Mapping[str, Any], events: list[Mapping[str, Any]] | None) -> ExecutionView:
     """A view from an execution's columns and, when its row lacks them, its events in order."""
     steps = list(values["steps"] or [])
-    auth_url = pending = None
+    auth_url = expires_at = None
+    pending: list[dict[str, Any]] | None = None
     if _needs_events(values["status"], steps, values["cached"]):
         events = events or []
         steps = [event["data"] for event in events if event["type"] in STEP_TYPES]
@@ -96,9 +107,14 @@ def _view_of(values: Mapping[str, Any], events: list[Mapping[str, Any]] | None) 
         if values["status"] == "awaiting_authorization":
             auth_url = last_status.get("auth_url")
         if values["status"] == AWAITING_APPROVAL:
-            pending = last_status.get("pending")
+            pending = pending_of(last_status)
+            expires_at = last_status.get("expires_at")
     fields = {name: values[name] for name in _VIEW_COLUMNS}
-    return ExecutionView(**fields | {"steps": steps}, auth_url=auth_url, pending_approval=pending)
+    return ExecutionView(
+        **fields | {"steps": steps}, auth_url=auth_url,
+        pending_approval=pending[0] if pending else None, pending_approvals=pending,
+        approval_expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
+    )  # fmt: skip
 
 
 async def _view(services: Services, execution: Execution) -> ExecutionView:
@@ -337,30 +353,67 @@ async def decide_approval(
     *,
     wait_s: float = 30,
 ) -> ExecutionView:
-    """Approve or reject the call a paused run waits on, and resume the run (in this process
-    for an inline run, whichever process paused it)."""
+    """Decide on the calls a paused run waits on (`executions.approval_decisions` checks the
+    request against the pause), and resume the run (in this process for an inline run,
+    whichever process paused it)."""
     services = runs.services
-    execution = await _owned_execution(services, principal, parse_execution_id(execution_id))
-    if execution.status != S.AWAITING_APPROVAL.value:
-        raise Conflict("the execution is not waiting for an approval")
-    view = await _view(services, execution)
+    parsed = parse_execution_id(execution_id)
+    for _ in range(DECIDE_ATTEMPTS):
+        execution = await _owned_execution(services, principal, parsed)
+        events = await stored_events(services.sessionmaker, execution.id, 0)
+        state = decisions.pause_state(events)
+        expires = execution.approval_expires_at
+        expired = (execution.error or "").startswith(decisions.EXPIRED.partition(":")[0]) or (
+            expires is not None and expires <= datetime.now(UTC)
+        )
+        try:
+            chosen = decisions.check_decisions(decision, state, execution.status, expired)
+        except ApprovalExpired:
+            await decisions.expire(runs.engine, execution.id)
+            raise
+        record = await store.load(runs.engine, execution.id)
+        if record is None:
+            raise NotFound(f"no execution with id {str(parsed)!r}")
+        registry = await registry_for(
+            services, record.agent_owner_id or record.user_id, record.agent_tool_ids
+        )
+        decisions.check_edits(registry, chosen, state)
+        queued = await _queue_decided(runs, principal, execution, chosen, state)
+        if queued is not None:
+            await wait_until_finished(runs, execution.id, wait_s, after=queued.last_seq)
+            return await get_execution(runs, principal, execution.id)
+    raise Conflict("the execution changed while the decision was made; read it and decide again")
+
+
+DECIDE_ATTEMPTS = 3
+
+
+async def _queue_decided(
+    runs: Runs,
+    principal: Principal,
+    execution: Execution,
+    chosen: list[CallDecision],
+    state: decisions.PauseState,
+) -> store.Transitioned | None:
+    """Record the decisions and queue the run, unless anything was written since it was read."""
     executor = runs.executor(execution.executor)
     lease = uuid.uuid4() if isinstance(executor, InlineExecutor) else None
-    data = {"decision": decision.decision, "note": decision.note,
-            "pending": view.pending_approval}  # fmt: skip
+    tools = {str(call["tool_call_id"]): call.get("tool") for call in state.pending}
+    read_seq = execution.last_seq
     queued = await store.transition(
         runs.engine, execution.id, S.QUEUED, only_from={S.AWAITING_APPROVAL},
-        before=[("approval", data)], event={"status": S.QUEUED.value},
+        before=[("approval", decisions.approval_event(chosen, state))],
+        event={"status": S.QUEUED.value},
         values={"lease": lease, "owner": runs.owner if lease else None,
-                "heartbeat_at": datetime.now(UTC)},
+                "heartbeat_at": datetime.now(UTC), "approval_expires_at": None},
+        when=lambda row: row.last_seq == read_seq,
         audit=[audit.audit_row(
-            Action.APPROVAL_APPROVED if decision.decision == "approve" else Action.APPROVAL_REJECTED,
+            Action.APPROVAL_REJECTED if item.decision == "reject" else Action.APPROVAL_APPROVED,
             Actor.of(principal), target=("execution", execution.id),
-            details={"tool": (view.pending_approval or {}).get("tool")},
-        )],
+            details={"tool": tools.get(item.tool_call_id), "tool_call_id": item.tool_call_id}
+            | ({"edited": True} if item.decision == "edit" else {}),
+        ) for item in chosen],
     )  # fmt: skip
-    if queued is None:
-        raise Conflict("the execution is not waiting for an approval")
-    await submit_run(runs, executor, execution.id, lease)
-    await wait_until_finished(runs, execution.id, wait_s, after=queued.last_seq)
-    return await get_execution(runs, principal, execution.id)
+    if queued is not None:
+        await submit_run(runs, executor, execution.id, lease)
+    return queued

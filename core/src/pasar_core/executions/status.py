@@ -57,8 +57,9 @@ TRANSITIONS: dict[ExecutionStatus, frozenset[ExecutionStatus]] = {
             S.QUEUED,
         }
     ),
-    # A decision (approval) or a consent (authorization) queues it again; or it is cancelled.
-    S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.CANCELLED}),
+    # A decision (approval) or a consent (authorization) queues it again; or it is cancelled;
+    # an approval nobody gave within `approval_ttl_s` fails it (APPROVAL_EXPIRED).
+    S.AWAITING_APPROVAL: frozenset({S.QUEUED, S.CANCELLED, S.FAILED}),
     S.AWAITING_AUTHORIZATION: frozenset({S.QUEUED, S.CANCELLED}),
     S.SUCCEEDED: frozenset(),
     S.FAILED: frozenset(),

@@ -469,6 +469,8 @@ class Execution(Base):
         Integer, nullable=False, default=0, server_default="0"
     )
     """How often the run's process died under it (the run was resumed elsewhere)."""
+    approval_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """While awaiting_approval: when the pause ends the run (APPROVAL_EXPIRED)."""
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -483,6 +485,11 @@ class Execution(Base):
             "ix_executions_active_heartbeat",
             "heartbeat_at",
             postgresql_where="status IN ('queued', 'running')",
+        ),
+        Index(
+            "ix_executions_approval_expires",
+            "approval_expires_at",
+            postgresql_where="status = 'awaiting_approval'",
         ),
         CheckConstraint(
             "status IN ('queued', 'running', 'awaiting_approval', 'awaiting_authorization', "

@@ -92,11 +92,34 @@ async def resolve_execution_events(
         yield ExecutionEvent.of(event)
 
 
+@strawberry.input(description="A decision on one pending call (`edit` sends new `args`).")
+class CallDecisionInput:
+    tool_call_id: str
+    decision: str = strawberry.field(description="approve, reject or edit.")
+    args_hash: str = strawberry.field(description="The args_hash the pending call was shown with.")
+    args: JSON | None = None
+    note: str | None = None
+
+
 async def resolve_decide_approval(
-    info: Info, id: strawberry.ID, decision: str, note: str | None = None
+    info: Info,
+    id: strawberry.ID,
+    decision: str | None = None,
+    note: str | None = None,
+    decisions: list[CallDecisionInput] | None = None,
 ) -> Execution:
     context = info.context
-    body = parse_model(ApprovalDecision, {"decision": decision, "note": note}, what="decision")
+    raw: dict[str, Any] = {"decision": decision, "note": note}
+    if decisions is not None:
+        raw = {"decisions": [
+            {"tool_call_id": item.tool_call_id, "decision": item.decision,
+             "args_hash": item.args_hash, "note": item.note}
+            | ({"args": item.args} if item.args is not None else {})
+            for item in decisions
+        ]} | ({"note": note} if note is not None else {})  # fmt: skip
+        if decision is not None:
+            raw["decision"] = decision
+    body = parse_model(ApprovalDecision, raw, what="decision")
     view = await service.decide_approval(
         context.execution_runs(), await context.principal(), id, body
     )
@@ -127,7 +150,9 @@ class ExecutionMutations:
     decide_approval = strawberry.mutation(
         resolver=resolve_decide_approval,
         permission_classes=allowed("executions.decide_approval"),
-        description="`approve` or `reject` the tool call a paused run waits on; the run resumes.",
+        description="Decide on the calls a paused run waits on: `decisions` (one per pending "
+        "call: approve, reject or edit, bound to its args_hash), or `decision` for a lone call; "
+        "the run resumes.",
     )
     cancel_execution = strawberry.mutation(
         resolver=resolve_cancel_execution,

@@ -33,7 +33,14 @@ class Execution:
         description="While awaiting_authorization: the consent link that resumes the run."
     )
     pending_approval: JSON | None = strawberry.field(
-        description="While awaiting_approval: the tool call waiting for your decision."
+        description="While awaiting_approval: the first of pendingApprovals."
+    )
+    pending_approvals: JSON | None = strawberry.field(
+        description="While awaiting_approval: every call waiting for your decision (tool, args, "
+        "tool_call_id, args_hash)."
+    )
+    approval_expires_at: datetime | None = strawberry.field(
+        description="While awaiting_approval: when the run ends without a decision."
     )
 
     @classmethod
@@ -56,6 +63,8 @@ class Execution:
             finished_at=view.finished_at,
             auth_url=view.auth_url,
             pending_approval=JSON(view.pending_approval) if view.pending_approval else None,
+            pending_approvals=JSON(view.pending_approvals) if view.pending_approvals else None,
+            approval_expires_at=view.approval_expires_at,
         )
 
 

@@ -45,12 +45,17 @@ export function runView({ executionId }) {
   async function showApproval() {
     const run = await api("GET", `/executions/${executionId}`);
     if (run.status !== "awaiting_approval" || !run.pending_approval) return;
-    const pending = run.pending_approval;
+    // Every call of the pause is decided at once, each bound to the arguments shown here.
+    const pending = run.pending_approvals || [run.pending_approval];
+    const bound = pending.every((call) => call.args_hash);
     const problem = h("p", { class: "form-error", role: "alert" });
     async function decide(decision) {
       for (const button of approval.querySelectorAll("button")) button.disabled = true;
+      const body = bound
+        ? { decisions: pending.map((call) => ({ tool_call_id: call.tool_call_id, args_hash: call.args_hash, decision })) }
+        : { decision };
       try {
-        await api("POST", `/executions/${executionId}/approval`, { decision });
+        await api("POST", `/executions/${executionId}/approval`, body);
         replace(approval, h("p", { class: "hint" }, decision === "approve" ? "Approved: the run goes on." : "Rejected: the agent is told no."));
       } catch (error) {
         if (error instanceof SessionExpired) return;
@@ -58,10 +63,13 @@ export function runView({ executionId }) {
         for (const button of approval.querySelectorAll("button")) button.disabled = false;
       }
     }
+    const calls = pending.map((call) => [
+      h("p", {}, `The agent wants to call ${call.tool} with:`),
+      h("pre", {}, pretty(call.args)),
+    ]).flat();
     replace(approval, h("section", { class: "card pending", "aria-labelledby": "approval-title" },
-      h("h2", { id: "approval-title" }, "Approve this action?"),
-      h("p", {}, `The agent wants to call ${pending.tool} with:`),
-      h("pre", {}, pretty(pending.args)),
+      h("h2", { id: "approval-title" }, pending.length > 1 ? `Approve these ${pending.length} actions?` : "Approve this action?"),
+      ...calls,
       h("div", { class: "buttons" },
         h("button", { class: "primary", type: "button", onclick: () => decide("approve") }, "Approve"),
         h("button", { class: "danger", type: "button", onclick: () => decide("reject") }, "Reject")),
