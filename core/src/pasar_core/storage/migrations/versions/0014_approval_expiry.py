@@ -1,6 +1,6 @@
 """approval expiry of paused runs
 
-Revision ID: 0014_schedules
+Revision ID: 0014_approval_expiry
 Revises: 0013_invitations
 
 `executions.approval_expires_at`: while a run is awaiting_approval, when its pause ends the run
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014_schedules'
+revision = '0014_approval_expiry'
 down_revision = '0013_invitations'
 branch_labels = None
 depends_on = None
