@@ -4,6 +4,7 @@ NOT_FOUND and deleting it changes nothing."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -20,7 +21,7 @@ def _agent(client: TestClient, headers: dict[str, str]) -> str:
 def _say(client: TestClient, headers: dict[str, str], agent_id: str, text: str, thread: str) -> Any:
     body = {"input": text, "parameters": {"thread_id": thread}}
     run = client.post(f"/agents/{agent_id}/execute", json=body, headers=headers)
-    assert run.status_code == 200, run.text
+    assert run.status_code in (200, 202), run.text
     return run.json()
 
 
@@ -91,3 +92,31 @@ def test_threads_through_graphql(client: TestClient, make_user) -> None:
     assert deleted["data"]["deleteThread"] == 2
     gone = gql(f'{{ thread(agentId: "{agent_id}", threadId: "g1") {{ input }} }}')
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_a_thread_with_a_run_still_going_is_not_deleted(client: TestClient, make_user) -> None:
+    headers = make_user()
+    script = [{"tool_calls": [{"name": "txt_read", "args": {"path": "a.txt"}}]}, {"content": "ok"}]
+    config = {"model": "scripted", "model_options": {"script": script}, "memory": "thread",
+              "approval": {"require_for": ["read"]}}  # fmt: skip
+    created = client.post(
+        "/agents", json={"name": "p", "tools": ["txt:read"], "config": config}, headers=headers
+    )
+    agent_id = created.json()["agent_id"]
+    paused = _say(client, headers, agent_id, "read it", "busy")
+    assert paused["status"] == "awaiting_approval"
+    refused = client.delete(f"/agents/{agent_id}/threads/busy", headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "CONFLICT"
+    turns = client.get(f"/agents/{agent_id}/threads/busy", headers=headers).json()["turns"]
+    assert [turn["status"] for turn in turns] == ["awaiting_approval"]
+    decided = client.post(f"/executions/{paused['execution_id']}/approval",
+                          json={"decision": "reject"}, headers=headers)  # fmt: skip
+    assert decided.status_code in (200, 202), decided.text
+    for _ in range(200):  # until the resumed run ends (a mechanism, not a duration)
+        run = client.get(f"/executions/{paused['execution_id']}", headers=headers).json()
+        if run["finished_at"] is not None:
+            break
+        time.sleep(0.05)
+    assert run["status"] == "succeeded", run
+    assert client.delete(f"/agents/{agent_id}/threads/busy", headers=headers).status_code == 204
