@@ -120,3 +120,20 @@ def test_a_thread_with_a_run_still_going_is_not_deleted(client: TestClient, make
         time.sleep(0.05)
     assert run["status"] == "succeeded", run
     assert client.delete(f"/agents/{agent_id}/threads/busy", headers=headers).status_code == 204
+
+
+def test_a_deleted_threads_answers_never_come_back_from_the_cache(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    config = ECHO | {"cache_ttl_s": 3600}
+    agent_id = client.post("/agents", json={"name": "c", "config": config}, headers=headers).json()[
+        "agent_id"
+    ]
+    _say(client, headers, agent_id, "remember me", "c1")
+    again = _say(client, headers, agent_id, "remember me", "c1")
+    assert again["cached"] is False
+    assert client.delete(f"/agents/{agent_id}/threads/c1", headers=headers).status_code == 204
+    fresh = _say(client, headers, agent_id, "remember me", "c1")
+    assert fresh["cached"] is False
+    assert fresh["output"]["message"] == "human: remember me"
