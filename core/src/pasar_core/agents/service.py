@@ -201,11 +201,17 @@ def check_agent(principal: Principal, operation: str, agent: Agent | AgentView) 
 
 
 async def owned_agent(
-    session: AsyncSession, principal: Principal, agent_id: uuid.UUID, *, operation: str
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    *,
+    operation: str,
+    lock: bool = False,
 ) -> Agent:
     """The agent if the caller may do `operation` on it; another organisation's or another
-    member's private agent is reported exactly like a missing one: ids never leak."""
-    agent = await session.get(Agent, agent_id)
+    member's private agent is reported exactly like a missing one: ids never leak. `lock`:
+    hold its row until the transaction ends (a change that numbers a new version)."""
+    agent = await session.get(Agent, agent_id, with_for_update=lock)
     if agent is None:
         raise NotFound(f"no agent with id {str(agent_id)!r}")
     check_agent(principal, operation, agent)
@@ -283,7 +289,10 @@ async def update_agent(
     """Change the agent and record the result as its next version (`rolled_back_from`: the
     version a rollback copies)."""
     async with services.sessionmaker.begin() as session:
-        agent = await owned_agent(session, principal, parse_agent_id(agent_id), operation=operation)
+        # locked: concurrent updates take the next version numbers one after the other
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation=operation, lock=True
+        )
         # The owner's tools: a member editing a shared agent sees the owner's custom tools.
         registry = await registry_for(services, agent.owner_id, patch.tools)
         if patch.tools is not None:

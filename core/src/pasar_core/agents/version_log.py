@@ -24,8 +24,8 @@ async def record_version(
     rolled_back_from: int | None = None,
 ) -> int:
     """Add the agent's current state as its next version (1 when `first`) and return its
-    number. The agent's row is written in the caller's transaction, so two updates racing on
-    one agent cannot both take the same number: the primary key refuses the second."""
+    number. Updates hold the agent's row locked (`owned_agent(lock=True)`), so two updates
+    racing on one agent take consecutive numbers."""
     agent.version = 1 if first else agent.version + 1
     session.add(
         AgentVersion(
