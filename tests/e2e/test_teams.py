@@ -246,7 +246,10 @@ def test_members_of_a_shared_agent_never_receive_each_others_results_or_threads(
     client: TestClient,
 ) -> None:
     """The result cache and thread memory are the runner's own: another member sending the
-    same input on the same thread id gets a fresh run that saw none of the owner's turns."""
+    same input on the same thread id gets a fresh run that saw none of the owner's turns.
+    A thread's runs are never answered from the cache (their answer depends on the thread's
+    history), so the owner's repeat is a fresh run too, while a run without a thread is
+    cached for its runner only."""
     admin, _, [(_, _, member)] = team(client, "member")
     config = scripted({"echo": True}) | {"memory": "thread", "cache_ttl_s": 3600}
     created = client.post("/agents", json={"name": "s", "tools": [], "config": config},
@@ -266,7 +269,14 @@ def test_members_of_a_shared_agent_never_receive_each_others_results_or_threads(
 
     run(admin, "the owner's secret")
     again = run(admin, "the owner's secret")
-    assert again["cached"] is True  # the cache works for its runner
+    assert again["cached"] is False  # a thread's answer depends on its history
+    assert "ai: human: the owner's secret" in again["output"]["message"]
+    unthreaded = {"input": "no thread", "parameters": {}}
+    client.post(f"/agents/{agent}/execute", json=unthreaded, headers=admin)
+    cached = client.post(f"/agents/{agent}/execute", json=unthreaded, headers=admin).json()
+    assert cached["cached"] is True  # the cache works for its runner
+    not_theirs = client.post(f"/agents/{agent}/execute", json=unthreaded, headers=member).json()
+    assert not_theirs["cached"] is False
     theirs = run(member, "the owner's secret")
     assert theirs["cached"] is False
     assert theirs["output"]["message"] == "human: the owner's secret"  # no earlier turn

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from pasar_graphql.accounts.mutations import AccountMutations
 from pasar_graphql.accounts.queries import AccountQueries
+from pasar_graphql.agents.history import HistoryMutations, HistoryQueries
 from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
 from pasar_graphql.audit.queries import AuditQueries
@@ -41,6 +42,7 @@ LIMITS = Limits(max_depth=MAX_DEPTH, max_aliases=MAX_ALIASES, max_tokens=MAX_TOK
 class Query(
     ToolQueries,
     AgentQueries,
+    HistoryQueries,
     AccountQueries,
     ExecutionQueries,
     ConnectionQueries,
@@ -55,6 +57,7 @@ class Query(
 class Mutation(
     AccountMutations,
     AgentMutations,
+    HistoryMutations,
     ToolMutations,
     ExecutionMutations,
     ConnectionMutations,

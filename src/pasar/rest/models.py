@@ -9,7 +9,9 @@ from typing import Any, Literal
 from pasar_core.accounts.api_key_store import ApiKeyView, CreatedApiKey
 from pasar_core.accounts.service import PasswordChanged, TokenPair
 from pasar_core.agents.service import AgentSaved, AgentView
+from pasar_core.agents.versions import VersionDiff, VersionView
 from pasar_core.executions.service import ExecutionView
+from pasar_core.executions.threads import ThreadView, TurnView
 from pydantic import BaseModel
 
 
@@ -184,6 +186,8 @@ class AgentOut(BaseModel):
     organisation_id: uuid.UUID | None = None
     shared_role: str | None = None
     """None: private to its owner; else shared with its organisation with this role."""
+    version: int = 1
+    """Its newest config version (GET /agents/{id}/versions)."""
 
     @classmethod
     def of(cls, view: AgentView) -> AgentOut:
@@ -197,6 +201,7 @@ class AgentOut(BaseModel):
             owner_id=view.owner_id,
             organisation_id=view.organisation_id,
             shared_role=view.shared_role,
+            version=view.version,
         )
 
 
@@ -242,6 +247,8 @@ class ExecutionOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    agent_version: int | None = None
+    """The agent's config version the run ran (GET /agents/{id}/versions/{n})."""
     auth_url: str | None = None
     pending_approval: dict[str, Any] | None = None
     pending_approvals: list[dict[str, Any]] | None = None
@@ -264,3 +271,80 @@ class WebhookSecretOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: str
+
+
+class VersionOut(BaseModel):
+    agent_id: uuid.UUID
+    version: int
+    name: str
+    tools: list[str]
+    config: dict[str, Any]
+    author_id: uuid.UUID | None
+    created_at: datetime
+    rolled_back_from: int | None = None
+    """The version this one copies, when a rollback made it."""
+
+    @classmethod
+    def of(cls, view: VersionView) -> VersionOut:
+        return cls(**{name: getattr(view, name) for name in cls.model_fields})
+
+
+class VersionListOut(BaseModel):
+    versions: list[VersionOut]
+
+
+class ChangeOut(BaseModel):
+    path: str
+    """Dotted: `name`, `tools`, `config.limits.max_steps` (lists are compared whole)."""
+    kind: Literal["added", "removed", "changed"]
+    old: Any = None
+    new: Any = None
+
+
+class VersionDiffOut(BaseModel):
+    agent_id: uuid.UUID
+    from_version: int
+    to_version: int
+    changes: list[ChangeOut]
+
+    @classmethod
+    def of(cls, found: VersionDiff) -> VersionDiffOut:
+        return cls(
+            agent_id=found.agent_id, from_version=found.from_version,
+            to_version=found.to_version,
+            changes=[ChangeOut(**change.as_json()) for change in found.changes],
+        )  # fmt: skip
+
+
+class ThreadOut(BaseModel):
+    thread_id: str
+    turns: int
+    first_at: datetime
+    last_at: datetime
+
+    @classmethod
+    def of(cls, view: ThreadView) -> ThreadOut:
+        return cls(thread_id=view.thread_id, turns=view.turns, first_at=view.first_at,
+                   last_at=view.last_at)  # fmt: skip
+
+
+class ThreadListOut(BaseModel):
+    threads: list[ThreadOut]
+
+
+class TurnOut(BaseModel):
+    execution_id: uuid.UUID
+    status: str
+    input: Any
+    output: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: TurnView) -> TurnOut:
+        return cls(execution_id=view.execution_id, status=view.status, input=view.input,
+                   output=view.output, created_at=view.created_at)  # fmt: skip
+
+
+class ThreadTurnsOut(BaseModel):
+    thread_id: str
+    turns: list[TurnOut]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.config import AgentInput, AgentPatch
 from pasar_core.agents.model_config import check_model_config
+from pasar_core.agents.version_log import record_version
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.checks import check_resource
@@ -41,7 +42,8 @@ _TOOL_IDS = (
 )
 _AGENT_ROW = select(
     Agent.id, Agent.name, Agent.config, Agent.created_at, Agent.updated_at,
-    Agent.owner_id, Agent.organisation_id, Agent.shared_role, _TOOL_IDS.label("tool_ids"),
+    Agent.owner_id, Agent.organisation_id, Agent.shared_role, Agent.version,
+    _TOOL_IDS.label("tool_ids"),
 )  # fmt: skip
 # What the caller may see at all, in the WHERE of the read itself: their organisation's agents
 # that are theirs or shared (the role the operation needs is checked on the row it returns).
@@ -88,6 +90,7 @@ class AgentView:
     owner_id: uuid.UUID | None = None
     organisation_id: uuid.UUID | None = None
     shared_role: str | None = None
+    version: int = 1
 
     @classmethod
     def of_row(cls, row: Mapping[str, Any]) -> AgentView:
@@ -102,6 +105,7 @@ class AgentView:
             owner_id=row["owner_id"],
             organisation_id=row["organisation_id"],
             shared_role=row["shared_role"],
+            version=row["version"],
         )
 
     @classmethod
@@ -116,6 +120,7 @@ class AgentView:
             owner_id=agent.owner_id,
             organisation_id=agent.organisation_id,
             shared_role=agent.shared_role,
+            version=agent.version,
         )
 
 
@@ -131,7 +136,7 @@ def saved_as_json(saved: AgentSaved) -> dict[str, Any]:
     return {
         "agent": {"id": str(agent.id), "name": agent.name, "tools": agent.tools,
                   "config": agent.config, "created_at": agent.created_at.isoformat(),
-                  "updated_at": agent.updated_at.isoformat()},
+                  "updated_at": agent.updated_at.isoformat(), "version": agent.version},
         "auth": {"missing": {p: sorted(s) for p, s in saved.auth.missing.items()},
                  "auth_url": saved.auth.auth_url},
     }  # fmt: skip
@@ -143,6 +148,7 @@ def saved_from_json(data: Mapping[str, Any]) -> AgentSaved:
         id=uuid.UUID(agent["id"]), name=agent["name"], tools=list(agent["tools"]),
         config=dict(agent["config"]), created_at=datetime.fromisoformat(agent["created_at"]),
         updated_at=datetime.fromisoformat(agent["updated_at"]),
+        version=int(agent.get("version", 1)),
     )  # fmt: skip
     missing = {provider: frozenset(scopes) for provider, scopes in auth["missing"].items()}
     return AgentSaved(view, AuthRequirement(missing, auth["auth_url"]))
@@ -201,11 +207,17 @@ def check_agent(principal: Principal, operation: str, agent: Agent | AgentView) 
 
 
 async def owned_agent(
-    session: AsyncSession, principal: Principal, agent_id: uuid.UUID, *, operation: str
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    *,
+    operation: str,
+    lock: bool = False,
 ) -> Agent:
     """The agent if the caller may do `operation` on it; another organisation's or another
-    member's private agent is reported exactly like a missing one: ids never leak."""
-    agent = await session.get(Agent, agent_id)
+    member's private agent is reported exactly like a missing one: ids never leak. `lock`:
+    hold its row until the transaction ends (a change that numbers a new version)."""
+    agent = await session.get(Agent, agent_id, with_for_update=lock)
     if agent is None:
         raise NotFound(f"no agent with id {str(agent_id)!r}")
     check_agent(principal, operation, agent)
@@ -233,6 +245,7 @@ async def create_agent(services: Services, principal: Principal, data: AgentInpu
         _link_tools(agent, data.tools)
         session.add(agent)
         await session.flush()
+        await record_version(session, agent, principal.user_id, first=True)
         await session.refresh(agent)
         auth = await _auth_requirement(
             session, services, registry, principal.user_id, agent.id, data.tools
@@ -285,11 +298,20 @@ async def agents_named(
 
 
 async def update_agent(
-    services: Services, principal: Principal, agent_id: str | uuid.UUID, patch: AgentPatch
+    services: Services,
+    principal: Principal,
+    agent_id: str | uuid.UUID,
+    patch: AgentPatch,
+    *,
+    operation: str = "agents.update",
+    rolled_back_from: int | None = None,
 ) -> AgentSaved:
+    """Change the agent and record the result as its next version (`rolled_back_from`: the
+    version a rollback copies)."""
     async with services.sessionmaker.begin() as session:
+        # locked: concurrent updates take the next version numbers one after the other
         agent = await owned_agent(
-            session, principal, parse_agent_id(agent_id), operation="agents.update"
+            session, principal, parse_agent_id(agent_id), operation=operation, lock=True
         )
         # The owner's tools: a member editing a shared agent sees the owner's custom tools.
         registry = await registry_for(services, agent.owner_id, patch.tools)
@@ -311,12 +333,18 @@ async def update_agent(
         agent.updated_at = datetime.now(UTC)
         await session.flush()
         await session.refresh(agent)
+        version = await record_version(
+            session, agent, principal.user_id, rolled_back_from=rolled_back_from
+        )
         auth = await _auth_requirement(
             session, services, registry, principal.user_id, agent.id, agent.tool_ids
         )
         changed = sorted(patch.model_dump(exclude_unset=True))
+        details: dict[str, Any] = {"changed": changed, "version": version}
+        if rolled_back_from is not None:
+            details["rolled_back_from"] = rolled_back_from
         await audit.record(session, Action.AGENT_UPDATED, Actor.of(principal),
-                           target=("agent", agent.id), details={"changed": changed})  # fmt: skip
+                           target=("agent", agent.id), details=details)  # fmt: skip
         return AgentSaved(agent=AgentView.of(agent), auth=auth)
 
 

@@ -45,6 +45,7 @@ class Action:
     AGENT_UPDATED = "agent.updated"
     AGENT_DELETED = "agent.deleted"
     AGENT_SHARED = "agent.shared"
+    THREAD_DELETED = "agent.thread_deleted"
     OAUTH_CONNECTED = "oauth.connected"
     OAUTH_DISCONNECTED = "oauth.disconnected"
     OAUTH_REFRESH_FAILED = "oauth.refresh_failed"

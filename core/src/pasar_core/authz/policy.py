@@ -93,6 +93,14 @@ _TABLE: dict[str, Rule] = {
     "agents.update": resource("member", "admin"),
     "agents.delete": resource("member", "admin"),
     "agents.share": resource("member", None),
+    "agents.versions.list": resource("viewer", "viewer"),
+    "agents.versions.read": resource("viewer", "viewer"),  # one version, or a diff of two
+    "agents.versions.rollback": resource("member", "admin"),  # an update, so update's rule
+    # threads are the caller's own turns on the agent (a member never sees another's):
+    # deleting one only ever takes the caller's own memory away
+    "agents.threads.list": resource("viewer", "viewer"),
+    "agents.threads.read": resource("viewer", "viewer"),
+    "agents.threads.delete": resource("viewer", "viewer"),
     "agents.secrets.list": resource("member", "admin"),
     "agents.secrets.write": resource("member", "admin"),
     "agents.connections.attach": resource("member", "member"),

@@ -63,6 +63,7 @@ class ExecutionView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    agent_version: int | None = None
     auth_url: str | None = None
     pending_approval: dict[str, Any] | None = None
     """The first of `pending_approvals` (one call per pause, before several were decided)."""
@@ -86,6 +87,7 @@ def parse_execution_id(raw: str | uuid.UUID) -> uuid.UUID:
 _VIEW_COLUMNS = (
     "id", "agent_id", "status", "input", "output", "error", "steps", "duration_ms", "cached",
     "executor", "thread_id", "attempts", "created_at", "started_at", "finished_at",
+    "agent_version",
 )  # fmt: skip
 
 
@@ -177,7 +179,8 @@ async def start_execution(
         if params.thread_id and agent.config.get("memory") != "thread":
             raise BadRequest("thread_id needs an agent whose config.memory is 'thread'")
         digest = input_hash(agent, request, principal.user_id)
-        cached = await _cached_output(services, agent, digest)
+        # A thread's answer depends on its history, not only its input: never from the cache.
+        cached = None if params.thread_id else await _cached_output(services, agent, digest)
         lease = uuid.uuid4() if inline and cached is None else None
         values = {
             "agent_id": agent.id, "user_id": principal.user_id, "input": request.input,
@@ -185,7 +188,7 @@ async def start_execution(
             "parameters": params.model_dump(mode="json", exclude_none=True),
             "output": cached, "cached": cached is not None, "executor": executor.name,
             "thread_id": params.thread_id, "webhook_url": params.webhook_url,
-            "input_hash": digest,
+            "input_hash": digest, "agent_version": agent.version,
         }  # fmt: skip
         event: dict[str, Any]
         if cached is None:

@@ -45,6 +45,7 @@ from pasar_core.storage.models import (
     Agent,
     AgentConnection,
     AgentTool,
+    AgentVersion,
     Execution,
     ExecutionEvent,
     Membership,
@@ -96,6 +97,8 @@ class RunRecord:
     """Provider -> the user whose grant was attached to the agent (`agent_connections`)."""
     organisation_id: uuid.UUID | None = None
     """The run's organisation (its audit rows name it)."""
+    agent_version: int | None = None
+    """The agent's version the run runs: its config and tools are that version's."""
 
     def grant_user(self, provider: str) -> uuid.UUID | None:
         """Whose OAuth grant this run may use for `provider`: the owner's runs, the owner's
@@ -118,8 +121,11 @@ def _record(row: Any) -> RunRecord:
         executor=row.executor, attempts=row.attempts, interruptions=row.interruptions,
         cancel_requested=row.cancel_requested, lease=row.lease, heartbeat_at=row.heartbeat_at,
         created_at=row.created_at, started_at=row.started_at, last_seq=row.last_seq,
-        agent_config=dict(row.config), agent_tool_ids=list(row.tool_ids or []),
-        agent_owner_id=row.owner_id,
+        agent_config=dict(row.version_config if row.version_config is not None else row.config),
+        agent_tool_ids=list(
+            row.version_tools if row.version_config is not None else (row.tool_ids or [])
+        ),
+        agent_owner_id=row.owner_id, agent_version=row.agent_version,
         connections={p: uuid.UUID(u) for p, u in (row.connections or {}).items()},
         organisation_id=row.organisation_id,
     )  # fmt: skip
@@ -144,11 +150,15 @@ _LOAD = (
         *(EXECUTIONS.c[name] for name in (
             "id", "agent_id", "user_id", "status", "input", "thread_id", "input_hash", "executor",
             "attempts", "interruptions", "cancel_requested", "lease", "heartbeat_at",
-            "created_at", "started_at", "last_seq", "organisation_id")),
+            "created_at", "started_at", "last_seq", "organisation_id", "agent_version")),
         Agent.config, _TOOL_IDS.label("tool_ids"), Agent.owner_id,
         _CONNECTIONS.label("connections"),
+        AgentVersion.config.label("version_config"), AgentVersion.tools.label("version_tools"),
     )
     .join(Agent, Agent.id == EXECUTIONS.c.agent_id)
+    # the version the run was made with: an update while it was queued changes nothing of it
+    .outerjoin(AgentVersion, (AgentVersion.agent_id == EXECUTIONS.c.agent_id)
+               & (AgentVersion.version == EXECUTIONS.c.agent_version))
     .where(EXECUTIONS.c.id == bindparam("execution_id"))
 )  # fmt: skip
 

@@ -322,6 +322,8 @@ class Agent(Base):
     shared_role: Mapped[str | None] = mapped_column(String(16))
     """None: private to its owner; else shared with its organisation, members acting on it
     with at most this role."""
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    """The number of its newest `agent_versions` row: what a new run runs."""
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -351,6 +353,26 @@ class AgentTool(Base):
     position: Mapped[int] = mapped_column(Integer, nullable=False)
 
     agent: Mapped[Agent] = relationship(back_populates="tool_links")
+
+
+class AgentVersion(Base):
+    """One immutable snapshot of an agent as a create, update or rollback left it."""
+
+    __tablename__ = "agent_versions"
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    tools: Mapped[list[Any]] = mapped_column(nullable=False, default=list)
+    config: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    rolled_back_from: Mapped[int | None] = mapped_column(Integer)
+    """The version this one copies, when it was made by a rollback."""
+    created_at: Mapped[datetime] = _now()
 
 
 class AgentConnection(Base):
@@ -451,6 +473,8 @@ class Execution(Base):
         String(16), nullable=False, default="inline", server_default="inline"
     )
     thread_id: Mapped[str | None] = mapped_column(String(200))
+    agent_version: Mapped[int | None] = mapped_column(Integer)
+    """The agent's version the run runs (None: made before versions were kept)."""
     webhook_url: Mapped[str | None] = mapped_column(Text)
     cached: Mapped[bool] = mapped_column(nullable=False, default=False, server_default=false())
     cancel_requested: Mapped[bool] = mapped_column(
@@ -481,6 +505,13 @@ class Execution(Base):
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
         Index("ix_executions_organisation_created", "organisation_id", "created_at"),
         Index("ix_executions_organisation_finished", "organisation_id", "finished_at"),
+        Index(
+            "ix_executions_agent_user_thread",
+            "agent_id",
+            "user_id",
+            "thread_id",
+            postgresql_where="thread_id IS NOT NULL",
+        ),
         Index(
             "ix_executions_active_heartbeat",
             "heartbeat_at",

@@ -34,6 +34,7 @@ class Agent:
         description="Null: private to its owner; else shared with its organisation, members "
         "acting on it with at most this role.",
     )
+    version: int = strawberry.field(default=1, description="Its newest config version.")
 
     tool_details = strawberry.field(
         resolver=resolve_tool_details,
@@ -54,6 +55,7 @@ class Agent:
                 strawberry.ID(str(view.organisation_id)) if view.organisation_id else None
             ),
             shared_role=view.shared_role,
+            version=view.version,
         )
 
 

@@ -29,6 +29,9 @@ class Execution:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    agent_version: int | None = strawberry.field(
+        description="The agent's config version the run ran."
+    )
     auth_url: str | None = strawberry.field(
         description="While awaiting_authorization: the consent link that resumes the run."
     )
@@ -61,6 +64,7 @@ class Execution:
             created_at=view.created_at,
             started_at=view.started_at,
             finished_at=view.finished_at,
+            agent_version=view.agent_version,
             auth_url=view.auth_url,
             pending_approval=JSON(view.pending_approval) if view.pending_approval else None,
             pending_approvals=JSON(view.pending_approvals) if view.pending_approvals else None,
