@@ -1,7 +1,7 @@
 """agent config versions; the version an execution ran; threads read by (agent, user, thread)
 
-Revision ID: 0014_agent_versions
-Revises: 0013_invitations
+Revision ID: 0015_agent_versions
+Revises: 0014_approval_expiry
 
 `agent_versions`: one immutable snapshot (name, tools, config, author) per create, update and
 rollback of an agent; `agents.version` is the newest one's number and `executions.agent_version`
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0014_agent_versions'
-down_revision = '0013_invitations'
+revision = '0015_agent_versions'
+down_revision = '0014_approval_expiry'
 branch_labels = None
 depends_on = None
 
