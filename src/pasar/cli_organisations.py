@@ -96,7 +96,8 @@ def members_list(organisation_id: uuid.UUID, as_json: bool) -> None:
 @json_flag
 @friendly_errors
 def members_invite(organisation_id: uuid.UUID, email: str, role: str, as_json: bool) -> None:
-    """Invite an email address (registered or not); it joins when the invitee accepts."""
+    """Invite an email address (registered or not) into a team organisation; prints the
+    invitation's secret once: hand it to the invitee, who needs it to accept."""
     from pasar_core.audit.record import CLI
     from pasar_core.organisations.invitations import InvitationInput, invite
     from pasar_core.schemas import parse_model
@@ -113,7 +114,8 @@ def members_invite(organisation_id: uuid.UUID, email: str, role: str, as_json: b
     view = run(send())
     emit(as_json, dataclasses.asdict(view),
          f"invited {view.email} as {view.role} until {view.expires_at:%Y-%m-%d %H:%M} UTC "
-         f"(invitation {view.id})")  # fmt: skip
+         f"(invitation {view.id})",
+         f"secret (shown once; the invitee accepts with it): {view.secret}")  # fmt: skip
 
 
 @members.command("invitations")
@@ -134,7 +136,7 @@ def members_invitations(organisation_id: uuid.UUID, as_json: bool) -> None:
     views = run(collect())
     emit(
         as_json,
-        [dataclasses.asdict(v) for v in views],
+        [{k: x for k, x in dataclasses.asdict(v).items() if k != "secret"} for v in views],
         *(f"{v.id}  {v.role:<6}  {v.email}  until {v.expires_at:%Y-%m-%d}" for v in views),
     )
 

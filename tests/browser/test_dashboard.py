@@ -167,8 +167,13 @@ def test_an_expired_session_returns_to_sign_in_keeping_the_form(
         "Something I do not want to type twice."
     )
     expect(page.get_by_label("Model", exact=True)).to_have_value("scripted")
-    # a wrong password is a readable error, not a lost form
+    # signing out on purpose drops the drafts (an expired session kept them, above)
+    drafts = "Object.keys(sessionStorage).filter((k) => k.startsWith('pasar.draft.'))"
+    assert page.evaluate(drafts) != []
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Email", exact=True)).to_be_visible()
+    assert page.evaluate(drafts) == []
+    # a wrong password is a readable error, not a lost form
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in").click()

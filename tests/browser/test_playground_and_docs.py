@@ -48,7 +48,7 @@ def test_graphiql_signed_in_runs_queries_and_subscriptions(
     events = f'executionEvents(id: "{run["execution_id"]}") {{ seq type }}'
     run_in_graphiql(page, "Events", f"subscription Events {{ {events} }}")
     expect(result).to_contain_text('"type": "status"')
-    # GraphiQL keeps its tabs in localStorage, never the token
+    # GraphiQL keeps its tabs in sessionStorage, beside the session; localStorage never holds the token
     assert session["access_token"] not in page.evaluate("JSON.stringify(localStorage)")
     assert guard.console_errors == []
 

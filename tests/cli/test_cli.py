@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -166,23 +168,42 @@ def test_users_create_refuses_bad_input(env: dict[str, str]) -> None:
     assert bad_role.exit_code == 2
 
 
-def accept(env: dict[str, str], email: str, invitation_id: str) -> None:
-    """The invitee accepts (through the service the REST and GraphQL surfaces call)."""
+def as_user(env: dict[str, str], email: str, act: Any) -> Any:
+    """`act(services, principal)` as the user's session (through the services the REST and
+    GraphQL surfaces call)."""
     import asyncio
 
     from pasar_core.accounts import service as accounts
     from pasar_core.accounts.principal import Principal
-    from pasar_core.organisations.invitations import accept_invitation
 
     from pasar.lifecycle import running_services
 
-    async def run() -> None:
+    async def run() -> Any:
         async with running_services(Settings.from_env(env)) as services:
             user = await accounts.user_by_email(services, email)
             principal = Principal(user.id, email, "admin", "token", user.id)
-            await accept_invitation(services, principal, invitation_id)
+            return await act(services, principal)
 
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+def new_team(env: dict[str, str], email: str) -> str:
+    from pasar_core.organisations.store import OrganisationInput, create_organisation
+
+    async def create(services: Any, principal: Any) -> str:
+        view = await create_organisation(services, principal, OrganisationInput(name="crew"))
+        return str(view.organisation_id)
+
+    return str(as_user(env, email, create))
+
+
+def accept(env: dict[str, str], email: str, invitation_id: str, secret: str) -> None:
+    from pasar_core.organisations.invitations import accept_invitation
+
+    async def act(services: Any, principal: Any) -> None:
+        await accept_invitation(services, principal, invitation_id, secret)
+
+    as_user(env, email, act)
 
 
 def test_users_set_operator_members_and_delete(env: dict[str, str]) -> None:
@@ -204,16 +225,26 @@ def test_users_set_operator_members_and_delete(env: dict[str, str]) -> None:
     assert role == "admin"
     assert "(personal)" in listed.output
     members = ["orgs", "members"]
+    personal = runner.invoke(main, [*members, "invite", organisation, other], env=env)
+    assert (personal.exit_code, "personal organisation" in personal.output) == (1, True)
+    unknown_org = runner.invoke(main, [*members, "invite", str(uuid.uuid4()), other], env=env)
+    assert unknown_org.exit_code == 1, unknown_org.output
+    assert "no organisation" in unknown_org.output
+    assert "Traceback" not in unknown_org.output
+    assert isinstance(unknown_org.exception, SystemExit)
+    organisation = new_team(env, email)
     invited = runner.invoke(main, [*members, "invite", organisation, other, "--role", "viewer"],
                             env=env)  # fmt: skip
     assert invited.exit_code == 0, invited.output
     assert f"invited {other} as viewer" in invited.output
+    secret = invited.output.split("accepts with it): ")[1].split()[0]
     pending = runner.invoke(main, [*members, "invitations", organisation], env=env)
     assert other in pending.output
+    assert secret not in pending.output  # shown once
     invitation_id = pending.output.split()[0]
     roster = runner.invoke(main, [*members, "list", organisation], env=env)
     assert other not in roster.output  # not a member until they accept
-    accept(env, other, invitation_id)
+    accept(env, other, invitation_id, secret)
     promoted = runner.invoke(main, [*members, "set-role", organisation, other, "admin"], env=env)
     assert promoted.exit_code == 0, promoted.output
     assert "admin" in promoted.output

@@ -31,6 +31,7 @@ from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions import store
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.organisations.invitations import InvitationInput, accept_invitation, invite
+from pasar_core.organisations.store import OrganisationInput, create_organisation
 from pasar_core.schemas import parse_model
 from pasar_core.services import Services
 from pasar_core.testing import TEST_PASSWORD
@@ -127,7 +128,10 @@ class World:
         self.portal = client.portal
         self.services: Services = client.app_state["services"]
         self.founder = self._person()
-        self.team = self.founder.personal
+        team = parse_model(OrganisationInput, {"name": "team"})  # a personal one invites none
+        created = self.call(create_organisation, self.services, self.founder.principal, team)
+        self.team = created.organisation_id
+        self.founder.principal = self.founder.in_org(self.team)
         self.peer = self._person(role="member")
         self.stranger = self._person(join=False)
         self.callers = {role: self._person(role=role) for role in ROLES}
@@ -151,7 +155,8 @@ class World:
         if role is not None and join:
             offer = parse_model(InvitationInput, {"email": email, "role": role})
             invitation = self.call(invite, self.services, self.team, offer, actor=CLI)
-            self.call(accept_invitation, self.services, principal, invitation.id)
+            self.call(accept_invitation, self.services, principal, invitation.id,
+                      invitation.secret)  # fmt: skip
             person.principal = person.in_org(self.team, role)
         return person
 

@@ -1,6 +1,9 @@
-"""Invitations: an admin invites an email with a role and learns nothing about whether it is
-registered; the invitee sees, accepts or declines it; only acceptance makes a membership;
-invitations lapse; every step is audited. Role changes end only what they must."""
+"""Invitations: an admin of a team invites an email with a role and learns nothing about
+whether it is registered; the answer shows the invitation's secret once; the invitee accepts
+with the secret from a session of that address, or declines; only acceptance makes a
+membership; signing up with somebody's address neither reveals nor claims their invitations;
+personal organisations take none; invitations are capped, paged, lapse; every step is audited.
+Role changes end only what they must."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.support.teams import in_new_team
 
 Headers = dict[str, str]
 
@@ -25,6 +29,17 @@ def sign_up(client: TestClient, email: str | None = None) -> tuple[str, Headers]
     credentials = {"email": email, "password": TEST_PASSWORD}
     assert client.post("/auth/signup", json=credentials).status_code == 201
     return email, log_in(client, email)
+
+
+def team_admin(client: TestClient) -> tuple[str, Headers]:
+    """A new user acting as the admin of a new team organisation of theirs."""
+    email, personal = sign_up(client)
+    return email, in_new_team(client, personal)[0]
+
+
+def accept(client: TestClient, headers: Headers, invitation: dict[str, Any]) -> Any:
+    return client.post(f"/me/invitations/{invitation['id']}/accept",
+                       json={"secret": invitation["secret"]}, headers=headers)  # fmt: skip
 
 
 def log_in(client: TestClient, email: str) -> Headers:
@@ -62,7 +77,7 @@ def gql(client: TestClient, headers: Headers, query: str, **variables: Any) -> d
 def test_the_answer_is_the_same_whether_or_not_the_email_is_registered(
     client: TestClient,
 ) -> None:
-    _, admin = sign_up(client)
+    _, admin = team_admin(client)
     registered, _ = sign_up(client)
     unregistered = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
     answers = [
@@ -75,7 +90,8 @@ def test_the_answer_is_the_same_whether_or_not_the_email_is_registered(
     assert shapes[0] == shapes[1]
     assert [a.json()["email"] for a in answers] == [registered, unregistered]
     # GraphQL answers alike (another admin, the same two addresses).
-    _, other_admin = sign_up(client)
+    assert answers[0].json()["secret"] != answers[1].json()["secret"]
+    _, other_admin = team_admin(client)
     document = "mutation($e: String!) { inviteMember(email: $e) { email role expiresAt } }"
     found = [gql(client, other_admin, document, e=email)["data"]["inviteMember"]
              for email in (registered, unregistered)]  # fmt: skip
@@ -87,37 +103,56 @@ def test_the_answer_is_the_same_whether_or_not_the_email_is_registered(
     assert registered not in member_emails(client, admin)
     pending = client.get("/invitations", headers=admin).json()["invitations"]
     assert {p["email"] for p in pending} >= {registered, unregistered}
+    assert all("secret" not in p for p in pending)  # shown once, in the invite's answer
 
 
-def test_the_invitee_accepts_and_only_then_is_a_member(client: TestClient) -> None:
-    admin_email, admin = sign_up(client)
+def test_the_invitee_accepts_with_the_secret_and_only_then_is_a_member(
+    client: TestClient,
+) -> None:
+    admin_email, admin = team_admin(client)
     team = org_of(admin)
     email, invitee = sign_up(client)
     invited = client.post("/invitations", json={"email": email, "role": "member"},
                           headers=admin).json()  # fmt: skip
+    assert len(invited["secret"]) >= 40
     assert email not in member_emails(client, admin)
     assert client.post("/auth/switch", json={"organisation_id": team},
                        headers=invitee).status_code == 404  # fmt: skip
 
+    # Made while the invitee's account existed: it is listed (without its secret).
     [mine] = client.get("/me/invitations", headers=invitee).json()["invitations"]
     assert (mine["id"], mine["organisation_id"], mine["role"]) == (invited["id"], team, "member")
-    # Someone else cannot accept or decline it: it is reported like a missing one.
+    assert "secret" not in mine
+    # Someone else cannot accept or decline it, even with the secret: reported as missing.
     _, stranger = sign_up(client)
     assert client.get("/me/invitations", headers=stranger).json() == {"invitations": []}
-    for action in ("accept", "decline"):
-        refused = client.post(f"/me/invitations/{invited['id']}/{action}", headers=stranger)
-        assert (refused.status_code, code_of(refused)) == (404, "NOT_FOUND")
-    # An API key (capped to one organisation) cannot accept it.
+    refused = accept(client, stranger, invited)
+    assert (refused.status_code, code_of(refused)) == (404, "NOT_FOUND")
+    refused = client.post(f"/me/invitations/{invited['id']}/decline", headers=stranger)
+    assert (refused.status_code, code_of(refused)) == (404, "NOT_FOUND")
+    # The invitee without the secret, or with a wrong one, cannot accept it.
+    for body in ({"secret": "x" * 43}, {"secret": invited["secret"][:-1]}, {"secret": ""}, {}):
+        wrong = client.post(f"/me/invitations/{invited['id']}/accept", json=body, headers=invitee)
+        assert wrong.status_code in (404, 422), body
+        assert code_of(wrong) == ("NOT_FOUND" if body.get("secret") else "VALIDATION_FAILED")
+    # An API key (capped to one organisation) can neither list, accept nor decline.
     key = client.post("/api-keys", json={"name": "ci"}, headers=invitee).json()["key"]
-    by_key = client.post(f"/me/invitations/{invited['id']}/accept", headers={"X-API-Key": key})
-    assert (by_key.status_code, code_of(by_key)) == (403, "ROLE_ESCALATION")
+    by_key = {"X-API-Key": key}
+    for answer in (
+        client.get("/me/invitations", headers=by_key),
+        accept(client, by_key, invited),
+        client.post(f"/me/invitations/{invited['id']}/decline", headers=by_key),
+    ):
+        assert (answer.status_code, code_of(answer)) == (403, "ROLE_ESCALATION")
+    assert gql(client, by_key, "{ myInvitations { id } }")["errors"][0]["extensions"][
+        "code"] == "ROLE_ESCALATION"  # fmt: skip
 
-    accepted = client.post(f"/me/invitations/{invited['id']}/accept", headers=invitee)
+    accepted = accept(client, invitee, invited)
     assert accepted.status_code == 200, accepted.text
     assert (accepted.json()["id"], accepted.json()["role"]) == (team, "member")
     assert email in member_emails(client, admin)
     assert client.get("/me/invitations", headers=invitee).json() == {"invitations": []}
-    again = client.post(f"/me/invitations/{invited['id']}/accept", headers=invitee)
+    again = accept(client, invitee, invited)  # single use
     assert (again.status_code, code_of(again)) == (404, "NOT_FOUND")
     in_team = switch(client, invitee, team)
     assert client.get("/agents", headers=in_team).status_code == 200
@@ -130,53 +165,136 @@ def test_the_invitee_accepts_and_only_then_is_a_member(client: TestClient) -> No
     assert actions == [("member.invited", "invitation"), ("member.invitation_accepted", "user")]
     assert email not in str(rows)  # ids, never addresses
     assert admin_email not in str(rows)
+    assert invited["secret"] not in str(rows)
+
+
+def test_signing_up_with_an_invited_address_neither_reveals_nor_claims_the_invitation(
+    client: TestClient,
+) -> None:
+    """Sign-up does not prove owning an address: the secret, handed over by the admin, does."""
+    _, admin = team_admin(client)
+    email = f"bob-{uuid.uuid4().hex[:8]}@corp.example"
+    invited = client.post("/invitations", json={"email": email, "role": "admin"}, headers=admin)
+    assert invited.status_code == 201
+    _, attacker = sign_up(client, email.upper())
+    assert client.get("/me/invitations", headers=attacker).json() == {"invitations": []}
+    assert gql(client, attacker, "{ myInvitations { id } }") == {"data": {"myInvitations": []}}
+    for body in ({"secret": "guess"}, {"secret": "A" * 43}):
+        refused = client.post(f"/me/invitations/{invited.json()['id']}/accept", json=body,
+                              headers=attacker)  # fmt: skip
+        assert (refused.status_code, code_of(refused)) == (404, "NOT_FOUND")
+    document = "mutation($id: ID!, $s: String!) { acceptInvitation(id: $id, secret: $s) { id } }"
+    refused_gql = gql(client, attacker, document, id=invited.json()["id"], s="guess")
+    assert refused_gql["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert email not in member_emails(client, admin)
+    # Whoever holds the secret and a session of the address joins (GraphQL here).
+    joined = gql(client, attacker, document, id=invited.json()["id"], s=invited.json()["secret"])
+    assert joined == {"data": {"acceptInvitation": {"id": org_of(admin)}}}
 
 
 def test_an_unregistered_invitee_signs_up_later_and_declines(client: TestClient) -> None:
-    _, admin = sign_up(client)
+    _, admin = team_admin(client)
     email = f"later-{uuid.uuid4().hex[:8]}@example.com"
     invited = client.post("/invitations", json={"email": email, "role": "admin"}, headers=admin)
     assert invited.status_code == 201
     _, invitee = sign_up(client, email)
-    answer = gql(client, invitee, "{ myInvitations { id role organisationId } }")
-    assert answer["data"]["myInvitations"] == [
-        {"id": invited.json()["id"], "role": "admin", "organisationId": org_of(admin)}
-    ]
+    assert gql(client, invitee, "{ myInvitations { id } }") == {"data": {"myInvitations": []}}
     declined = gql(client, invitee, "mutation($id: ID!) { declineInvitation(id: $id) }",
                    id=invited.json()["id"])  # fmt: skip
     assert declined == {"data": {"declineInvitation": True}}
-    assert gql(client, invitee, "{ myInvitations { id } }") == {"data": {"myInvitations": []}}
     assert email not in member_emails(client, admin)
     assert client.get("/invitations", headers=admin).json() == {"invitations": []}
     rows = client.get("/audit", params={"action": "member."}, headers=admin).json()["rows"]
     assert [r["action"] for r in reversed(rows)] == ["member.invited", "member.invitation_declined"]
 
 
+def test_personal_organisations_take_no_invitations_and_no_file_policy_on_a_team(
+    client: TestClient,
+) -> None:
+    _, personal = sign_up(client)
+    other, _ = sign_up(client)
+    refused = client.post("/invitations", json={"email": other}, headers=personal)
+    assert (refused.status_code, code_of(refused)) == (409, "PERSONAL_ORGANISATION")
+    answer = gql(client, personal, "mutation($e: String!) { inviteMember(email: $e) { id } }",
+                 e=other)  # fmt: skip
+    assert answer["errors"][0]["extensions"]["code"] == "PERSONAL_ORGANISATION"
+    assert client.get("/invitations", headers=personal).json() == {"invitations": []}
+    # Files are their user's: a team's file policy would be silently ignored, so it is refused.
+    team, _ = in_new_team(client, personal)
+    for days in (1, 30):
+        refused = client.put("/retention", json={"file_days": days}, headers=team)
+        assert (refused.status_code, code_of(refused)) == (422, "VALIDATION_FAILED")
+        assert "personal" in refused.json()["error"]["message"]
+    assert client.get("/retention", headers=team).json()["file_days"] is None
+    assert client.put("/retention", json={"file_days": None, "execution_days": 5},
+                      headers=team).status_code == 200  # fmt: skip
+    kept = client.put("/retention", json={"file_days": 7}, headers=personal)
+    assert kept.status_code == 200, kept.text
+
+
+def test_pending_invitations_are_capped_and_paged(pasar_settings: Settings) -> None:
+    with TestClient(create_app(pasar_settings.with_overrides(invitation_cap=3))) as client:
+        _, admin = team_admin(client)
+        emails = [f"cap-{i}-{uuid.uuid4().hex[:6]}@example.com" for i in range(3)]
+        for email in emails:
+            assert client.post("/invitations", json={"email": email},
+                               headers=admin).status_code == 201  # fmt: skip
+        over = client.post("/invitations", json={"email": "one-more@example.com"}, headers=admin)
+        assert (over.status_code, code_of(over)) == (409, "TOO_MANY_INVITATIONS")
+        again = client.post("/invitations", json={"email": emails[0], "role": "viewer"},
+                            headers=admin)  # fmt: skip
+        assert again.status_code == 201  # replacing a pending one is not one more
+        pages = [client.get("/invitations", params={"limit": 2, "offset": o}, headers=admin)
+                 .json()["invitations"] for o in (0, 2, 4)]  # fmt: skip
+        assert [len(p) for p in pages] == [2, 1, 0]
+        assert {i["email"] for p in pages for i in p} == set(emails)
+        for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "x"}):
+            refused = client.get("/invitations", params=bad, headers=admin)
+            assert (refused.status_code, code_of(refused)) == (400, "BAD_REQUEST"), bad
+        answer = gql(client, admin, "{ invitations(first: 2, offset: 1) { email } }")
+        assert len(answer["data"]["invitations"]) == 2
+        assert gql(client, admin, "{ invitations(first: 0) { id } }")["errors"][0][
+            "extensions"]["code"] == "VALIDATION_FAILED"  # fmt: skip
+        # The invitee's list pages alike.
+        email, invitee = sign_up(client)
+        teams = [in_new_team(client, sign_up(client)[1])[0] for _ in range(3)]
+        for team in teams:
+            assert client.post("/invitations", json={"email": email},
+                               headers=team).status_code == 201  # fmt: skip
+        mine = [client.get("/me/invitations", params={"limit": 2, "offset": o},
+                           headers=invitee).json()["invitations"] for o in (0, 2)]  # fmt: skip
+        assert [len(p) for p in mine] == [2, 1]
+        too_small = client.get("/me/invitations", params={"limit": 0}, headers=invitee)
+        assert (too_small.status_code, code_of(too_small)) == (400, "BAD_REQUEST")
+
+
 def test_graphql_accepts_and_admins_revoke(client: TestClient) -> None:
-    _, admin = sign_up(client)
+    _, admin = team_admin(client)
     email, invitee = sign_up(client)
     first = gql(client, admin, 'mutation($e: String!) { inviteMember(email: $e, role: "viewer") '
-                               "{ id } }", e=email)["data"]["inviteMember"]["id"]  # fmt: skip
-    assert gql(client, admin, "{ invitations { id email } }")["data"]["invitations"] == [
-        {"id": first, "email": email}
+                               "{ id secret } }", e=email)["data"]["inviteMember"]  # fmt: skip
+    assert gql(client, admin, "{ invitations { id email secret } }")["data"]["invitations"] == [
+        {"id": first["id"], "email": email, "secret": None}
     ]
-    revoked = gql(client, admin, "mutation($id: ID!) { revokeInvitation(id: $id) }", id=first)
+    revoked = gql(client, admin, "mutation($id: ID!) { revokeInvitation(id: $id) }",
+                  id=first["id"])  # fmt: skip
     assert revoked == {"data": {"revokeInvitation": True}}
-    gone = gql(client, invitee, "mutation($id: ID!) { acceptInvitation(id: $id) { id } }",
-               id=first)  # fmt: skip
+    document = (
+        "mutation($id: ID!, $s: String!) { acceptInvitation(id: $id, secret: $s) { id role } }"
+    )
+    gone = gql(client, invitee, document, id=first["id"], s=first["secret"])
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     second = client.post("/invitations", json={"email": email, "role": "viewer"},
-                         headers=admin).json()["id"]  # fmt: skip
-    joined = gql(client, invitee, "mutation($id: ID!) { acceptInvitation(id: $id) { id role } }",
-                 id=second)  # fmt: skip
+                         headers=admin).json()  # fmt: skip
+    joined = gql(client, invitee, document, id=second["id"], s=second["secret"])
     assert joined == {"data": {"acceptInvitation": {"id": org_of(admin), "role": "viewer"}}}
 
 
 def test_only_admins_invite(client: TestClient) -> None:
-    _, admin = sign_up(client)
+    _, admin = team_admin(client)
     email, member = sign_up(client)
     offer = client.post("/invitations", json={"email": email, "role": "member"}, headers=admin)
-    client.post(f"/me/invitations/{offer.json()['id']}/accept", headers=member)
+    assert accept(client, member, offer.json()).status_code == 200
     in_team = switch(client, member, org_of(admin))
     for method, path, body in (("POST", "/invitations", {"email": "x@example.com"}),
                                ("GET", "/invitations", None),
@@ -190,12 +308,12 @@ def test_only_admins_invite(client: TestClient) -> None:
 def test_invitations_lapse(pasar_settings: Settings) -> None:
     settings_ = pasar_settings.with_overrides(invitation_ttl_s=-1, retention_interval_s=0.2)
     with TestClient(create_app(settings_), raise_server_exceptions=False) as client:
-        _, admin = sign_up(client)
+        _, admin = team_admin(client)
         email, invitee = sign_up(client)
         offer = client.post("/invitations", json={"email": email}, headers=admin)
         assert offer.status_code == 201
         assert client.get("/me/invitations", headers=invitee).json() == {"invitations": []}
-        lapsed = client.post(f"/me/invitations/{offer.json()['id']}/accept", headers=invitee)
+        lapsed = accept(client, invitee, offer.json())
         assert (lapsed.status_code, code_of(lapsed)) == (404, "NOT_FOUND")
         assert email not in member_emails(client, admin)
 
@@ -223,24 +341,25 @@ def test_invitations_lapse(pasar_settings: Settings) -> None:
 def test_hostile_invitation_bodies_are_typed_4xx(
     client: TestClient, make_user: Any, body: dict[str, Any]
 ) -> None:
-    admin = make_user()
+    admin, _ = in_new_team(client, make_user())
     answer = client.post("/invitations", json=body, headers=admin)
     assert answer.status_code in (201, 409, 422), answer.text
     if answer.status_code != 201:
         assert code_of(answer) in ("VALIDATION_FAILED", "CONFLICT")
     for bad in ("not-a-uuid", "%27%20OR%201=1%20--", str(uuid.uuid4())):
-        refused = client.post(f"/me/invitations/{bad}/accept", headers=admin)
+        refused = client.post(f"/me/invitations/{bad}/accept", json={"secret": "s"},
+                              headers=admin)  # fmt: skip
         assert (refused.status_code, code_of(refused)) == (404, "NOT_FOUND")
 
 
 def test_a_promotion_ends_no_session_and_a_demotion_only_the_organisations(
     client: TestClient,
 ) -> None:
-    _, admin = sign_up(client)
+    _, admin = team_admin(client)
     team = org_of(admin)
     email, own = sign_up(client)
     offer = client.post("/invitations", json={"email": email, "role": "viewer"}, headers=admin)
-    client.post(f"/me/invitations/{offer.json()['id']}/accept", headers=own)
+    assert accept(client, own, offer.json()).status_code == 200
     user_id = next(m["user_id"] for m in client.get("/members", headers=admin).json()["members"]
                    if m["email"] == email)  # fmt: skip
     in_team = switch(client, own, team)

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.support.statements import Statements
-from tests.support.teams import join
+from tests.support.teams import in_new_team, join
 
 NEW_PASSWORD = "a different long passphrase"
 
@@ -237,7 +237,10 @@ def test_a_demotion_ends_the_users_sessions_in_the_organisation_in_every_process
     admin demoting a member ends the member's sessions acting in it: the old token is refused
     in every process, a new session in the organisation carries the new role."""
     first, second = two_apps
-    admin_pair = log_in(first, sign_up(first))
+    personal_pair = log_in(first, sign_up(first))
+    _, team = in_new_team(first, bearer(personal_pair))
+    admin_pair = first.post("/auth/switch", json={"organisation_id": team},
+                            headers=bearer(personal_pair)).json()  # fmt: skip
     email = sign_up(first)
     added = join(first, bearer(admin_pair), bearer(log_in(first, email)), email)
     organisation = jwt.decode(admin_pair["access_token"], options={"verify_signature": False})

@@ -14,7 +14,7 @@ from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from tests.e2e.runs import scripted
-from tests.support.teams import join
+from tests.support.teams import in_new_team, join
 
 Headers = dict[str, str]
 
@@ -47,10 +47,10 @@ def refused(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 def team(client: TestClient, *roles: str) -> tuple[Headers, str, list[tuple[str, str, Headers]]]:
-    """An admin's personal organisation with a member of each role: (admin's headers, the
-    organisation's id, [(user id, email, headers acting in it)])."""
-    _, admin = sign_up(client)
-    organisation = claims(admin)["org"]
+    """An admin's team organisation with a member of each role: (admin's headers acting in it,
+    the organisation's id, [(user id, email, headers acting in it)])."""
+    _, personal = sign_up(client)
+    admin, organisation = in_new_team(client, personal)
     members = []
     for role in roles:
         email, own = sign_up(client)
@@ -149,7 +149,9 @@ def test_api_keys_never_exceed_their_creator_and_follow_role_changes(client: Tes
 
 
 def test_only_admins_manage_members_and_the_last_admin_stays(client: TestClient) -> None:
-    admin, _, [(member_id, _, member), (viewer_id, _, _)] = team(client, "member", "viewer")
+    admin, organisation, [(member_id, _, member), (viewer_id, _, _)] = team(
+        client, "member", "viewer"
+    )
     admin_id = claims(admin)["sub"]
     # A member granting admin, to someone else or to themself: refused.
     refused(client.put(f"/members/{viewer_id}", json={"role": "admin"}, headers=member), 403,
@@ -174,7 +176,7 @@ def test_only_admins_manage_members_and_the_last_admin_stays(client: TestClient)
     assert client.get("/members", headers=member).status_code == 200
     credentials = {"email": claims(admin)["email"], "password": TEST_PASSWORD}
     again = client.post("/auth/token", json=credentials).json()["access_token"]
-    fresh = {"Authorization": f"Bearer {again}"}  # their personal organisation: this one
+    fresh = switch(client, {"Authorization": f"Bearer {again}"}, organisation)
     roles = {
         m["user_id"]: m["role"] for m in client.get("/members", headers=fresh).json()["members"]
     }

@@ -10,7 +10,7 @@ from pasar_core.settings import Settings
 from starlette.testclient import TestClient
 
 from tests.governance.admins import make_operator
-from tests.support.teams import join
+from tests.support.teams import in_new_team, join
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,6 +51,7 @@ def test_admins_read_their_organisations_rows_and_no_others(
     _, alice, alice_id, team_a = person(client)
     _, bob, bob_id, team_b = person(client)
     carol_email, carol, carol_id, _ = person(client)
+    alice, team_a = in_new_team(client, alice)  # a personal organisation takes no invitations
     mine = client.post("/agents", json={"name": "a", "tools": []}, headers=alice).json()
     theirs = client.post("/agents", json={"name": "b", "tools": []}, headers=bob).json()
     key = client.post("/api-keys", json={"name": "ci"}, headers=alice).json()

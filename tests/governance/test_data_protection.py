@@ -28,7 +28,7 @@ from starlette.testclient import TestClient
 from pasar.app import create_app
 from tests.e2e.consent import Browser
 from tests.support.redis_server import redis_server
-from tests.support.teams import join
+from tests.support.teams import in_new_team, join
 
 WRITE = {"tool_calls": [{"name": "txt_write", "args": {"path": "notes/a.txt", "content": "x"}}]}
 AGENT = {"name": "notes", "tools": ["txt:write"],
@@ -148,6 +148,9 @@ def test_erasure_leaves_no_row_file_token_grant_or_job(
                       headers=headers).json()  # fmt: skip
     _, other, other_id = signed_up(app)
     kept = app.post("/agents", json={"name": "kept", "tools": []}, headers=other).json()
+    other_team, _ = in_new_team(app, other)  # a pending invitation addressed to the user
+    assert app.post("/invitations", json={"email": email}, headers=other_team).status_code == 201
+    assert "invitations" in tables_naming(google_settings, email)
     assert google_settings.files_root.joinpath(user_id).exists()
     assert "users" in tables_naming(google_settings, user_id)
 
@@ -241,9 +244,9 @@ def test_retention_deletes_old_finished_runs_of_organisations_with_a_policy(
             t=old, ids=[uuid.UUID(i) for i in runs[name][:2]])  # fmt: skip
 
     # Only admins set it; bad values are typed errors.
-    organisations = client.get("/organisations", headers=alice).json()
-    join(client, alice, viewer, viewer_email, "viewer")
-    switched = client.post("/auth/switch", json={"organisation_id": organisations["current"]},
+    alice_team, team = in_new_team(client, alice)
+    join(client, alice_team, viewer, viewer_email, "viewer")
+    switched = client.post("/auth/switch", json={"organisation_id": team},
                            headers=viewer).json()  # fmt: skip
     as_viewer = {"Authorization": f"Bearer {switched['access_token']}"}
     refused = client.put("/retention", json={"execution_days": 1}, headers=as_viewer)
@@ -416,7 +419,11 @@ def test_erasure_and_export_keep_no_one_elses_address_nor_the_erased_email(
     alice_email, alice, alice_id = signed_up(client)
     bob_email, bob, _ = signed_up(client)
     personal = client.get("/organisations", headers=alice).json()["current"]
-    join(client, alice, bob, bob_email, "admin")  # alice's personal organisation has bob too
+    # Alice's personal organisation has bob too (possible before invitations into personal
+    # organisations were refused: such organisations still exist).
+    sql(pasar_settings, "INSERT INTO memberships (organisation_id, user_id, role) "
+        "SELECT :o, id, 'admin' FROM users WHERE email = :e",
+        o=uuid.UUID(personal), e=bob_email)  # fmt: skip
     switched = client.post("/auth/switch", json={"organisation_id": personal}, headers=bob)
     bob_there = {"Authorization": f"Bearer {switched.json()['access_token']}"}
     demoted = client.put(f"/members/{alice_id}", json={"role": "member"}, headers=bob_there)

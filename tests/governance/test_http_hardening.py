@@ -7,14 +7,17 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pasar_core.settings import Settings
 from starlette.testclient import TestClient
+from starlette.types import Message
 from starlette.websockets import WebSocketDisconnect
 
+import pasar
 from pasar.app import create_app
 
 ORIGIN = "https://app.example.com"
@@ -48,6 +51,7 @@ PAGES = ("/", "/graphql", "/docs")
 def test_pages_load_only_this_servers_files(client: TestClient, path: str) -> None:
     page = client.get(path, headers={"Accept": "text/html"})
     assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-cache"  # it names the current static digest
     assert page.headers["content-type"].startswith("text/html")
     policy = directives(page.headers["Content-Security-Policy"])
     assert policy["frame-ancestors"] == ["'none'"]
@@ -74,11 +78,50 @@ def test_static_files_need_the_current_digest(client: TestClient) -> None:
     digest = url.split("/")[2]
     assert client.get(url.replace(digest, "0" * len(digest))).status_code == 404
     assert client.get(url.replace(digest + "/", "")).status_code == 404
-    escaped = client.get(f"/static/{digest}/../pages.py")
-    assert escaped.status_code == 404
-    assert "Cache-Control" not in escaped.headers
     with pytest.raises(WebSocketDisconnect), client.websocket_connect(url):
         pass  # a websocket to a static file is closed, not an error
+
+
+def raw_get(client: TestClient, raw_path: bytes) -> tuple[int, dict[bytes, bytes]]:
+    """GET `raw_path` as a server would hand it to the app: `path` is the percent-decoded
+    `raw_path`, and nothing normalises `..` or `//` on the way (an HTTP client would)."""
+    sent: list[Message] = []
+    incoming = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        return incoming.pop() if incoming else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": unquote(raw_path.decode()), "raw_path": raw_path,
+        "root_path": "", "query_string": b"", "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+        "state": dict(client.app_state),
+    }  # fmt: skip
+    assert client.portal is not None
+    client.portal.call(client.app, scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return int(start["status"]), dict(start.get("headers", []))
+
+
+def test_static_paths_never_leave_the_static_directory(client: TestClient) -> None:
+    page = client.get("/docs").text
+    url = re.findall(r'src="(/static/[^"]+)"', page)[0]
+    digest = url.split("/")[2]
+    status, _ = raw_get(client, url.encode())
+    assert status == 200  # the raw request reaches the files (the ones below are refused)
+    assert (Path(pasar.__file__).parent / "pages.py").is_file()  # what `..` would reach
+    for raw in (f"/static/{digest}/../pages.py", f"/static/{digest}/..%2fpages.py",
+                f"/static/{digest}/..%2F..%2Fpasar%2Fpages.py",
+                f"/static/{digest}/%2e%2e/%2e%2e/pasar/pages.py",
+                f"/static/{digest}/vendor/../../pages.py", f"/static/{digest}//etc/passwd",
+                f"/static/{digest}/..\\pages.py", "/static/../pages.py", "//etc/passwd"):  # fmt: skip
+        status, headers = raw_get(client, raw.encode())
+        assert status == 404, raw
+        assert b"cache-control" not in headers or b"immutable" not in headers[b"cache-control"]
 
 
 def test_the_vendored_assets_are_what_the_script_pinned() -> None:

@@ -225,6 +225,8 @@ class Settings:
     invitation_ttl_s: int = 7 * 86_400
     """How long an invitation into an organisation may be accepted
     (pasar_core.organisations.invitations)."""
+    invitation_cap: int = 100
+    """The most invitations an organisation may have pending at once."""
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the API from a browser (CORS); none by default (`*`: any)."""
     hsts_max_age_s: int = 0
@@ -304,6 +306,7 @@ class Settings:
             rate_limit_source_factor=_int(env, "PASAR_RATE_LIMIT_SOURCE_FACTOR", 4),
             idempotency_window_s=_int(env, "PASAR_IDEMPOTENCY_WINDOW_S", 86_400),
             invitation_ttl_s=_int(env, "PASAR_INVITATION_TTL_S", 7 * 86_400),
+            invitation_cap=_int(env, "PASAR_INVITATION_CAP", 100),
             cors_origins=_list(env, "PASAR_CORS_ORIGINS"),
             hsts_max_age_s=_int(env, "PASAR_HSTS_MAX_AGE", 0),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,

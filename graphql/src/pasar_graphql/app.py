@@ -9,7 +9,7 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from pasar_core.errors import BadRequest, PasarError
 from pasar_core.services import Services
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -37,6 +37,10 @@ class PasarGraphQL(GraphQL[Context, None]):
         """The server's own GraphiQL page when given (pasar's, which loads nothing from another
         origin), else Strawberry's."""
         return self.ide_html if self.ide_html is not None else super().graphql_ide_html
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The page names its files by the static digest: revalidate it like `/` and `/docs`."""
+        return HTMLResponse(self.graphql_ide_html, headers={"Cache-Control": "no-cache"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pasar.rest.models import AgentOut, TokenOut
-from pasar.rest.requests import caller, read_model, services_of
+from pasar.rest.requests import caller, query_int, read_model, services_of
 from pasar.rest.responses import json_response
 
 
@@ -66,6 +66,17 @@ class InvitationOut(BaseModel):
     def of(cls, view: invitations.InvitationView) -> InvitationOut:
         return cls(id=view.id, email=view.email, role=view.role, created_at=view.created_at,
                    expires_at=view.expires_at)  # fmt: skip
+
+
+class CreatedInvitationOut(InvitationOut):
+    secret: str
+    """The single-use secret the invitee needs to accept: shown only in this answer. Hand it to
+    them yourself (pasar sends no email)."""
+
+    @classmethod
+    def of_created(cls, view: invitations.InvitationView) -> CreatedInvitationOut:
+        assert view.secret is not None  # invite() always returns it
+        return cls(**InvitationOut.of(view).model_dump(), secret=view.secret)
 
 
 class InvitationListOut(BaseModel):
@@ -134,12 +145,20 @@ async def invite(request: Request) -> Response:
     view = await invitations.invite(
         services_of(request), principal.organisation_id, data, actor=Actor.of(principal)
     )
-    return json_response(InvitationOut.of(view), 201)
+    return json_response(CreatedInvitationOut.of_created(view), 201)
+
+
+def _page(request: Request) -> tuple[int, int]:
+    limit = query_int(request, "limit", 100, low=1, high=invitations.MAX_PAGE)
+    return limit, query_int(request, "offset", 0, low=0, high=1_000_000)
 
 
 async def list_invitations(request: Request) -> Response:
     principal = await caller(request)
-    views = await invitations.list_invitations(services_of(request), principal.organisation_id)
+    limit, offset = _page(request)
+    views = await invitations.list_invitations(
+        services_of(request), principal.organisation_id, limit=limit, offset=offset
+    )
     return json_response(InvitationListOut(invitations=[InvitationOut.of(v) for v in views]))
 
 
@@ -154,7 +173,10 @@ async def revoke_invitation(request: Request) -> Response:
 
 async def my_invitations(request: Request) -> Response:
     principal = await caller(request)
-    views = await invitations.my_invitations(services_of(request), principal)
+    limit, offset = _page(request)
+    views = await invitations.my_invitations(
+        services_of(request), principal, limit=limit, offset=offset
+    )
     return json_response(
         ReceivedInvitationListOut(invitations=[ReceivedInvitationOut.of(v) for v in views])
     )
@@ -162,8 +184,9 @@ async def my_invitations(request: Request) -> Response:
 
 async def accept_invitation(request: Request) -> Response:
     principal = await caller(request)
+    body = await read_model(request, invitations.AcceptInput)
     view = await invitations.accept_invitation(
-        services_of(request), principal, request.path_params["invitation_id"]
+        services_of(request), principal, request.path_params["invitation_id"], body.secret
     )
     return json_response(OrganisationOut.of(view))
 

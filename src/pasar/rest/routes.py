@@ -23,7 +23,7 @@ from pasar_core.authz.policy import rule
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
-from pasar_core.organisations.invitations import InvitationInput
+from pasar_core.organisations.invitations import AcceptInput, InvitationInput
 from pasar_core.organisations.members import RoleInput
 from pasar_core.organisations.store import OrganisationInput
 from pasar_core.privacy.erasure import ErasureRequest
@@ -168,25 +168,30 @@ ENDPOINTS = (
              "The members of the organisation you act in, with their roles", 200,
              organisations.MemberListOut, tag="organisations", op="members.list"),
     Endpoint("POST", "/invitations", organisations.invite,
-             "Admins: invite an email address with a role (the same answer whether or not it is "
-             "registered); it joins only when the invitee accepts", 201,
-             organisations.InvitationOut, InvitationInput, tag="organisations",
+             "Admins (of a team organisation): invite an email address with a role (the same "
+             "answer whether or not it is registered); the answer shows the invitation's "
+             "secret once: the invitee needs it to accept", 201,
+             organisations.CreatedInvitationOut, InvitationInput, tag="organisations",
              op="members.invite"),
     Endpoint("GET", "/invitations", organisations.list_invitations,
-             "Admins: the organisation's pending invitations", 200,
-             organisations.InvitationListOut, tag="organisations", op="members.invitations"),
+             "Admins: a page of the organisation's pending invitations (`limit`, `offset`)",
+             200,
+             organisations.InvitationListOut, tag="organisations",
+             query={"limit": "integer", "offset": "integer"}, op="members.invitations"),
     Endpoint("DELETE", "/invitations/{invitation_id}", organisations.revoke_invitation,
              "Admins: withdraw a pending invitation", 204, tag="organisations",
              op="members.revoke_invitation"),
     Endpoint("GET", "/me/invitations", organisations.my_invitations,
-             "Your pending invitations into organisations", 200,
+             "A session's: a page (`limit`, `offset`) of your pending invitations made while "
+             "your account existed", 200,
              organisations.ReceivedInvitationListOut, tag="organisations",
-             op="invitations.mine"),
+             query={"limit": "integer", "offset": "integer"}, op="invitations.mine"),
     Endpoint("POST", "/me/invitations/{invitation_id}/accept", organisations.accept_invitation,
-             "Join the organisation with the invitation's role (a session, not an API key)",
-             200, organisations.OrganisationOut, tag="organisations", op="invitations.accept"),
+             "Join the organisation with the invitation's role: its `secret` and a session "
+             "(not an API key) of the invited address", 200, organisations.OrganisationOut,
+             AcceptInput, tag="organisations", op="invitations.accept"),
     Endpoint("POST", "/me/invitations/{invitation_id}/decline",
-             organisations.decline_invitation, "Decline an invitation", 204,
+             organisations.decline_invitation, "Decline an invitation (a session's)", 204,
              tag="organisations", op="invitations.decline"),
     Endpoint("PUT", "/members/{user_id}", organisations.set_member_role,
              "Admins: change a member's role (never the last admin's); a demotion ends their "

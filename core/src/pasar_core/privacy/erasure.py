@@ -7,7 +7,8 @@ are revoked at their providers and deleted; their runs still waiting or running 
 stop and their rq jobs removed; their stored files are deleted; then, in one transaction, their
 sessions end, the user row goes (every table holding their id cascades: memberships, agents,
 secrets, runs and events, API keys, tokens, grants, custom tools, knowledge and vectors,
-idempotency keys), their custom tools' revision counter goes, and one `user.deleted` row is
+idempotency keys), the pending invitations addressed to their email go, their custom tools'
+revision counter goes, and one `user.deleted` row is
 written that holds the user's id and no other personal data (not the client's address). A
 personal organisation of theirs that stays (it has other members) loses its name, their email.
 
@@ -41,6 +42,7 @@ from pasar_core.services import Services
 from pasar_core.storage.models import (
     AuthToken,
     Execution,
+    Invitation,
     Membership,
     Organisation,
     ToolRevision,
@@ -169,6 +171,7 @@ async def delete_my_account(
         if organisations:
             await session.execute(delete(Organisation).where(Organisation.id.in_(organisations)))
         await session.execute(delete(ToolRevision).where(ToolRevision.scope == f"user:{user_id}"))
+        await session.execute(delete(Invitation).where(Invitation.email == user.email))
         await session.execute(  # a personal organisation that stays (others are in it)
             update(Organisation)
             .where(Organisation.created_by == user_id, Organisation.personal.is_(True))

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import SYSTEM, Action, Actor
+from pasar_core.errors import ValidationFailed
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.objects import ObjectStore
 from pasar_core.services import Services
@@ -46,8 +47,8 @@ class RetentionInput(BaseModel):
     knowledge_days: int | None = _Days
     """Days the knowledge (embeddings) of the organisation's agents is kept; null keeps it."""
     file_days: int | None = _Days
-    """Days stored files are kept (a personal organisation's: its user's files); null keeps
-    them."""
+    """Days its user's stored files are kept: a personal organisation's only (files are their
+    user's, not a team's); null keeps them."""
 
 
 COLUMNS = {"execution_days": "retention_days", "knowledge_days": "knowledge_days",
@@ -70,6 +71,14 @@ async def set_retention(
 ) -> RetentionInput:
     changes = {COLUMNS[name]: getattr(data, name) for name in data.model_fields_set}
     async with services.sessionmaker.begin() as session:
+        personal = await session.scalar(
+            select(Organisation.personal).where(Organisation.id == organisation_id)
+        )
+        if data.file_days is not None and not personal:
+            raise ValidationFailed(
+                "file_days applies only to a personal organisation (stored files are their "
+                "user's, not a team's): set it in your personal organisation"
+            )
         previous = await retention_of(services, organisation_id)
         if changes:
             await session.execute(

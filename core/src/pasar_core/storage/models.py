@@ -125,6 +125,8 @@ class Invitation(Base):
     expires_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, index=True
     )
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    """SHA-256 (hex) of the single-use secret accepting needs; the secret itself is not kept."""
 
     __table_args__ = (
         CheckConstraint(ROLE_CHECK, name="role"),

@@ -7,6 +7,7 @@ from pasar_core.accounts.service import SwitchRequest, switch_organisation
 from pasar_core.agents.connections import attach_connection, detach_connection
 from pasar_core.agents.service import SharingInput, share_agent
 from pasar_core.audit.record import Actor
+from pasar_core.errors import ValidationFailed
 from pasar_core.organisations import invitations, members, store
 from pasar_core.schemas import parse_model
 
@@ -65,10 +66,20 @@ async def resolve_invite_member(info: Info, email: str, role: str = "member") ->
     return Invitation.of(view)
 
 
-async def resolve_invitations(info: Info) -> list[Invitation]:
+def _page(first: int, offset: int) -> None:
+    if not 1 <= first <= invitations.MAX_PAGE or not 0 <= offset <= 1_000_000:
+        raise ValidationFailed(
+            f"first must be between 1 and {invitations.MAX_PAGE}, offset between 0 and 1000000"
+        )
+
+
+async def resolve_invitations(info: Info, first: int = 100, offset: int = 0) -> list[Invitation]:
+    _page(first, offset)
     context = info.context
     principal = await context.principal()
-    views = await invitations.list_invitations(context.services, principal.organisation_id)
+    views = await invitations.list_invitations(
+        context.services, principal.organisation_id, limit=first, offset=offset
+    )
     return [Invitation.of(view) for view in views]
 
 
@@ -81,15 +92,23 @@ async def resolve_revoke_invitation(info: Info, id: strawberry.ID) -> bool:
     return True
 
 
-async def resolve_my_invitations(info: Info) -> list[ReceivedInvitationType]:
+async def resolve_my_invitations(
+    info: Info, first: int = 100, offset: int = 0
+) -> list[ReceivedInvitationType]:
+    _page(first, offset)
     context = info.context
-    views = await invitations.my_invitations(context.services, await context.principal())
+    views = await invitations.my_invitations(
+        context.services, await context.principal(), limit=first, offset=offset
+    )
     return [ReceivedInvitationType.of(view) for view in views]
 
 
-async def resolve_accept_invitation(info: Info, id: strawberry.ID) -> Organisation:
+async def resolve_accept_invitation(info: Info, id: strawberry.ID, secret: str) -> Organisation:
     context = info.context
-    view = await invitations.accept_invitation(context.services, await context.principal(), str(id))
+    data = parse_model(invitations.AcceptInput, {"secret": secret}, what="invitation")
+    view = await invitations.accept_invitation(
+        context.services, await context.principal(), str(id), data.secret
+    )
     return Organisation.of(view)
 
 
@@ -159,7 +178,8 @@ class OrganisationQueries:
     )  # fmt: skip
     my_invitations = strawberry.field(
         resolver=resolve_my_invitations, permission_classes=allowed("invitations.mine"),
-        description="Your pending invitations into organisations.",
+        description="A session's: your pending invitations made while your account existed "
+        "(one made before you signed up is reached through its secret).",
     )  # fmt: skip
 
 
@@ -176,8 +196,9 @@ class OrganisationMutations:
     )  # fmt: skip
     invite_member = strawberry.mutation(
         resolver=resolve_invite_member, permission_classes=allowed("members.invite"),
-        description="Admins: invite an email address with a role (the same answer whether or "
-        "not it is registered); it joins only when the invitee accepts.",
+        description="Admins of a team organisation: invite an email address with a role (the "
+        "same answer whether or not it is registered); the answer's `secret` (shown once) is "
+        "what the invitee needs to accept.",
     )  # fmt: skip
     revoke_invitation = strawberry.mutation(
         resolver=resolve_revoke_invitation,
@@ -186,12 +207,12 @@ class OrganisationMutations:
     )  # fmt: skip
     accept_invitation = strawberry.mutation(
         resolver=resolve_accept_invitation, permission_classes=allowed("invitations.accept"),
-        description="Join the organisation with the invitation's role (a session, not an API "
-        "key).",
+        description="Join the organisation with the invitation's role: its secret and a session "
+        "(not an API key) of the invited address.",
     )  # fmt: skip
     decline_invitation = strawberry.mutation(
         resolver=resolve_decline_invitation, permission_classes=allowed("invitations.decline"),
-        description="Decline an invitation you received.",
+        description="Decline an invitation you received (a session, not an API key).",
     )  # fmt: skip
     set_member_role = strawberry.mutation(
         resolver=resolve_set_member_role, permission_classes=allowed("members.set_role"),

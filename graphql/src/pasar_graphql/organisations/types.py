@@ -45,11 +45,17 @@ class Invitation:
     role: str
     created_at: datetime
     expires_at: datetime
+    secret: str | None = strawberry.field(
+        default=None,
+        description="Only in inviteMember's answer: the single-use secret the invitee needs to "
+        "accept. Hand it to them yourself; it is not shown again.",
+    )
 
     @classmethod
     def of(cls, view: InvitationView) -> Invitation:
         return cls(id=strawberry.ID(str(view.id)), email=view.email, role=view.role,
-                   created_at=view.created_at, expires_at=view.expires_at)  # fmt: skip
+                   created_at=view.created_at, expires_at=view.expires_at,
+                   secret=view.secret)  # fmt: skip
 
 
 @strawberry.type(

@@ -9,6 +9,7 @@ import { catalogueView } from "./catalogue.js";
 import { connectionsView, keysView } from "./account.js";
 import { customToolView } from "./custom_tool.js";
 import { h, replace } from "./dom.js";
+import { dropAllDrafts } from "./drafts.js";
 import { runView } from "./run.js";
 import { clearSession, readSession } from "../session.js";
 
@@ -47,6 +48,7 @@ function header(session) {
 async function signOut() {
   const session = readSession();
   clearSession();
+  dropAllDrafts();  // an explicit sign-out; a session that merely expired keeps them
   render();
   if (session?.refresh_token) {
     await fetch("/auth/logout", { method: "POST", headers: { "Content-Type": "application/json" },
