@@ -1,7 +1,7 @@
 """invitation secrets
 
-Revision ID: 0014_invitation_secrets
-Revises: 0013_invitations
+Revision ID: 0016_invitation_secrets
+Revises: 0015_agent_versions
 
 `invitations.secret_hash`: the SHA-256 of the single-use secret an invitee must present to
 accept (pasar_core.organisations.invitations). Pending invitations made before had no secret
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014_invitation_secrets'
-down_revision = '0013_invitations'
+revision = '0016_invitation_secrets'
+down_revision = '0015_agent_versions'
 branch_labels = None
 depends_on = None
 
