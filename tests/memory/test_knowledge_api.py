@@ -1,0 +1,146 @@
+"""An agent's knowledge through REST, with the real local embedding model (all-MiniLM-L6-v2)
+and real pgvector: the relevant fact is found among distractors; files are read by the files
+plugin's readers; bad input is refused with nothing stored; another user's agent is NOT_FOUND."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+
+import pytest
+from pasar_core.settings import Settings
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+
+DISTRACTORS = [
+    "The office coffee machine is descaled every Friday afternoon.",
+    "Our football team won the regional cup in 2019 after a penalty shoot-out.",
+    "The quarterly report template lives in the shared finance folder.",
+    "Parking spaces on level two are reserved for visitors.",
+    "The cafeteria serves vegetarian lasagne on Wednesdays.",
+    "Printer toner is ordered through the facilities request form.",
+    "The annual summer party takes place by the lake in July.",
+    "New laptops are imaged by IT within two working days.",
+]
+FACT = "The wifi password for the guest network is purple-elephant-42."
+
+
+def signed_in(client: TestClient, email: str) -> dict[str, str]:
+    credentials = {"email": email, "password": "correct horse battery staple"}
+    client.post("/auth/signup", json=credentials)
+    token = client.post("/auth/token", json=credentials).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def client(pasar_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(pasar_settings)) as client:
+        yield client
+
+
+def vector_agent(client: TestClient, headers: dict[str, str]) -> str:
+    created = client.post(
+        "/agents", json={"name": "remembers", "config": {"model": "scripted", "memory": "vector",
+                                            "model_options": {"script": [{"content": "ok"}]}}},
+        headers=headers,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    return str(created.json()["agent_id"])
+
+
+def test_search_finds_the_relevant_fact_among_distractors(client: TestClient) -> None:
+    headers = signed_in(client, "learner@example.com")
+    agent = vector_agent(client, headers)
+    for index, text in enumerate(DISTRACTORS):
+        added = client.post(f"/agents/{agent}/knowledge",
+                            json={"name": f"note {index}", "text": text}, headers=headers)  # fmt: skip
+        assert added.status_code == 201, added.text
+    fact = client.post(f"/agents/{agent}/knowledge", json={"name": "wifi", "text": FACT},
+                       headers=headers).json()  # fmt: skip
+    assert fact["chunks"] == 1
+    assert fact["model"] == "local:all-minilm-l6-v2"
+
+    found = client.post(f"/agents/{agent}/knowledge/search",
+                        json={"query": "How do guests connect to the wireless internet?", "k": 3},
+                        headers=headers)  # fmt: skip
+    assert found.status_code == 200, found.text
+    hits = found.json()["hits"]
+    assert hits[0]["content"] == FACT
+    assert hits[0]["document"] == "wifi"
+    assert hits[0]["score"] > hits[1]["score"]
+
+    listed = client.get(f"/agents/{agent}/knowledge", headers=headers).json()["documents"]
+    assert [d["name"] for d in listed] == [*(f"note {i}" for i in range(8)), "wifi"]
+    deleted = client.delete(f"/agents/{agent}/knowledge/{fact['id']}", headers=headers)
+    assert deleted.status_code == 204
+    again = client.post(f"/agents/{agent}/knowledge/search",
+                        json={"query": "wifi password for guests"}, headers=headers).json()  # fmt: skip
+    assert FACT not in [hit["content"] for hit in again["hits"]]
+    missing = client.delete(f"/agents/{agent}/knowledge/{fact['id']}", headers=headers)
+    assert missing.status_code == 404
+
+
+def test_files_are_read_chunked_and_found(client: TestClient) -> None:
+    from docx import Document
+
+    headers = signed_in(client, "reader@example.com")
+    agent = vector_agent(client, headers)
+    document = Document()
+    document.add_paragraph("Shipping policy. " + " ".join(DISTRACTORS * 3))
+    document.add_paragraph("Refunds are paid within fourteen days of the returned parcel arriving.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    added = client.post(f"/agents/{agent}/knowledge/files",
+                        json={"filename": "policy.docx", "content_base64": encoded},
+                        headers=headers)  # fmt: skip
+    assert added.status_code == 201, added.text
+    assert added.json()["chunks"] >= 2  # long enough to be cut
+    csv = base64.b64encode(b"city,population\nLyon,522000\nNantes,320000\n").decode()
+    assert client.post(f"/agents/{agent}/knowledge/files",
+                       json={"filename": "cities.csv", "content_base64": csv},
+                       headers=headers).status_code == 201  # fmt: skip
+    hits = client.post(f"/agents/{agent}/knowledge/search",
+                       json={"query": "how long until I get my money back", "k": 1},
+                       headers=headers).json()["hits"]  # fmt: skip
+    assert "fourteen days" in hits[0]["content"]
+
+
+def test_bad_input_is_refused_and_nothing_is_stored(client: TestClient) -> None:
+    headers = signed_in(client, "careful@example.com")
+    agent = vector_agent(client, headers)
+    cases = [
+        ("/knowledge/files", {"filename": "tool.exe", "content_base64": "eA=="},
+         415, "UNSUPPORTED_FILE_TYPE"),
+        ("/knowledge/files", {"filename": "broken.pdf",
+                              "content_base64": base64.b64encode(b"not a pdf").decode()},
+         422, "UNREADABLE_DOCUMENT"),
+        ("/knowledge/files", {"filename": "a.txt", "content_base64": "***"},
+         422, "VALIDATION_FAILED"),
+        ("/knowledge", {"name": "blank", "text": "   \n  "}, 422, "VALIDATION_FAILED"),
+        ("/knowledge", {"name": "huge", "text": "word " * 450_000}, 422, "VALIDATION_FAILED"),
+    ]  # fmt: skip
+    for path, body, status, code in cases:
+        answer = client.post(f"/agents/{agent}{path}", json=body, headers=headers)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), answer.text
+    assert client.get(f"/agents/{agent}/knowledge", headers=headers).json() == {"documents": []}
+
+
+def test_another_users_agent_is_not_found(client: TestClient) -> None:
+    owner = signed_in(client, "owner@example.com")
+    agent = vector_agent(client, owner)
+    fact = client.post(f"/agents/{agent}/knowledge", json={"name": "wifi", "text": FACT},
+                       headers=owner).json()  # fmt: skip
+    stranger = signed_in(client, "stranger@example.com")
+    answers = [
+        client.post(f"/agents/{agent}/knowledge", json={"name": "x", "text": "mine now"},
+                    headers=stranger),
+        client.get(f"/agents/{agent}/knowledge", headers=stranger),
+        client.post(f"/agents/{agent}/knowledge/search", json={"query": "wifi"}, headers=stranger),
+        client.delete(f"/agents/{agent}/knowledge/{fact['id']}", headers=stranger),
+    ]  # fmt: skip
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "NOT_FOUND")] * 4
+    assert [d["name"] for d in
+            client.get(f"/agents/{agent}/knowledge", headers=owner).json()["documents"]] == ["wifi"]  # fmt: skip
