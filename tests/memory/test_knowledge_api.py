@@ -144,3 +144,53 @@ def test_another_users_agent_is_not_found(client: TestClient) -> None:
     assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(404, "NOT_FOUND")] * 4
     assert [d["name"] for d in
             client.get(f"/agents/{agent}/knowledge", headers=owner).json()["documents"]] == ["wifi"]  # fmt: skip
+
+
+def test_each_run_recalls_the_relevant_chunks_into_its_prompt_and_remembers_its_exchange(
+    client: TestClient,
+) -> None:
+    headers = signed_in(client, "runner@example.com")
+    echo = {"script": [{"echo": True}, {"echo": True}]}  # answers with the prompt it received
+    config = {"model": "scripted", "model_options": echo, "memory": "vector",
+              "knowledge": {"top_k": 2, "min_score": 0.2}}  # fmt: skip
+    agent = client.post("/agents", json={"name": "recaller", "config": config},
+                        headers=headers).json()["agent_id"]  # fmt: skip
+    for index, text in enumerate([*DISTRACTORS, FACT]):
+        client.post(f"/agents/{agent}/knowledge", json={"name": f"n{index}", "text": text},
+                    headers=headers)  # fmt: skip
+
+    run = client.post(f"/agents/{agent}/execute",
+                      json={"input": "What is the guest wifi password?"}, headers=headers).json()  # fmt: skip
+    assert run["status"] == "succeeded", run
+    assert [step["type"] for step in run["steps"]] == ["recall", "model_call"]
+    recall = run["steps"][0]
+    assert recall["model"] == "local:all-minilm-l6-v2"
+    assert recall["hits"][0]["content"] == FACT
+    assert 1 <= len(recall["hits"]) <= 2  # top_k
+    assert all(hit["score"] >= 0.2 for hit in recall["hits"])  # min_score
+    assert "purple-elephant-42" in run["output"]["message"]  # the prompt the model saw held it
+
+    # The exchange is remembered: a later run recalls it, and search shows it as an exchange.
+    hits = client.post(f"/agents/{agent}/knowledge/search",
+                       json={"query": "guest wifi password question", "k": 10},
+                       headers=headers).json()["hits"]  # fmt: skip
+    assert "exchange" in [hit["kind"] for hit in hits]
+    other = signed_in(client, "not-the-runner@example.com")
+    assert client.post(f"/agents/{agent}/knowledge/search", json={"query": "wifi"},
+                       headers=other).status_code == 404  # fmt: skip
+
+
+def test_the_token_budget_and_threshold_bound_what_is_recalled() -> None:
+    from pasar_core.agents.config import KnowledgeSettings
+    from pasar_core.memory.recall import within_budget
+    from pasar_core.memory.store import Hit
+
+    def hit(content: str, score: float) -> Hit:
+        import uuid
+
+        return Hit(uuid.uuid4(), "knowledge", None, content, {}, score)
+
+    hits = [hit("a" * 300, 0.9), hit("b" * 300, 0.8), hit("c" * 40, 0.7), hit("d" * 10, 0.1)]
+    settings = KnowledgeSettings(top_k=4, min_score=0.5, token_budget=100)  # 400 characters
+    kept = within_budget(hits, settings)
+    assert [h["content"][0] for h in kept] == ["a", "c"]  # b passes the budget, d the threshold

@@ -203,20 +203,26 @@ async def delete_document(
 
 
 async def search_agent(
-    services: Services, agent_id: uuid.UUID, settings: KnowledgeSettings, query: str, k: int
-) -> list[store.Hit]:
-    """The agent's `k` chunks nearest to `query` (no permission check: callers did it)."""
+    services: Services, agent_id: uuid.UUID, settings: KnowledgeSettings, query: str, k: int,
+    caller: uuid.UUID,
+) -> list[store.Hit]:  # fmt: skip
+    """The agent's `k` chunks nearest to `query`, with `caller`'s past exchanges (no permission
+    check: callers did it)."""
     model = settings.embedding_model
     async with services.sessionmaker() as session:
         if not await store.holds(session, agent_id, model):
             return []  # nothing to find: the model is not even loaded
     [vector] = await embed(services, model, [query[:MAX_QUERY_CHARS]])
     async with services.sessionmaker.begin() as session:
-        return await store.nearest(session, agent_id=agent_id, model=model, vector=vector, k=k)
+        return await store.nearest(
+            session, agent_id=agent_id, model=model, vector=vector, k=k, caller=caller
+        )
 
 
 async def search(
     services: Services, principal: Principal, agent_id: str, query: KnowledgeQuery
 ) -> list[store.Hit]:
     agent = await _agent(services, principal, agent_id, "agents.knowledge.search")
-    return await search_agent(services, agent.id, knowledge_settings(agent), query.query, query.k)
+    return await search_agent(
+        services, agent.id, knowledge_settings(agent), query.query, query.k, principal.user_id
+    )

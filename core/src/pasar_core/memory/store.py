@@ -66,9 +66,11 @@ async def insert_chunks(
 
 async def nearest(
     session: AsyncSession, *, agent_id: uuid.UUID, model: str, vector: Sequence[float], k: int,
-    exact: bool = False,
+    caller: uuid.UUID | None, exact: bool = False,
 ) -> list[Hit]:  # fmt: skip
-    """The `k` chunks of the agent's (made by `model`) nearest to `vector`, best first. Sizes
+    """The `k` chunks of the agent's (made by `model`) nearest to `vector`, best first: its
+    knowledge, and the past exchanges of `caller` only (a shared agent's other users' runs stay
+    theirs). Sizes
     with an HNSW index use it (iterating past other agents' rows, so one agent's nearest are
     found among many agents'); `exact` scans instead (benchmarks, and the other sizes)."""
     size = len(vector)
@@ -82,9 +84,10 @@ async def nearest(
         text(
             f"SELECT id, kind, document_id, content, metadata, {distance} AS distance "  # noqa: S608 (size is an int)
             f"FROM embeddings WHERE agent_id = :agent AND model = :model AND dimensions = {size} "
+            "AND (kind = 'knowledge' OR user_id = :caller) "
             f"ORDER BY {distance} LIMIT :k"
         ),
-        {"q": _literal(vector), "agent": agent_id, "model": model, "k": k},
+        {"q": _literal(vector), "agent": agent_id, "model": model, "k": k, "caller": caller},
     )
     hits = [Hit(row.id, row.kind, row.document_id, row.content, row.metadata,
                 1.0 - float(row.distance)) for row in rows]  # fmt: skip
