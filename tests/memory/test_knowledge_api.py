@@ -194,3 +194,29 @@ def test_the_token_budget_and_threshold_bound_what_is_recalled() -> None:
     settings = KnowledgeSettings(top_k=4, min_score=0.5, token_budget=100)  # 400 characters
     kept = within_budget(hits, settings)
     assert [h["content"][0] for h in kept] == ["a", "c"]  # b passes the budget, d the threshold
+
+
+def test_the_agent_searches_its_knowledge_with_the_knowledge_search_tool(
+    client: TestClient,
+) -> None:
+    headers = signed_in(client, "searcher@example.com")
+    script = [{"tool_calls": [{"name": "knowledge_search",
+                               "args": {"query": "guest wireless password", "k": 2}}]},
+              {"content": "done"}]  # fmt: skip
+    config = {"model": "scripted", "model_options": {"script": script}}  # memory "none": no recall
+    agent = client.post("/agents", json={"name": "tool user", "tools": ["knowledge:search"],
+                                         "config": config}, headers=headers)  # fmt: skip
+    assert agent.status_code == 201, agent.text
+    agent_id = agent.json()["agent_id"]
+    for index, text in enumerate([*DISTRACTORS[:4], FACT]):
+        client.post(f"/agents/{agent_id}/knowledge", json={"name": f"n{index}", "text": text},
+                    headers=headers)  # fmt: skip
+    run = client.post(f"/agents/{agent_id}/execute", json={"input": "search"},
+                      headers=headers).json()  # fmt: skip
+    assert run["status"] == "succeeded", run
+    assert [step["type"] for step in run["steps"]] == [
+        "model_call", "tool_call", "tool_result", "model_call"]  # fmt: skip
+    result = run["steps"][2]["result"]
+    assert len(result["hits"]) == 2
+    assert result["hits"][0]["content"] == FACT
+    assert result["hits"][0]["document"] == "n4"
