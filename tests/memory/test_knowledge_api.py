@@ -220,3 +220,19 @@ def test_the_agent_searches_its_knowledge_with_the_knowledge_search_tool(
     assert len(result["hits"]) == 2
     assert result["hits"][0]["content"] == FACT
     assert result["hits"][0]["document"] == "n4"
+
+
+def test_an_unknown_embedding_provider_or_memory_type_is_refused(client: TestClient) -> None:
+    headers = signed_in(client, "typo@example.com")
+    script = {"script": [{"content": "ok"}]}
+    bad = [
+        ({"memory": "vector", "knowledge": {"embedding_model": "nope:model"}}, "UNKNOWN_PROVIDER"),
+        ({"memory": "vectors"}, "VALIDATION_FAILED"),
+        ({"memory": "vector", "knowledge": {"top_k": 0}}, "VALIDATION_FAILED"),
+        ({"memory": "vector", "knowledge": {"min_score": 2}}, "VALIDATION_FAILED"),
+    ]
+    for config, code in bad:
+        answer = client.post("/agents", json={"name": "x", "config": {
+            "model": "scripted", "model_options": script, **config}}, headers=headers)  # fmt: skip
+        assert (answer.status_code, answer.json()["error"]["code"]) == (422, code), answer.text
+    assert client.get("/agents", headers=headers).json()["agents"] == []
