@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pasar_core.settings import Settings
@@ -225,7 +226,7 @@ def test_the_agent_searches_its_knowledge_with_the_knowledge_search_tool(
 def test_an_unknown_embedding_provider_or_memory_type_is_refused(client: TestClient) -> None:
     headers = signed_in(client, "typo@example.com")
     script = {"script": [{"content": "ok"}]}
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"memory": "vector", "knowledge": {"embedding_model": "nope:model"}}, "UNKNOWN_PROVIDER"),
         ({"memory": "vectors"}, "VALIDATION_FAILED"),
         ({"memory": "vector", "knowledge": {"top_k": 0}}, "VALIDATION_FAILED"),
