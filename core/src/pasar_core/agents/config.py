@@ -102,6 +102,19 @@ class KnowledgeSettings(BaseModel):
     )
 
 
+class SummarySettings(BaseModel):
+    """How `memory: "summary"` keeps a long thread short: past `trigger_tokens`, the older
+    messages are replaced by a summary the agent's own model writes (LangChain's
+    summarisation middleware), keeping the latest `keep_messages` as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trigger_tokens: int = Field(
+        default=4000, ge=100, le=1_000_000, description="Summarise past this many tokens."
+    )
+    keep_messages: int = Field(default=6, ge=1, le=100, description="Latest messages kept.")
+
+
 class AgentConfig(BaseModel):
     """How an agent runs. Unknown keys are refused so typos never pass silently."""
 
@@ -114,8 +127,9 @@ class AgentConfig(BaseModel):
     fallbacks: list[ModelRef] = Field(default_factory=list, max_length=5)
     system_prompt: str | None = Field(default=None, max_length=20_000)
     # Only what runs is accepted: other strategies come with their code.
-    memory: Literal["none", "thread", "vector"] = "none"
+    memory: Literal["none", "thread", "summary", "vector"] = "none"
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    summary: SummarySettings = Field(default_factory=SummarySettings)
     strategy: Literal["react"] = "react"
     limits: Limits = Field(default_factory=Limits)
     cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)
