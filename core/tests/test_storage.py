@@ -24,41 +24,46 @@ def test_downgrade_and_upgrade_again(pasar_database_url: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_embeddings_use_the_hnsw_index(pasar_database_url: str) -> None:
+@pytest.mark.parametrize("size", [384, 1536])
+async def test_embeddings_of_each_size_use_their_own_hnsw_index(
+    pasar_database_url: str, size: int
+) -> None:
     engine = build_engine(pasar_database_url, pool_size=1)
     try:
-        async with engine.begin() as connection:
+        async with engine.connect() as connection:
+            transaction = await connection.begin()
             user_id = uuid.uuid4()
             await connection.execute(
-                text("INSERT INTO users (id, email, password_hash) VALUES (:id, 'v@x.io', 'h')"),
-                {"id": user_id},
+                text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, 'h')"),
+                {"id": user_id, "email": f"v{size}@x.io"},
             )
-            for i in range(50):
-                vector = [0.0] * 384
-                vector[i % 384] = 1.0
-                await connection.execute(
-                    text("INSERT INTO embeddings (id, user_id, content, metadata, embedding) "
-                         "VALUES (:id, :user, :content, '{}', :embedding)"),
-                    {"id": uuid.uuid4(), "user": user_id, "content": f"doc {i}", "embedding": str(vector)},
-                )  # fmt: skip
-            query = [0.0] * 384
+            for dimensions in (384, 1536):  # vectors of both sizes live in one table
+                for i in range(50):
+                    vector = [0.0] * dimensions
+                    vector[i] = 1.0
+                    await connection.execute(
+                        text("INSERT INTO embeddings (id, user_id, content, metadata, embedding) "
+                             "VALUES (:id, :user, :content, '{}', :embedding)"),
+                        {"id": uuid.uuid4(), "user": user_id, "content": f"{dimensions} doc {i}",
+                         "embedding": str(vector)},
+                    )  # fmt: skip
+            query = [0.0] * size
             query[3] = 1.0
+            nearest_sql = (
+                f"SELECT content FROM embeddings WHERE dimensions = {size} "
+                f"ORDER BY embedding::vector({size}) <=> CAST(:q AS vector({size})) LIMIT 3"
+            )
             await connection.execute(text("SET LOCAL enable_seqscan = off"))
             plan = "\n".join(
                 row[0]
                 for row in await connection.execute(
-                    text(
-                        "EXPLAIN SELECT content FROM embeddings ORDER BY embedding <=> :q LIMIT 3"
-                    ),
-                    {"q": str(query)},
+                    text("EXPLAIN " + nearest_sql), {"q": str(query)}
                 )
             )
-            assert "ix_embeddings_embedding_hnsw" in plan
-            nearest = await connection.scalar(
-                text("SELECT content FROM embeddings ORDER BY embedding <=> :q LIMIT 1"),
-                {"q": str(query)},
-            )
-            assert nearest == "doc 3"
+            assert f"ix_embeddings_hnsw_{size}" in plan
+            nearest = await connection.scalar(text(nearest_sql), {"q": str(query)})
+            assert nearest == f"{size} doc 3"
+            await transaction.rollback()
     finally:
         await engine.dispose()
 

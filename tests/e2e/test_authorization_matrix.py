@@ -120,6 +120,12 @@ REST: dict[tuple[str, str], Callable[[Case], Request]] = {
     ("PUT", "/agents/{agent_id}/secrets/{name}"): lambda c: ("PUT", f"/agents/{c.agent}/secrets/nothing", {"value": "x"}),
     ("DELETE", "/agents/{agent_id}/secrets/{name}"): lambda c: ("DELETE", f"/agents/{c.agent}/secrets/nothing", None),
     ("POST", "/agents/{agent_id}/execute"): lambda c: ("POST", f"/agents/{c.agent}/execute", {"input": "hi", "parameters": {"wait": False}}),
+    # knowledge: bodies that pass validation and are refused only after the agent is checked
+    ("POST", "/agents/{agent_id}/knowledge"): lambda c: ("POST", f"/agents/{c.agent}/knowledge", {"name": "n", "text": " "}),
+    ("POST", "/agents/{agent_id}/knowledge/files"): lambda c: ("POST", f"/agents/{c.agent}/knowledge/files", {"filename": "x.exe", "content_base64": "eA=="}),
+    ("GET", "/agents/{agent_id}/knowledge"): lambda c: ("GET", f"/agents/{c.agent}/knowledge", None),
+    ("POST", "/agents/{agent_id}/knowledge/search"): lambda c: ("POST", f"/agents/{c.agent}/knowledge/search", {"query": "anything"}),
+    ("DELETE", "/agents/{agent_id}/knowledge/{document_id}"): lambda c: ("DELETE", f"/agents/{c.agent}/knowledge/nothing", None),
     ("GET", "/agents/{agent_id}/executions"): lambda c: ("GET", f"/agents/{c.agent}/executions", None),
     ("GET", "/executions/{execution_id}"): lambda c: ("GET", f"/executions/{c.execution}", None),
     ("GET", "/executions/{execution_id}/events"): lambda c: ("GET", f"/executions/{c.execution}/events", None),

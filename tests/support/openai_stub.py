@@ -4,7 +4,8 @@ real provider path (langchain-openai over HTTP) offline.
 Behaviour, decided by the request alone (no state): model `broken` answers 500; when the last
 message is the user's and tools are offered, it calls the first tool with `{"path": "stub.txt",
 "content": "from the stub"}` if that tool is `txt_write`; after a tool result it answers
-`stub done: <tool content>`.
+`stub done: <tool content>`. `/v1/embeddings` answers each input with 8 numbers counted off its
+words (model `broken`: 500), so similar texts get similar vectors.
 """
 
 from __future__ import annotations
@@ -73,9 +74,34 @@ async def completions(request: Request) -> Response:
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
+STUB_EMBEDDING_DIMENSIONS = 8
+
+
+def _stub_vector(text: str) -> list[float]:
+    vector = [0.01] * STUB_EMBEDDING_DIMENSIONS
+    for word in text.lower().split():
+        vector[sum(word.encode()) % STUB_EMBEDDING_DIMENSIONS] += 1.0
+    return vector
+
+
+async def embeddings(request: Request) -> Response:
+    body = await request.json()
+    request.app.state.requests.append(body)
+    if body.get("model") == "broken":
+        return JSONResponse({"error": {"message": "model overloaded", "type": "server_error"}}, 500)
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = [{"object": "embedding", "index": i, "embedding": _stub_vector(text)}
+            for i, text in enumerate(inputs)]  # fmt: skip
+    return JSONResponse({"object": "list", "data": data, "model": body["model"],
+                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # fmt: skip
+
+
 def build_stub() -> Starlette:
     app = Starlette(
-        routes=[Route("/v1/chat/completions", completions, methods=["POST"])],
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+        ],
         middleware=[Middleware(CloseConnections)],
     )
     app.state.requests = []

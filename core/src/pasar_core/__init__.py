@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from pasar_core.hookspecs import hookimpl
-from pasar_core.specs import Effect, LLMProviderSpec, ToolContext, ToolFamily, ToolSpec
+from pasar_core.specs import (
+    Effect,
+    EmbeddingProviderSpec,
+    LLMProviderSpec,
+    ToolContext,
+    ToolFamily,
+    ToolSpec,
+)
 
-__all__ = ["Effect", "LLMProviderSpec", "ToolContext", "ToolFamily", "ToolSpec", "hookimpl"]
+__all__ = [
+    "Effect",
+    "EmbeddingProviderSpec",
+    "LLMProviderSpec",
+    "ToolContext",
+    "ToolFamily",
+    "ToolSpec",
+    "hookimpl",
+]

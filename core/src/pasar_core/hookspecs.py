@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from pasar_core.specs import AuthProviderSpec, LLMProviderSpec, ToolFamily
+from pasar_core.specs import AuthProviderSpec, EmbeddingProviderSpec, LLMProviderSpec, ToolFamily
 
 if TYPE_CHECKING:
     import click
@@ -38,6 +38,16 @@ def register_llm_providers() -> Iterable[LLMProviderSpec]:  # type: ignore[empty
     """LLM providers: an id (the `provider` in `provider:model`) and a chat-model factory.
 
     The factory is called per run with the model name and the agent's `model_options`.
+    """
+
+
+@hookspec
+def register_embedding_providers() -> Iterable[EmbeddingProviderSpec]:  # type: ignore[empty-body]
+    """Embedding-model providers: an id (the `provider` in `provider:model`, as an agent's
+    `knowledge.embedding_model` names it) and an embedder factory.
+
+    Pure data, like LLM providers; provider ids must be unique (`DuplicateRegistration`). The
+    embedder's `dimensions` are the model's: vectors of each dimension are kept apart.
     """
 
 

@@ -37,6 +37,7 @@ from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES, is_small, model_js
 from pasar_core.schemas import validation_errors
 from pasar_core.specs import (
     AuthProviderSpec,
+    EmbeddingProviderSpec,
     LLMProviderSpec,
     ToolContext,
     ToolFamily,
@@ -75,6 +76,7 @@ class Registry:
     families: Mapping[str, ToolFamily] = field(default_factory=dict)
     tools: Mapping[str, RegisteredTool] = field(default_factory=dict)
     llm_providers: Mapping[str, LLMProviderSpec] = field(default_factory=dict)
+    embedding_providers: Mapping[str, EmbeddingProviderSpec] = field(default_factory=dict)
     family_plugins: Mapping[str, str] = field(default_factory=dict)
     auth_providers: Mapping[str, AuthProviderSpec] = field(default_factory=dict)
     max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
@@ -230,6 +232,7 @@ class _Collected:
     tools: dict[str, RegisteredTool] = field(default_factory=dict)
     tool_plugins: dict[str, str] = field(default_factory=dict)
     llm_providers: dict[str, LLMProviderSpec] = field(default_factory=dict)
+    embedding_providers: dict[str, EmbeddingProviderSpec] = field(default_factory=dict)
     auth_providers: dict[str, AuthProviderSpec] = field(default_factory=dict)
     problems: list[ContractProblem] = field(default_factory=list)
     crashes: list[HookCrash] = field(default_factory=list)
@@ -302,6 +305,17 @@ def _collect(pm: pluggy.PluginManager, arguments: Mapping[str, object]) -> _Coll
             )
         else:
             found.llm_providers[provider.id] = provider
+    for plugin, embedding in _results(pm, "register_embedding_providers", found, arguments):
+        if not isinstance(embedding, EmbeddingProviderSpec):
+            found.problems.append(_wrong_type(plugin, embedding, EmbeddingProviderSpec))
+        elif embedding.id in found.embedding_providers:
+            found.problems.append(
+                duplicate(
+                    f"embedding provider {embedding.id!r} is registered twice (again by {plugin!r})"
+                )
+            )
+        else:
+            found.embedding_providers[embedding.id] = embedding
     owners: dict[str, str] = {}
     for plugin, auth in _results(pm, "register_auth_providers", found, arguments):
         if not isinstance(auth, AuthProviderSpec):
@@ -357,6 +371,7 @@ def build_registry(
         families=found.families,
         tools=found.tools,
         llm_providers=found.llm_providers,
+        embedding_providers=found.embedding_providers,
         family_plugins=found.family_plugins,
         auth_providers=found.auth_providers,
         max_result_bytes=max_result_bytes,

@@ -15,6 +15,7 @@ from pasar_core.accounts.access_tokens import TokenSigner
 from pasar_core.accounts.revocations import RevokedSessions
 from pasar_core.accounts.throttle import LoginThrottle
 from pasar_core.crypto import Keyring
+from pasar_core.memory.embedder import Embedders
 from pasar_core.models.cache import BuiltCache, ModelCache
 from pasar_core.objects import ObjectStore
 from pasar_core.rate_limits import RateLimiter, unlimited
@@ -51,6 +52,8 @@ class Services:
     lifespan starts (see pasar_core.accounts.revocations)."""
     models: ModelCache = field(default_factory=ModelCache)
     """Chat models built for runs in this process, shared between runs."""
+    embedders: Embedders = field(default_factory=Embedders)
+    """Embedding models built in this process (`pasar_core.memory`), loaded on first use."""
     graphs: BuiltCache[Any] = field(default_factory=BuiltCache)
     """Compiled agent graphs by (config, tools), shared between runs of this process."""
     reads: Reads | None = None

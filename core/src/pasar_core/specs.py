@@ -1,4 +1,4 @@
-"""The frozen data a plugin hands to pasar: tool families, tools and LLM providers."""
+"""The frozen data a plugin hands to pasar: tool families, tools, LLM and embedding providers."""
 
 from __future__ import annotations
 
@@ -130,6 +130,23 @@ class LLMProviderSpec:
     requires: tuple[str, ...] = ()
     options_schema: Mapping[str, Any] | None = None
     """JSON Schema the agent's `model_options` must fit (checked when the agent is saved)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingProviderSpec:
+    """An embedding-model provider addressed as `provider:model` (`local:all-minilm-l6-v2`).
+
+    `factory(model, env)` returns an `Embedder` (`pasar_core.memory.embedder`): its `dimensions`
+    belong to the model, and `embed(texts)` returns one vector per text. It is called once per
+    process and model, and must not load weights or connect yet (do that on the first `embed`).
+    `env` is the server's environment (keys and base URLs come only from there). Raise
+    `ProviderUnavailable` naming what to install or set."""
+
+    id: str
+    title: str
+    factory: Callable[[str, Mapping[str, str]], Any]
+    models: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

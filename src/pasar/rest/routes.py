@@ -23,6 +23,7 @@ from pasar_core.authz.policy import rule
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.executions.decisions import ApprovalDecision
 from pasar_core.executions.requests import ExecuteRequest
+from pasar_core.memory.knowledge import KnowledgeFile, KnowledgeQuery, KnowledgeText
 from pasar_core.organisations.invitations import AcceptInput, InvitationInput
 from pasar_core.organisations.members import RoleInput
 from pasar_core.organisations.store import OrganisationInput
@@ -43,6 +44,7 @@ from pasar.rest import (
     consent,
     executions,
     health,
+    knowledge,
     organisations,
     plugins,
     privacy,
@@ -274,6 +276,24 @@ ENDPOINTS = (
              "Set a secret a tool family uses (stored encrypted)", 204, body=SecretValue, op="agents.secrets.write"),
     Endpoint("DELETE", "/agents/{agent_id}/secrets/{name}", agents.delete_secret,
              "Delete a secret", 204, op="agents.secrets.write"),
+    Endpoint("POST", "/agents/{agent_id}/knowledge", knowledge.add_text,
+             "Teach the agent a document (text): chunked and embedded for memory 'vector'", 201,
+             knowledge.KnowledgeDocumentOut, KnowledgeText, tag="knowledge",
+             op="agents.knowledge.add", errors=(413,)),
+    Endpoint("POST", "/agents/{agent_id}/knowledge/files", knowledge.add_file,
+             "Teach the agent a file (PDF, DOCX, PPTX, XLSX, CSV, TXT; base64)", 201,
+             knowledge.KnowledgeDocumentOut, KnowledgeFile, tag="knowledge",
+             op="agents.knowledge.add", errors=(413, 415)),
+    Endpoint("GET", "/agents/{agent_id}/knowledge", knowledge.list_documents,
+             "The agent's knowledge documents", 200, knowledge.KnowledgeListOut, tag="knowledge",
+             op="agents.knowledge.list"),
+    Endpoint("POST", "/agents/{agent_id}/knowledge/search", knowledge.search,
+             "The chunks of the agent's knowledge and past exchanges nearest a query", 200,
+             knowledge.KnowledgeSearchOut, KnowledgeQuery, tag="knowledge",
+             op="agents.knowledge.search"),
+    Endpoint("DELETE", "/agents/{agent_id}/knowledge/{document_id}", knowledge.delete_document,
+             "Forget one document (all its chunks)", 204, tag="knowledge",
+             op="agents.knowledge.delete"),
     Endpoint("POST", "/agents/{agent_id}/execute", executions.execute,
              "Run an agent: 200 with the finished execution, or 202 with its state so far", 200,
              ExecutionOut, ExecuteRequest, tag="executions", op="agents.execute",

@@ -14,6 +14,7 @@ from langchain.agents.middleware import (
     AgentMiddleware,
     ModelCallLimitMiddleware,
     ModelFallbackMiddleware,
+    SummarizationMiddleware,
     ToolCallLimitMiddleware,
 )
 from langchain_core.language_models import BaseChatModel
@@ -152,6 +153,12 @@ def build_agent(
         ToolCallLimitMiddleware(run_limit=config.limits.max_tool_calls, exit_behavior="error"),
         ModelSteps(),  # outside the fallbacks: records the call once, with every model tried
     ]
+    if config.memory == "summary":  # the agent's own model writes the summary
+        summary = config.summary
+        middleware.insert(0, SummarizationMiddleware(
+            model, trigger=("tokens", summary.trigger_tokens),
+            keep=("messages", summary.keep_messages),
+        ))  # fmt: skip
     if config.fallbacks:
         main_provider = split_model_ref(config.model)[0]
         fallbacks = []

@@ -76,6 +76,45 @@ class ApprovalPolicy(BaseModel):
     )
 
 
+EMBEDDING_MODEL_PATTERN = r"^[a-z][a-z0-9_-]{0,49}:[A-Za-z0-9._:/@-]{1,200}$"
+
+
+class KnowledgeSettings(BaseModel):
+    """How `memory: "vector"` recalls: the most similar chunks of the agent's knowledge and
+    past exchanges go into each run's prompt."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    embedding_model: str = Field(
+        default="local:all-minilm-l6-v2",
+        pattern=EMBEDDING_MODEL_PATTERN,
+        description="`provider:model` of a registered embedding provider.",
+    )
+    top_k: int = Field(default=4, ge=1, le=50, description="Most chunks recalled per run.")
+    min_score: float = Field(
+        default=0.3, ge=-1, le=1, description="Least cosine similarity of a recalled chunk."
+    )
+    token_budget: int = Field(
+        default=1000, ge=50, le=16_000, description="Most tokens (about 4 characters) recalled."
+    )
+    remember_exchanges: bool = Field(
+        default=True, description="Embed each finished run's input and answer for later recall."
+    )
+
+
+class SummarySettings(BaseModel):
+    """How `memory: "summary"` keeps a long thread short: past `trigger_tokens`, the older
+    messages are replaced by a summary the agent's own model writes (LangChain's
+    summarisation middleware), keeping the latest `keep_messages` as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trigger_tokens: int = Field(
+        default=4000, ge=100, le=1_000_000, description="Summarise past this many tokens."
+    )
+    keep_messages: int = Field(default=6, ge=1, le=100, description="Latest messages kept.")
+
+
 class AgentConfig(BaseModel):
     """How an agent runs. Unknown keys are refused so typos never pass silently."""
 
@@ -87,8 +126,10 @@ class AgentConfig(BaseModel):
     )
     fallbacks: list[ModelRef] = Field(default_factory=list, max_length=5)
     system_prompt: str | None = Field(default=None, max_length=20_000)
-    # Only what runs is accepted: vector memory and other strategies come with their code.
-    memory: Literal["none", "thread"] = "none"
+    # Only what runs is accepted: other strategies come with their code.
+    memory: Literal["none", "thread", "summary", "vector"] = "none"
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    summary: SummarySettings = Field(default_factory=SummarySettings)
     strategy: Literal["react"] = "react"
     limits: Limits = Field(default_factory=Limits)
     cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)

@@ -33,6 +33,13 @@ def check_model_config(registry: Registry, config: AgentConfig) -> None:
     provider, _ = resolve_provider(registry, config.model)
     for fallback in config.fallbacks:
         resolve_provider(registry, fallback)
+    if config.memory == "vector":
+        embedding_provider, _ = split_model_ref(config.knowledge.embedding_model)
+        if embedding_provider not in registry.embedding_providers:
+            raise ProviderNotFound(
+                f"no embedding provider {embedding_provider!r} is installed",
+                details={"installed": sorted(registry.embedding_providers)},
+            )
     if provider.options_schema is not None:
         problems = validation_errors(
             Draft202012Validator(provider.options_schema), config.model_options

@@ -109,6 +109,11 @@ _TABLE: dict[str, Rule] = {
     "agents.connections.detach": resource("viewer", "viewer"),
     "agents.execute": resource("member", "member"),
     "agents.executions.list": resource("viewer", "viewer"),
+    # an agent's knowledge (memory: "vector"): changed like the agent, read like it
+    "agents.knowledge.add": resource("member", "admin"),
+    "agents.knowledge.list": resource("viewer", "viewer"),
+    "agents.knowledge.search": resource("viewer", "viewer"),
+    "agents.knowledge.delete": resource("member", "admin"),
     # executions: the runner's own
     "executions.read": org("viewer"),
     "executions.events": org("viewer"),

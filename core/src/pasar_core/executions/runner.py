@@ -53,6 +53,7 @@ from pasar_core.executions.status import CANCEL_REQUESTED as CANCEL_REQUESTED
 from pasar_core.executions.status import HANDOFF as HANDOFF
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.store import LeaseLost, RunLog, RunRecord, end_event, end_values
+from pasar_core.memory.recall import recall, recall_prompt, remember_exchange
 from pasar_core.models.cache import BuiltCache
 from pasar_core.services import Services
 from pasar_core.specs import Effect
@@ -334,12 +335,34 @@ def _graph(run: _Run) -> Any:
 async def _messages(run: _Run, record: RunRecord) -> list[Any]:
     """Thread history, the user's input, then what earlier attempts recorded, resolved."""
     messages: list[Any] = [*await run.ctx.thread_history()]
+    resumed = record.last_seq > 1  # more than its creation: after a pause or a lost process
+    earlier = await stored_events(run.host.services.sessionmaker, record.id, 0) if resumed else []
+    if run.ctx.config.memory == "vector":
+        recalled = await _recalled(run, record, earlier)
+        if recalled:
+            messages.append({"role": "system", "content": recall_prompt(recalled)})
     messages.append({"role": "user", "content": user_message(record.input)})
-    if record.last_seq > 1:  # more than its creation: resumed after a pause or a lost process
-        earlier = await stored_events(run.host.services.sessionmaker, record.id, 0)
+    if resumed:
         run.log.steps = [event.data for event in earlier if event.type in STEP_TYPES]
         messages.extend(await run.resolve(replay(earlier)))
     return messages
+
+
+async def _recalled(run: _Run, record: RunRecord, earlier: list[Any]) -> list[dict[str, Any]]:
+    """What this run recalls: searched once, recorded as a `recall` step; a resumed run reads
+    its step back, so its prompt stays the one it started with."""
+    for event in earlier:
+        if event.type == "recall":
+            return list(event.data.get("hits", []))
+    if record.last_seq > 1:
+        return []  # started before vector memory was chosen: nothing was recalled then
+    settings = run.ctx.config.knowledge
+    started = time.perf_counter()
+    query = user_message(record.input)
+    hits = await recall(run.host.services, record.agent_id, record.user_id, settings, query)
+    run.log.step("recall", {"model": settings.embedding_model, "query": query[:1000],
+                            "hits": hits, "duration_ms": int((time.perf_counter() - started) * 1000)})  # fmt: skip
+    return hits
 
 
 async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
@@ -409,4 +432,10 @@ async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
             await cache.store(record.agent_id, record.input_hash, output, config.cache_ttl_s)
         except Exception as error:  # an unreachable cache costs a cache entry, not the run
             log.warning("execution %s: result not cached (%s)", record.id, type(error).__name__)
+    if config.memory == "vector" and config.knowledge.remember_exchanges:
+        await remember_exchange(
+            host.services, user_id=record.user_id, agent_id=record.agent_id,
+            settings=config.knowledge, execution_id=record.id,
+            question=user_message(record.input), answer=run.final_text,
+        )  # fmt: skip
     return await run.end(S.SUCCEEDED, output=output)

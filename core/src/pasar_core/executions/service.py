@@ -176,8 +176,10 @@ async def start_execution(
         agent = await owned_agent(
             session, principal, parse_agent_id(agent_id), operation="agents.execute"
         )
-        if params.thread_id and agent.config.get("memory") != "thread":
-            raise BadRequest("thread_id needs an agent whose config.memory is 'thread'")
+        if params.thread_id and agent.config.get("memory") not in ("thread", "summary"):
+            raise BadRequest(
+                "thread_id needs an agent whose config.memory is 'thread' or 'summary'"
+            )
         digest = input_hash(agent, request, principal.user_id)
         # A thread's answer depends on its history, not only its input: never from the cache.
         cached = None if params.thread_id else await _cached_output(services, agent, digest)

@@ -10,6 +10,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    cast,
     false,
     func,
     text,
@@ -27,7 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-EMBEDDING_DIMENSIONS = 384
+INDEXED_DIMENSIONS = (384, 768, 1024, 1536)
+"""Embedding sizes with their own partial HNSW index (cosine); vectors of any other size (up to
+2,000) are stored and found by an exact scan."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -569,7 +573,21 @@ class AgentSecret(Base):
     __table_args__ = (Index("uq_agent_secrets_agent_name", "agent_id", "name", unique=True),)
 
 
+def _hnsw_index(dimensions: int) -> Index:
+    return Index(
+        f"ix_embeddings_hnsw_{dimensions}",
+        cast(text("embedding"), Vector(dimensions)).label(f"embedding_{dimensions}"),
+        postgresql_using="hnsw",
+        postgresql_ops={f"embedding_{dimensions}": "vector_cosine_ops"},
+        postgresql_where=text(f"dimensions = {dimensions}"),
+    )
+
+
 class Embedding(Base):
+    """One embedded chunk of an agent's knowledge (`kind` knowledge: a document's chunk, the
+    document named in `document_id` and `metadata`) or of its past exchanges (`kind` exchange).
+    The vector has the size of the model that made it (`model`, `dimensions`)."""
+
     __tablename__ = "embeddings"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -579,18 +597,23 @@ class Embedding(Base):
     agent_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("agents.id", ondelete="CASCADE"), index=True
     )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, server_default="knowledge")
+    document_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    model: Mapped[str] = mapped_column(
+        String(250), nullable=False, server_default="local:all-minilm-l6-v2"
+    )
     content: Mapped[str] = mapped_column(Text, nullable=False)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", nullable=False, default=dict)
-    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIMENSIONS), nullable=False)
+    embedding: Mapped[Any] = mapped_column(Vector(), nullable=False)
+    dimensions: Mapped[int] = mapped_column(
+        Integer, Computed("vector_dims(embedding)", persisted=True)
+    )
     created_at: Mapped[datetime] = _now()
 
     __table_args__ = (
-        Index(
-            "ix_embeddings_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
+        CheckConstraint("kind IN ('knowledge', 'exchange')", name="kind"),
+        Index("ix_embeddings_agent_document", "agent_id", "document_id"),
+        *(_hnsw_index(dimensions) for dimensions in INDEXED_DIMENSIONS),
     )
 
 
