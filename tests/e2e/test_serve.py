@@ -24,7 +24,9 @@ from tests.support.processes import Processes
 from tests.support.servers import free_port
 
 
-def wait_until_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+def wait_until_ready(base: str, process: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    # A bound, not a measurement: a cold start with two workers took over 60 s on a loaded
+    # machine.
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

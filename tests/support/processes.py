@@ -66,6 +66,11 @@ def stop(process: subprocess.Popen[bytes], marker: str, grace_s: float = GRACE_S
             os.killpg(process.pid, signal.SIGKILL)
     survivors = kill_all(victims)
     process.wait(KILL_WAIT_S)
+    # A test that failed before reading its pipes leaves them open: closed here, not by the
+    # collector in the middle of a later test (an unraisable ResourceWarning fails that one).
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
     if survivors:
         raise RuntimeError(f"test processes survived SIGKILL: {survivors}")
 
