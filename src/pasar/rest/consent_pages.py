@@ -12,8 +12,10 @@ from pasar_core.oauth.start import PendingConsent
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the URL carries a state or an authorization code
+    # No form-action: the consent form posts here and is redirected on to the provider, and
+    # browsers apply form-action to that redirect too (it blocked Connect Google).
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
 }

@@ -12,6 +12,7 @@ const MODEL_PATTERN = /^(scripted|[a-z][a-z0-9_-]{0,49}:[A-Za-z0-9._:/@-]{1,200}
 const MEMORY = {
   none: ["No memory", "Each run starts fresh: the agent remembers nothing from earlier runs."],
   thread: ["Conversation memory", "Runs that share a thread id continue the same conversation."],
+  summary: ["Summarised conversation", "Like conversation memory, but long conversations are summarised so they keep fitting the model."],
 };
 const STRATEGY = {
   react: ["Step by step (ReAct)", "The model thinks, calls a tool, reads the result, and repeats until it can answer."],
