@@ -33,7 +33,7 @@ LIMITED_FIELDS: dict[str, RouteClass] = {
     "cancelExecution": W, "createOrganisation": W, "switchOrganisation": W, "inviteMember": W,
     "revokeInvitation": W, "acceptInvitation": W, "declineInvitation": W,
     "setMemberRole": W, "removeMember": W, "shareAgent": W, "attachConnection": W,
-    "detachConnection": W, "setRetentionPolicy": W,
+    "detachConnection": W, "setRetentionPolicy": W, "rollbackAgent": W, "deleteThread": W,
     "deleteMyAccount": A,  # it checks a password: the auth budget, as log-in
     "executeAgent": R, "decideApproval": R,
 }  # fmt: skip
