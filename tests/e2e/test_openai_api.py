@@ -26,7 +26,7 @@ from pasar.app import create_app
 from tests.e2e.runs import call, scripted
 from tests.support.hostile_json import HOSTILE_BODIES
 from tests.support.servers import serve_in_thread
-from tests.support.teams import join
+from tests.support.teams import in_new_team, join
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,7 +505,7 @@ def test_a_drain_ends_the_wait_and_the_stream_with_its_own_error(
 def team_of(client: TestClient, make_user: Any) -> tuple[dict[str, str], str, str]:
     """An admin's organisation with one member and one viewer: (admin's headers, the member's
     and the viewer's emails); log_in switches them into it."""
-    admin = make_user()
+    admin, _ = in_new_team(client, make_user())
     emails = []
     for role in ("member", "viewer"):
         email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"

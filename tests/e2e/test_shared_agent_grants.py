@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.consent import Browser
-from tests.support.teams import join
+from tests.support.teams import in_new_team, join
 
 READ_MAIL = {
     "model": "scripted",
@@ -63,7 +63,7 @@ def run_of(app: TestClient, headers: dict[str, str], agent_id: str) -> dict[str,
 
 
 def test_a_members_run_uses_only_a_grant_attached_to_the_shared_agent(app: TestClient) -> None:
-    owner = log_in(app, "owner@example.com")
+    owner, _ = in_new_team(app, log_in(app, "owner@example.com"))
     agent_id = connected_agent(app, owner)
     assert run_of(app, owner, agent_id)["status"] == "succeeded"  # the owner's own agent
 
@@ -117,7 +117,7 @@ def user_id_of(headers: dict[str, str]) -> str:
 
 
 def test_an_attachment_ends_with_its_users_membership(app: TestClient) -> None:
-    owner = log_in(app, "owner@example.com")
+    owner, _ = in_new_team(app, log_in(app, "owner@example.com"))
     agent_id = connected_agent(app, owner)
     lender = joined(app, owner, "lender@example.com")
     runner = joined(app, owner, "runner@example.com")
@@ -139,7 +139,7 @@ def test_an_attachment_ends_with_its_users_membership(app: TestClient) -> None:
 def test_who_attached_a_grant_detaches_it_after_the_agent_is_private_again(
     app: TestClient,
 ) -> None:
-    owner = log_in(app, "owner@example.com")
+    owner, _ = in_new_team(app, log_in(app, "owner@example.com"))
     agent_id = connected_agent(app, owner)
     lender = joined(app, owner, "lender@example.com")
     assert app.put(f"/agents/{agent_id}/sharing", json={"role": "member"},

@@ -84,7 +84,7 @@ def test_each_privileged_action_leaves_one_row(
     assert by_action["api_key.created"]["target_id"] == key["id"]
     assert by_action["api_key.created"]["source"] == "peer:testclient"  # no trusted proxy
     assert by_action["agent.created"]["target_id"] == agent_id
-    assert by_action["agent.updated"]["details"] == {"changed": ["name"]}
+    assert by_action["agent.updated"]["details"] == {"changed": ["name"], "version": 2}
     assert by_action["execution.started"]["target_id"] == run["execution_id"]
     tool_call = by_action["execution.tool_call"]
     assert tool_call["details"]["tool"] == "txt:write"

@@ -174,7 +174,7 @@ ENDPOINTS = (
              "answer whether or not it is registered); the answer shows the invitation's "
              "secret once: the invitee needs it to accept", 201,
              organisations.CreatedInvitationOut, InvitationInput, tag="organisations",
-             op="members.invite"),
+             op="members.invite", errors=(409,)),
     Endpoint("GET", "/invitations", organisations.list_invitations,
              "Admins: a page of the organisation's pending invitations (`limit`, `offset`)",
              200,
