@@ -207,6 +207,11 @@ GRAPHQL: dict[str, Callable[[Case], tuple[str, dict[str, Any]]]] = {
     "shareAgent": lambda c: ('mutation($id: ID!) { shareAgent(id: $id, role: "viewer") { id } }', {"id": str(c.agent)}),
     "attachConnection": lambda c: ('mutation($a: ID!) { attachConnection(agentId: $a, provider: "google") { provider } }', {"a": str(c.agent)}),
     "detachConnection": lambda c: ('mutation($a: ID!) { detachConnection(agentId: $a, provider: "google") }', {"a": str(c.agent)}),
+    "knowledge": lambda c: ("query($a: ID!) { knowledge(agentId: $a) { id } }", {"a": str(c.agent)}),
+    "searchKnowledge": lambda c: ('query($a: ID!) { searchKnowledge(agentId: $a, query: "anything") { id } }', {"a": str(c.agent)}),
+    "addKnowledge": lambda c: ('mutation($a: ID!) { addKnowledge(agentId: $a, name: "n", text: " ") { id } }', {"a": str(c.agent)}),
+    "addKnowledgeFile": lambda c: ('mutation($a: ID!) { addKnowledgeFile(agentId: $a, filename: "x.exe", contentBase64: "eA==") { id } }', {"a": str(c.agent)}),
+    "deleteKnowledge": lambda c: ('mutation($a: ID!) { deleteKnowledge(agentId: $a, documentId: "nothing") }', {"a": str(c.agent)}),
     "executionEvents": lambda c: ("subscription($id: ID!) { executionEvents(id: $id) { seq } }", {"id": str(c.execution)}),
 }  # fmt: skip
 

@@ -237,3 +237,66 @@ def test_an_unknown_embedding_provider_or_memory_type_is_refused(client: TestCli
             "model": "scripted", "model_options": script, **config}}, headers=headers)  # fmt: skip
         assert (answer.status_code, answer.json()["error"]["code"]) == (422, code), answer.text
     assert client.get("/agents", headers=headers).json()["agents"] == []
+
+
+def test_knowledge_through_graphql(client: TestClient) -> None:
+    """The same services through GraphQL: add text and a file, list, search, delete; typed
+    errors with nothing stored; another user's agent is NOT_FOUND."""
+    headers = signed_in(client, "graph@example.com")
+    agent = vector_agent(client, headers)
+
+    def gql(document: str, who: dict[str, str] = headers, **variables: Any) -> Any:
+        return client.post("/graphql", json={"query": document, "variables": variables},
+                           headers=who).json()  # fmt: skip
+
+    add = "mutation($a: ID!, $n: String!, $t: String!) { addKnowledge(agentId: $a, name: $n, text: $t) { id name chunks model } }"
+    for index, text in enumerate(DISTRACTORS[:4]):
+        assert "errors" not in gql(add, a=agent, n=f"note {index}", t=text)
+    fact = gql(add, a=agent, n="wifi", t=FACT)["data"]["addKnowledge"]
+    assert (fact["name"], fact["chunks"], fact["model"]) == ("wifi", 1, "local:all-minilm-l6-v2")
+    csv = base64.b64encode(b"city,population\nLyon,522000\n").decode()
+    added_file = gql("mutation($a: ID!, $c: String!) { addKnowledgeFile(agentId: $a, filename: \"cities.csv\", contentBase64: $c) { name } }",
+                     a=agent, c=csv)  # fmt: skip
+    assert added_file["data"]["addKnowledgeFile"]["name"] == "cities.csv"
+
+    search = "query($a: ID!, $q: String!, $k: Int!) { searchKnowledge(agentId: $a, query: $q, k: $k) { content document documentId kind score } }"
+    hits = gql(search, a=agent, q="How do guests connect to the wireless internet?", k=3)
+    hits = hits["data"]["searchKnowledge"]
+    assert (hits[0]["content"], hits[0]["document"], hits[0]["documentId"]) == (
+        FACT,
+        "wifi",
+        fact["id"],
+    )
+    assert hits[0]["kind"] == "knowledge"
+    assert hits[0]["score"] > hits[1]["score"]
+
+    listing = "query($a: ID!) { knowledge(agentId: $a) { name } }"
+    names = [d["name"] for d in gql(listing, a=agent)["data"]["knowledge"]]
+    assert names == ["note 0", "note 1", "note 2", "note 3", "wifi", "cities.csv"]
+
+    refused = [
+        gql(add, a=agent, n="blank", t="  \n "),
+        gql("mutation($a: ID!) { addKnowledgeFile(agentId: $a, filename: \"tool.exe\", contentBase64: \"eA==\") { id } }", a=agent),
+        gql("mutation($a: ID!) { addKnowledgeFile(agentId: $a, filename: \"a.txt\", contentBase64: \"***\") { id } }", a=agent),
+        gql(search, a=agent, q="wifi", k=500),
+    ]  # fmt: skip
+    codes = [answer["errors"][0]["extensions"]["code"] for answer in refused]
+    assert codes == ["VALIDATION_FAILED", "UNSUPPORTED_FILE_TYPE", "VALIDATION_FAILED",
+                     "VALIDATION_FAILED"]  # fmt: skip
+    assert len(gql(listing, a=agent)["data"]["knowledge"]) == 6
+
+    stranger = signed_in(client, "graph-stranger@example.com")
+    foreign = [
+        gql(add, stranger, a=agent, n="x", t="mine now"),
+        gql(listing, stranger, a=agent),
+        gql(search, stranger, a=agent, q="wifi", k=1),
+        gql("mutation($a: ID!, $d: ID!) { deleteKnowledge(agentId: $a, documentId: $d) }",
+            stranger, a=agent, d=fact["id"]),
+    ]  # fmt: skip
+    assert [answer["errors"][0]["extensions"]["code"] for answer in foreign] == ["NOT_FOUND"] * 4
+
+    delete = "mutation($a: ID!, $d: ID!) { deleteKnowledge(agentId: $a, documentId: $d) }"
+    assert gql(delete, a=agent, d=fact["id"])["data"]["deleteKnowledge"] is True
+    again = gql(delete, a=agent, d=fact["id"])
+    assert again["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert "wifi" not in [d["name"] for d in gql(listing, a=agent)["data"]["knowledge"]]

@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from pasar_graphql.accounts.mutations import AccountMutations
 from pasar_graphql.accounts.queries import AccountQueries
 from pasar_graphql.agents.history import HistoryMutations, HistoryQueries
+from pasar_graphql.agents.knowledge import KnowledgeMutations, KnowledgeQueries
 from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
 from pasar_graphql.audit.queries import AuditQueries
@@ -43,6 +44,7 @@ class Query(
     ToolQueries,
     AgentQueries,
     HistoryQueries,
+    KnowledgeQueries,
     AccountQueries,
     ExecutionQueries,
     ConnectionQueries,
@@ -58,6 +60,7 @@ class Mutation(
     AccountMutations,
     AgentMutations,
     HistoryMutations,
+    KnowledgeMutations,
     ToolMutations,
     ExecutionMutations,
     ConnectionMutations,
