@@ -64,19 +64,26 @@ async def insert_chunks(
         await session.execute(insert(Embedding), rows)
 
 
+def search_breadth(k: int) -> int:
+    """HNSW's `ef_search` for a top-`k` query (bench/README.md, "Vector memory recall")."""
+    return max(40, min(1000, k * 4))
+
+
 async def nearest(
     session: AsyncSession, *, agent_id: uuid.UUID, model: str, vector: Sequence[float], k: int,
-    caller: uuid.UUID | None, exact: bool = False,
+    caller: uuid.UUID | None, exact: bool = False, ef_search: int | None = None,
 ) -> list[Hit]:  # fmt: skip
     """The `k` chunks of the agent's (made by `model`) nearest to `vector`, best first: its
     knowledge, and the past exchanges of `caller` only (a shared agent's other users' runs stay
     theirs). Sizes
     with an HNSW index use it (iterating past other agents' rows, so one agent's nearest are
-    found among many agents'); `exact` scans instead (benchmarks, and the other sizes)."""
+    found among many agents'); `exact` scans instead (benchmarks, and the other sizes).
+    `ef_search`: the index's candidate list (default `search_breadth(k)`)."""
     size = len(vector)
     if size in INDEXED_DIMENSIONS and not exact:
         await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, k * 4))}"))
+        breadth = ef_search if ef_search is not None else search_breadth(k)
+        await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(1, min(1000, breadth))}"))
     else:
         await session.execute(text("SET LOCAL enable_indexscan = off"))
     distance = f"embedding::vector({size}) <=> CAST(:q AS vector({size}))"
