@@ -8,7 +8,9 @@
 - `assert_follows_contract(plugin)`: start-up's own registry check on a plugin (a module, an
   installed entry-point name, or one family) alone; `contract_problems(plugin)` lists them.
 - `pasar_plugin(plugin)`: that plugin alone in a registry built as at start-up, its tools called
-  through the core's validation (`await pasar_plugin(mod).call("svc:act", args)`).
+  through the core's validation (`await pasar_plugin(mod).call("svc:act", args)`);
+  `async with pasar_plugin(mod).started() as plugin:` runs its `startup` hook first (the
+  extras it makes reach its tools' `ctx.extras`) and its `shutdown` hook on exit.
 - `pasar_docker`: one Docker daemon per session (one that answers, or a private `dockerd` this
   session starts and stops) with the python sandbox image built; skips without Docker, fails
   when `CI=true`.
@@ -17,20 +19,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 from sqlalchemy.engine import make_url
 
 from pasar_core.contract import ContractProblem
+from pasar_core.crypto import KEY_BYTES, Keyring
 from pasar_core.hookspecs import hookimpl
+from pasar_core.plugin_lifecycle import started_plugins
 from pasar_core.plugin_sources import plugin_manager_for
 from pasar_core.registry import Registry, build_registry, registration_problems
 from pasar_core.sandbox.testing import DockerForTests as DockerForTests
@@ -183,16 +191,48 @@ def assert_follows_contract(plugin: object | str | ToolFamily) -> None:
     assert not problems, "breaks the plugin contract:\n" + "\n".join(map(str, problems))
 
 
+UNREACHABLE_DATABASE = "postgresql://pasar-plugin-test@127.0.0.1:9/none"
+"""`PluginUnderTest.started`'s database without `settings`: port 9 (discard) refuses, so a
+`startup` that needs the database fails at once, naming the connection."""
+
+
 @dataclass(frozen=True, slots=True)
 class PluginUnderTest:
     """One plugin's registry, built as at start-up, and its tools called through the core."""
 
     registry: Registry
     context: ToolContext
+    plugins: pluggy.PluginManager
 
     async def call(self, tool_id: str, args: Any, ctx: ToolContext | None = None) -> Any:
         """Input validated, run within its timeout, output checked: `Registry.invoke`."""
         return await self.registry.invoke(tool_id, ctx or self.context, args)
+
+    @contextlib.asynccontextmanager
+    async def started(self, settings: Settings | None = None) -> AsyncIterator[PluginUnderTest]:
+        """The plugin's `startup` hook run as the server runs it (the same namespace check;
+        `PluginStartupFailed` when it raises), then this plugin with the extras it made in its
+        tools' context; its `shutdown` hook on exit. `services.settings` is `settings` (e.g. the
+        `pasar_settings` fixture, whose database is real); without it, defaults whose database
+        refuses connections."""
+        from pasar_core.accounts.access_tokens import TokenSigner
+        from pasar_core.services import Services
+        from pasar_core.storage.db import build_engine, build_sessionmaker
+
+        settings = settings or Settings(database_url=UNREACHABLE_DATABASE)
+        engine = build_engine(settings.database_url or UNREACHABLE_DATABASE, pool_size=2)
+        services = Services(
+            settings=settings, plugins=self.plugins, registry=self.registry,
+            sessionmaker=build_sessionmaker(engine),
+            tokens=TokenSigner(secrets.token_urlsafe(32), 900),
+            keyring=Keyring({"test": secrets.token_bytes(KEY_BYTES)}, "test"),
+        )  # fmt: skip
+        try:
+            async with started_plugins(self.plugins, services):
+                context = dataclasses.replace(self.context, extras=services.extras)
+                yield dataclasses.replace(self, context=context)
+        finally:
+            await engine.dispose()
 
 
 @pytest.fixture
@@ -201,6 +241,7 @@ def pasar_plugin(tool_context: ToolContext) -> Callable[[object | str], PluginUn
     start-up builds it (refused with the start-up error if it breaks the contract)."""
 
     def load(plugin: object | str) -> PluginUnderTest:
-        return PluginUnderTest(build_registry(plugin_manager_for(plugin)), tool_context)
+        plugins = plugin_manager_for(plugin)
+        return PluginUnderTest(build_registry(plugins), tool_context, plugins)
 
     return load
