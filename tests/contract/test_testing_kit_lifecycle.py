@@ -42,7 +42,7 @@ class Counter:
     def register_tool_families(self) -> list[ToolFamily]:
         tool = ToolSpec(id="counter:count", title="Count", description="Counts its calls.",
                         input_schema=SCHEMA, output_schema=OUTPUT, effect=Effect.READ, run=count)  # fmt: skip
-        return [ToolFamily(id="counter", title="Counter", description="Counts.", tools=[tool])]
+        return [ToolFamily(id="counter", title="Counter", description="Counts.", tools=(tool,))]
 
     @hookimpl
     async def startup(self, services: Any) -> None:
@@ -74,7 +74,7 @@ async def test_started_runs_startup_hands_its_extras_to_tools_and_shuts_down(
         assert (await started.call("counter:count", {}))["calls"] == 2
         [client] = plugin.opened
         assert client.closed is False
-    assert client.closed is True
+    assert plugin.opened[0].closed is True  # shut down
     with pytest.raises(PluginError, match="raised KeyError"):  # not started: no client
         await under_test.call("counter:count", {})
 
