@@ -25,7 +25,10 @@ manifest; `invoke` runs one of its tools:
      "context": {"user_id": "...", "settings": {}, "secrets": {}, "oauth": null}}
 
 A plugin tool's typed `PasarError` comes back as `PLUGIN_TOOL_ERROR` with its own code in
-`details.code`.
+`details.code`. The plugin's `startup` hooks run at `load` on the container's one event loop
+(which every `invoke` then uses), with a `services` that carries `extras` only; what they put
+there reaches its tools' `ctx.extras`. `{"op": "close"}`, sent by the host before it removes the
+container, runs the `shutdown` hooks.
 
 The host never trusts this file: it enforces the timeout, the output caps and the line length on
 its side too. What this file adds is clear, typed errors for the tool's author.
@@ -94,6 +97,15 @@ class ToolFailure(Exception):
         self.code, self.message, self.details = code, message[:MESSAGE_CHARS], details or {}
 
 
+class SandboxServices:
+    """What a sandboxed plugin's `startup` and `shutdown` get as `services`: `extras` only (no
+    database, registry or settings inside the sandbox)."""
+
+    def __init__(self) -> None:
+        self.extras: dict[str, Any] = {}
+        self.sandboxed = True
+
+
 class Runner:
     def __init__(self, replies: Any) -> None:
         self.replies = replies
@@ -103,6 +115,9 @@ class Runner:
         self.manifest: dict[str, Any] | None = None
         self.caps = dict(DEFAULT_CAPS)
         self.expected_pids = {1, self.pid}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.plugin_manager: Any = None
+        self.plugin_services: SandboxServices | None = None
 
     # -- protocol -----------------------------------------------------------------------------
 
@@ -135,6 +150,8 @@ class Runner:
             return self.run_captured(request, self.invoke)
         if op == "manifest":
             return self.run_captured(request, self.loaded_manifest)
+        if op == "close":
+            return self.run_captured(request, self.close)
         return {"id": request.get("id"), "ok": False, "clean": True,
                 "error": _error("PROTOCOL_ERROR", f"unknown op {op!r}")}  # fmt: skip
 
@@ -268,7 +285,69 @@ class Runner:
             for tool in getattr(family, "tools", ()):
                 self.plugin_tools[str(tool.id)] = tool
         self.manifest = {"plugin": name, "families": manifest}
+        self.plugin_manager = pm
+        self.start_plugin(name, sorted({name, *(str(family.id) for family in families)}))
         return self.manifest
+
+    def start_plugin(self, name: str, namespaces: list[str]) -> None:
+        """The plugin's `startup` hooks, as the server runs them (only `namespaces` written)."""
+        from pasar_core.hook_calls import call_implementation, implementations
+        from pasar_core.plugin_lifecycle import foreign_changes
+
+        self.loop = asyncio.new_event_loop()
+        self.plugin_services = SandboxServices()
+        for impl in implementations(self.plugin_manager, "startup"):
+            before = dict(self.plugin_services.extras)
+            try:
+                self.run_on_loop(call_implementation(impl, {"services": self.plugin_services}))
+            except OutputLimitExceeded:
+                raise
+            except BaseException as error:
+                failure = _raised(error, "")
+                raise ToolFailure("PLUGIN_PACKAGE_INVALID", f"plugin {name!r} failed to start: "
+                                  f"{failure.message}", failure.details) from None  # fmt: skip
+            foreign = foreign_changes(before, self.plugin_services.extras, namespaces)
+            if foreign:
+                raise ToolFailure(
+                    "PLUGIN_PACKAGE_INVALID",
+                    f"plugin {name!r} failed to start: it set services.extras keys "
+                    f"{', '.join(map(repr, foreign))} outside its namespaces "
+                    f"({', '.join(n + '.' for n in namespaces)})",
+                )
+
+    def run_on_loop(self, value: Any) -> Any:
+        """`value` awaited on the container's loop when it is awaitable; the loop's default
+        executor is shut after each call, so no thread outlives it (the `clean` check)."""
+        if not inspect.isawaitable(value) or self.loop is None:
+            return value
+        try:
+            return self.loop.run_until_complete(_awaited(value))
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+
+    def close(self, request: dict[str, Any]) -> Any:
+        """The plugin's `shutdown` hooks, last started first; each failure is reported, the
+        others still run. Then the loop is closed."""
+        if self.plugin_manager is None or self.plugin_services is None:
+            return {"shut_down": []}
+        from pasar_core.hook_calls import call_implementation, implementations
+
+        shut_down: list[str] = []
+        failures: list[dict[str, str]] = []
+        for impl in reversed(implementations(self.plugin_manager, "shutdown")):
+            try:
+                self.run_on_loop(call_implementation(impl, {"services": self.plugin_services}))
+                shut_down.append(impl.plugin_name)
+            except OutputLimitExceeded:
+                raise
+            except BaseException as error:
+                failure = _raised(error, "")
+                failures.append({"plugin": impl.plugin_name, "message": failure.message})
+        if self.loop is not None:
+            self.loop.close()
+        self.plugin_manager = self.plugin_services = self.loop = None
+        self.plugin_tools = None
+        return {"shut_down": shut_down, "failures": failures}
 
     def loaded_manifest(self, request: dict[str, Any]) -> Any:
         if self.manifest is None:
@@ -297,6 +376,7 @@ class Runner:
             execution_id=context.get("execution_id"),
             settings=dict(context.get("settings") or {}),
             secrets=dict(context.get("secrets") or {}),
+            extras=self.plugin_services.extras if self.plugin_services is not None else {},
             oauth=OAuthCredentials(
                 provider=str(oauth["provider"]),
                 access_token=str(oauth["access_token"]),
@@ -307,7 +387,7 @@ class Runner:
             else None,
         )
         try:
-            return asyncio.run(_awaited(tool.run(ctx, request.get("args"))))
+            return self.run_on_loop(tool.run(ctx, request.get("args")))
         except OutputLimitExceeded:
             raise
         except PasarError as error:

@@ -353,3 +353,79 @@ def test_a_sandboxed_plugin_reaches_the_hosts_approved_at_install(
     assert seen == ["/approved"]
     removed = CliRunner().invoke(main, ["plugins", "remove", "--sandboxed", "courier"], env=env)
     assert removed.exit_code == 1  # the test's agent still lists it
+
+
+LIFECYCLE_SOURCE = """
+from pasar_core import Effect, ToolFamily, ToolSpec, hookimpl
+
+GREETING = "almanac.greeting"
+
+
+@hookimpl
+async def startup(services):
+    services.extras[GREETING] = {"text": "opened by startup", "calls": 0}
+
+
+@hookimpl
+def shutdown(services):
+    greeting = services.extras.pop(GREETING)
+    raise RuntimeError(f"shutdown ran after {greeting['calls']} calls")
+
+
+async def greet(ctx, args):
+    greeting = ctx.extras[GREETING]
+    greeting["calls"] += 1
+    return {"text": greeting["text"], "calls": greeting["calls"]}
+
+
+@hookimpl
+def register_tool_families():
+    return [ToolFamily(
+        id="almanac", title="Almanac", description="A shared client made at start-up.",
+        version="1.0",
+        tools=(ToolSpec(id="almanac:greet", title="Greet", description="Uses the client.",
+                        input_schema={"type": "object"}, output_schema={"type": "object"},
+                        run=greet, effect=Effect.READ, timeout_s=10),),
+    )]
+"""
+
+TRESPASSER_SOURCE = LIFECYCLE_SOURCE.replace('GREETING = "almanac.greeting"',
+                                             'GREETING = "web.resolver"')  # fmt: skip
+
+
+def test_a_sandboxed_plugins_startup_and_shutdown_run_in_its_container(
+    tools_client: TestClient,
+    tools_user: Any,
+    tools_settings: Settings,
+    pasar_docker: DockerForTests,
+    sandbox_workers: Any,
+    cli_worker: str,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    env = cli_env(tools_settings, pasar_docker, cli_worker)
+    refused_wheel = build_wheel(tmp_path, "trespasser_plugin",
+                                {"trespasser_plugin/__init__.py": TRESPASSER_SOURCE},
+                                "almanac = trespasser_plugin")  # fmt: skip
+    refused = CliRunner().invoke(main, ["plugins", "install", "--sandboxed", str(refused_wheel)],
+                                 env=env)  # fmt: skip
+    assert refused.exit_code == 1, refused.output
+    assert "failed to start" in refused.output
+    assert "'web.resolver' outside its namespaces" in refused.output
+
+    wheel = build_wheel(tmp_path, "lifecycle_plugin",
+                        {"lifecycle_plugin/__init__.py": LIFECYCLE_SOURCE},
+                        "almanac = lifecycle_plugin")  # fmt: skip
+    installed = CliRunner().invoke(main, ["plugins", "install", "--sandboxed", str(wheel)], env=env)
+    assert installed.exit_code == 0, installed.output
+
+    first, second = run_tools(tools_client, tools_user(), ["almanac:greet"],
+                              call("almanac:greet"), call("almanac:greet"))  # fmt: skip
+    # One warm container: the extras its startup made live on between calls.
+    assert result(first) == {"text": "opened by startup", "calls": 1}
+    assert result(second) == {"text": "opened by startup", "calls": 2}
+
+    with caplog.at_level("ERROR", logger="pasar.sandbox"):
+        sandbox_workers.stop()  # removes the containers: each runs its shutdown hooks first
+    shut_down = [r.getMessage() for r in caplog.records if "failed to shut down" in r.getMessage()]
+    assert any("shutdown ran after 2 calls" in message for message in shut_down), shut_down

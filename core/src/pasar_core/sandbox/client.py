@@ -284,6 +284,7 @@ class SandboxClient:
                     f"{workload.tool_id}: loading the tool left processes or threads running",
                     details={"tool": workload.tool_id},
                 )
+            container.shuts_down = load.get("kind") == "plugin"  # its `shutdown` hooks
         except BaseException:
             container.destroy()
             raise

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from docker import APIClient
 
 log = logging.getLogger("pasar.sandbox")
+CLOSE_LIMITS = SandboxLimits(timeout_s=5.0)
+"""The plugin's `shutdown` hooks get this long before its container is removed anyway."""
 
 STDOUT, STDERR = 1, 2
 _HEADER = 8
@@ -114,6 +116,10 @@ class SandboxContainer:
     _stderr_tail: bytearray = field(default_factory=bytearray)
     _stderr_total: int = 0
     destroyed: bool = False
+    shuts_down: bool = False
+    """The workload has `shutdown` hooks to run (a sandboxed plugin): `destroy` asks the runner
+    to `close` first, when it is idle and answered its last request."""
+    _answered: bool = True
 
     @property
     def short_id(self) -> str:
@@ -126,6 +132,7 @@ class SandboxContainer:
         container is destroyed before the error leaves (no container outlives a failure)."""
         request_id = self._next_id
         self._next_id += 1
+        self._answered = False  # stays False on every failure below: no `close` to a hung runner
         deadline = time.monotonic() + limits.timeout_s
         self._stderr_total = 0
         try:
@@ -144,6 +151,7 @@ class SandboxContainer:
         reply = self._parse(line, request_id)
         if self._stdout or self._frames:  # more than one reply: the runner was bypassed
             return dataclasses.replace(reply, clean=False)
+        self._answered = True
         return reply
 
     def _read_line(self, deadline: float, limits: SandboxLimits) -> bytes:
@@ -244,6 +252,8 @@ class SandboxContainer:
         """Kill and remove the container (idempotent); close the attached socket."""
         if self.destroyed:
             return
+        if self.shuts_down and self._answered and self._shut_down_destroyed():
+            return
         self.destroyed = True
         owner = getattr(self.response, "_response", None)  # docker-py keeps the HTTP response
         closers = [self.sock.close, self.response.close] + ([owner.close] if owner else [])
@@ -254,6 +264,20 @@ class SandboxContainer:
         for callback in self.on_destroy:
             with contextlib.suppress(Exception):
                 callback()
+
+    def _shut_down_destroyed(self) -> bool:
+        """Ask the runner to run the plugin's `shutdown` hooks; True when that destroyed the
+        container already (a timeout)."""
+        self.shuts_down = False
+        try:
+            closed = self.request({"op": "close"}, CLOSE_LIMITS)
+        except PasarError as error:  # the runner died or hung: removed all the same
+            log.warning("sandbox: %s did not shut down: %s", self.tool_id, error.message)
+            return self.destroyed
+        result = closed.result if isinstance(closed.result, dict) else {}
+        for failure in result.get("failures") or ():
+            log.error("sandbox: %s failed to shut down: %s", self.tool_id, failure)
+        return self.destroyed
 
 
 def remove_container(api: APIClient, container_id: str) -> None:
