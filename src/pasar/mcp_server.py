@@ -86,8 +86,34 @@ async def _principal(request: Request) -> Principal:
     return principal
 
 
-async def _agents(request: Request, principal: Principal) -> list[AgentView]:
-    return await list_agents(services_of(request), principal, limit=MAX_PAGE)
+def _offset(cursor: str | None) -> int:
+    """A `tools/list` cursor is the offset of the page it names (what `nextCursor` said)."""
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 9:
+        raise MCPError(code=types.INVALID_PARAMS, message=f"invalid cursor {cursor[:40]!r}")
+    return int(cursor)
+
+
+async def _agent_page(
+    request: Request, principal: Principal, offset: int
+) -> tuple[list[AgentView], str | None]:
+    """One page of the caller's agents from `offset`, and the cursor of the next one."""
+    page = await list_agents(services_of(request), principal, limit=MAX_PAGE, offset=offset)
+    return page, str(offset + len(page)) if len(page) == MAX_PAGE else None
+
+
+async def _agent_named(request: Request, principal: Principal, name: str) -> AgentView | None:
+    """The caller's agent whose tool is `name`, looked for page by page."""
+    offset = 0
+    while True:
+        page, following = await _agent_page(request, principal, offset)
+        for agent in page:
+            if agent_tool_name(agent) == name:
+                return agent
+        if following is None:
+            return None
+        offset = int(following)
 
 
 def _agent_tool(agent: AgentView) -> types.Tool:
@@ -161,8 +187,10 @@ def build_mcp_server() -> Server[Any]:
     ) -> types.ListToolsResult:
         request = _request(ctx)
         principal = await _principal(request)
+        offset = _offset(params.cursor if params is not None else None)
+        page, following = await _agent_page(request, principal, offset)
         return types.ListToolsResult(
-            tools=[_agent_tool(agent) for agent in await _agents(request, principal)]
+            tools=[_agent_tool(agent) for agent in page], next_cursor=following
         )
 
     async def on_call_tool(
@@ -170,8 +198,7 @@ def build_mcp_server() -> Server[Any]:
     ) -> types.CallToolResult:
         request = _request(ctx)
         principal = await _principal(request)
-        agents = {agent_tool_name(a): a for a in await _agents(request, principal)}
-        agent = agents.get(params.name)
+        agent = await _agent_named(request, principal, params.name)
         if agent is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"no tool named {params.name!r}")
         body = _execute_request(params.arguments or {})

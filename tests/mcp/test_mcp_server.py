@@ -5,9 +5,6 @@ as for REST, and each call is a recorded execution."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +12,6 @@ import httpx
 import httpx2
 import mcp_types as types
 import pytest
-import uvicorn
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -25,34 +21,12 @@ from pasar_core.testing import TEST_PASSWORD
 from pasar.app import create_app
 from tests.e2e.runs import call as tool_call
 from tests.e2e.runs import scripted
-from tests.support.servers import free_port
-
-
-@contextlib.contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The whole app (lifespan included) served by uvicorn on 127.0.0.1."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("pasar did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+from tests.support.servers import serve_in_thread
 
 
 @pytest.fixture
 def base(pasar_settings: Settings) -> Iterator[str]:
-    with serving(pasar_settings) as url:
+    with serve_in_thread(create_app(pasar_settings), lifespan="on") as url:
         yield url
 
 
@@ -235,3 +209,40 @@ def test_a_revoked_key_is_refused_at_once(base: str) -> None:
         headers={"Authorization": f"Bearer {created['key']}", "Accept": "application/json"},
     )  # fmt: skip
     assert answer.status_code == 401, answer.text
+
+
+def test_tools_are_listed_page_by_page_and_any_page_is_callable(
+    base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pasar.mcp_server.MAX_PAGE", 2)  # five agents make three pages
+    headers = sign_up(base, "mcp-pages@example.com")
+    key = api_key(base, headers)
+    for index in range(5):
+        agent(base, headers, f"Pager {index}", [], scripted({"content": f"page agent {index}"}))
+
+    async def pages(session: ClientSession) -> list[tuple[list[str], str | None]]:
+        found, cursor = [], None
+        while True:
+            listed = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor))
+            found.append(([tool.name for tool in listed.tools], listed.next_cursor))
+            if listed.next_cursor is None:
+                return found
+            cursor = listed.next_cursor
+
+    listed = mcp(base, key, pages)
+    assert [len(names) for names, _ in listed] == [2, 2, 1]
+    names = [name for page, _ in listed for name in page]
+    assert len(set(names)) == 5
+    last = names[-1]  # on the last page: found for a call all the same
+    result = call(base, key, last, {"input": "hello"})
+    assert not result.is_error, result
+    assert text(result).startswith("page agent ")
+
+    async def bad_cursor(session: ClientSession) -> str:
+        try:
+            await session.list_tools(params=types.PaginatedRequestParams(cursor="not-a-cursor"))
+        except MCPError as error:
+            return str(error)
+        raise AssertionError("an invalid cursor was accepted")
+
+    assert "invalid cursor" in mcp(base, key, bad_cursor)
