@@ -65,8 +65,10 @@ async def insert_chunks(
 
 
 def search_breadth(k: int) -> int:
-    """HNSW's `ef_search` for a top-`k` query (bench/README.md, "Vector memory recall")."""
-    return max(40, min(1000, k * 4))
+    """HNSW's `ef_search` for a top-`k` query. pgvector's default, 40, found 86% of the exact
+    top 5 at 100k clustered chunks; 100 found 99% for 1.6x its time, still 26x faster than the
+    exact scan (bench/README.md, "Vector memory recall")."""
+    return max(100, min(1000, k * 20))
 
 
 async def nearest(
