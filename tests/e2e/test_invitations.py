@@ -19,7 +19,7 @@ from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
-from tests.support.teams import in_new_team
+from tests.support.teams import in_new_team, join
 
 Headers = dict[str, str]
 
@@ -378,3 +378,86 @@ def test_a_promotion_ends_no_session_and_a_demotion_only_the_organisations(
     assert me == {"data": {"me": {"role": "viewer"}}}
     rows = client.get("/audit", params={"action": "member.role_changed"}, headers=admin).json()
     assert [r["details"]["sessions_ended"] > 0 for r in rows["rows"]] == [True, False]
+
+
+def test_an_invitation_lapses_when_its_inviter_is_no_longer_an_admin(
+    client: TestClient,
+) -> None:
+    """Demoted (REST) or removed (GraphQL): the invitations that admin made are refused with
+    INVITATION_LAPSED, deleted, audited, and left out of both lists; the owner's still work."""
+    _, owner = team_admin(client)
+    team = org_of(owner)
+    deputy_email, deputy_personal = sign_up(client)
+    deputy_id = join(client, owner, deputy_personal, deputy_email, "admin")["user_id"]
+    deputy = switch(client, deputy_personal, team)
+    invitees = [sign_up(client) for _ in range(3)]
+    by_deputy = [client.post("/invitations", json={"email": email, "role": "member"},
+                             headers=deputy).json() for email, _ in invitees[:2]]  # fmt: skip
+    by_owner = client.post("/invitations", json={"email": invitees[2][0]}, headers=owner).json()
+    assert len(client.get("/invitations", headers=owner).json()["invitations"]) == 3
+
+    demoted = client.put(f"/members/{deputy_id}", json={"role": "member"}, headers=owner)
+    assert demoted.status_code == 200, demoted.text
+    pending = client.get("/invitations", headers=owner).json()["invitations"]
+    assert [p["id"] for p in pending] == [by_owner["id"]]
+    assert client.get("/me/invitations", headers=invitees[0][1]).json() == {"invitations": []}
+    # A wrong secret learns nothing (NOT_FOUND); the right one is told why.
+    wrong = accept(client, invitees[0][1], {**by_deputy[0], "secret": "x" * 43})
+    assert (wrong.status_code, code_of(wrong)) == (404, "NOT_FOUND")
+    lapsed = accept(client, invitees[0][1], by_deputy[0])
+    assert (lapsed.status_code, code_of(lapsed)) == (410, "INVITATION_LAPSED")
+    again = accept(client, invitees[0][1], by_deputy[0])  # it is gone now
+    assert (again.status_code, code_of(again)) == (404, "NOT_FOUND")
+    assert invitees[0][0] not in member_emails(client, owner)
+
+    # Promoted back, then removed (GraphQL): the second invitation lapses too.
+    assert client.put(f"/members/{deputy_id}", json={"role": "admin"},
+                      headers=owner).status_code == 200  # fmt: skip
+    removed = gql(client, owner, "mutation($u: ID!) { removeMember(userId: $u) }", u=deputy_id)
+    assert removed == {"data": {"removeMember": True}}, removed
+    document = "mutation($id: ID!, $s: String!) { acceptInvitation(id: $id, secret: $s) { id } }"
+    refused = gql(client, invitees[1][1], document, id=by_deputy[1]["id"],
+                  s=by_deputy[1]["secret"])  # fmt: skip
+    assert refused["errors"][0]["extensions"]["code"] == "INVITATION_LAPSED"
+    assert invitees[1][0] not in member_emails(client, owner)
+    # The owner's invitation is untouched by what happened to the deputy.
+    assert accept(client, invitees[2][1], by_owner).status_code == 200
+
+    rows = client.get("/audit", params={"action": "member.invitation_lapsed"},
+                      headers=owner).json()["rows"]  # fmt: skip
+    assert sorted(r["target_id"] for r in rows) == sorted(i["id"] for i in by_deputy)
+    assert {r["details"]["reason"] for r in rows} == {"inviter_not_admin"}
+    assert all(deputy_email not in str(r) and invitees[0][0] not in str(r) for r in rows)
+
+
+def test_an_erased_inviters_invitations_lapse_and_the_sweep_deletes_them(
+    pasar_settings: Settings,
+) -> None:
+    settings_ = pasar_settings.with_overrides(retention_interval_s=0.2)
+    with TestClient(create_app(settings_)) as client:
+        _, owner = team_admin(client)
+        team = org_of(owner)
+        deputy_email, deputy_personal = sign_up(client)
+        join(client, owner, deputy_personal, deputy_email, "admin")
+        deputy = switch(client, deputy_personal, team)
+        email, invitee = sign_up(client)
+        offer = client.post("/invitations", json={"email": email}, headers=deputy).json()
+        erased = client.request("DELETE", "/me", json={"password": TEST_PASSWORD},
+                                headers=deputy_personal)  # fmt: skip
+        assert erased.status_code in (200, 204), erased.text
+        assert client.get("/invitations", headers=owner).json() == {"invitations": []}
+
+        async def stored() -> int:
+            from sqlalchemy import text
+
+            async with client.app_state["services"].sessionmaker() as session:
+                return int(await session.scalar(text("SELECT count(*) FROM invitations")) or 0)
+
+        assert client.portal is not None
+        for _ in range(300):  # the maintenance job deletes it; the bound only ends a broken test
+            if client.portal.call(stored) == 0:
+                break
+            time.sleep(0.1)
+        assert client.portal.call(stored) == 0
+        gone = accept(client, invitee, offer)
+        assert (gone.status_code, code_of(gone)) == (404, "NOT_FOUND")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from click.testing import CliRunner
@@ -292,3 +293,40 @@ def test_a_row_names_the_api_key_it_was_done_with(
     assert created.status_code == 201, created.text
     [row] = rows(client, operator, action="agent.created", target_id=created.json()["agent_id"])
     assert (row["actor_via"], row["api_key_id"]) == ("api_key", key["id"])
+
+
+def test_one_row_has_one_shape_on_every_surface(
+    client: TestClient, make_user, pasar_settings: Settings
+) -> None:
+    """The same row through REST, the CLI's JSON lines and the data export is the same JSON;
+    GraphQL carries the same values under its camel-case names."""
+    operator = make_operator(client, pasar_settings)
+    headers = make_user()
+    me = user_id(client, headers)
+    agent = client.post("/agents", json={"name": "shape", "tools": ["txt:read"]}, headers=headers)
+    assert agent.status_code == 201, agent.text
+    [rest] = rows(client, operator, actor_id=me, action="agent.created")
+    assert sorted(rest) == sorted(
+        ["id", "at", "actor_id", "actor_via", "organisation_id", "api_key_id", "action",
+         "outcome", "target_type", "target_id", "source", "provider", "scopes", "details"]
+    )  # fmt: skip
+    assert (rest["actor_id"], rest["target_id"]) == (me, agent.json()["agent_id"])
+
+    listed = CliRunner().invoke(main, ["audit", "list", "--actor", me, "--action",
+                                       "agent.created", "--json"], env=cli_env(pasar_settings))  # fmt: skip
+    assert listed.exit_code == 0, listed.output
+    assert [json.loads(line) for line in listed.output.splitlines()] == [rest]
+
+    exported = client.get("/me/export", headers=headers).json()["audit_log"]
+    assert [row for row in exported if row["id"] == rest["id"]] == [rest]
+
+    fields = ("id at actorId actorVia organisationId apiKeyId action outcome targetType "
+              "targetId source provider scopes details")  # fmt: skip
+    document = ("query($a: ID!) { auditLog(actorId: $a, action: \"agent.created\") "
+                f"{{ entries {{ {fields} }} }} }}")  # fmt: skip
+    answer = client.post("/graphql", json={"query": document, "variables": {"a": me}},
+                         headers=operator).json()  # fmt: skip
+    [entry] = answer["data"]["auditLog"]["entries"]
+    snake = {"".join(f"_{c.lower()}" if c.isupper() else c for c in k): v for k, v in entry.items()}
+    assert datetime.fromisoformat(snake.pop("at")) == datetime.fromisoformat(rest["at"])
+    assert snake == {**{k: v for k, v in rest.items() if k != "at"}, "id": str(rest["id"])}

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pasar_core.audit.access import audit_scope
-from pasar_core.audit.queries import AuditFilter, scope_usage, search, usage_csv
+from pasar_core.audit.queries import AuditFilter, AuditRow, scope_usage, search, usage_csv
 from pasar_core.errors import BadRequest
 from pasar_core.schemas import parse_model
 from pydantic import BaseModel
@@ -22,25 +21,8 @@ FILTERS = ("organisation_id", "actor_id", "action", "target_type", "target_id", 
            "limit")  # fmt: skip
 
 
-class AuditRowOut(BaseModel):
-    id: int
-    at: datetime
-    actor_id: str | None
-    actor_via: str | None
-    organisation_id: str | None
-    api_key_id: str | None
-    action: str
-    outcome: str
-    target_type: str | None
-    target_id: str | None
-    source: str | None
-    provider: str | None
-    scopes: list[str] | None
-    details: dict[str, Any]
-
-
 class AuditPageOut(BaseModel):
-    rows: list[AuditRowOut]
+    rows: list[AuditRow]
     next_before: int | None
 
 
@@ -69,8 +51,7 @@ async def list_audit(request: Request) -> Response:
         update={"organisation_id": audit_scope(principal, where.organisation_id)}
     )
     page = await search(services_of(request), where)
-    rows = [AuditRowOut.model_validate(row.as_json()) for row in page.rows]
-    return json_response(AuditPageOut(rows=rows, next_before=page.next_before))
+    return json_response(AuditPageOut(rows=page.rows, next_before=page.next_before))
 
 
 def _time(request: Request, name: str) -> datetime | None:

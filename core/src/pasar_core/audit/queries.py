@@ -40,8 +40,12 @@ class AuditFilter(BaseModel):
     limit: int = Field(default=100, ge=1, le=MAX_PAGE)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRow:
+class AuditRow(BaseModel):
+    """One audit row (append-only), read from the store: the same shape in REST, the CLI's
+    JSON lines and the data export; GraphQL's `AuditEntry` carries it in camel case."""
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
     id: int
     at: datetime
     actor_id: uuid.UUID | None
@@ -58,16 +62,8 @@ class AuditRow:
     details: dict[str, Any]
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "at": self.at.isoformat(),
-            "actor_id": str(self.actor_id) if self.actor_id else None,
-            "actor_via": self.actor_via,
-            "organisation_id": str(self.organisation_id) if self.organisation_id else None,
-            "api_key_id": str(self.api_key_id) if self.api_key_id else None,
-            "action": self.action, "outcome": self.outcome, "target_type": self.target_type,
-            "target_id": self.target_id, "source": self.source, "provider": self.provider,
-            "scopes": self.scopes, "details": self.details,
-        }  # fmt: skip
+        """The row as REST answers it (ids and times as strings)."""
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +96,7 @@ async def search(services: Services, where: AuditFilter) -> AuditPage:
     if where.before_id is not None:
         statement = statement.where(c.id < where.before_id)
     async with services.sessionmaker() as session:
-        found = [AuditRow(**row._mapping) for row in await session.execute(statement)]
+        found = [AuditRow.model_validate(row) for row in await session.execute(statement)]
     more = len(found) > where.limit
     rows = found[: where.limit]
     return AuditPage(rows, rows[-1].id if more and rows else None)

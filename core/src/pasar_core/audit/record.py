@@ -38,6 +38,7 @@ class Action:
     INVITATION_ACCEPTED = "member.invitation_accepted"
     INVITATION_DECLINED = "member.invitation_declined"
     INVITATION_REVOKED = "member.invitation_revoked"
+    INVITATION_LAPSED = "member.invitation_lapsed"
     MEMBER_REMOVED = "member.removed"
     OPERATOR_CHANGED = "user.operator_changed"
     USER_DELETED = "user.deleted"

@@ -9,9 +9,14 @@ up with a guessed address reveals nothing pending); declining needs the same ses
 secret. Team organisations only: a personal organisation has exactly one member. At most
 `invitation_cap` are pending per organisation. An invitation lapses after `invitation_ttl_s`;
 inviting the same address again replaces its role, expiry and secret; the maintenance job
-deletes lapsed ones. Each step leaves an audit row in the organisation (`member.invited`,
-`member.invitation_accepted`, `member.invitation_declined`, `member.invitation_revoked`)
-naming the invitation or the user by id, never the address.
+deletes lapsed ones. An invitation is only as good as its inviter's standing: it is
+acceptable only while the admin who made it is still an admin of the organisation (checked
+when it is accepted, with their membership locked, so a demotion, a removal or an erasure
+racing the acceptance wins or waits). Otherwise accepting is INVITATION_LAPSED and deletes it;
+both lists leave such invitations out and the maintenance job deletes them. Each step leaves
+an audit row in the organisation (`member.invited`, `member.invitation_accepted`,
+`member.invitation_declined`, `member.invitation_revoked`, `member.invitation_lapsed`) naming
+the invitation or the user by id, never the address.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -33,7 +38,7 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.roles import Role
-from pasar_core.errors import Conflict, NotFound, RoleEscalation
+from pasar_core.errors import Conflict, NotFound, PasarError, RoleEscalation
 from pasar_core.organisations.store import MembershipView, parse_id
 from pasar_core.services import Services
 from pasar_core.storage.models import Invitation, Membership, Organisation, User
@@ -49,6 +54,13 @@ class PersonalOrganisation(Conflict):
 
 class TooManyInvitations(Conflict):
     code = "TOO_MANY_INVITATIONS"
+
+
+class InvitationLapsed(PasarError):
+    """Its inviter is no longer an admin of the organisation (demoted, removed or erased)."""
+
+    code = "INVITATION_LAPSED"
+    status = 410
 
 
 class AcceptInput(BaseModel):
@@ -96,6 +108,19 @@ def _missing(invitation_id: uuid.UUID | str) -> NotFound:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _inviter_is_admin() -> ColumnElement[bool]:
+    """The invitation's inviter is still an admin of its organisation."""
+    return exists().where(
+        Membership.organisation_id == Invitation.organisation_id,
+        Membership.user_id == Invitation.invited_by,
+        Membership.role == "admin",
+    )
+
+
+def _live() -> ColumnElement[bool]:
+    return and_(Invitation.expires_at > datetime.now(UTC), _inviter_is_admin())
 
 
 async def _lock_organisation(
@@ -176,8 +201,7 @@ async def list_invitations(
         rows = await session.execute(
             select(Invitation.id, Invitation.email, Invitation.role, Invitation.created_at,
                    Invitation.expires_at)
-            .where(Invitation.organisation_id == organisation_id,
-                   Invitation.expires_at > datetime.now(UTC))
+            .where(Invitation.organisation_id == organisation_id, _live())
             .order_by(Invitation.created_at.desc(), Invitation.id)
             .limit(limit).offset(offset)
         )  # fmt: skip
@@ -224,7 +248,7 @@ async def my_invitations(
             .join(Organisation, Organisation.id == Invitation.organisation_id)
             .join(User, User.email == Invitation.email)
             .where(User.id == principal.user_id, User.created_at < Invitation.created_at,
-                   Invitation.expires_at > datetime.now(UTC))
+                   _live())
             .order_by(Invitation.created_at.desc(), Invitation.id)
             .limit(limit).offset(offset)
         )  # fmt: skip
@@ -235,32 +259,71 @@ async def accept_invitation(
     services: Services, principal: Principal, invitation_id: str | uuid.UUID, secret: str
 ) -> MembershipView:
     """Join the invitation's organisation with its role (switch to it to act in it). A wrong
-    secret, another user's, a lapsed or an unknown invitation are all NOT_FOUND."""
+    secret, another user's, an expired or an unknown invitation are all NOT_FOUND; the right
+    secret of one whose inviter is no longer an admin is INVITATION_LAPSED (and deletes it)."""
     _session_only(principal, "accept")
     found = parse_id(invitation_id, "invitation")
     presented = _hash(secret)
     try:
-        return await _accept(services, principal, found, presented)
+        joined = await _accept(services, principal, found, presented)
     except IntegrityError:  # a unique clash is handled above: this is the user erased meanwhile
         raise _missing(found) from None
+    if joined is None:
+        raise InvitationLapsed(
+            "the admin who made this invitation is no longer an admin of the organisation: "
+            "ask one of its admins for a new invitation"
+        )
+    return joined
+
+
+async def _inviter_role(
+    session: AsyncSession, organisation_id: uuid.UUID, inviter: uuid.UUID | None
+) -> str | None:
+    """The inviter's role in the organisation, their membership locked FOR SHARE: a demotion
+    or removal in flight waits for us, or we wait and read its outcome."""
+    if inviter is None:  # erased
+        return None
+    statement = select(Membership.role).where(
+        Membership.organisation_id == organisation_id, Membership.user_id == inviter
+    )
+    return await session.scalar(statement.with_for_update(read=True))
+
+
+async def _lapse(
+    session: AsyncSession, principal: Principal, organisation_id: uuid.UUID, found: uuid.UUID
+) -> None:
+    gone = await session.scalar(
+        delete(Invitation).where(Invitation.id == found).returning(Invitation.id)
+    )
+    if gone is not None:
+        await audit.record(session, Action.INVITATION_LAPSED,
+                           Actor.of(principal).within(organisation_id),
+                           target=("invitation", found),
+                           details={"reason": "inviter_not_admin"})  # fmt: skip
 
 
 async def _accept(
     services: Services, principal: Principal, found: uuid.UUID, presented: str
-) -> MembershipView:
+) -> MembershipView | None:
+    """The membership made, or None when the invitation lapsed with its inviter's standing
+    (deleted and audited here, so the refusal is committed)."""
     async with services.sessionmaker.begin() as session:
         # Locks in erasure's order: the user, the organisation, then the invitation.
         me = select(User.id).where(User.id == principal.user_id)
         if await session.scalar(me.with_for_update(key_share=True, read=True)) is None:
             raise _missing(found)  # erased meanwhile
         mine = (
-            select(Invitation.organisation_id, Invitation.secret_hash)
+            select(Invitation.organisation_id, Invitation.secret_hash, Invitation.invited_by)
             .where(Invitation.id == found, Invitation.email == _my_email(principal.user_id),
                    Invitation.expires_at > datetime.now(UTC))
         )  # fmt: skip
         row = (await session.execute(mine)).one_or_none()
         if row is None or not hmac.compare_digest(row.secret_hash, presented):
             raise _missing(found)
+        # The inviter's membership before the organisation: the order erasure locks them in.
+        if await _inviter_role(session, row.organisation_id, row.invited_by) != "admin":
+            await _lapse(session, principal, row.organisation_id, found)
+            return None
         if not await _exists(session, row.organisation_id):
             raise _missing(found)  # erased meanwhile
         role = await session.scalar(  # after the organisation: the order erasure locks in
@@ -311,9 +374,12 @@ async def decline_invitation(
 
 
 async def sweep_lapsed(engine: AsyncEngine) -> int:
-    """Delete the invitations past their expiry (the maintenance job)."""
+    """Delete the invitations past their expiry or whose inviter is no longer an admin (the
+    maintenance job)."""
     async with engine.begin() as conn:
         result = await conn.execute(
-            delete(Invitation).where(Invitation.expires_at < datetime.now(UTC))
+            delete(Invitation).where(
+                or_(Invitation.expires_at < datetime.now(UTC), not_(_inviter_is_admin()))
+            )
         )
     return result.rowcount

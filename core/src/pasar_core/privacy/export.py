@@ -16,6 +16,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
+from pasar_core.audit.queries import AuditRow
+from pasar_core.audit.record import AUDIT
 from pasar_core.objects import build_object_store
 from pasar_core.services import Services
 from pasar_core.storage.models import (
@@ -128,24 +130,24 @@ async def export_user_data(services: Services, principal: Principal) -> dict[str
                 session, AgentConnection, AgentConnection.user_id == user_id
             ),
             "knowledge": await _rows(session, Embedding, Embedding.user_id == user_id),
-            "audit_log": _without_others_addresses(
-                user_id,
-                await _rows(
-                    session,
-                    AuditEntry,
-                    or_(
-                        AuditEntry.actor_id == user_id,
-                        (AuditEntry.target_type == "user") & (AuditEntry.target_id == str(user_id)),
-                    ),
-                    order=AuditEntry.id,
-                ),
-            ),
+            "audit_log": _without_others_addresses(user_id, await _audit_rows(session, user_id)),
             "invitations": await _rows(
                 session, Invitation, Invitation.email == principal.email.lower()
             ),
         }
     document["files"] = await _files(services, user_id)
     return document
+
+
+async def _audit_rows(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The rows the user did or that are about them, in the audit API's shape."""
+    statement = (
+        select(AUDIT)
+        .where(or_(AuditEntry.actor_id == user_id,
+                   (AuditEntry.target_type == "user") & (AuditEntry.target_id == str(user_id))))
+        .order_by(AuditEntry.id)
+    )  # fmt: skip
+    return [AuditRow.model_validate(row).as_json() for row in await session.execute(statement)]
 
 
 def _without_others_addresses(
