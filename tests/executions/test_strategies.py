@@ -9,9 +9,14 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
-from pasar_core import StrategyParts, StrategySpec, hookimpl
+from pasar_core import StrategyParts, StrategySpec, ToolFamily, ToolSpec, hookimpl
+from pasar_core.agents.builder import build_agent
+from pasar_core.agents.config import AgentConfig
+from pasar_core.errors import DuplicateRegistration, InvalidRegistration, ValidationFailed
 from pasar_core.plugins import build_plugin_manager
+from pasar_core.registry import build_registry
 from pasar_core.settings import Settings
+from pasar_core.strategies.plan_execute import parse_plan
 from pasar_core.strategies.plans import record_plan
 from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
@@ -378,3 +383,62 @@ def test_a_plugin_adds_a_strategy(plugin_client: TestClient) -> None:
     assert done["status"] == "succeeded", done
     assert kinds(done["steps"]) == ["plan", "model_call", "tool_call", "tool_result", "model_call"]
     assert done["steps"][0]["items"] == ["look", "answer"]  # recorded once, not on resume
+
+
+# -- the hook's rules, without a server -------------------------------------------------------
+
+
+def strategies_plugin(*specs: object) -> types.SimpleNamespace:
+    @hookimpl
+    def register_strategies() -> list[object]:
+        return list(specs)
+
+    return types.SimpleNamespace(register_strategies=register_strategies)
+
+
+CHECKLIST = StrategySpec("checklist", "Checklist", "A fixed checklist first.", build_checklist)
+
+
+def test_the_built_in_strategies_come_from_their_plugin() -> None:
+    registry = build_registry(build_plugin_manager(enabled=("strategies",)))
+    assert sorted(registry.strategies) == ["plan_execute", "react", "todo"]
+    assert registry.strategies["todo"].internal_tools == {"write_todos"}
+    assert registry.strategies["react"].internal_tools == frozenset()
+
+
+def test_a_strategy_registered_twice_or_badly_refuses_start_up() -> None:
+    twice = build_plugin_manager(enabled=(), extra=[strategies_plugin(CHECKLIST, CHECKLIST)])
+    with pytest.raises(DuplicateRegistration, match="checklist"):
+        build_registry(twice)
+    bad_id = StrategySpec("Check List", "Bad", "An id with a space.", build_checklist)
+    with pytest.raises(InvalidRegistration, match="snake_case"):
+        build_registry(build_plugin_manager(enabled=(), extra=[strategies_plugin(bad_id)]))
+    with pytest.raises(InvalidRegistration, match="not StrategySpec"):
+        build_registry(build_plugin_manager(enabled=(), extra=[strategies_plugin("react")]))
+
+
+def test_a_strategy_tool_never_shadows_a_declared_tool() -> None:
+    async def run(ctx: Any, args: dict[str, Any]) -> Any:
+        return {}
+
+    schema = {"type": "object"}
+    todo_tool = ToolSpec(id="write:todos", title="Todos", description="A real tool.",
+                         input_schema=schema, output_schema=schema, run=run)  # fmt: skip
+    family = ToolFamily(id="write", title="Write", description="Writes.", tools=(todo_tool,))
+    tools = types.SimpleNamespace(register_tool_families=hookimpl(lambda: [family]))
+    pm = build_plugin_manager(enabled=("strategies", "llm_providers"), extra=[tools])
+    registry = build_registry(pm)
+    options = {"script": [{"content": "hi"}]}
+    config = AgentConfig(model="scripted", model_options=options, strategy="todo")
+    with pytest.raises(ValidationFailed, match="write_todos") as caught:
+        build_agent(registry, config, ["write:todos"], {})
+    assert caught.value.details["field"] == "config.strategy"
+    build_agent(registry, config.model_copy(update={"strategy": "react"}), ["write:todos"], {})
+
+
+def test_plans_are_parsed_from_numbered_lines_or_json() -> None:
+    assert parse_plan("1. Look\n2) Answer\n\n- Done") == ["Look", "Answer", "Done"]
+    assert parse_plan('{"steps": ["a", "b"]}') == ["a", "b"]
+    assert parse_plan('["only"]') == ["only"]
+    assert parse_plan("") == []
+    assert len(parse_plan("\n".join(f"{i}. step" for i in range(40)))) == 12
