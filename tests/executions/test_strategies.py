@@ -221,7 +221,10 @@ def test_todo_write_todos_beside_a_call_that_needs_approval(
     """The trap: a resumed run must accept `write_todos` (not refuse it as undeclared), and
     it never lets the gated call through without the decision."""
     headers = make_user()
-    pair = [("write_todos", {"todos": TODOS}), ("txt_write", {"path": "t.txt", "content": "ok"})]
+    pair: list[tuple[str, dict[str, Any]]] = [
+        ("write_todos", {"todos": TODOS}),
+        ("txt_write", {"path": "t.txt", "content": "ok"}),
+    ]
     if order == "write first":
         pair.reverse()
     agent_id = make_agent(
@@ -328,17 +331,16 @@ def test_an_unknown_strategy_is_refused_over_graphql_and_nothing_changes(
 
 def build_checklist(parts: StrategyParts) -> Any:
     """A plugin's strategy: records a fixed checklist, then runs the ReAct loop."""
+    from langgraph.graph import START, MessagesState, StateGraph
     from pasar_core.strategies.plans import recorded_plan
 
     agent = create_agent(parts.model, list(parts.tools), system_prompt=parts.system_prompt,
                          middleware=list(parts.middleware))  # fmt: skip
 
-    async def checklist(state: dict[str, Any]) -> dict[str, Any]:
+    async def checklist(state: MessagesState) -> dict[str, Any]:
         if recorded_plan("checklist") is None:
             await record_plan("checklist", {"items": ["look", "answer"]})
         return {}
-
-    from langgraph.graph import START, MessagesState, StateGraph
 
     graph = StateGraph(MessagesState)
     graph.add_node("checklist", checklist)

@@ -178,8 +178,9 @@ class StrategySpec:
     it is called once per agent config and process and the graph is shared between runs (so no
     run state in closures: per-run recording goes through `pasar_core.strategies.plans`).
     `internal_tools`: names of tools the strategy adds itself (as `write_todos`): pure updates of
-    the run's own state with no effect outside it, no scopes and no approval. A declared tool of
-    the same name wins over them. Record plans with `pasar_core.strategies.plans.record_plan`."""
+    the run's own state with no effect outside it, no scopes and no approval. An agent declaring
+    a tool of the same name is refused when its graph is built. Record plans with
+    `pasar_core.strategies.plans.record_plan`."""
 
     id: str
     title: str
