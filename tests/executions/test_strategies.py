@@ -3,6 +3,7 @@ steps; approval and resume hold under them; a plugin adds one; unknown names are
 
 from __future__ import annotations
 
+import asyncio
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from pasar_core import StrategyParts, StrategySpec, ToolFamily, ToolSpec, hookim
 from pasar_core.agents.builder import build_agent
 from pasar_core.agents.config import AgentConfig
 from pasar_core.errors import DuplicateRegistration, InvalidRegistration, ValidationFailed
+from pasar_core.executions.approval import ApprovalRequired
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.registry import build_registry
 from pasar_core.settings import Settings
@@ -444,3 +446,60 @@ def test_plans_are_parsed_from_numbered_lines_or_json() -> None:
     assert parse_plan('["only"]') == ["only"]
     assert parse_plan("") == []
     assert len(parse_plan("\n".join(f"{i}. step" for i in range(40)))) == 12
+
+
+# -- resuming: a strategy's own tool left open ------------------------------------------------
+
+
+class RecordedSteps:
+    """The part of a run's log that resolving a resumed run writes to: its steps."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+
+    def step(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        step = {"type": type_, **data}
+        self.steps.append(step)
+        return step
+
+
+def resolved(strategy: str, *tool_calls: dict[str, Any]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """What `_Run.resolve` makes of a last model reply whose calls have no results yet."""
+    from langchain_core.messages import AIMessage
+    from pasar_core.executions.resume import Replay
+    from pasar_core.executions.runner import _Run
+
+    pm = build_plugin_manager(enabled=("strategies", "files", "llm_providers"))
+    config = AgentConfig(model="scripted", model_options={"script": [{"content": "x"}]},
+                         strategy=strategy, approval={"require_for": ["write"]})  # fmt: skip
+    ctx = types.SimpleNamespace(names={"txt_write": "txt:write"}, registry=build_registry(pm),
+                                config=config, tool_ids=["txt:write"])  # fmt: skip
+    log = RecordedSteps()
+    run = _Run(host=None, ctx=ctx, run_log=log)  # type: ignore[arg-type]
+    state = Replay(messages=[AIMessage("", tool_calls=list(tool_calls))])
+    return asyncio.run(run.resolve(state)), log.steps
+
+
+WRITE_TODOS = {"name": "write_todos", "args": {"todos": TODOS}, "id": "todo-1"}
+
+
+def test_a_resumed_todo_run_accepts_an_open_write_todos_call() -> None:
+    history, steps = resolved("todo", WRITE_TODOS)
+    assert [m.tool_call_id for m in history[1:]] == ["todo-1"]
+    assert "write_todos: accepted" in history[1].content
+    assert [(s["type"], s["internal"], s["tool"]) for s in steps] == [
+        ("tool_call", True, None), ("tool_result", True, None)]  # fmt: skip
+    assert steps[0]["args"] == {"todos": TODOS}
+
+
+def test_the_same_call_is_refused_where_the_strategy_adds_no_such_tool() -> None:
+    history, steps = resolved("react", WRITE_TODOS)
+    assert "TOOL_NOT_DECLARED" in history[1].content
+    assert all(step.get("refused") for step in steps)
+
+
+def test_accepting_write_todos_never_lets_a_gated_call_through() -> None:
+    gated = {"name": "txt_write", "args": {"path": "x.txt", "content": "x"}, "id": "write-1"}
+    with pytest.raises(ApprovalRequired) as paused:
+        resolved("todo", WRITE_TODOS, gated)
+    assert paused.value.call.tool == "txt:write"
