@@ -24,6 +24,7 @@ from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
+from tests.executions.test_events import sse_events
 
 
 def calls(*pairs: tuple[str, dict[str, Any]]) -> dict[str, Any]:
@@ -262,6 +263,25 @@ def test_thread_memory_carries_over_under_plan_execute(client: TestClient, make_
     second = client.post(f"/agents/{agent_id}/execute", json=body, headers=headers).json()
     assert second["status"] == "succeeded", second
     assert "my name is Ada" in second["output"]["message"]
+
+
+def test_plan_steps_and_the_inner_agents_tokens_stream_over_sse(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    agent_id = make_agent(
+        client, headers, "plan_execute",
+        {"content": "1. Greet"}, {"content": "Hello from step one"},
+    )  # fmt: skip
+    body = {"input": "hi", "parameters": {"wait": False}}
+    run = client.post(f"/agents/{agent_id}/execute", json=body, headers=headers).json()
+    events = sse_events(client, f"/executions/{run['execution_id']}/events", headers)
+    stored = [event["event"] for event in events if "id" in event and event["event"] != "status"]
+    assert stored == ["model_call", "plan", "model_call", "plan"]
+    plan = next(event["data"] for event in events if event["event"] == "plan")
+    assert plan["steps"] == [{"title": "Greet", "status": "pending"}]
+    tokens = "".join(e["data"]["text"] for e in events if e["event"] == "token")
+    assert tokens == "1. GreetHello from step one"
 
 
 # -- the catalogue, and names nobody registered ----------------------------------------------

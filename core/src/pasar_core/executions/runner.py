@@ -414,8 +414,9 @@ async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
                 # sized for the extra middleware nodes every model call passes through.
                 config={"recursion_limit": config.limits.max_steps * 10 + 50},
                 stream_mode=["updates", "messages"],
+                subgraphs=True,  # a strategy's inner agents stream their tokens too
             )
-            async for mode, payload in stream:
+            async for _namespace, mode, payload in stream:
                 if mode == "messages" and isinstance(payload[0], AIMessageChunk):
                     text_ = payload[0].content
                     if isinstance(text_, str) and text_:
