@@ -523,3 +523,20 @@ def test_accepting_write_todos_never_lets_a_gated_call_through() -> None:
     with pytest.raises(ApprovalRequired) as paused:
         resolved("todo", WRITE_TODOS, gated)
     assert paused.value.call.tool == "txt:write"
+
+
+def test_todo_records_the_answers_to_parallel_write_todos_calls(
+    client: TestClient, make_user
+) -> None:
+    headers = make_user()
+    twice = calls(("write_todos", {"todos": TODOS}), ("write_todos", {"todos": TODOS_DONE}))
+    agent_id = make_agent(client, headers, "todo", twice, {"content": "one list at a time"})
+    done = execute(client, headers, agent_id)
+    assert done["status"] == "succeeded", done
+    steps = done["steps"]
+    assert kinds(steps) == ["model_call", "tool_call", "tool_result", "tool_call", "tool_result",
+                            "model_call"]  # fmt: skip
+    ids = [call["id"] for call in steps[0]["tool_calls"]]
+    assert [steps[2]["tool_call_id"], steps[4]["tool_call_id"]] == ids
+    assert all(steps[i]["error"].startswith("PARALLEL_WRITE_TODOS") for i in (2, 4))
+    assert plans(steps) == []  # neither list was taken

@@ -33,7 +33,7 @@ def recorded_plan(strategy: str) -> dict[str, Any] | None:
 
 
 async def record_internal_call(
-    name: str, args: Mapping[str, Any], call_id: str | None, result: Any
+    name: str, args: Mapping[str, Any], call_id: str | None, result: Any, error: str | None = None
 ) -> None:
     """A call of a strategy's own tool, as a `tool_call` and a `tool_result` step (`tool`:
     None, `internal`: true), so a resumed run replays its answer to the model."""
@@ -42,4 +42,5 @@ async def record_internal_call(
         return
     call = {"tool": None, "name": name, "tool_call_id": call_id, "internal": True}
     await hooks.step_recorded("tool_call", {**call, "args": dict(args)})
-    await hooks.step_recorded("tool_result", {**call, "result": result})
+    outcome = {"error": error} if error is not None else {"result": result}
+    await hooks.step_recorded("tool_result", {**call, **outcome})

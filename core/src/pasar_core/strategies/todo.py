@@ -9,7 +9,7 @@ from typing import Any
 from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware, TodoListMiddleware
 from langchain.agents.middleware.types import ToolCallRequest
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.types import Command
 
 from pasar_core.specs import StrategyParts, StrategySpec
@@ -49,9 +49,26 @@ class TodoSteps(AgentMiddleware[Any, Any, Any]):
         return result
 
 
+class RecordedTodoList(TodoListMiddleware):
+    """The todo-list middleware, recording the calls it refuses itself (several `write_todos`
+    in one reply) so a resumed run replays their answers too."""
+
+    async def aafter_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        update = await super().aafter_model(state, runtime)
+        refused = [m for m in (update or {}).get("messages", ()) if isinstance(m, ToolMessage)]
+        if refused:
+            reply = next(m for m in reversed(state["messages"]) if isinstance(m, AIMessage))
+            args = {call["id"]: call["args"] for call in reply.tool_calls}
+            for message in refused:
+                call_id = message.tool_call_id
+                error = f"PARALLEL_WRITE_TODOS: {message.text}"
+                await record_internal_call(WRITE_TODOS, args.get(call_id, {}), call_id, None, error)
+        return update
+
+
 def build_todo(parts: StrategyParts) -> Any:
     # The todo middleware sits innermost: the approval gate and recording see its tool first.
-    middleware = [*parts.middleware, TodoSteps(), TodoListMiddleware()]
+    middleware = [*parts.middleware, TodoSteps(), RecordedTodoList()]
     return create_agent(
         parts.model, list(parts.tools), system_prompt=parts.system_prompt, middleware=middleware
     )
