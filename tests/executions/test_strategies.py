@@ -540,3 +540,17 @@ def test_todo_records_the_answers_to_parallel_write_todos_calls(
     assert [steps[2]["tool_call_id"], steps[4]["tool_call_id"]] == ids
     assert all(steps[i]["error"].startswith("PARALLEL_WRITE_TODOS") for i in (2, 4))
     assert plans(steps) == []  # neither list was taken
+
+
+def test_a_steps_failure_is_found_in_its_own_messages_only() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+    from pasar_core.strategies.plan_execute import step_failure
+
+    failed = '{"error": {"code": "TOOL_ERROR", "message": "no such file"}}'
+    call = {"name": "txt_read", "args": {}, "id": "c1"}
+    earlier = [HumanMessage("go"), AIMessage("", tool_calls=[call]),
+               ToolMessage(failed, tool_call_id="c1"), AIMessage("step 1 failed")]  # fmt: skip
+    assert step_failure(earlier) == "TOOL_ERROR: no such file"
+    later = [*earlier, AIMessage("", tool_calls=[{**call, "id": "c2"}]),
+             ToolMessage('{"content": "ok"}', tool_call_id="c2"), AIMessage("step 2 done")]  # fmt: skip
+    assert step_failure(later) is None  # step 1's failure is not step 2's

@@ -25,7 +25,7 @@ from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
 from pasar_core.specs import StrategyParts, StrategySpec
-from pasar_core.strategies.plans import record_plan, recorded_plan
+from pasar_core.strategies.plans import failed_calls, record_plan, recorded_plan
 
 STRATEGY = "plan_execute"
 MAX_REPLANS = 3
@@ -112,8 +112,9 @@ def _request(messages: Sequence[AnyMessage]) -> str:
 
 
 def step_failure(messages: Sequence[AnyMessage]) -> str | None:
-    """The first failed tool result of the step that just ended (its messages follow the
-    previous reply without tool calls), or None."""
+    """The first failed tool call of the step that just ended (its messages follow the
+    previous reply without tool calls), or None. In a run the recorded results say which
+    failed; outside one, an error-shaped answer does."""
     body: list[AnyMessage] = []
     for message in reversed(messages[:-1]):
         if isinstance(message, HumanMessage):
@@ -121,8 +122,13 @@ def step_failure(messages: Sequence[AnyMessage]) -> str | None:
         if isinstance(message, AIMessage) and not message.tool_calls:
             break
         body.append(message)
+    failed = failed_calls()
     for message in reversed(body):
         if not isinstance(message, ToolMessage):
+            continue
+        if failed is not None:
+            if message.tool_call_id in failed:
+                return failed[message.tool_call_id][:MAX_STEP_CHARS]
             continue
         try:
             content = json.loads(message.text)

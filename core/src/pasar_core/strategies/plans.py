@@ -32,6 +32,19 @@ def recorded_plan(strategy: str) -> dict[str, Any] | None:
     return None
 
 
+def failed_calls() -> dict[str, str] | None:
+    """The run's tool calls that failed so far (their `tool_result` has an `error`), by call
+    id; None outside a run."""
+    hooks = RUN_HOOKS.get(None)
+    if hooks is None or hooks.recorded_steps is None:
+        return None
+    return {
+        str(step["tool_call_id"]): str(step["error"])
+        for step in hooks.recorded_steps()
+        if step.get("type") == "tool_result" and step.get("tool_call_id") and "error" in step
+    }
+
+
 async def record_internal_call(
     name: str, args: Mapping[str, Any], call_id: str | None, result: Any, error: str | None = None
 ) -> None:
