@@ -286,3 +286,31 @@ def test_register_a_custom_tool_with_the_schema_checked_as_typed(
     expect(page.locator(".tool")).to_have_count(1)
     expect(page.locator(".tool")).to_contain_text("Today's weather in a city.")
     assert guard.console_errors == []
+
+
+def test_the_agent_form_offers_the_servers_strategies_and_a_run_shows_the_plan(
+    new_page: Callable[..., Page], guard: OriginGuard
+) -> None:
+    page = new_page()
+    sign_up_in_the_page(page)
+    page.get_by_role("link", name="New agent").click()
+    strategies = page.get_by_role("group", name="Strategy")
+    for title in ("Step by step (ReAct)", "Plan, then execute", "To-do list"):
+        expect(strategies.get_by_label(title, exact=True)).to_be_visible()  # from GET /strategies
+    expect(strategies.get_by_label("Step by step (ReAct)", exact=True)).to_be_checked()
+    page.get_by_label("Name").fill("Planner")
+    page.get_by_label("Model", exact=True).fill("scripted")
+    page.get_by_text("Advanced model options").click()
+    script = [{"content": "1. Greet"}, {"content": "Hello from the plan."}]
+    page.get_by_label("Model options (JSON)").fill(json.dumps({"script": script}))
+    strategies.get_by_label("Plan, then execute", exact=True).check()
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_role("status").filter(has_text="Agent created.")).to_be_visible()
+    page.get_by_role("link", name="Open the agent to run it").click()
+    page.get_by_role("button", name="Run").click()
+    page.get_by_label("What should the agent do?").fill("Say hello")
+    page.get_by_role("button", name="Run").click()
+    steps = page.get_by_role("list", name="Steps")
+    expect(steps.locator(".step-plan").first).to_contain_text("Greet")
+    expect(page.locator(".answer")).to_contain_text("Hello from the plan.")
+    assert_accessible(page)

@@ -94,6 +94,7 @@ REST: dict[tuple[str, str], Callable[[Case], Request]] = {
     ("PUT", "/members/{user_id}"): lambda c: ("PUT", f"/members/{c.member}", {"role": "member"}),
     ("DELETE", "/members/{user_id}"): lambda c: ("DELETE", f"/members/{c.member}", None),
     ("GET", "/tools"): lambda c: ("GET", "/tools", None),
+    ("GET", "/strategies"): lambda c: ("GET", "/strategies", None),
     ("POST", "/tools"): lambda c: ("POST", "/tools", tool_body(c.new_tool)),
     ("GET", "/tools/{tool_id}"): lambda c: ("GET", f"/tools/{c.tool}", None),
     ("PUT", "/tools/{tool_id}"): lambda c: ("PUT", f"/tools/{c.tool}", tool_body(c.tool)),
@@ -153,6 +154,7 @@ REST: dict[tuple[str, str], Callable[[Case], Request]] = {
 
 GRAPHQL: dict[str, Callable[[Case], tuple[str, dict[str, Any]]]] = {
     "tools": lambda c: ("{ tools { id } }", {}),
+    "strategies": lambda c: ("{ strategies { id } }", {}),
     "tool": lambda c: ("query($id: String!) { tool(id: $id) { id } }", {"id": c.tool}),
     "agents": lambda c: ("{ agents { id } }", {}),
     "agent": lambda c: ("query($id: ID!) { agent(id: $id) { id } }", {"id": str(c.agent)}),

@@ -249,6 +249,47 @@ def test_cancel_a_run_on_a_worker(rq_client: TestClient, start_worker, redis_url
     assert [step["type"] for step in cancelled["steps"]] == []
 
 
+def test_a_plan_execute_run_resumed_by_another_worker_keeps_its_plan(
+    rq_client: TestClient, start_worker, rq_settings: Settings
+) -> None:
+    """SIGKILL after a step's write: the run resumes from the recorded plan (the plan is not
+    asked for again) and the write is not repeated."""
+    worker = start_worker()
+    headers = login(rq_client)
+    args = {"path": "rq.txt", "content": LINE, "mode": "append"}
+    script = [
+        {"content": "1. Append the line\n2. Answer"},
+        {"tool_calls": [{"name": "txt_write", "args": args}]},
+        {"content": "appended"},
+        {"content": "written by a planning worker"},
+    ]
+    config = {"model": "scripted", "model_options": {"script": script, "delay_ms": 3000},
+              "strategy": "plan_execute"}  # fmt: skip
+    body = {"name": "rq-plan", "tools": ["txt:write"], "config": config}
+    agent_id = rq_client.post("/agents", json=body, headers=headers).json()["agent_id"]
+    execution_id = start_run(rq_client, headers, agent_id)
+    deadline = time.monotonic() + 60
+    while written(rq_settings) != LINE and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert written(rq_settings) == LINE
+    worker.kill()
+    worker.wait(10)
+    start_worker()
+    ended = wait_for(rq_client, headers, execution_id,
+                     lambda r: r["status"] in ("succeeded", "failed", "cancelled"), 120)  # fmt: skip
+    assert ended["status"] == "succeeded", ended
+    assert ended["attempts"] == 2
+    assert written(rq_settings) == LINE  # once
+    steps = ended["steps"]
+    planned = [
+        s for s in steps if s["type"] == "model_call" and s["content"].startswith("1. Append")
+    ]
+    assert len(planned) == 1  # the resumed run went on with its recorded plan
+    first_plan = next(s for s in steps if s["type"] == "plan")
+    assert [item["title"] for item in first_plan["steps"]] == ["Append the line", "Answer"]
+    assert [s["type"] for s in steps].count("tool_call") == 1
+
+
 def test_mixed_approval_decisions_resume_the_run_on_a_worker(
     rq_client: TestClient, start_worker, rq_settings: Settings
 ) -> None:

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from pasar_core.specs import AuthProviderSpec, EmbeddingProviderSpec, LLMProviderSpec, ToolFamily
+from pasar_core.specs import (
+    AuthProviderSpec,
+    EmbeddingProviderSpec,
+    LLMProviderSpec,
+    StrategySpec,
+    ToolFamily,
+)
 
 if TYPE_CHECKING:
     import click
@@ -48,6 +54,18 @@ def register_embedding_providers() -> Iterable[EmbeddingProviderSpec]:  # type: 
 
     Pure data, like LLM providers; provider ids must be unique (`DuplicateRegistration`). The
     embedder's `dimensions` are the model's: vectors of each dimension are kept apart.
+    """
+
+
+@hookspec
+def register_strategies() -> Iterable[StrategySpec]:  # type: ignore[empty-body]
+    """Reasoning strategies: an id (what an agent's `config.strategy` names), a title and a
+    description, and `build(parts)` composing the agent's graph from the model, tools, system
+    prompt and middleware the core prepared.
+
+    Pure data; strategy ids must be unique (`DuplicateRegistration`). The graph must send every
+    model and tool call through `parts.middleware`, so limits, recording and approval hold
+    under every strategy; tools a strategy adds itself are named in `internal_tools`.
     """
 
 

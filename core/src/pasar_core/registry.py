@@ -36,9 +36,11 @@ from pasar_core.hook_calls import call_implementation, implementations
 from pasar_core.results import DEFAULT_MAX_TOOL_RESULT_BYTES, is_small, model_json, size_floor
 from pasar_core.schemas import validation_errors
 from pasar_core.specs import (
+    STRATEGY_ID_PATTERN,
     AuthProviderSpec,
     EmbeddingProviderSpec,
     LLMProviderSpec,
+    StrategySpec,
     ToolContext,
     ToolFamily,
     ToolSpec,
@@ -77,6 +79,7 @@ class Registry:
     tools: Mapping[str, RegisteredTool] = field(default_factory=dict)
     llm_providers: Mapping[str, LLMProviderSpec] = field(default_factory=dict)
     embedding_providers: Mapping[str, EmbeddingProviderSpec] = field(default_factory=dict)
+    strategies: Mapping[str, StrategySpec] = field(default_factory=dict)
     family_plugins: Mapping[str, str] = field(default_factory=dict)
     auth_providers: Mapping[str, AuthProviderSpec] = field(default_factory=dict)
     max_result_bytes: int = DEFAULT_MAX_TOOL_RESULT_BYTES
@@ -233,6 +236,7 @@ class _Collected:
     tool_plugins: dict[str, str] = field(default_factory=dict)
     llm_providers: dict[str, LLMProviderSpec] = field(default_factory=dict)
     embedding_providers: dict[str, EmbeddingProviderSpec] = field(default_factory=dict)
+    strategies: dict[str, StrategySpec] = field(default_factory=dict)
     auth_providers: dict[str, AuthProviderSpec] = field(default_factory=dict)
     problems: list[ContractProblem] = field(default_factory=list)
     crashes: list[HookCrash] = field(default_factory=list)
@@ -316,6 +320,19 @@ def _collect(pm: pluggy.PluginManager, arguments: Mapping[str, object]) -> _Coll
             )
         else:
             found.embedding_providers[embedding.id] = embedding
+    for plugin, strategy in _results(pm, "register_strategies", found, arguments):
+        if not isinstance(strategy, StrategySpec):
+            found.problems.append(_wrong_type(plugin, strategy, StrategySpec))
+        elif not STRATEGY_ID_PATTERN.match(strategy.id):
+            found.problems.append(
+                invalid(f"plugin {plugin!r}: strategy id {strategy.id!r} must be snake_case")
+            )
+        elif strategy.id in found.strategies:
+            found.problems.append(
+                duplicate(f"strategy {strategy.id!r} is registered twice (again by {plugin!r})")
+            )
+        else:
+            found.strategies[strategy.id] = strategy
     owners: dict[str, str] = {}
     for plugin, auth in _results(pm, "register_auth_providers", found, arguments):
         if not isinstance(auth, AuthProviderSpec):
@@ -372,6 +389,7 @@ def build_registry(
         tools=found.tools,
         llm_providers=found.llm_providers,
         embedding_providers=found.embedding_providers,
+        strategies=found.strategies,
         family_plugins=found.family_plugins,
         auth_providers=found.auth_providers,
         max_result_bytes=max_result_bytes,

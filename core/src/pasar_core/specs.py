@@ -1,4 +1,5 @@
-"""The frozen data a plugin hands to pasar: tool families, tools, LLM and embedding providers."""
+"""The frozen data a plugin hands to pasar: tool families, tools, LLM and embedding providers,
+reasoning strategies."""
 
 from __future__ import annotations
 
@@ -147,6 +148,45 @@ class EmbeddingProviderSpec:
     factory: Callable[[str, Mapping[str, str]], Any]
     models: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+
+
+STRATEGY_ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyParts:
+    """What the agent builder prepared for one agent config: a strategy composes its graph
+    from these and nothing else.
+
+    `tools`: the agent's own tools (LangChain tools; the core validates, records and approves
+    their calls). `middleware`: the run's middleware (limits, step recording, fallbacks, the
+    approval gate, memory): every model call and tool call of the graph must pass through it.
+    """
+
+    model: Any  # langchain_core BaseChatModel
+    tools: tuple[Any, ...]  # langchain_core BaseTool
+    system_prompt: str | None
+    middleware: tuple[Any, ...]  # langchain AgentMiddleware
+    model_ref: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySpec:
+    """A reasoning strategy an agent names as `config.strategy` (`react`, `plan_execute`).
+
+    `build(parts)` returns a compiled LangGraph graph taking and returning `{"messages": [...]}`;
+    it is called once per agent config and process and the graph is shared between runs (so no
+    run state in closures: per-run recording goes through `pasar_core.strategies.plans`).
+    `internal_tools`: names of tools the strategy adds itself (as `write_todos`): pure updates of
+    the run's own state with no effect outside it, no scopes and no approval. An agent declaring
+    a tool of the same name is refused when its graph is built. Record plans with
+    `pasar_core.strategies.plans.record_plan`."""
+
+    id: str
+    title: str
+    description: str
+    build: Callable[[StrategyParts], Any]
+    internal_tools: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

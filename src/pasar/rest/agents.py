@@ -5,10 +5,18 @@ from __future__ import annotations
 from pasar_core.agents import secrets
 from pasar_core.agents import service as agents
 from pasar_core.agents.config import AgentInput, AgentPatch
+from pasar_core.strategies import strategy_catalogue
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pasar.rest.models import AgentListOut, AgentOut, AgentSavedOut, SecretNamesOut
+from pasar.rest.models import (
+    AgentListOut,
+    AgentOut,
+    AgentSavedOut,
+    SecretNamesOut,
+    StrategyListOut,
+    StrategyOut,
+)
 from pasar.rest.requests import caller, query_int, read_model, services_of
 from pasar.rest.responses import json_response
 
@@ -72,3 +80,9 @@ async def delete_secret(request: Request) -> Response:
     params = request.path_params
     await secrets.delete_secret(services_of(request), principal, params["agent_id"], params["name"])
     return Response(status_code=204)
+
+
+async def list_strategies(request: Request) -> Response:
+    """The installed reasoning strategies an agent's `config.strategy` may name."""
+    views = strategy_catalogue(services_of(request).registry)
+    return json_response(StrategyListOut(strategies=[StrategyOut.model_validate(v) for v in views]))

@@ -12,7 +12,7 @@ from pasar_core.agents.service import AgentSaved, AgentView
 from pasar_core.agents.versions import VersionDiff, VersionView
 from pasar_core.executions.service import ExecutionView
 from pasar_core.executions.threads import ThreadView, TurnView
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorBody(BaseModel):
@@ -138,6 +138,18 @@ class ToolOut(BaseModel):
 
 class ToolListOut(BaseModel):
     tools: list[ToolOut]
+
+
+class StrategyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str = Field(description="What an agent's `config.strategy` names.")
+    title: str
+    description: str
+
+
+class StrategyListOut(BaseModel):
+    strategies: list[StrategyOut]
 
 
 class ToolDetailOut(ToolOut):

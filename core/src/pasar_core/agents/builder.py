@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain.agents import create_agent
 from langchain.agents.middleware import (
     AgentMiddleware,
     ModelCallLimitMiddleware,
@@ -23,11 +22,11 @@ from langchain_core.tools import StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 
 from pasar_core.agents.config import AgentConfig
-from pasar_core.agents.model_config import resolve_provider, split_model_ref
-from pasar_core.errors import PasarError, ProviderUnavailable
+from pasar_core.agents.model_config import resolve_provider, split_model_ref, strategy_for
+from pasar_core.errors import PasarError, ProviderUnavailable, ValidationFailed
 from pasar_core.models.cache import ModelCache
 from pasar_core.registry import Registry
-from pasar_core.specs import ToolContext
+from pasar_core.specs import StrategyParts, ToolContext
 
 # Called around each tool call: (tool id, args) before, (tool id, result | None, error | None,
 # duration_ms) after. The runner uses them to record steps.
@@ -63,6 +62,7 @@ def build_model(
 
 ModelFinished = Callable[["ModelOutcome"], Awaitable[None]]
 ToolRefused = Callable[[str, dict[str, Any], str | None], Awaitable[str]]
+StepRecorded = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,10 @@ class RunHooks:
     tool_finished: ToolFinished
     model_finished: ModelFinished | None = None
     tool_refused: ToolRefused | None = None
+    step_recorded: StepRecorded | None = None
+    """Records a step a strategy adds (its plan; calls of its own tools)."""
+    recorded_steps: Callable[[], list[dict[str, Any]]] | None = None
+    """The run's steps so far, earlier attempts' included (what a resumed strategy reads)."""
     attempts: list[ModelAttempt] = field(default_factory=list)
     """Model tries of the model call in progress (the recording middleware fills it)."""
 
@@ -143,7 +147,8 @@ def build_agent(
     extra_middleware: Sequence[AgentMiddleware[Any, Any, Any]] = (),
     models: ModelCache | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """`create_agent` with the agent's tools (validated by the core), prompt and limits."""
+    """The agent's strategy's graph over its tools (validated by the core), prompt, limits and
+    the run's middleware."""
     from pasar_core.agents.recording import ModelAttempts, ModelSteps
 
     model = build_model(registry, config.model, config.model_options, env, models)
@@ -170,5 +175,15 @@ def build_agent(
         middleware.append(ModelFallbackMiddleware(*fallbacks))
     middleware.append(ModelAttempts(refs))  # inside the fallbacks: sees each model tried
     middleware.extend(extra_middleware)
-    tools = [_langchain_tool(registry, tool_id) for tool_id in tool_ids]
-    return create_agent(model, tools, system_prompt=config.system_prompt, middleware=middleware)
+    strategy = strategy_for(registry, config.strategy)
+    tools = tuple(_langchain_tool(registry, tool_id) for tool_id in tool_ids)
+    clash = strategy.internal_tools & {tool.name for tool in tools}
+    if clash:  # a declared tool is never shadowed by a strategy's own, nor the reverse
+        raise ValidationFailed(
+            f"config.strategy: {strategy.id!r} adds tools named like the agent's: "
+            + ", ".join(sorted(clash)),
+            details={"field": "config.strategy", "tools": sorted(clash)},
+        )
+    parts = StrategyParts(model=model, tools=tools, system_prompt=config.system_prompt,
+                          middleware=tuple(middleware), model_ref=config.model)  # fmt: skip
+    return strategy.build(parts)  # type: ignore[no-any-return]

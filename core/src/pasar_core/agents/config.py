@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # `provider:model` (openai:gpt-4o-mini, openai-compatible:llama3) or the built-in `scripted`.
 MODEL_PATTERN = r"^(scripted|[a-z][a-z0-9_-]{0,49}:[A-Za-z0-9._:/@-]{1,200})$"
+STRATEGY_PATTERN = r"^[a-z][a-z0-9_]{0,49}$"
 MAX_TOOLS = 64
 MAX_OPTIONS_KEYS = 50
 
@@ -126,11 +127,14 @@ class AgentConfig(BaseModel):
     )
     fallbacks: list[ModelRef] = Field(default_factory=list, max_length=5)
     system_prompt: str | None = Field(default=None, max_length=20_000)
-    # Only what runs is accepted: other strategies come with their code.
     memory: Literal["none", "thread", "summary", "vector"] = "none"
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     summary: SummarySettings = Field(default_factory=SummarySettings)
-    strategy: Literal["react"] = "react"
+    strategy: str = Field(
+        default="react",
+        pattern=STRATEGY_PATTERN,
+        description="A registered reasoning strategy: react, plan_execute, todo or a plugin's.",
+    )
     limits: Limits = Field(default_factory=Limits)
     cache_ttl_s: int | None = Field(default=None, ge=1, le=86_400 * 30)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)

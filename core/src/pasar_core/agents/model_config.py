@@ -9,7 +9,7 @@ from pasar_core.agents.config import AgentConfig
 from pasar_core.errors import ProviderNotFound, ValidationFailed
 from pasar_core.registry import Registry
 from pasar_core.schemas import validation_errors
-from pasar_core.specs import LLMProviderSpec
+from pasar_core.specs import LLMProviderSpec, StrategySpec
 
 
 def split_model_ref(model_ref: str) -> tuple[str, str]:
@@ -28,9 +28,26 @@ def resolve_provider(registry: Registry, model_ref: str) -> tuple[LLMProviderSpe
     return provider, model
 
 
+def strategy_for(registry: Registry, strategy_id: str) -> StrategySpec:
+    """The registered strategy an agent names; an unknown one is a typed error naming the field."""
+    strategy = registry.strategies.get(strategy_id)
+    if strategy is None:
+        raise ValidationFailed(
+            f"config.strategy: no strategy {strategy_id[:100]!r} is installed",
+            details={
+                "errors": [{"path": "/config/strategy", "message": "unknown strategy"}],
+                "field": "config.strategy",
+                "installed": sorted(registry.strategies),
+            },
+        )
+    return strategy
+
+
 def check_model_config(registry: Registry, config: AgentConfig) -> None:
-    """Providers exist and `model_options` fit the main provider's options schema."""
+    """Providers and the strategy exist and `model_options` fit the main provider's options
+    schema."""
     provider, _ = resolve_provider(registry, config.model)
+    strategy_for(registry, config.strategy)
     for fallback in config.fallbacks:
         resolve_provider(registry, fallback)
     if config.memory == "vector":

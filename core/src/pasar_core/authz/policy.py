@@ -90,6 +90,7 @@ _TABLE: dict[str, Rule] = {
     "agents.create": org("member"),
     "agents.list": org("viewer"),
     "agents.read": resource("viewer", "viewer"),
+    "agents.strategies": PUBLIC,  # the installed reasoning strategies (config.strategy)
     "agents.update": resource("member", "admin"),
     "agents.delete": resource("member", "admin"),
     "agents.share": resource("member", None),

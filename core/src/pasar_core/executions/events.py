@@ -28,7 +28,7 @@ from pasar_core.storage.models import Execution, ExecutionEvent
 log = logging.getLogger("pasar.events")
 
 TERMINAL_STATUSES = frozenset(status.value for status in TERMINAL)
-STEP_TYPES = frozenset({"recall", "model_call", "tool_call", "tool_result"})
+STEP_TYPES = frozenset({"recall", "plan", "model_call", "tool_call", "tool_result"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from pasar_core.agents.builder import (
     build_agent,
     run_tool_call,
 )
+from pasar_core.agents.model_config import strategy_for
 from pasar_core.errors import ConnectionNotAttached, OAuthNotConfigured, PasarError
 from pasar_core.executions import store
 from pasar_core.executions.approval import (
@@ -155,7 +156,12 @@ class _Run:
             tool_finished=self.tool_finished,
             model_finished=self.model_finished,
             tool_refused=self.tool_refused,
+            step_recorded=self.step_recorded,
+            recorded_steps=lambda: self.log.steps,
         )
+
+    async def step_recorded(self, type_: str, data: dict[str, Any]) -> None:
+        self.log.step(type_, data)
 
     async def tool_started(self, tool_id: str, args: dict[str, Any]) -> None:
         call_id = CURRENT_TOOL_CALL.get()
@@ -241,10 +247,13 @@ class _Run:
         open_ids = {call.id for call in calls}
         decided = {key: value for key, value in state.decisions.items() if key in open_ids}
         gated = self.gated()
+        internal = strategy_for(self.ctx.registry, self.ctx.config.strategy).internal_tools
         for call in calls:
             tool_id = self.ctx.names.get(call.name)
             decision = decided.get(call.id)
-            if call.started:
+            if tool_id is None and call.name in internal:
+                content = self.accept_internal(call)
+            elif call.started:
                 if tool_id is not None and self.ctx.effect(tool_id) is Effect.READ:
                     content = await self.call(tool_id, call)
                 else:
@@ -301,6 +310,15 @@ class _Run:
             return await run_tool_call(self.ctx.registry, tool_id, call.args, RUN_HOOKS.get())
         finally:
             CURRENT_TOOL_CALL.reset(token)
+
+    def accept_internal(self, call: OpenCall) -> str:
+        """A call of the strategy's own tool left open (it changes only the run's own state,
+        so it needs no approval): the model is told it was taken, as its tool would have."""
+        data = {"tool": None, "name": call.name, "tool_call_id": call.id, "internal": True}
+        if not call.started:
+            self.log.step("tool_call", {**data, "args": call.args})
+        step = self.log.step("tool_result", {**data, "result": f"{call.name}: accepted"})
+        return tool_message_content(step)
 
     def record_result(self, tool_id: str | None, call: OpenCall, error: str) -> str:
         step = self.log.step("tool_result", {"tool": tool_id, "tool_call_id": call.id,
@@ -396,8 +414,9 @@ async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
                 # sized for the extra middleware nodes every model call passes through.
                 config={"recursion_limit": config.limits.max_steps * 10 + 50},
                 stream_mode=["updates", "messages"],
+                subgraphs=True,  # a strategy's inner agents stream their tokens too
             )
-            async for mode, payload in stream:
+            async for _namespace, mode, payload in stream:
                 if mode == "messages" and isinstance(payload[0], AIMessageChunk):
                     text_ = payload[0].content
                     if isinstance(text_, str) and text_:

@@ -19,6 +19,13 @@ def resolve_tool_details(root: Agent, info: Info) -> list[Tool]:
     return [installed[tool_id] for tool_id in root.tools if tool_id in installed]
 
 
+@strawberry.type(description="A reasoning strategy an agent may use (`config.strategy`).")
+class Strategy:
+    id: str
+    title: str
+    description: str
+
+
 @strawberry.type(description="An agent you own, or one shared with your organisation.")
 class Agent:
     id: strawberry.ID

@@ -82,7 +82,9 @@ class ExecutionPage:
 @strawberry.type(description="Something that happened in a run; `seq` orders stored events.")
 class ExecutionEvent:
     seq: int | None = strawberry.field(description="Null for live-only events (tokens).")
-    type: str = strawberry.field(description="status, model_call, tool_call, tool_result, token.")
+    type: str = strawberry.field(
+        description="status, recall, plan, model_call, tool_call, tool_result, approval, token."
+    )
     data: JSON
 
     @classmethod

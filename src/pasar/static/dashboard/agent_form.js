@@ -14,9 +14,6 @@ const MEMORY = {
   thread: ["Conversation memory", "Runs that share a thread id continue the same conversation."],
   summary: ["Summarised conversation", "Like conversation memory, but long conversations are summarised so they keep fitting the model."],
 };
-const STRATEGY = {
-  react: ["Step by step (ReAct)", "The model thinks, calls a tool, reads the result, and repeats until it can answer."],
-};
 const PREVIEW_QUERY = `query Preview($tools: [String!]!) {
   compileScopes(tools: $tools) {
     provider highestRisk notGranted
@@ -59,7 +56,8 @@ export function agentFormView({ agentId, navigate }) {
   const toolsBox = h("fieldset", { class: "tool-choices", "aria-describedby": "tools-error" }, h("legend", {}, "Tools"), h("p", {}, "Loading the tools..."));
   const toolsError = h("p", { class: "field-error", id: "tools-error", role: "alert" });
   const memory = h("fieldset", {}, h("legend", {}, "Memory"), choices("memory", MEMORY, "none"));
-  const strategy = h("fieldset", {}, h("legend", {}, "Strategy"), choices("strategy", STRATEGY, "react"));
+  // The strategies come from the server (GET /strategies): plugins may add some.
+  const strategy = h("fieldset", {}, h("legend", {}, "Strategy"), h("p", {}, "Loading the strategies..."));
   const approvals = h(
     "fieldset",
     {},
@@ -252,8 +250,10 @@ export function agentFormView({ agentId, navigate }) {
     }
   });
 
-  Promise.all([loadCatalogue(), agentId ? api("GET", `/agents/${agentId}`) : null]).then(
-    ([catalogue, agent]) => {
+  Promise.all([loadCatalogue(), api("GET", "/strategies"), agentId ? api("GET", `/agents/${agentId}`) : null]).then(
+    ([catalogue, { strategies }, agent]) => {
+      const offered = Object.fromEntries(strategies.map((s) => [s.id, [s.title, s.description]]));
+      replace(strategy, h("legend", {}, "Strategy"), choices("strategy", offered, "react"));
       const families = [...new Set(catalogue.tools.map((tool) => tool.family))];
       replace(toolsBox, h("legend", {}, "Tools"), h("p", { class: "hint" }, "Tick what the agent may use."),
         families.map((family) => h("div", { class: "tool-family" }, h("h3", {}, familyName(family)),

@@ -8,7 +8,23 @@ function pretty(value) {
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
 
+const PLAN_MARKS = { done: "✓", completed: "✓", failed: "✗", in_progress: "…" };
+
+function planItem(data) {
+  // plan_execute: steps with a status; todo: the model's to-do list; a plugin's: as JSON
+  const items = data.steps || data.todos;
+  if (!Array.isArray(items)) return h("pre", {}, pretty(data));
+  return h("ol", { class: "plan-steps" }, items.map((item) => {
+    const title = item.title ?? item.content ?? pretty(item);
+    return h("li", {}, `${PLAN_MARKS[item.status] || "·"} ${title}`);
+  }));
+}
+
 function stepItem(type, data) {
+  if (type === "plan") {
+    const heading = data.reason ? `New plan (${data.reason})` : "Plan";
+    return h("li", { class: "step step-plan" }, h("strong", {}, heading), planItem(data));
+  }
   if (type === "model_call") {
     const calls = (data.tool_calls || []).map((call) => call.tool || call.name);
     return h("li", { class: "step step-model" }, h("strong", {}, "Model"),
@@ -16,11 +32,11 @@ function stepItem(type, data) {
       calls.length ? h("p", {}, `decides to call ${calls.join(", ")}`) : null);
   }
   if (type === "tool_call") {
-    return h("li", { class: "step step-tool-call" }, h("strong", {}, `Calls ${data.tool}`), h("pre", {}, pretty(data.args)));
+    return h("li", { class: "step step-tool-call" }, h("strong", {}, `Calls ${data.tool || data.name}`), h("pre", {}, pretty(data.args)));
   }
   if (type === "tool_result") {
     return h("li", { class: `step step-tool-result${data.error ? " step-error" : ""}` },
-      h("strong", {}, `${data.tool} ${data.error ? "failed" : "answered"}`),
+      h("strong", {}, `${data.tool || data.name} ${data.error ? "failed" : "answered"}`),
       h("pre", {}, pretty(data.error ?? data.result ?? data.output ?? data)));
   }
   return null;
