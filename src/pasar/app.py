@@ -11,6 +11,8 @@ from importlib.metadata import version
 
 import pluggy
 from pasar_core.errors import PasarError
+from pasar_core.observability.metrics import Metrics
+from pasar_core.observability.tracing import Tracing, build_tracing
 from pasar_core.settings import Settings
 from pasar_graphql.app import build_graphql_app
 from starlette.applications import Starlette
@@ -22,10 +24,11 @@ from starlette.routing import Route, WebSocketRoute
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.mcp_mount import McpMount
-from pasar.metrics import Metrics, MetricsMiddleware
+from pasar.metrics import MetricsMiddleware, metrics_endpoint
 from pasar.openai_api.errors import by_surface
 from pasar.openai_api.routes import openai_routes
 from pasar.pages import Pages
+from pasar.request_ids import RequestIds
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 from pasar.security_headers import SecurityHeaders
@@ -63,11 +66,18 @@ def cors(settings: Settings) -> list[Middleware]:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key",
-                           "Last-Event-ID"],
-            expose_headers=["Retry-After", "Idempotent-Replayed"],
+                           "Last-Event-ID", "X-Request-ID"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
             max_age=600,
         )
     ]  # fmt: skip
+
+
+def traced(tracing: Tracing) -> list[Middleware]:
+    """The request spans (outermost, so every other middleware runs inside them)."""
+    if not tracing.enabled:
+        return []
+    return [Middleware(lambda app: tracing.wrap_asgi(app))]
 
 
 def create_app(
@@ -87,7 +97,14 @@ def create_app(
                 sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
                 served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
             async with (
-                running_services(served, pm, watch_revocations=True, runs_agents=True) as services,
+                running_services(
+                    served,
+                    pm,
+                    watch_revocations=True,
+                    runs_agents=True,
+                    metrics=metrics,
+                    tracing=tracing,
+                ) as services,  # fmt: skip
                 running_runs(services) as runs,
                 mcp.running(),
             ):
@@ -101,11 +118,14 @@ def create_app(
                 finally:
                     await loading
                     gc.unfreeze()
+                    tracing.flush()
+                    metrics.process_stopped()
 
     pages = Pages()
     graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
     mcp = McpMount()
     metrics = Metrics()
+    tracing = build_tracing(settings)
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
         # GraphQL request is not matched against every REST pattern before its own.
@@ -115,13 +135,15 @@ def create_app(
             *rest_routes(version("pasar")),
             *openai_routes(),
             Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
-            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             *pages.routes(),
         ],
         middleware=[
+            *traced(tracing),
+            Middleware(RequestIds),
             *cors(settings),
             Middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s),
-            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(MetricsMiddleware, metrics=metrics, tracing=tracing),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={

@@ -35,14 +35,14 @@ def test_metrics_count_requests_and_executions(client: TestClient, make_user) ->
     client.get(f"/agents/{agent_id}/nope", headers=headers)
     found = samples(client)
     assert found[("pasar_executions", (("status", "succeeded"),))] == 2
-    execute = (("method", "POST"), ("route", "/agents/{id}/execute"), ("status", "200"))
+    execute = (("method", "POST"), ("route", "/agents/{agent_id}/execute"), ("status", "200"))
     assert found[("pasar_http_requests_total", execute)] == 2
-    missing = (("method", "GET"), ("route", "/agents/{id}/nope"), ("status", "404"))
+    missing = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
     assert found[("pasar_http_requests_total", missing)] == 1
     assert found[("pasar_tools", ())] >= 4
     assert (
         "pasar_http_request_seconds_count",
-        (("method", "POST"), ("route", "/agents/{id}/execute")),
+        (("method", "POST"), ("route", "/agents/{agent_id}/execute")),
     ) in found
 
 
