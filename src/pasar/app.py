@@ -81,9 +81,12 @@ def traced(tracing: Tracing) -> list[Middleware]:
 
 
 def create_app(
-    settings: Settings | None = None, pm: pluggy.PluginManager | None = None
+    settings: Settings | None = None,
+    pm: pluggy.PluginManager | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
-    """The ASGI app. Resources (database, plugins) live in the lifespan, not at import."""
+    """The ASGI app. Resources (database, plugins) live in the lifespan, not at import.
+    `tracing`: where spans go (default: `build_tracing(settings)`, off unless configured)."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -125,7 +128,7 @@ def create_app(
     graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
     mcp = McpMount()
     metrics = Metrics()
-    tracing = build_tracing(settings)
+    tracing = tracing or build_tracing(settings)
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
         # GraphQL request is not matched against every REST pattern before its own.

@@ -3,8 +3,6 @@ checkouts that waited or were refused (`pasar_core.storage.db.RefusingPool`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,18 +15,20 @@ READS_POOL = "reads"
 
 def watch_engine(engine: AsyncEngine, metrics: Metrics, name: str = ORM_POOL) -> None:
     pool = engine.sync_engine.pool
+    size: int = pool.size()  # type: ignore[attr-defined]
     checked_out = metrics.pool_connections.labels(pool=name, state="checked_out")
     overflow = metrics.pool_connections.labels(pool=name, state="overflow")
-    metrics.pool_connections.labels(pool=name, state="size").set(pool.size())  # type: ignore[attr-defined]
+    metrics.pool_connections.labels(pool=name, state="size").set(size)
+    held = [0]  # the checkin event comes before the pool counts the connection back
 
-    def moved(*_: Any) -> None:
-        checked_out.set(pool.checkedout())  # type: ignore[attr-defined]
-        overflow.set(max(0, pool.overflow()))  # type: ignore[attr-defined]
+    def moved(change: int) -> None:
+        held[0] += change
+        checked_out.set(held[0])
+        overflow.set(max(0, held[0] - size))
 
-    event.listen(engine.sync_engine, "checkout", moved)
-    event.listen(engine.sync_engine, "checkin", moved)
-    checked_out.set(0)
-    overflow.set(0)
+    event.listen(engine.sync_engine, "checkout", lambda *_: moved(1))
+    event.listen(engine.sync_engine, "checkin", lambda *_: moved(-1))
+    moved(0)
     if isinstance(pool, RefusingPool):
         pool.on_wait = metrics.pool_waits.labels(pool=name).inc
         pool.on_timeout = metrics.pool_timeouts.labels(pool=name).inc
