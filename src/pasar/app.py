@@ -93,6 +93,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         mcp.start_loading()  # in a thread, while the database and plugins start
         with contextlib.ExitStack() as stack:
+            stack.callback(tracing.flush)  # last: the spans of shutting down too
             served = settings
             if settings.embedded_sandbox and not settings.sandbox_redis_url:
                 from pasar.embedded_sandbox import embedded_sandbox
@@ -121,7 +122,6 @@ def create_app(
                 finally:
                     await loading
                     gc.unfreeze()
-                    tracing.flush()
                     metrics.process_stopped()
 
     pages = Pages()

@@ -15,7 +15,7 @@ from typing import Any
 from pasar_core.executions.status import ExecutionStatus
 from pasar_core.observability.metrics import Metrics, status_class
 from pasar_core.observability.pools import READS_POOL
-from pasar_core.observability.tracing import Tracing
+from pasar_core.observability.tracing import Tracing, current_span
 from pasar_core.services import Services
 from pasar_core.storage.models import Execution
 from prometheus_client import generate_latest
@@ -95,11 +95,16 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        span = current_span() if self.tracing.enabled else None  # the request's, from outside
 
         async def record_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if span is not None:  # routed by now; the span may end with the body
+                    route = route_label(scope)
+                    span.update_name(f"{scope['method']} {route}")
+                    span.set_attribute("http.route", route)
             await send(message)
 
         try:
@@ -115,14 +120,3 @@ class MetricsMiddleware:
             metrics.http_latency.labels(method=method, route=route).observe(
                 time.perf_counter() - started
             )
-            if self.tracing.enabled:
-                name_request_span(method, route)
-
-
-def name_request_span(method: str, route: str) -> None:
-    from pasar_core.observability.tracing import current_span
-
-    span = current_span()
-    if span is not None:
-        span.update_name(f"{method} {route}")
-        span.set_attribute("http.route", route)

@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.e2e.runs import call, run_tools
+from tests.support.redis_server import redis_server
 
 PASSWORD = TEST_PASSWORD
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -248,3 +249,22 @@ def test_pool_use_and_exhaustion(pasar_settings: Settings, make_user_in) -> None
     assert found[("pasar_db_pool_waits_total", (("pool", "orm"),))] >= 1
     assert found[("pasar_db_pool_timeouts_total", (("pool", "orm"),))] >= 1
     assert found[(pool, (("pool", "reads"), ("state", "size")))] == settings.db_read_pool_size
+
+
+def test_queue_depth_is_the_rq_queue_when_redis_is_configured(
+    pasar_settings: Settings, make_user_in
+) -> None:
+    with redis_server() as redis_url:
+        settings = pasar_settings.with_overrides(redis_url=redis_url)
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            headers = make_user_in(client)
+            config = {"model": "scripted", "model_options": {"script": [{"content": "hi"}]}}
+            agent = client.post("/agents", json={"name": "q", "config": config}, headers=headers)
+            agent_id = agent.json()["agent_id"]
+            for _ in range(2):  # no worker runs them: they wait in the queue
+                body = {"input": "x", "parameters": {"wait": False}}
+                response = client.post(f"/agents/{agent_id}/execute", json=body, headers=headers)
+                assert response.status_code == 202, response.text
+            found = samples(client)
+    assert found[("pasar_queue_depth", (("queue", "pasar-executions"),))] == 2
+    assert found[("pasar_executions", (("status", "queued"),))] == 2

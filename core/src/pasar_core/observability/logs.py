@@ -19,6 +19,10 @@ from pasar_core.observability.context import EXECUTION_ID, REQUEST_ID
 from pasar_core.observability.tracing import current_span
 
 CONTEXT_FIELDS = ("request_id", "execution_id", "trace_id", "span_id")
+# At INFO these name every URL requested (query strings included) or, for SQLAlchemy, every
+# statement with its parameters (password hashes, sealed tokens): WARNING and up only.
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "urllib3", "sqlalchemy", "botocore", "openai",
+                 "anthropic")  # fmt: skip
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"
 
 
@@ -80,14 +84,20 @@ def log_handler(log_format: str, stream: IO[str] | None = None) -> logging.Handl
     return handler
 
 
-def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+def configure_logging(
+    log_format: str, level: int = logging.INFO, stream: IO[str] | None = None
+) -> logging.Handler:
     """The process's log output: pasar's and the libraries' lines, through one handler on the
-    root logger (called once by each server or worker process, not by `create_app`)."""
+    root logger (called once by each server or worker process, not by `create_app`); the
+    `QUIET_LOGGERS` stay at WARNING."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "pasar", False):
             root.removeHandler(handler)
-    handler = log_handler(log_format)
+    handler = log_handler(log_format, stream)
     handler.pasar = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    return handler

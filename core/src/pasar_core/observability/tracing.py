@@ -34,8 +34,10 @@ Attributes = Mapping[str, str | int | float | bool]
 class Tracing:
     """The spans of one process: a no-op unless built with a tracer provider."""
 
-    def __init__(self, provider: TracerProvider | None = None) -> None:
+    def __init__(self, provider: TracerProvider | None = None, *, owned: bool = False) -> None:
+        """`owned`: the provider is this object's to shut down (`build_tracing`'s)."""
         self.provider = provider
+        self.owned = owned
         self._tracer = provider.get_tracer("pasar") if provider is not None else None
 
     @property
@@ -66,13 +68,22 @@ class Tracing:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         return OpenTelemetryMiddleware(
-            app, tracer_provider=self.provider, exclude_spans=["receive", "send"]
+            app,
+            tracer_provider=self.provider,
+            exclude_spans=["receive", "send"],
+            # Named by the method until the route is known (pasar.metrics renames it): a raw
+            # path would make a span name of anything a caller sends.
+            default_span_details=lambda scope: (str(scope.get("method") or "HTTP"), {}),
         )
 
     def flush(self) -> None:
-        """Export the spans still buffered (when an app stops; the provider shuts down with
-        the process)."""
-        if self.provider is not None:
+        """Export the spans still buffered (when an app or worker stops); an owned provider
+        is shut down with it (its export thread ends)."""
+        if self.provider is None:
+            return
+        if self.owned:
+            self.provider.shutdown()
+        else:
             self.provider.force_flush()
 
 
@@ -116,4 +127,4 @@ def build_tracing(settings: Settings) -> Tracing:
     exporter = OTLPSpanExporter(endpoint=traces_url(settings.otlp_endpoint))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     log.info("tracing: spans exported over OTLP/HTTP to %s", traces_url(settings.otlp_endpoint))
-    return Tracing(provider)
+    return Tracing(provider, owned=True)
