@@ -93,7 +93,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         mcp.start_loading()  # in a thread, while the database and plugins start
         with contextlib.ExitStack() as stack:
-            stack.callback(tracing.flush)  # last: the spans of shutting down too
+            stack.callback(spans.flush)  # last: the spans of shutting down too
             served = settings
             if settings.embedded_sandbox and not settings.sandbox_redis_url:
                 from pasar.embedded_sandbox import embedded_sandbox
@@ -107,8 +107,8 @@ def create_app(
                     watch_revocations=True,
                     runs_agents=True,
                     metrics=metrics,
-                    tracing=tracing,
-                ) as services,  # fmt: skip
+                    tracing=spans,
+                ) as services,
                 running_runs(services) as runs,
                 mcp.running(),
             ):
@@ -128,7 +128,7 @@ def create_app(
     graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
     mcp = McpMount()
     metrics = Metrics()
-    tracing = tracing or build_tracing(settings)
+    spans: Tracing = tracing or build_tracing(settings)
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
         # GraphQL request is not matched against every REST pattern before its own.
@@ -142,11 +142,11 @@ def create_app(
             *pages.routes(),
         ],
         middleware=[
-            *traced(tracing),
+            *traced(spans),
             Middleware(RequestIds),
             *cors(settings),
             Middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s),
-            Middleware(MetricsMiddleware, metrics=metrics, tracing=tracing),
+            Middleware(MetricsMiddleware, metrics=metrics, tracing=spans),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={

@@ -64,7 +64,7 @@ def test_a_request_id_is_echoed_or_made(client: TestClient) -> None:
     ["x" * 65, "two words", "line\tbreak", "caf\xe9", "", '{"level":"ERROR"}\x7f'],
 )
 def test_an_unfit_request_id_is_replaced(client: TestClient, hostile: str) -> None:
-    response = client.get("/healthz", headers=[("X-Request-ID", hostile.encode("latin-1"))])
+    response = client.get("/healthz", headers=[(b"x-request-id", hostile.encode("latin-1"))])
     echoed = response.headers["x-request-id"]
     assert FRESH_ID.fullmatch(echoed)
     assert echoed != hostile
@@ -217,6 +217,7 @@ def test_spans_are_exported_over_otlp_http(pasar_settings: Settings) -> None:
         settings = pasar_settings.with_overrides(otlp_endpoint=endpoint, service_name="pasar-t")
         with TestClient(create_app(settings)) as client:
             assert client.get("/healthz").status_code == 200
+            client.post("/graphql", json={"query": "query Health { __typename }"})
         # the app's end flushed its spans
     finally:
         server.shutdown()
@@ -231,7 +232,7 @@ def test_spans_are_exported_over_otlp_http(pasar_settings: Settings) -> None:
             services |= {a.value.string_value for a in resource.resource.attributes
                          if a.key == "service.name"}  # fmt: skip
             names |= {span.name for scope in resource.scope_spans for span in scope.spans}
-    assert "GET /healthz" in names
+    assert {"GET /healthz", "POST /graphql", "graphql query Health"} <= names  # the app's own
     assert services == {"pasar-t"}
 
 
