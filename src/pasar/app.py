@@ -11,6 +11,8 @@ from importlib.metadata import version
 
 import pluggy
 from pasar_core.errors import PasarError
+from pasar_core.observability.metrics import Metrics
+from pasar_core.observability.tracing import Tracing, build_tracing
 from pasar_core.settings import Settings
 from pasar_graphql.app import build_graphql_app
 from starlette.applications import Starlette
@@ -22,10 +24,11 @@ from starlette.routing import Route, WebSocketRoute
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.mcp_mount import McpMount
-from pasar.metrics import Metrics, MetricsMiddleware
+from pasar.metrics import MetricsMiddleware, metrics_endpoint
 from pasar.openai_api.errors import by_surface
 from pasar.openai_api.routes import openai_routes
 from pasar.pages import Pages
+from pasar.request_ids import RequestIds
 from pasar.rest import errors
 from pasar.rest.routes import rest_routes
 from pasar.security_headers import SecurityHeaders
@@ -63,23 +66,34 @@ def cors(settings: Settings) -> list[Middleware]:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "Idempotency-Key",
-                           "Last-Event-ID"],
-            expose_headers=["Retry-After", "Idempotent-Replayed"],
+                           "Last-Event-ID", "X-Request-ID"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-ID"],
             max_age=600,
         )
     ]  # fmt: skip
 
 
+def traced(tracing: Tracing) -> list[Middleware]:
+    """The request spans (outermost, so every other middleware runs inside them)."""
+    if not tracing.enabled:
+        return []
+    return [Middleware(lambda app: tracing.wrap_asgi(app))]
+
+
 def create_app(
-    settings: Settings | None = None, pm: pluggy.PluginManager | None = None
+    settings: Settings | None = None,
+    pm: pluggy.PluginManager | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
-    """The ASGI app. Resources (database, plugins) live in the lifespan, not at import."""
+    """The ASGI app. Resources (database, plugins) live in the lifespan, not at import.
+    `tracing`: where spans go (default: `build_tracing(settings)`, off unless configured)."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         mcp.start_loading()  # in a thread, while the database and plugins start
         with contextlib.ExitStack() as stack:
+            stack.callback(spans.flush)  # last: the spans of shutting down too
             served = settings
             if settings.embedded_sandbox and not settings.sandbox_redis_url:
                 from pasar.embedded_sandbox import embedded_sandbox
@@ -87,7 +101,14 @@ def create_app(
                 sandbox = stack.enter_context(embedded_sandbox(settings.ensure_data_dir()))
                 served = settings.with_overrides(sandbox_redis_url=sandbox.redis_url)
             async with (
-                running_services(served, pm, watch_revocations=True, runs_agents=True) as services,
+                running_services(
+                    served,
+                    pm,
+                    watch_revocations=True,
+                    runs_agents=True,
+                    metrics=metrics,
+                    tracing=spans,
+                ) as services,
                 running_runs(services) as runs,
                 mcp.running(),
             ):
@@ -101,11 +122,13 @@ def create_app(
                 finally:
                     await loading
                     gc.unfreeze()
+                    metrics.process_stopped()
 
     pages = Pages()
     graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
     mcp = McpMount()
     metrics = Metrics()
+    spans: Tracing = tracing or build_tracing(settings)
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
         # GraphQL request is not matched against every REST pattern before its own.
@@ -115,13 +138,15 @@ def create_app(
             *rest_routes(version("pasar")),
             *openai_routes(),
             Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
-            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             *pages.routes(),
         ],
         middleware=[
+            *traced(spans),
+            Middleware(RequestIds),
             *cors(settings),
             Middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s),
-            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(MetricsMiddleware, metrics=metrics, tracing=spans),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={

@@ -14,11 +14,14 @@ if TYPE_CHECKING:
 
 
 def app() -> Starlette:
+    from pasar_core.observability.logs import configure_logging
     from pasar_core.settings import Settings
 
     from pasar.parent_death import die_with_parent
 
     die_with_parent()
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
     from pasar.app import create_app
 
-    return create_app(Settings.from_env())
+    return create_app(settings)

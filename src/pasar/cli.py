@@ -123,11 +123,13 @@ def serve(
 @friendly_errors
 def worker(burst: bool, queue_name: str, concurrency: int | None) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
+    from pasar_core.observability.logs import configure_logging
     from pasar_core.settings import Settings
 
     from pasar.worker import work
 
     settings = Settings.from_env()
+    configure_logging(settings.log_format)
     if queue_name == "sandbox":
         from pasar.sandbox_worker import work_sandbox
 

@@ -22,6 +22,9 @@ from pasar_core.embedded_pg import EmbeddedPostgres
 from pasar_core.executions.cache import build_result_cache
 from pasar_core.executions.runtime import Runs
 from pasar_core.objects import build_object_store
+from pasar_core.observability.metrics import Metrics
+from pasar_core.observability.pools import watch_engine
+from pasar_core.observability.tracing import Tracing
 from pasar_core.plugin_lifecycle import started_plugins
 from pasar_core.plugins import build_plugin_manager
 from pasar_core.rate_limits import InProcessCounter, RateLimiter, RedisCounter
@@ -46,7 +49,11 @@ async def with_custom_tools(stack: contextlib.AsyncExitStack, services: Services
     from pasar_core.sandboxed_plugins.registry import load_sandboxed_tools
 
     settings = services.settings
-    queue = SandboxQueue(settings.sandbox_redis_url) if settings.sandbox_redis_url else None
+    queue = (
+        SandboxQueue(settings.sandbox_redis_url, services.tracing)
+        if settings.sandbox_redis_url
+        else None
+    )
     if queue is not None:
         stack.push_async_callback(queue.close)
 
@@ -99,6 +106,8 @@ async def running_services(
     prepare_database: bool = True,
     watch_revocations: bool = False,
     runs_agents: bool = False,
+    metrics: Metrics | None = None,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Services]:
     """Plugins, registry, migrated database, token signer and the revoked-session listener
     (with `watch_revocations`: the server, which authenticates requests), torn down in reverse
@@ -123,6 +132,10 @@ async def running_services(
         engine = build_engine(
             url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
         )
+        metrics = metrics or Metrics()
+        tracing = tracing or Tracing()
+        watch_engine(engine, metrics)
+        tracing.instrument_engine(engine)
         sessionmaker = build_sessionmaker(engine)
         result_cache = build_result_cache(settings.redis_url, sessionmaker)
         rate_limiter = build_rate_limiter(settings)
@@ -144,6 +157,8 @@ async def running_services(
                 rate_limiter=rate_limiter,
                 reads=reads,
                 mcp=mcp,
+                metrics=metrics,
+                tracing=tracing,
             )
             if prepare_database:
                 await sync_tools(services)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 from pasar_core.errors import StartupError
+from pasar_core.observability import MULTIPROCESS_ENV
 from pasar_core.settings import Settings
 
 from pasar.connection_budget import check_connection_budget, embedded_max_connections
@@ -78,6 +80,18 @@ def worker_environment(settings: Settings, database_url: str | None) -> dict[str
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
+
+
+def metrics_environment(settings: Settings, workers: int) -> dict[str, str]:
+    """prometheus-client's multiprocess mode when several workers serve: each writes its
+    series to files in one directory (emptied here, at every start) and `/metrics`, whichever
+    worker answers, sums them. An operator's `PROMETHEUS_MULTIPROC_DIR` is used as it is."""
+    if workers < 2 or os.environ.get(MULTIPROCESS_ENV):
+        return {}
+    directory = settings.data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True)
+    return {MULTIPROCESS_ENV: str(directory)}
 
 
 def run_server(settings: Settings, options: ServeOptions) -> None:
@@ -147,4 +161,5 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         assert url is not None  # one or the other
         check_connection_budget(settings, options.workers, url)
         os.environ.update(worker_environment(settings, database_url))
+        os.environ.update(metrics_environment(settings, options.workers))
         run_server(settings, options)

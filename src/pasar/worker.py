@@ -16,6 +16,7 @@ from pasar_core.executions.rq_jobs import CURRENT_RUNS
 from pasar_core.executions.rq_queue import RQ_QUEUE
 from pasar_core.executions.rq_worker import ConcurrentWorker
 from pasar_core.executions.runtime import Runs
+from pasar_core.observability.tracing import build_tracing
 from pasar_core.settings import Settings
 
 from pasar.lifecycle import database_url, running_runs, running_services
@@ -30,12 +31,18 @@ def runtime(settings: Settings) -> object:
     async def running(_: ConcurrentWorker) -> AsyncIterator[Runs]:
         async with database_url(settings) as url:
             with_url = settings.with_overrides(database_url=url)
+            tracing = build_tracing(settings)
             async with (
-                running_services(with_url, prepare_database=False, runs_agents=True) as services,
+                running_services(
+                    with_url, prepare_database=False, runs_agents=True, tracing=tracing
+                ) as services,
                 running_runs(services, serve=False) as runs,
             ):
                 CURRENT_RUNS.set(runs)  # the jobs' tasks are created in this context
-                yield runs
+                try:
+                    yield runs
+                finally:
+                    tracing.flush()
 
     return running
 

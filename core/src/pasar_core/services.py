@@ -18,6 +18,8 @@ from pasar_core.crypto import Keyring
 from pasar_core.memory.embedder import Embedders
 from pasar_core.models.cache import BuiltCache, ModelCache
 from pasar_core.objects import ObjectStore
+from pasar_core.observability.metrics import Metrics
+from pasar_core.observability.tracing import Tracing
 from pasar_core.rate_limits import RateLimiter, unlimited
 from pasar_core.registry import Registry
 from pasar_core.settings import Settings
@@ -65,6 +67,10 @@ class Services:
     """Owners' registries (custom tools, sandboxed plugins); None: installed tools only."""
     mcp: McpClients | None = None
     """The sessions with the operator's MCP servers (`PASAR_MCP_SERVERS`); None: none configured."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """This process's Prometheus instruments (`pasar_core.observability.metrics`)."""
+    tracing: Tracing = field(default_factory=Tracing)
+    """Spans for runs, model, tool and sandbox calls; off unless configured."""
     extras: dict[str, Any] = field(default_factory=dict)
     """What plugins' `startup` hooks share with their tools (shared clients), keyed
     `<plugin>.<name>`; every tool context gets them as `ToolContext.extras`."""

@@ -47,6 +47,13 @@ def _server(env: Mapping[str, str]) -> str:
     return server
 
 
+def _log_format(env: Mapping[str, str]) -> str:
+    chosen = env.get("PASAR_LOG_FORMAT", "").strip().lower() or "auto"
+    if chosen not in ("auto", "json", "text"):
+        raise StartupError(f"PASAR_LOG_FORMAT must be auto, json or text, got {chosen!r}")
+    return chosen
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -247,6 +254,13 @@ class Settings:
     mcp_servers: tuple[McpServerConfig, ...] = ()
     """`PASAR_MCP_SERVERS`: the operator's MCP servers, whose tools are served as families
     `mcp_<name>` (see pasar_core.mcp.config)."""
+    log_format: str = "auto"
+    """`PASAR_LOG_FORMAT`: `json` (one object a line), `text`, or `auto` (text on a terminal)."""
+    otlp_endpoint: str | None = None
+    """`PASAR_OTLP_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`: export traces over OTLP/HTTP
+    there (needs the `tracing` extra); unset: no tracing."""
+    service_name: str = "pasar"
+    """`OTEL_SERVICE_NAME`: the traces' service name."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -317,6 +331,11 @@ class Settings:
             sandbox=SandboxSettings.from_env(env),
             sandbox_redis_url=env.get("PASAR_SANDBOX_REDIS_URL") or env.get("REDIS_URL") or None,
             mcp_servers=parse_mcp_servers(env.get("PASAR_MCP_SERVERS")),
+            log_format=_log_format(env),
+            otlp_endpoint=(
+                env.get("PASAR_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
+            ),
+            service_name=env.get("OTEL_SERVICE_NAME") or "pasar",
             env=dict(env),
         )
 

@@ -23,6 +23,7 @@ from pasar_graphql.cost import CostCache, CostLimit
 from pasar_graphql.documents import CachedDocuments, DocumentCache, Limits
 from pasar_graphql.errors import PasarErrors, log_errors
 from pasar_graphql.executions.resolvers import ExecutionMutations, ExecutionQueries, Subscription
+from pasar_graphql.observed import ObservedOperations
 from pasar_graphql.organisations.resolvers import OrganisationMutations, OrganisationQueries
 from pasar_graphql.plain_fields import use_plain_resolvers
 from pasar_graphql.privacy.resolvers import PrivacyMutations, PrivacyQueries
@@ -80,6 +81,7 @@ def default_extensions(
     cache = documents if documents is not None else DocumentCache(LIMITS, dev_mode=dev_mode)
     costs = CostCache()
     extensions: tuple[Callable[[], SchemaExtension], ...] = (
+        ObservedOperations,
         lambda: CachedDocuments(cache),
         PasarErrors,
         lambda: CostLimit(costs),

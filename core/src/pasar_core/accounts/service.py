@@ -30,6 +30,7 @@ from pasar_core.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    PasarError,
     RoleEscalation,
     Unauthenticated,
     ValidationFailed,
@@ -104,6 +105,20 @@ class RefreshRequest(BaseModel):
 async def log_in(services: Services, credentials: Credentials, source: str) -> TokenPair:
     """Email and password -> a new session. The attempt is counted before the password is
     checked (see pasar_core.accounts.throttle); `source` is the client's address key."""
+    logins = services.metrics.logins
+    try:
+        pair = await _log_in(services, credentials, source)
+    except Unauthenticated:
+        logins.labels(outcome="failure").inc()
+        raise
+    except PasarError as error:  # throttled (429), or the database is busy (503)
+        logins.labels(outcome="throttled" if error.status == 429 else "error").inc()
+        raise
+    logins.labels(outcome="success").inc()
+    return pair
+
+
+async def _log_in(services: Services, credentials: Credentials, source: str) -> TokenPair:
     attempt = await services.login_throttle.reserve(credentials.email, source)
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
@@ -167,6 +182,20 @@ async def switch_organisation(
 
 async def refresh_session(services: Services, token: str) -> TokenPair:
     """A new access token and the next refresh token, spending `token`."""
+    refreshes = services.metrics.token_refreshes
+    try:
+        pair = await _refresh_session(services, token)
+    except refresh_tokens.RefreshTokenReused:
+        refreshes.labels(provider="pasar", outcome="reused").inc()
+        raise
+    except PasarError:
+        refreshes.labels(provider="pasar", outcome="failure").inc()
+        raise
+    refreshes.labels(provider="pasar", outcome="success").inc()
+    return pair
+
+
+async def _refresh_session(services: Services, token: str) -> TokenPair:
     try:
         async with services.sessionmaker.begin() as session:
             user, refresh, organisation_id = await refresh_tokens.rotate(

@@ -25,6 +25,7 @@ from pasar_core.agents.config import AgentConfig
 from pasar_core.agents.model_config import resolve_provider, split_model_ref, strategy_for
 from pasar_core.errors import PasarError, ProviderUnavailable, ValidationFailed
 from pasar_core.models.cache import ModelCache
+from pasar_core.observability.tracing import Tracing
 from pasar_core.registry import Registry
 from pasar_core.specs import StrategyParts, ToolContext
 
@@ -100,6 +101,8 @@ class RunHooks:
     """The run's steps so far, earlier attempts' included (what a resumed strategy reads)."""
     attempts: list[ModelAttempt] = field(default_factory=list)
     """Model tries of the model call in progress (the recording middleware fills it)."""
+    tracing: Tracing = field(default_factory=Tracing)
+    """Where the run's model and tool spans go (off unless tracing is configured)."""
 
 
 # The current run's hooks. Compiled graphs are shared between runs, so a tool finds its run
@@ -111,6 +114,16 @@ async def run_tool_call(
     registry: Registry, tool_id: str, args: dict[str, Any], hooks: RunHooks
 ) -> str:
     """One tool call as the model sees it: the result as JSON, or a JSON error it can read."""
+    with hooks.tracing.span("pasar.tool", {"pasar.tool.id": tool_id}) as span:
+        text, error = await _tool_call(registry, tool_id, args, hooks)
+        if error is not None and span is not None:
+            span.set_attribute("pasar.tool.error", error.code)
+    return text
+
+
+async def _tool_call(
+    registry: Registry, tool_id: str, args: dict[str, Any], hooks: RunHooks
+) -> tuple[str, PasarError | None]:
     await hooks.tool_started(tool_id, args)
     started = time.perf_counter()
     try:
@@ -119,10 +132,10 @@ async def run_tool_call(
         elapsed = int((time.perf_counter() - started) * 1000)
         await hooks.tool_finished(tool_id, None, f"{error.code}: {error.message}", elapsed)
         # The model reads the failure and may recover; the run goes on.
-        return json.dumps({"error": {"code": error.code, "message": error.message}})
+        return json.dumps({"error": {"code": error.code, "message": error.message}}), error
     elapsed = int((time.perf_counter() - started) * 1000)
     await hooks.tool_finished(tool_id, invoked.result, None, elapsed)
-    return invoked.text
+    return invoked.text, None
 
 
 def _langchain_tool(registry: Registry, tool_id: str) -> StructuredTool:

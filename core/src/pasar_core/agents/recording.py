@@ -17,7 +17,7 @@ from langchain.agents.middleware.types import ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage
 from langgraph.errors import GraphBubbleUp
 
-from pasar_core.agents.builder import RUN_HOOKS, ModelAttempt, ModelOutcome
+from pasar_core.agents.builder import RUN_HOOKS, ModelAttempt, ModelOutcome, RunHooks
 
 ERROR_TEXT_LIMIT = 2000
 Handler = Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
@@ -74,6 +74,14 @@ class ModelAttempts(AgentMiddleware[Any, Any, Any]):
     async def awrap_model_call(self, request: ModelRequest[Any], handler: Handler) -> Any:
         hooks = RUN_HOOKS.get(None)
         ref = self._refs.get(id(request.model), type(request.model).__name__)
+        if hooks is None:
+            return await self._call(request, handler, hooks, ref)
+        with hooks.tracing.span("pasar.model", {"pasar.model": ref}):
+            return await self._call(request, handler, hooks, ref)
+
+    @staticmethod
+    async def _call(request: ModelRequest[Any], handler: Handler, hooks: RunHooks | None,
+                    ref: str) -> Any:  # fmt: skip
         try:
             response = await handler(request)
         except GraphBubbleUp:

@@ -44,6 +44,10 @@ class RQSubmitter:
         self.queue = Queue(RQ_QUEUE, connection=self._redis, serializer=JSONSerializer)
         self._retries = retries
 
+    def depth(self) -> int:
+        """Jobs waiting for a worker (blocking: call it in a thread)."""
+        return int(self.queue.count)
+
     def _enqueue(self, execution_id: uuid.UUID) -> None:
         from rq import Retry
 

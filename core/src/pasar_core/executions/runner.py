@@ -56,6 +56,7 @@ from pasar_core.executions.status import ExecutionStatus
 from pasar_core.executions.store import LeaseLost, RunLog, RunRecord, end_event, end_values
 from pasar_core.memory.recall import recall, recall_prompt, remember_exchange
 from pasar_core.models.cache import BuiltCache
+from pasar_core.observability.context import EXECUTION_ID, bound
 from pasar_core.services import Services
 from pasar_core.specs import Effect
 from pasar_core.storage.availability import is_unavailable
@@ -85,8 +86,18 @@ async def run_execution(
     """Run to a final status and return it: `queued` when handed back, a paused status when it
     waits, None when it was not this runner's to run (ended, paused, held by a live runner, or
     lost while running)."""
-    with patient_checkouts(host.services.settings.run_db_wait_s):
-        return await _run_execution(host, execution_id, lease or uuid.uuid4())
+    services = host.services
+    with (
+        patient_checkouts(services.settings.run_db_wait_s),
+        bound(EXECUTION_ID, str(execution_id)),
+        services.tracing.span("pasar.run", {"pasar.execution.id": str(execution_id)}) as span,
+    ):
+        status = await _run_execution(host, execution_id, lease or uuid.uuid4())
+        if status is not None:
+            services.metrics.runs_finished.labels(status=status).inc()
+            if span is not None:
+                span.set_attribute("pasar.execution.status", status)
+        return status
 
 
 async def _run_execution(host: RunnerHost, execution_id: uuid.UUID, lease: uuid.UUID) -> str | None:
@@ -158,6 +169,7 @@ class _Run:
             tool_refused=self.tool_refused,
             step_recorded=self.step_recorded,
             recorded_steps=lambda: self.log.steps,
+            tracing=self.host.services.tracing,
         )
 
     async def step_recorded(self, type_: str, data: dict[str, Any]) -> None:
@@ -178,6 +190,7 @@ class _Run:
                                 "tool_call_id": CURRENT_TOOL_CALL.get()}  # fmt: skip
         data |= {"error": error} if error else {"result": result}
         self.log.step("tool_result", data)
+        self.host.services.metrics.tool_call(tool_id, ok=error is None, seconds=ms / 1000)
 
     async def tool_refused(self, name: str, args: dict[str, Any], call_id: str | None) -> str:
         error = f"{REFUSED}: the agent does not declare a tool named {name[:200]!r}"
@@ -186,6 +199,7 @@ class _Run:
         result = {"tool": None, "name": name, "tool_call_id": call_id, "error": error,
                   "refused": True}  # fmt: skip
         self.log.step("tool_result", result)
+        self.host.services.metrics.tool_calls.labels(tool="undeclared", outcome="refused").inc()
         return tool_message_content(result)
 
     async def model_finished(self, outcome: ModelOutcome) -> None:

@@ -218,6 +218,22 @@ async def refresh_grant(
     services: Services, user_id: uuid.UUID, provider: str, *, force: bool = False
 ) -> FreshToken:
     """Refresh under the grant's row lock (see the module docstring)."""
+    refreshes = services.metrics.token_refreshes
+    try:
+        fresh = await _refresh_grant(services, user_id, provider, force=force)
+    except ReauthorizationRequired:
+        refreshes.labels(provider=provider, outcome="reauthorization_required").inc()
+        raise
+    except OAuthProviderError:
+        refreshes.labels(provider=provider, outcome="provider_error").inc()
+        raise
+    refreshes.labels(provider=provider, outcome="success").inc()
+    return fresh
+
+
+async def _refresh_grant(
+    services: Services, user_id: uuid.UUID, provider: str, *, force: bool
+) -> FreshToken:
     async with services.sessionmaker.begin() as session:
         row = await lock_grant(session, user_id, provider)
         if row is None:

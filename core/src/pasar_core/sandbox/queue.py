@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pasar_core.errors import SandboxBusy, SandboxUnavailable
+from pasar_core.observability.tracing import Tracing
 from pasar_core.sandbox.requests import reply_error
 
 QUEUE_NAME = "sandbox"
@@ -43,7 +44,7 @@ NO_QUEUE = (
 class SandboxQueue:
     """One per process; safe to share between concurrent calls."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, tracing: Tracing | None = None) -> None:
         from redis import Redis
         from redis.asyncio import Redis as AsyncRedis
         from rq import Queue
@@ -59,10 +60,15 @@ class SandboxQueue:
         )
         self._queue = Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
         self._workers_seen_at = float("-inf")
+        self.tracing = tracing or Tracing()
 
     async def close(self) -> None:
         await self._async.aclose()
         self._redis.close()
+
+    def depth(self) -> int:
+        """Calls waiting for a sandbox worker (blocking: call it in a thread)."""
+        return int(self._queue.count)
 
     def worker_count(self) -> int:
         from rq import Worker
@@ -94,10 +100,16 @@ class SandboxQueue:
     async def call(self, request: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
         """The worker's reply (`ok: true`), or the typed error it carries. Waits at most
         `timeout_s + QUEUE_SLACK_S`; `SandboxUnavailable` when no worker serves the queue."""
-        import redis.exceptions
-
         wait_s = timeout_s + QUEUE_SLACK_S
         job_id = uuid.uuid4().hex
+        op = request.get("op")
+        attributes = {"pasar.sandbox.op": op} if isinstance(op, str) else {}
+        with self.tracing.span("pasar.sandbox.call", attributes):
+            return await self._call(request, job_id, wait_s)
+
+    async def _call(self, request: dict[str, Any], job_id: str, wait_s: float) -> dict[str, Any]:
+        import redis.exceptions
+
         try:
             await asyncio.to_thread(self._enqueue_checked, job_id, request, wait_s)
             popped = await asyncio.wait_for(

@@ -6,7 +6,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import exc
 from sqlalchemy.engine import make_url
@@ -68,14 +68,21 @@ class RefusingPool(AsyncAdaptedQueuePool):
     whose new connection the database refused, is the typed `Unavailable` (503 with
     Retry-After at the edges) instead of a 500."""
 
+    on_wait: Callable[[], None] = staticmethod(lambda: None)
+    """Called when a checkout finds every connection in use (metrics set it per pool)."""
+    on_timeout: Callable[[], None] = staticmethod(lambda: None)
+
     def _do_get(self) -> ConnectionPoolEntry:
         give_up = time.monotonic() + _PATIENCE.get()
         waited = False
+        if self.checkedout() >= self.size() + max(self._max_overflow, 0):
+            self.on_wait()
         while True:
             try:
                 return super()._do_get()
             except exc.TimeoutError:
                 if time.monotonic() + self._timeout > give_up:
+                    self.on_timeout()
                     raise busy() from None
                 if not waited:
                     log.info("every database connection is in use; waiting for one")

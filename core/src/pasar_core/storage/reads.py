@@ -80,6 +80,12 @@ class Reads:
     async def close(self) -> None:
         await self._pool.close()
 
+    def pool_use(self) -> dict[str, int]:
+        """Connections checked out and the pool's size (asyncpg pools have no overflow)."""
+        size = self._pool.get_size()
+        return {"checked_out": size - self._pool.get_idle_size(), "size": self._pool.get_max_size(),
+                "overflow": 0}  # fmt: skip
+
     def observe(self, logger: QueryLogger) -> None:
         """Call `logger` with every statement these reads send (tests count them)."""
         self._observers.append(logger)
