@@ -15,6 +15,7 @@ from pasar_graphql.accounts.queries import AccountQueries
 from pasar_graphql.agents.history import HistoryMutations, HistoryQueries
 from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
+from pasar_graphql.agents.schedules import ScheduleMutations, ScheduleQueries
 from pasar_graphql.audit.queries import AuditQueries
 from pasar_graphql.connections.mutations import ConnectionMutations
 from pasar_graphql.connections.queries import ConnectionQueries
@@ -43,6 +44,7 @@ class Query(
     ToolQueries,
     AgentQueries,
     HistoryQueries,
+    ScheduleQueries,
     AccountQueries,
     ExecutionQueries,
     ConnectionQueries,
@@ -58,6 +60,7 @@ class Mutation(
     AccountMutations,
     AgentMutations,
     HistoryMutations,
+    ScheduleMutations,
     ToolMutations,
     ExecutionMutations,
     ConnectionMutations,
