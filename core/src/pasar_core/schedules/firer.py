@@ -95,6 +95,10 @@ class ScheduleFirer:
         self._now = now
         self._batch = batch
 
+    def with_clock(self, now: Callable[[], datetime]) -> ScheduleFirer:
+        """Another firer of the same process and executor, reading time from `now`."""
+        return ScheduleFirer(self._runs, self._executor, now=now, batch=self._batch)
+
     async def fire_due(self) -> list[Outcome]:
         """One pass: every schedule due now (at most `batch`), each in its own transaction;
         the runs made are handed to the executor once their transaction committed."""

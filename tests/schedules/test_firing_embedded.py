@@ -1,0 +1,257 @@
+"""Schedules fire in the embedded default (no Redis: the server fires into its inline executor):
+each tick once, with two firers racing on one database, on a clock the test holds; missed ticks
+fire once, for the latest; the runs are ordinary executions marked with their schedule; an
+owner who lost access gets no run, and the schedule says why. The last test runs two whole
+servers on one database, firing on their own clocks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pasar_core.schedules.firer import NOT_A_MEMBER, ScheduleFirer
+from pasar_core.settings import Settings
+from pasar_core.testing import TEST_PASSWORD
+from starlette.testclient import TestClient
+
+from pasar.app import create_app
+from tests.schedules.support import fired_runs, make_agent, make_schedule, schedule_row, services_of
+from tests.support.teams import in_new_team, join
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def quiet_client(pasar_settings: Settings) -> Iterator[TestClient]:
+    """A server whose own firer looks once an hour: the test's firers, on the test's clock,
+    do the firing."""
+    settings = pasar_settings.with_overrides(schedule_poll_s=3600)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+def sign_up(client: TestClient, email: str | None = None) -> Headers:
+    credentials = {"email": email or f"s-{uuid.uuid4().hex[:10]}@example.com",
+                   "password": TEST_PASSWORD}  # fmt: skip
+    assert client.post("/auth/signup", json=credentials).status_code == 201
+    token = client.post("/auth/token", json=credentials).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def racing_firers(client: TestClient, clock: Clock) -> Callable[[], list[int]]:
+    """race() -> how many ticks each of two firers fired in one concurrent pass."""
+    base: ScheduleFirer | None = client.app_state["runs"].schedules
+    assert base is not None  # no Redis: the server fires
+    firers = [base.with_clock(clock) for _ in range(2)]
+
+    async def race() -> list[int]:
+        passes = await asyncio.gather(*(firer.fire_due() for firer in firers))
+        return [sum(outcome.queued is not None for outcome in done) for done in passes]
+
+    def run() -> list[int]:
+        assert client.portal is not None
+        return client.portal.call(race)
+
+    return run
+
+
+def finished(client: TestClient, headers: Headers, execution_id: str) -> dict[str, Any]:
+    for _ in range(300):
+        run = client.get(f"/executions/{execution_id}", headers=headers).json()
+        if run["status"] not in ("queued", "running"):
+            return dict(run)
+        time.sleep(0.1)
+    raise AssertionError(f"execution {execution_id} did not finish: {run}")
+
+
+def scheduled_executions(client: TestClient, headers: Headers, agent_id: str) -> list[Any]:
+    listed = client.get(f"/agents/{agent_id}/executions?first=100", headers=headers).json()
+    return [run for run in listed["executions"] if run["schedule_id"]]
+
+
+def test_a_tick_fires_once_with_two_firers_racing_and_missed_ticks_fire_once(
+    quiet_client: TestClient,
+) -> None:
+    client = quiet_client
+    headers = sign_up(client)
+    agent_id = make_agent(client, headers)
+    schedule = make_schedule(client, headers, agent_id, "*/5 * * * *", timezone="Europe/Paris")
+    tick = datetime.fromisoformat(schedule["next_run_at"])
+    assert tick > datetime.now(UTC) and tick.minute % 5 == 0 and tick.second == 0
+    clock = Clock(tick - timedelta(microseconds=1))
+    race = racing_firers(client, clock)
+    services = services_of(client)
+    assert client.portal is not None
+
+    assert race() == [0, 0]  # not yet due
+    clock.at = tick
+    passes = [race() for _ in range(4)]
+    assert sum(map(sum, passes)) == 1, passes  # one run, whichever firer won
+    runs = client.portal.call(fired_runs, services, schedule["id"])
+    assert [tick_ for tick_, _, _ in runs] == [tick]
+
+    # The run is an ordinary execution of the owner, marked with its schedule (REST, GraphQL).
+    [listed] = scheduled_executions(client, headers, agent_id)
+    assert listed["schedule_id"] == schedule["id"]
+    run = finished(client, headers, listed["execution_id"])
+    assert run["status"] == "succeeded", run
+    assert run["input"] == "send the digest" and run["output"]["message"] == "the digest"
+    assert run["executor"] == "inline" and not run["cached"]
+    document = "query($id: ID!) { execution(id: $id) { scheduleId status } }"
+    answer = client.post("/graphql", json={"query": document, "variables": {"id": run["execution_id"]}},
+                         headers=headers).json()  # fmt: skip
+    assert answer["data"]["execution"] == {"scheduleId": schedule["id"], "status": "succeeded"}
+
+    # Nothing fired for an hour and two minutes: twelve ticks missed, the latest fires once.
+    clock.at = tick + timedelta(hours=1, minutes=2)
+    assert sum(race()) == 1
+    assert sum(race()) == 0
+    runs = client.portal.call(fired_runs, services, schedule["id"])
+    assert [tick_ for tick_, _, _ in runs] == [tick, tick + timedelta(hours=1)]
+    row = client.portal.call(schedule_row, services, schedule["id"])
+    assert row.next_run_at == tick + timedelta(hours=1, minutes=5)
+    assert row.last_fired_at == tick + timedelta(hours=1)
+    listed_schedule = client.get(f"/agents/{agent_id}/schedules", headers=headers).json()
+    assert listed_schedule["schedules"][0]["last_fired_at"] is not None
+
+    # The audit log names the schedule that started the run, acting as its owner (the admin
+    # of their personal organisation, so they read its log).
+    document = (
+        '{ auditLog(action: "execution.started", first: 10) { entries { actorVia details } } }'
+    )
+    answer = client.post("/graphql", json={"query": document}, headers=headers).json()
+    entries = answer["data"]["auditLog"]["entries"]
+    assert [(e["actorVia"], e["details"].get("schedule_id")) for e in entries] == [
+        ("schedule", schedule["id"])
+    ] * 2
+
+
+def test_many_schedules_due_at_one_tick_each_fire_once(quiet_client: TestClient) -> None:
+    client = quiet_client
+    headers = sign_up(client)
+    agents = [make_agent(client, headers) for _ in range(3)]
+    schedules = [make_schedule(client, headers, agent, "0 * * * *", timezone=zone)
+                 for agent in agents for zone in ("UTC", "Asia/Kolkata", "America/New_York",
+                                                  "Australia/Adelaide")]  # fmt: skip
+    ticks = {datetime.fromisoformat(s["next_run_at"]) for s in schedules}
+    clock = Clock(max(ticks))  # every one of them due (Kolkata and Adelaide are half-hour zones)
+    race = racing_firers(client, clock)
+    assert client.portal is not None
+
+    totals = [race() for _ in range(3)]
+    assert sum(map(sum, totals)) == len(schedules), totals
+    services = services_of(client)
+    for schedule in schedules:
+        runs = client.portal.call(fired_runs, services, schedule["id"])
+        assert len(runs) == 1, (schedule, runs)
+    for agent in agents:
+        for run in scheduled_executions(client, headers, agent):
+            assert finished(client, headers, run["execution_id"])["status"] == "succeeded"
+
+
+def test_paused_schedules_do_not_fire_and_resume_from_the_next_tick(
+    quiet_client: TestClient,
+) -> None:
+    client = quiet_client
+    headers = sign_up(client)
+    agent_id = make_agent(client, headers)
+    schedule = make_schedule(client, headers, agent_id, "0 9 * * *", timezone="Europe/Paris")
+    base = f"/agents/{agent_id}/schedules/{schedule['id']}"
+    paused = client.post(f"{base}/pause", headers=headers)
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    assert paused.json()["next_run_at"] is None
+    clock = Clock(datetime.fromisoformat(schedule["next_run_at"]) + timedelta(days=3))
+    race = racing_firers(client, clock)
+    assert race() == [0, 0]
+    resumed = client.post(f"{base}/resume", headers=headers).json()
+    assert resumed["paused"] is False
+    assert datetime.fromisoformat(resumed["next_run_at"]) == datetime.fromisoformat(
+        schedule["next_run_at"]
+    )  # the next 09:00 in Paris after now
+    assert sum(race()) == 1  # three days late: once, for the latest tick
+
+
+def test_an_owner_removed_from_the_team_gets_no_run_and_the_schedule_says_why(
+    quiet_client: TestClient,
+) -> None:
+    client = quiet_client
+    admin = sign_up(client)
+    in_team, _ = in_new_team(client, admin)
+    email = f"m-{uuid.uuid4().hex[:8]}@example.com"
+    member = sign_up(client, email)
+    entry = join(client, in_team, member, email, "member")
+    switched = client.post("/auth/switch", json={"organisation_id": _team_of(client, member)},
+                           headers=member)  # fmt: skip
+    member_in_team = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+    agent_id = make_agent(client, in_team)
+    shared = client.put(f"/agents/{agent_id}/sharing", json={"role": "member"}, headers=in_team)
+    assert shared.status_code == 200, shared.text
+    schedule = make_schedule(client, member_in_team, agent_id, "0 * * * *")
+    doomed = make_schedule(client, in_team, make_agent(client, in_team), "0 * * * *")
+    assert client.delete(f"/members/{entry['user_id']}", headers=in_team).status_code == 204
+    assert client.delete(f"/agents/{doomed['agent_id']}", headers=in_team).status_code == 204
+
+    clock = Clock(datetime.fromisoformat(schedule["next_run_at"]))
+    assert racing_firers(client, clock)() == [0, 0]
+    services = services_of(client)
+    assert client.portal is not None
+    assert client.portal.call(fired_runs, services, schedule["id"]) == []
+    row = client.portal.call(schedule_row, services, schedule["id"])
+    assert row.paused_at is not None and row.next_run_at is None
+    assert row.paused_reason == NOT_A_MEMBER
+    # a deleted agent's schedules went with it
+    with pytest.raises(AssertionError):
+        client.portal.call(schedule_row, services, doomed["id"])
+
+
+def _team_of(client: TestClient, headers: Headers) -> str:
+    listed = client.get("/organisations", headers=headers).json()["organisations"]
+    [team] = [org for org in listed if org["name"] == "team"]
+    return str(team["id"])
+
+
+def test_two_servers_on_one_database_fire_each_tick_once(pasar_settings: Settings) -> None:
+    """Two whole servers (their own loops, pools and firers, on real clocks) and a schedule
+    every second: every tick that fired has exactly one run."""
+    settings = pasar_settings.with_overrides(schedule_min_interval_s=1, schedule_poll_s=0.2)
+    with (
+        TestClient(create_app(settings), raise_server_exceptions=False) as first,
+        TestClient(create_app(settings), raise_server_exceptions=False) as second,
+    ):
+        headers = sign_up(first)
+        agent_id = make_agent(first, headers)
+        schedule = make_schedule(first, headers, agent_id, "* * * * * *")
+        services = services_of(first)
+        assert first.portal is not None
+        runs: list[Any] = []
+        for _ in range(600):
+            runs = first.portal.call(fired_runs, services, schedule["id"])
+            if len(runs) >= 4:
+                break
+            time.sleep(0.1)
+        paused = second.post(f"/agents/{agent_id}/schedules/{schedule['id']}/pause",
+                             headers=headers)  # fmt: skip
+        assert paused.status_code == 200, paused.text
+        runs = first.portal.call(fired_runs, services, schedule["id"])
+        ticks = [tick for tick, _, _ in runs]
+        assert len(ticks) >= 4, runs
+        assert len(set(ticks)) == len(ticks)  # one run per tick
+        assert all(tick.microsecond == 0 for tick in ticks)
+        assert ticks == sorted(ticks)
+        listed = scheduled_executions(second, headers, agent_id)
+        assert len(listed) == len(ticks)
+        for run in listed:
+            assert finished(second, headers, run["execution_id"])["status"] == "succeeded"
