@@ -18,7 +18,7 @@ ANSWER = {"model": "scripted", "model_options": {"script": [{"content": "the dig
 def make_agent(
     client: TestClient, headers: dict[str, str], config: dict[str, Any] | None = None
 ) -> str:
-    body = {"name": "digest", "tools": [], "config": config or ANSWER}
+    body: dict[str, Any] = {"name": "digest", "tools": [], "config": config or ANSWER}
     created = client.post("/agents", json=body, headers=headers)
     assert created.status_code == 201, created.text
     return str(created.json()["agent_id"])
@@ -38,7 +38,9 @@ def services_of(client: TestClient) -> Services:
     return services
 
 
-async def fired_runs(services: Services, schedule_id: str) -> list[tuple[datetime, str, str]]:
+async def fired_runs(
+    services: Services, schedule_id: str
+) -> list[tuple[datetime | None, str, str]]:
     """(tick, status, executor) of every run the schedule fired, by tick."""
     async with services.sessionmaker() as session:
         rows = await session.execute(

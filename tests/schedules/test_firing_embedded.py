@@ -90,7 +90,9 @@ def test_a_tick_fires_once_with_two_firers_racing_and_missed_ticks_fire_once(
     agent_id = make_agent(client, headers)
     schedule = make_schedule(client, headers, agent_id, "*/5 * * * *", timezone="Europe/Paris")
     tick = datetime.fromisoformat(schedule["next_run_at"])
-    assert tick > datetime.now(UTC) and tick.minute % 5 == 0 and tick.second == 0
+    assert tick > datetime.now(UTC)
+    assert tick.minute % 5 == 0
+    assert tick.second == 0
     clock = Clock(tick - timedelta(microseconds=1))
     race = racing_firers(client, clock)
     services = services_of(client)
@@ -108,8 +110,10 @@ def test_a_tick_fires_once_with_two_firers_racing_and_missed_ticks_fire_once(
     assert listed["schedule_id"] == schedule["id"]
     run = finished(client, headers, listed["execution_id"])
     assert run["status"] == "succeeded", run
-    assert run["input"] == "send the digest" and run["output"]["message"] == "the digest"
-    assert run["executor"] == "inline" and not run["cached"]
+    assert run["input"] == "send the digest"
+    assert run["output"]["message"] == "the digest"
+    assert run["executor"] == "inline"
+    assert not run["cached"]
     document = "query($id: ID!) { execution(id: $id) { scheduleId status } }"
     answer = client.post("/graphql", json={"query": document, "variables": {"id": run["execution_id"]}},
                          headers=headers).json()  # fmt: skip
@@ -171,7 +175,8 @@ def test_paused_schedules_do_not_fire_and_resume_from_the_next_tick(
     schedule = make_schedule(client, headers, agent_id, "0 9 * * *", timezone="Europe/Paris")
     base = f"/agents/{agent_id}/schedules/{schedule['id']}"
     paused = client.post(f"{base}/pause", headers=headers)
-    assert paused.status_code == 200 and paused.json()["paused"] is True
+    assert paused.status_code == 200
+    assert paused.json()["paused"] is True
     assert paused.json()["next_run_at"] is None
     clock = Clock(datetime.fromisoformat(schedule["next_run_at"]) + timedelta(days=3))
     race = racing_firers(client, clock)
@@ -210,7 +215,8 @@ def test_an_owner_removed_from_the_team_gets_no_run_and_the_schedule_says_why(
     assert client.portal is not None
     assert client.portal.call(fired_runs, services, schedule["id"]) == []
     row = client.portal.call(schedule_row, services, schedule["id"])
-    assert row.paused_at is not None and row.next_run_at is None
+    assert row.paused_at is not None
+    assert row.next_run_at is None
     assert row.paused_reason == NOT_A_MEMBER
     # a deleted agent's schedules went with it
     with pytest.raises(AssertionError):
