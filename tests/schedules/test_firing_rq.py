@@ -132,7 +132,8 @@ def test_two_worker_firers_racing_on_one_tick_queue_one_run_that_a_worker_runs(
 
 async def _race(first: Services, second: Services, tick: datetime) -> list[int]:
     async with running_runs(first, serve=False) as one, running_runs(second, serve=False) as two:
-        assert one.schedules is not None and two.schedules is not None  # workers fire
+        assert one.schedules is not None
+        assert two.schedules is not None
         firers = [runs.schedules.with_clock(lambda: tick) for runs in (one, two) if runs.schedules]
         counts = [0, 0]
         for _ in range(3):
