@@ -130,9 +130,9 @@ def test_another_users_or_agents_schedule_is_not_found_and_nothing_changes(
     assert hidden.status_code == 404
     for mutation, selection in (("pauseSchedule", "{ id }"), ("resumeSchedule", "{ id }"),
                                 ("deleteSchedule", "")):  # fmt: skip
-        answer = gql(client, stranger, f"mutation($a: ID!, $s: ID!) {{ {mutation}(agentId: $a, "
-                     f"scheduleId: $s) {selection} }}", a=strangers_agent, s=schedule["id"])  # fmt: skip
-        assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", answer
+        refused = gql(client, stranger, f"mutation($a: ID!, $s: ID!) {{ {mutation}(agentId: $a, "
+                      f"scheduleId: $s) {selection} }}", a=strangers_agent, s=schedule["id"])  # fmt: skip
+        assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND", refused
     assert listed(client, owner, agent_id) == [schedule]  # untouched
     assert listed(client, stranger, strangers_agent) == [theirs]
 
