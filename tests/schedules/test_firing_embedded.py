@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pasar_core.schedules.firer import NOT_A_MEMBER, ScheduleFirer
 from pasar_core.settings import Settings
+from pasar_core.storage.models import Schedule
 from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
@@ -261,3 +262,50 @@ def test_two_servers_on_one_database_fire_each_tick_once(pasar_settings: Setting
         assert len(listed) == len(ticks)
         for run in listed:
             assert finished(second, headers, run["execution_id"])["status"] == "succeeded"
+
+
+def test_a_member_who_may_no_longer_run_the_agent_gets_no_run_and_a_broken_row_blocks_nothing(
+    quiet_client: TestClient,
+) -> None:
+    client = quiet_client
+    admin = sign_up(client)
+    in_team, team_id = in_new_team(client, admin)
+    email = f"m-{uuid.uuid4().hex[:8]}@example.com"
+    member = sign_up(client, email)
+    join(client, in_team, member, email, "member")
+    switched = client.post("/auth/switch", json={"organisation_id": team_id}, headers=member)
+    member_in_team = {"Authorization": f"Bearer {switched.json()['access_token']}"}
+    agent_id = make_agent(client, in_team)
+    assert client.put(f"/agents/{agent_id}/sharing", json={"role": "member"},
+                      headers=in_team).status_code == 200  # fmt: skip
+    unshared = make_schedule(client, member_in_team, agent_id, "0 * * * *")
+    broken = make_schedule(client, in_team, agent_id, "0 * * * *")
+    healthy = make_schedule(client, in_team, agent_id, "0 * * * *")
+    private = client.put(f"/agents/{agent_id}/sharing", json={"role": None}, headers=in_team)
+    assert private.status_code == 200, private.text
+    services = services_of(client)
+    assert client.portal is not None
+
+    async def break_timezone() -> None:  # a zone the tz database has since dropped
+        async with services.sessionmaker.begin() as session:
+            row = await session.get(Schedule, uuid.UUID(broken["id"]))
+            assert row is not None
+            row.timezone = "Nowhere/Gone"
+
+    client.portal.call(break_timezone)
+    clock = Clock(datetime.fromisoformat(healthy["next_run_at"]))
+    assert sum(racing_firers(client, clock)()) == 1  # the healthy one, past the broken row
+    assert len(client.portal.call(fired_runs, services, healthy["id"])) == 1
+    for paused in (unshared, broken):
+        assert client.portal.call(fired_runs, services, paused["id"]) == []
+        row = client.portal.call(schedule_row, services, paused["id"])
+        assert row.paused_at is not None
+        assert row.next_run_at is None
+    assert client.portal.call(schedule_row, services, unshared["id"]).paused_reason == (
+        f"no agent with id {agent_id!r}"
+    )
+    assert "no longer gives a next tick" in (
+        client.portal.call(schedule_row, services, broken["id"]).paused_reason or ""
+    )
+    # The member sees nothing of the now private agent, their schedule included.
+    assert client.get(f"/agents/{agent_id}/schedules", headers=member_in_team).status_code == 404

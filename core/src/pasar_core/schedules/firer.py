@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from croniter import CroniterError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -132,7 +133,12 @@ class ScheduleFirer:
             if schedule is None or schedule.next_run_at is None:
                 return None
             cron = Cron(schedule.cron, schedule.timezone)
-            tick, upcoming = cron.latest_due(now)
+            try:
+                tick, upcoming = cron.latest_due(now)
+            except (PasarError, CroniterError, ValueError, OverflowError):
+                # its timezone left the tz database, or it has no tick left: never a poison row
+                _pause(schedule, "its cron expression or timezone no longer gives a next tick")
+                return Outcome(schedule.id, now, None)
             skipped = (
                 ticks_between(cron, schedule.next_run_at, tick)
                 if tick > schedule.next_run_at
@@ -170,10 +176,7 @@ class ScheduleFirer:
             log.warning("schedule %s: the tick %s was fired already", schedule.id, tick)
             return None
         except (PasarError, _Refused, ValueError) as refused:
-            reason = refused.message if isinstance(refused, PasarError) else str(refused)
-            schedule.paused_at, schedule.next_run_at = datetime.now(UTC), None
-            schedule.paused_reason = reason[:500]
-            log.warning("schedule %s paused: %s", schedule.id, reason[:200])
+            _pause(schedule, refused.message if isinstance(refused, PasarError) else str(refused))
             return None
 
     async def run_forever(self, interval_s: float, stopped: asyncio.Event) -> None:
@@ -189,3 +192,10 @@ class ScheduleFirer:
 
 class _Refused(Exception):
     pass
+
+
+def _pause(schedule: Schedule, reason: str) -> None:
+    """Stop firing it, saying why (its owner sees `paused_reason`; resuming checks again)."""
+    schedule.paused_at, schedule.next_run_at = datetime.now(UTC), None
+    schedule.paused_reason = reason[:500]
+    log.warning("schedule %s paused: %s", schedule.id, reason[:200])
