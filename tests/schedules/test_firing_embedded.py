@@ -309,3 +309,32 @@ def test_a_member_who_may_no_longer_run_the_agent_gets_no_run_and_a_broken_row_b
     )
     # The member sees nothing of the now private agent, their schedule included.
     assert client.get(f"/agents/{agent_id}/schedules", headers=member_in_team).status_code == 404
+
+
+def test_the_unique_index_refuses_a_second_run_of_a_tick_even_when_the_claim_is_undone(
+    quiet_client: TestClient,
+) -> None:
+    """The database's last word: a schedule whose `next_run_at` was put back on a tick that
+    already has its run (as a firer acting on a stale read would) gets no second run, and
+    moves on."""
+    client = quiet_client
+    headers = sign_up(client)
+    schedule = make_schedule(client, headers, make_agent(client, headers), "0 * * * *")
+    tick = datetime.fromisoformat(schedule["next_run_at"])
+    race = racing_firers(client, Clock(tick))
+    services = services_of(client)
+    assert client.portal is not None
+    assert sum(race()) == 1
+
+    async def rewind() -> None:
+        async with services.sessionmaker.begin() as session:
+            row = await session.get(Schedule, uuid.UUID(schedule["id"]))
+            assert row is not None
+            row.next_run_at = tick
+
+    client.portal.call(rewind)
+    assert sum(race()) == 0  # the insert was refused by uq_executions_schedule_tick
+    assert [t for t, _, _ in client.portal.call(fired_runs, services, schedule["id"])] == [tick]
+    row = client.portal.call(schedule_row, services, schedule["id"])
+    assert row.next_run_at == tick + timedelta(hours=1)
+    assert row.paused_at is None
