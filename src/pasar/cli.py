@@ -719,8 +719,10 @@ def dev() -> None:
 
 def _add_commands() -> None:
     from pasar.audit_cli import audit
+    from pasar.cli_schedules import schedules
 
     main.add_command(audit)
+    main.add_command(schedules)
 
 
 _add_commands()

@@ -234,6 +234,13 @@ class Settings:
     (pasar_core.organisations.invitations)."""
     invitation_cap: int = 100
     """The most invitations an organisation may have pending at once."""
+    schedule_min_interval_s: int = 60
+    """The shortest gap a schedule's cron expression may leave between two ticks."""
+    schedule_cap: int = 20
+    """The most schedules one agent may carry (every member's together)."""
+    schedule_poll_s: float = 5.0
+    """How often the processes that fire schedules (workers with `REDIS_URL`, else servers)
+    look for due ticks: a run starts at most this long after its tick."""
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to call the API from a browser (CORS); none by default (`*`: any)."""
     hsts_max_age_s: int = 0
@@ -321,6 +328,9 @@ class Settings:
             idempotency_window_s=_int(env, "PASAR_IDEMPOTENCY_WINDOW_S", 86_400),
             invitation_ttl_s=_int(env, "PASAR_INVITATION_TTL_S", 7 * 86_400),
             invitation_cap=_int(env, "PASAR_INVITATION_CAP", 100),
+            schedule_min_interval_s=_int(env, "PASAR_SCHEDULE_MIN_INTERVAL_S", 60),
+            schedule_cap=_int(env, "PASAR_SCHEDULE_CAP", 20),
+            schedule_poll_s=_float(env, "PASAR_SCHEDULE_POLL_S", 5.0),
             cors_origins=_list(env, "PASAR_CORS_ORIGINS"),
             hsts_max_age_s=_int(env, "PASAR_HSTS_MAX_AGE", 0),
             s3_endpoint_url=env.get("PASAR_S3_ENDPOINT_URL") or None,

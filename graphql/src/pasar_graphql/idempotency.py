@@ -1,4 +1,4 @@
-"""`idempotencyKey` on createAgent, registerTool and executeAgent (see `pasar_core.idempotency`):
+"""`idempotencyKey` on createAgent, registerTool, executeAgent and createSchedule (see `pasar_core.idempotency`):
 the same key and arguments answer the first result again; other arguments are
 `IDEMPOTENCY_KEY_REUSED`. Only successes are kept: a mutation that raised gives its key back
 (its arguments fail the same way again)."""

@@ -16,6 +16,7 @@ from pasar_graphql.agents.history import HistoryMutations, HistoryQueries
 from pasar_graphql.agents.knowledge import KnowledgeMutations, KnowledgeQueries
 from pasar_graphql.agents.mutations import AgentMutations
 from pasar_graphql.agents.queries import AgentQueries
+from pasar_graphql.agents.schedules import ScheduleMutations, ScheduleQueries
 from pasar_graphql.audit.queries import AuditQueries
 from pasar_graphql.connections.mutations import ConnectionMutations
 from pasar_graphql.connections.queries import ConnectionQueries
@@ -46,6 +47,7 @@ class Query(
     AgentQueries,
     HistoryQueries,
     KnowledgeQueries,
+    ScheduleQueries,
     AccountQueries,
     ExecutionQueries,
     ConnectionQueries,
@@ -62,6 +64,7 @@ class Mutation(
     AgentMutations,
     HistoryMutations,
     KnowledgeMutations,
+    ScheduleMutations,
     ToolMutations,
     ExecutionMutations,
     ConnectionMutations,

@@ -1,4 +1,5 @@
-"""`Idempotency-Key` in front of REST handlers that create (POST /agents, POST /tools, execute):
+"""`Idempotency-Key` in front of REST handlers that create (POST /agents, POST /tools, execute,
+POST /agents/{id}/schedules):
 see `pasar_core.idempotency`. Without the header a request goes straight to its handler."""
 
 from __future__ import annotations

@@ -261,6 +261,8 @@ class ExecutionOut(BaseModel):
     finished_at: datetime | None
     agent_version: int | None = None
     """The agent's config version the run ran (GET /agents/{id}/versions/{n})."""
+    schedule_id: uuid.UUID | None = None
+    """The schedule that fired the run (None: a caller started it)."""
     auth_url: str | None = None
     pending_approval: dict[str, Any] | None = None
     pending_approvals: list[dict[str, Any]] | None = None

@@ -115,6 +115,14 @@ _TABLE: dict[str, Rule] = {
     "agents.knowledge.list": resource("viewer", "viewer"),
     "agents.knowledge.search": resource("viewer", "viewer"),
     "agents.knowledge.delete": resource("member", "admin"),
+    # schedules are their owner's, like threads (another member's is NOT_FOUND); each run
+    # is the owner's `agents.execute`, checked again when it fires. Making or resuming one
+    # runs the agent, so execute's rule; pausing or deleting only ever stops one's own runs
+    "agents.schedules.create": resource("member", "member"),
+    "agents.schedules.list": resource("viewer", "viewer"),
+    "agents.schedules.pause": resource("viewer", "viewer"),
+    "agents.schedules.resume": resource("member", "member"),
+    "agents.schedules.delete": resource("viewer", "viewer"),
     # executions: the runner's own
     "executions.read": org("viewer"),
     "executions.events": org("viewer"),

@@ -50,7 +50,7 @@ _COLUMNS = (
     Execution.id, Execution.agent_id, Execution.status, Execution.input, Execution.output,
     Execution.error, Execution.steps, Execution.duration_ms, Execution.cached,
     Execution.executor, Execution.thread_id, Execution.attempts, Execution.created_at,
-    Execution.started_at, Execution.finished_at, Execution.agent_version,
+    Execution.started_at, Execution.finished_at, Execution.agent_version, Execution.schedule_id,
     case((_NEEDS_EVENTS, _EVENTS)).label("events"),
 )  # fmt: skip
 

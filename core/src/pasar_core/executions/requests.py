@@ -39,13 +39,18 @@ class ExecuteRequest(BaseModel):
     @field_validator("input")
     @classmethod
     def _bounded_input(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
-        import json
+        return bounded_input(value)
 
-        size = len(value) if isinstance(value, str) else len(json.dumps(value))
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("must not be empty")
-        if isinstance(value, dict) and not value:
-            raise ValueError("must not be empty")
-        if size > MAX_INPUT_CHARS:
-            raise ValueError(f"must be at most {MAX_INPUT_CHARS} characters")
-        return value
+
+def bounded_input(value: str | dict[str, Any]) -> str | dict[str, Any]:
+    """A run's input, or ValueError when it is empty or too long."""
+    import json
+
+    size = len(value) if isinstance(value, str) else len(json.dumps(value))
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty")
+    if isinstance(value, dict) and not value:
+        raise ValueError("must not be empty")
+    if size > MAX_INPUT_CHARS:
+        raise ValueError(f"must be at most {MAX_INPUT_CHARS} characters")
+    return value

@@ -20,7 +20,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,6 +35,10 @@ from pasar_core.objects import build_object_store
 from pasar_core.privacy.retention import RetentionJob
 from pasar_core.services import Services
 from pasar_core.storage.db import asyncpg_dsn
+
+if TYPE_CHECKING:
+    from pasar_core.executions.rq_queue import RQSubmitter
+    from pasar_core.schedules.firer import ScheduleFirer
 
 log = logging.getLogger("pasar.executions")
 
@@ -113,6 +117,7 @@ class Runs:
         )
         self.webhook_allow = webhook_allow_list(settings.webhook_allow_hosts)
         self.draining = False
+        self._schedule_queue: RQSubmitter | None = None
         self._local: dict[uuid.UUID, asyncio.Task[str | None]] = {}
         self._background: set[asyncio.Task[object]] = set()
         self._stopped = asyncio.Event()
@@ -131,7 +136,24 @@ class Runs:
         )
         """Deletes organisations' runs, knowledge and files older than their retention policy,
         and sweeps lapsed idempotency keys and invitations (pasar_core.privacy)."""
+        self.schedules = self._schedule_firer(serve)
+        """Fires due schedules here: a server's into its inline executor when no Redis is
+        configured, a worker's into the rq queue when one is (pasar_core.schedules.firer)."""
         self.hub.on_cancel(self.cancel_local)
+
+    def _schedule_firer(self, serve: bool) -> ScheduleFirer | None:
+        from pasar_core.executions.rq_queue import RQSubmitter
+        from pasar_core.schedules.firer import ScheduleFirer
+
+        settings = self.services.settings
+        if serve and self.rq is None and self.inline is not None:
+            return ScheduleFirer(self, self.inline)
+        if not serve and settings.redis_url:
+            self._schedule_queue = RQSubmitter(
+                settings.redis_url, retries=settings.max_interruptions
+            )
+            return ScheduleFirer(self, self._schedule_queue)
+        return None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -218,6 +240,8 @@ class Runs:
             self.spawn(self._reconciler.run_forever(interval, self._stopped))
         if self.retention is not None:
             self.spawn(self.retention.run_forever(settings.retention_interval_s, self._stopped))
+        if self.schedules is not None:
+            self.spawn(self.schedules.run_forever(settings.schedule_poll_s, self._stopped))
 
     async def _beat_forever(self, interval_s: float) -> None:
         while not self._stopped.is_set():
@@ -265,3 +289,5 @@ class Runs:
         await self.hub.close()
         if self.rq is not None:
             await self.rq.close()
+        if self._schedule_queue is not None:
+            await self._schedule_queue.close()

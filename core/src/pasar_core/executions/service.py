@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent, parse_agent_id
@@ -37,6 +37,9 @@ from pasar_core.services import Services
 from pasar_core.storage.models import Agent, Execution
 from pasar_core.storage.reads import Reads
 from pasar_core.tool_access import registry_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger("pasar.executions")
 
@@ -64,6 +67,8 @@ class ExecutionView:
     started_at: datetime | None
     finished_at: datetime | None
     agent_version: int | None = None
+    schedule_id: uuid.UUID | None = None
+    """The schedule that fired the run (None: a caller started it)."""
     auth_url: str | None = None
     pending_approval: dict[str, Any] | None = None
     """The first of `pending_approvals` (one call per pause, before several were decided)."""
@@ -87,7 +92,7 @@ def parse_execution_id(raw: str | uuid.UUID) -> uuid.UUID:
 _VIEW_COLUMNS = (
     "id", "agent_id", "status", "input", "output", "error", "steps", "duration_ms", "cached",
     "executor", "thread_id", "attempts", "created_at", "started_at", "finished_at",
-    "agent_version",
+    "agent_version", "schedule_id",
 )  # fmt: skip
 
 
@@ -161,6 +166,73 @@ async def _cached_output(services: Services, agent: Agent, digest: str) -> dict[
         ) from None
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """An execution just created (`cached`: answered from the result cache, nothing to run)."""
+
+    id: uuid.UUID
+    lease: uuid.UUID | None
+    cached: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """What marks a run a schedule fired: the schedule, and the tick it fired for."""
+
+    schedule_id: uuid.UUID
+    scheduled_for: datetime
+
+
+async def queue_execution(
+    session: AsyncSession,
+    runs: Runs,
+    principal: Principal,
+    agent: Agent,
+    request: ExecuteRequest,
+    executor: Executor,
+    *,
+    fired: Fired | None = None,
+    actor: Actor | None = None,
+) -> Queued:
+    """Insert the execution row of `request` on `agent` (checked by the caller) in the
+    caller's transaction, with its audit row. A scheduled run never comes from the cache."""
+    services = runs.services
+    params = request.parameters
+    if params.thread_id and agent.config.get("memory") not in ("thread", "summary"):
+        raise BadRequest("thread_id needs an agent whose config.memory is 'thread' or 'summary'")
+    digest = input_hash(agent, request, principal.user_id)
+    # A thread's answer depends on its history, not only its input: never from the cache.
+    fresh = params.thread_id or fired is not None
+    cached = None if fresh else await _cached_output(services, agent, digest)
+    lease = uuid.uuid4() if isinstance(executor, InlineExecutor) and cached is None else None
+    values: dict[str, Any] = {
+        "agent_id": agent.id, "user_id": principal.user_id, "input": request.input,
+        "organisation_id": agent.organisation_id,
+        "parameters": params.model_dump(mode="json", exclude_none=True),
+        "output": cached, "cached": cached is not None, "executor": executor.name,
+        "thread_id": params.thread_id, "webhook_url": params.webhook_url,
+        "input_hash": digest, "agent_version": agent.version,
+    }  # fmt: skip
+    if fired is not None:
+        values |= {"schedule_id": fired.schedule_id, "scheduled_for": fired.scheduled_for}
+    event: dict[str, Any]
+    if cached is None:
+        status, event = S.QUEUED, {"status": S.QUEUED.value}
+    else:
+        status = S.SUCCEEDED
+        event = {"status": S.SUCCEEDED.value, "output": cached, "cached": True}
+    execution_id = await store.create(
+        session, values, status=status, event=event, lease=lease,
+        owner=runs.owner if lease else None,
+    )  # fmt: skip
+    details = {"agent_id": str(agent.id), "executor": executor.name, "cached": cached is not None}
+    if fired is not None:
+        details["schedule_id"] = str(fired.schedule_id)
+    await audit.record(session, Action.EXECUTION_STARTED, actor or Actor.of(principal),
+                       target=("execution", execution_id), details=details)  # fmt: skip
+    return Queued(execution_id, lease, cached is not None)
+
+
 async def start_execution(
     runs: Runs, principal: Principal, agent_id: str, request: ExecuteRequest
 ) -> ExecutionView:
@@ -171,48 +243,18 @@ async def start_execution(
     params = request.parameters
     if params.webhook_url:
         check_webhook_url(params.webhook_url, runs.webhook_allow)
-    inline = executor.name == "inline"
     async with services.sessionmaker.begin() as session:
         agent = await owned_agent(
             session, principal, parse_agent_id(agent_id), operation="agents.execute"
         )
-        if params.thread_id and agent.config.get("memory") not in ("thread", "summary"):
-            raise BadRequest(
-                "thread_id needs an agent whose config.memory is 'thread' or 'summary'"
-            )
-        digest = input_hash(agent, request, principal.user_id)
-        # A thread's answer depends on its history, not only its input: never from the cache.
-        cached = None if params.thread_id else await _cached_output(services, agent, digest)
-        lease = uuid.uuid4() if inline and cached is None else None
-        values = {
-            "agent_id": agent.id, "user_id": principal.user_id, "input": request.input,
-            "organisation_id": agent.organisation_id,
-            "parameters": params.model_dump(mode="json", exclude_none=True),
-            "output": cached, "cached": cached is not None, "executor": executor.name,
-            "thread_id": params.thread_id, "webhook_url": params.webhook_url,
-            "input_hash": digest, "agent_version": agent.version,
-        }  # fmt: skip
-        event: dict[str, Any]
-        if cached is None:
-            status, event = S.QUEUED, {"status": S.QUEUED.value}
-        else:
-            status = S.SUCCEEDED
-            event = {"status": S.SUCCEEDED.value, "output": cached, "cached": True}
-        execution_id = await store.create(
-            session, values, status=status, event=event, lease=lease,
-            owner=runs.owner if lease else None,
-        )  # fmt: skip
-        await audit.record(session, Action.EXECUTION_STARTED, Actor.of(principal),
-                           target=("execution", execution_id),
-                           details={"agent_id": str(agent.id), "executor": executor.name,
-                                    "cached": cached is not None})  # fmt: skip
+        queued = await queue_execution(session, runs, principal, agent, request, executor)
     if params.webhook_url:
-        runs.deliver_webhooks(execution_id, principal.user_id, params.webhook_url)
-    if cached is None:
-        await submit_run(runs, executor, execution_id, lease)
+        runs.deliver_webhooks(queued.id, principal.user_id, params.webhook_url)
+    if not queued.cached:
+        await submit_run(runs, executor, queued.id, queued.lease)
         if params.wait:
-            await wait_until_finished(runs, execution_id, params.timeout_s)
-    return await get_execution(runs, principal, execution_id)
+            await wait_until_finished(runs, queued.id, params.timeout_s)
+    return await get_execution(runs, principal, queued.id)
 
 
 async def submit_run(

@@ -37,6 +37,7 @@ from pasar_core.storage.models import (
     Invitation,
     Membership,
     Organisation,
+    Schedule,
     User,
 )
 
@@ -130,6 +131,7 @@ async def export_user_data(services: Services, principal: Principal) -> dict[str
                 session, AgentConnection, AgentConnection.user_id == user_id
             ),
             "knowledge": await _rows(session, Embedding, Embedding.user_id == user_id),
+            "schedules": await _rows(session, Schedule, Schedule.owner_id == user_id),
             "audit_log": _without_others_addresses(user_id, await _audit_rows(session, user_id)),
             "invitations": await _rows(
                 session, Invitation, Invitation.email == principal.email.lower()

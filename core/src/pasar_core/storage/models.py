@@ -501,6 +501,12 @@ class Execution(Base):
     """How often the run's process died under it (the run was resumed elsewhere)."""
     approval_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """While awaiting_approval: when the pause ends the run (APPROVAL_EXPIRED)."""
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL")
+    )
+    """The schedule that fired the run (None: a caller started it, or the schedule is gone)."""
+    scheduled_for: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """The schedule's tick the run was fired for: one run per (schedule, tick)."""
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -524,6 +530,13 @@ class Execution(Base):
             postgresql_where="status IN ('queued', 'running')",
         ),
         Index(
+            "uq_executions_schedule_tick",
+            "schedule_id",
+            "scheduled_for",
+            unique=True,
+            postgresql_where="schedule_id IS NOT NULL",
+        ),
+        Index(
             "ix_executions_approval_expires",
             "approval_expires_at",
             postgresql_where="status = 'awaiting_approval'",
@@ -533,6 +546,40 @@ class Execution(Base):
             "'succeeded', 'failed', 'limit_exceeded', 'cancelled')",
             name="status",
         ),
+    )
+
+
+class Schedule(Base):
+    """A cron schedule on an agent: its owner's runs of `input`, fired by
+    pasar_core.schedules.firer (one run per tick: `next_run_at` is claimed under a row lock,
+    and `uq_executions_schedule_tick` refuses a second run of a tick)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    organisation_id: Mapped[uuid.UUID] = _organisation()
+    cron: Mapped[str] = mapped_column(String(200), nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    input: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    thread_id: Mapped[str | None] = mapped_column(String(200))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """The next tick to fire (UTC); None while paused."""
+    last_fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """The tick of its latest run."""
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    """Why the server paused it (its owner lost access to the agent); None: paused by a caller."""
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("ix_schedules_agent_owner", "agent_id", "owner_id"),
+        Index("ix_schedules_due", "next_run_at", postgresql_where="paused_at IS NULL"),
     )
 
 

@@ -32,6 +32,9 @@ class Execution:
     agent_version: int | None = strawberry.field(
         description="The agent's config version the run ran."
     )
+    schedule_id: strawberry.ID | None = strawberry.field(
+        description="The schedule that fired the run (null: a caller started it)."
+    )
     auth_url: str | None = strawberry.field(
         description="While awaiting_authorization: the consent link that resumes the run."
     )
@@ -65,6 +68,7 @@ class Execution:
             started_at=view.started_at,
             finished_at=view.finished_at,
             agent_version=view.agent_version,
+            schedule_id=strawberry.ID(str(view.schedule_id)) if view.schedule_id else None,
             auth_url=view.auth_url,
             pending_approval=JSON(view.pending_approval) if view.pending_approval else None,
             pending_approvals=JSON(view.pending_approvals) if view.pending_approvals else None,
