@@ -430,7 +430,7 @@ def test_an_invitation_lapses_when_its_inviter_is_no_longer_an_admin(
     assert all(deputy_email not in str(r) and invitees[0][0] not in str(r) for r in rows)
 
 
-def test_an_erased_inviters_invitations_lapse_and_the_sweep_deletes_them(
+def test_an_erased_inviters_invitations_are_deleted_with_them(
     pasar_settings: Settings,
 ) -> None:
     settings_ = pasar_settings.with_overrides(retention_interval_s=0.2)

@@ -495,7 +495,10 @@ def resolved(strategy: str, *tool_calls: dict[str, Any]) -> tuple[list[Any], lis
     ctx = types.SimpleNamespace(names={"txt_write": "txt:write"}, registry=build_registry(pm),
                                 config=config, tool_ids=["txt:write"])  # fmt: skip
     log = RecordedSteps()
-    run = _Run(host=None, ctx=ctx, run_log=log)  # type: ignore[arg-type]
+    from pasar_core.observability.metrics import Metrics
+
+    host = types.SimpleNamespace(services=types.SimpleNamespace(metrics=Metrics()))
+    run = _Run(host=host, ctx=ctx, run_log=log)  # type: ignore[arg-type]
     state = Replay(messages=[AIMessage("", tool_calls=list(tool_calls))])
     return asyncio.run(run.resolve(state)), log.steps
 

@@ -12,7 +12,8 @@ inviting the same address again replaces its role, expiry and secret; the mainte
 deletes lapsed ones. An invitation is only as good as its inviter's standing: it is
 acceptable only while the admin who made it is still an admin of the organisation (checked
 when it is accepted, with their membership locked, so a demotion, a removal or an erasure
-racing the acceptance wins or waits). Otherwise accepting is INVITATION_LAPSED and deletes it;
+racing the acceptance wins or waits; erasure deletes the invitations its user made, and the
+operator's invitations, which have no inviter, depend on no member). Otherwise accepting is INVITATION_LAPSED and deletes it;
 both lists leave such invitations out and the maintenance job deletes them. Each step leaves
 an audit row in the organisation (`member.invited`, `member.invitation_accepted`,
 `member.invitation_declined`, `member.invitation_revoked`, `member.invitation_lapsed`) naming
@@ -111,11 +112,15 @@ def _hash(secret: str) -> str:
 
 
 def _inviter_is_admin() -> ColumnElement[bool]:
-    """The invitation's inviter is still an admin of its organisation."""
-    return exists().where(
-        Membership.organisation_id == Invitation.organisation_id,
-        Membership.user_id == Invitation.invited_by,
-        Membership.role == "admin",
+    """The invitation's inviter is still an admin of its organisation, or it is the
+    operator's (no inviter: erasure deletes the invitations an erased user made)."""
+    return or_(
+        Invitation.invited_by.is_(None),
+        exists().where(
+            Membership.organisation_id == Invitation.organisation_id,
+            Membership.user_id == Invitation.invited_by,
+            Membership.role == "admin",
+        ),
     )
 
 
@@ -276,17 +281,18 @@ async def accept_invitation(
     return joined
 
 
-async def _inviter_role(
+async def _inviter_still_admin(
     session: AsyncSession, organisation_id: uuid.UUID, inviter: uuid.UUID | None
-) -> str | None:
-    """The inviter's role in the organisation, their membership locked FOR SHARE: a demotion
-    or removal in flight waits for us, or we wait and read its outcome."""
-    if inviter is None:  # erased
-        return None
+) -> bool:
+    """The inviter is still an admin of the organisation, their membership locked FOR SHARE:
+    a demotion or removal in flight waits for us, or we wait and read its outcome. No
+    inviter: the operator's invitation (an erased user's are deleted with them)."""
+    if inviter is None:
+        return True
     statement = select(Membership.role).where(
         Membership.organisation_id == organisation_id, Membership.user_id == inviter
     )
-    return await session.scalar(statement.with_for_update(read=True))
+    return await session.scalar(statement.with_for_update(read=True)) == "admin"
 
 
 async def _lapse(
@@ -321,7 +327,7 @@ async def _accept(
         if row is None or not hmac.compare_digest(row.secret_hash, presented):
             raise _missing(found)
         # The inviter's membership before the organisation: the order erasure locks them in.
-        if await _inviter_role(session, row.organisation_id, row.invited_by) != "admin":
+        if not await _inviter_still_admin(session, row.organisation_id, row.invited_by):
             await _lapse(session, principal, row.organisation_id, found)
             return None
         if not await _exists(session, row.organisation_id):

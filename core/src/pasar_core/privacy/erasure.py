@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row, Select, delete, select, update
+from sqlalchemy import Row, Select, delete, or_, select, update
 
 from pasar_core.accounts.passwords import verify_password
 from pasar_core.accounts.principal import Principal
@@ -171,7 +171,9 @@ async def delete_my_account(
         if organisations:
             await session.execute(delete(Organisation).where(Organisation.id.in_(organisations)))
         await session.execute(delete(ToolRevision).where(ToolRevision.scope == f"user:{user_id}"))
-        await session.execute(delete(Invitation).where(Invitation.email == user.email))
+        await session.execute(delete(Invitation).where(
+            or_(Invitation.email == user.email, Invitation.invited_by == user_id)
+        ))  # fmt: skip
         await session.execute(  # a personal organisation that stays (others are in it)
             update(Organisation)
             .where(Organisation.created_by == user_id, Organisation.personal.is_(True))
