@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -108,18 +109,19 @@ class Load:
         return httpx.Client(base_url=self.base, transport=transport, timeout=60)
 
     def _one(self, client: httpx.Client, n: int) -> Outcome:
+        agent = f"/agents/{self.agent_id}"
         if n % RUN_EVERY == RUN_EVERY - 1:
             name = "execute"
             body = {"input": f"load {n}", "parameters": {"wait": False}}
-            send = lambda: client.post(  # noqa: E731
-                f"/agents/{self.agent_id}/execute", json=body, headers=self.headers
+            request = client.build_request(
+                "POST", f"{agent}/execute", json=body, headers=self.headers
             )
         elif n % 2:
-            name, send = "agent", lambda: client.get(f"/agents/{self.agent_id}", headers=self.headers)
+            name, request = "agent", client.build_request("GET", agent, headers=self.headers)
         else:
-            name, send = "tools", lambda: client.get("/tools/txt:read")
+            name, request = "tools", client.build_request("GET", "/tools/txt:read")
         try:
-            response = send()
+            response = client.send(request)
         except httpx.TransportError as error:
             return Outcome(name, None, None, error=f"{type(error).__name__}: {error}")
         execution = None
@@ -170,12 +172,14 @@ def api_of(deployment: Deployment, outcomes: list[Outcome]) -> Counter[str]:
     )
 
 
-def wait_for_runs(client: httpx.Client, headers: dict[str, str], ids: list[str]) -> list[dict]:
+def wait_for_runs(
+    client: httpx.Client, headers: dict[str, str], ids: list[str]
+) -> list[dict[str, Any]]:
     finished = []
     for execution_id in ids:
-        seen: dict = {}
+        seen: dict[str, Any] = {}
 
-        def done(execution_id: str = execution_id, seen: dict = seen) -> bool:
+        def done(execution_id: str = execution_id, seen: dict[str, Any] = seen) -> bool:
             seen.update(client.get(f"/executions/{execution_id}", headers=headers).json())
             return seen.get("status") in ("succeeded", "failed", "cancelled")
 
@@ -242,7 +246,7 @@ def exercise(deployment: Deployment, redis_url: str, workers: list[subprocess.Po
         Job.fetch(i, connection=redis, serializer=JSONSerializer).worker_name for i in run_ids
     )
     registered = {w.name: w.pid for w in Worker.all(connection=redis)}
-    assert {registered[name] for name in ran_by} == {w.pid for w in workers}, ran_by
+    assert {registered[str(name)] for name in ran_by} == {w.pid for w in workers}, ran_by
 
     # The workers' healthcheck sees each of them, and not a process that is no worker.
     env = dict(deployment.environment)
@@ -268,7 +272,7 @@ def exercise(deployment: Deployment, redis_url: str, workers: list[subprocess.Po
             deployment.start_api(api)
             wait_until(api.ready, f"pasar serve on {api.port} did not come back")
             served = len(during.outcomes)
-            wait_until(lambda: len(during.outcomes) >= served + 30, "the load stalled")
+            wait_until(lambda n=served: len(during.outcomes) >= n + 30, "the load stalled")
     finally:
         stop.set()
         sender.join(WAIT_S)
