@@ -36,6 +36,8 @@ class Api:
     port: int
     process: subprocess.Popen[bytes] | None = None
     generation: int = 0
+    down: bool = False
+    """Taken out of the gateway's upstream (`down`), as before a planned restart."""
 
     @property
     def address(self) -> str:
@@ -60,6 +62,7 @@ class Deployment:
     gateway_port: int = 0
     tls_port: int = 0
     certificate: Path | None = None
+    gateway: subprocess.Popen[bytes] | None = None
 
     def log(self, name: str) -> Path:
         return self.directory / f"{name}.log"
@@ -96,7 +99,8 @@ class Deployment:
         certificate, key = write_certificate(self.directory / "tls")
         self.certificate = certificate
         servers = "\n".join(
-            f"        server {api.address} max_fails=1 fail_timeout=5s;" for api in self.apis
+            f"        server {api.address} max_fails=3 fail_timeout=5s{' down' * api.down};"
+            for api in self.apis
         )
         temp = self.directory / "nginx-temp"
         temp.mkdir(exist_ok=True)
@@ -117,7 +121,6 @@ http {{
     upstream pasar_api {{
         zone pasar_api 64k;
 {servers}
-        keepalive 32;
     }}
     server {{
         listen 127.0.0.1:{self.gateway_port};
@@ -134,19 +137,34 @@ http {{
 """)
         return config
 
-    def start_gateway(self) -> subprocess.Popen[bytes]:
+    def set_down(self, api: Api, down: bool) -> None:
+        """Take `api` out of the upstream (or put it back) and reload nginx gracefully: new
+        requests follow the new config, requests in flight finish where they are."""
+        api.down = down
+        self.start_gateway(reload=True)
+
+    def last_upstreams(self, count: int) -> list[str]:
+        lines = self.log("nginx-access").read_text().splitlines()[-count:]
+        return [match["upstream"] for line in lines if (match := ACCESS_LINE.search(line))]
+
+    def start_gateway(self, reload: bool = False) -> subprocess.Popen[bytes]:
         nginx = required("nginx")
         config = self.write_gateway_config()
         checked = subprocess.run(
             [nginx, "-t", "-e", "stderr", "-c", str(config)], capture_output=True, timeout=60
         )
         assert checked.returncode == 0, checked.stderr.decode()
+        if reload:
+            assert self.gateway is not None
+            self.gateway.send_signal(signal.SIGHUP)
+            return self.gateway
         access = self.log("nginx-access").open("wb")
         process = self.processes.start(
             [nginx, "-e", "stderr", "-c", str(config), "-g", "daemon off;"],
             env=dict(os.environ), stdout=access, stderr=subprocess.STDOUT,
         )  # fmt: skip
         access.close()
+        self.gateway = process
         return process
 
     def upstreams_by_request_id(self) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """A real multi-process deployment on this machine: Debian's nginx with deploy/nginx's rules (TLS,
 rate limits, load balancing, failover) in front of two `pasar serve` processes, and two
 `pasar worker` processes, sharing the session's PostgreSQL and one Redis. A bounded load is
-spread across both API processes and its runs across both workers; a rolling restart of the API
-processes under load answers every request with a non-5xx status."""
+spread across both API processes and its runs across both workers, every request answered.
+(A rolling restart under load is not part of this test yet: see docs/deploy.md.)"""
 
 from __future__ import annotations
 
@@ -188,8 +188,8 @@ def wait_for_runs(
     return finished
 
 
-@pytest.mark.timeout(900)  # four cold start-ups and two restarts on a loaded 2-core machine
-def test_gateway_spreads_load_and_a_rolling_restart_loses_no_request(
+@pytest.mark.timeout(900)  # four cold start-ups on a loaded 2-core machine
+def test_gateway_spreads_requests_over_api_processes_and_runs_over_workers(
     deployment: Deployment, redis_url: str
 ) -> None:
     for api in deployment.apis:
@@ -259,43 +259,17 @@ def exercise(deployment: Deployment, redis_url: str, workers: list[subprocess.Po
     assert absent.returncode == 1
     assert absent.stderr.strip().endswith("is registered")
 
-    # 2. A rolling restart under load: SIGTERM one API process (it drains; nginx sends its
-    # requests to the other), start it again, wait until it is ready, then the next one.
-    during = Load(base, context, headers, agent_id)
-    stop = threading.Event()
-    sender = threading.Thread(target=during.run, kwargs={"until": stop})
-    sender.start()
-    try:
-        wait_until(lambda: len(during.outcomes) >= 30, "the load never started")
-        for api in deployment.apis:
-            assert deployment.stop_api(api) == 0
-            deployment.start_api(api)
-            wait_until(api.ready, f"pasar serve on {api.port} did not come back")
-            served = len(during.outcomes)
-            wait_until(lambda n=served: len(during.outcomes) >= n + 30, "the load stalled")
-    finally:
-        stop.set()
-        sender.join(WAIT_S)
-    failed = failures(during.outcomes)
-    kinds = Counter((o.request, o.status, (o.error or "")[:120]) for o in failed)
-    assert failed == [], (kinds, len(during.outcomes), gateway_errors(deployment))
-    assert {o.status for o in during.outcomes} <= {200, 202}
-    assert set(api_of(deployment, during.outcomes)) == {a.address for a in deployment.apis}
-    restarted_runs = [o.execution_id for o in during.outcomes if o.execution_id]
-    assert restarted_runs
-    assert {r["status"] for r in wait_for_runs(gateway, headers, restarted_runs)} == {"succeeded"}
-    for api in deployment.apis:
-        for generation in (1, 2):
-            log = deployment.log(f"api-{api.port}-{generation}").read_text()
-            assert "Traceback" not in log, log
-
-    # 3. The gateway's own rate limit: a burst of log-ins from one address meets 429s in
-    # pasar's error shape, before any reaches an API process.
+    # 2. The gateway's own rate limit: a burst on /auth/ from one address (malformed log-ins,
+    # which pasar answers at once) meets 429s in pasar's error shape from nginx, sent on to no
+    # API process.
     with httpx.Client(base_url=base, transport=httpx.HTTPTransport(
             verify=context, local_address="127.0.0.99")) as attacker:  # fmt: skip
-        answers = [attacker.post("/auth/token", json=credentials) for _ in range(30)]
+        malformed = {"content": b"{", "headers": {"Content-Type": "application/json"}}
+        answers = [attacker.post("/auth/token", **malformed) for _ in range(40)]  # type: ignore[arg-type]
+    statuses = Counter(a.status_code for a in answers)
+    assert set(statuses) == {400, 429}, statuses
     limited = [a for a in answers if a.status_code == 429]
-    assert limited
     assert limited[0].json()["error"]["code"] == "RATE_LIMITED"
     assert limited[0].headers["retry-after"] == "1"
-    assert all(a.status_code in (200, 429) for a in answers)
+    upstreams = deployment.upstreams_by_request_id()
+    assert {upstreams[a.headers["x-request-id"]] for a in limited} == {"-"}
