@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -36,8 +35,6 @@ class Api:
     port: int
     process: subprocess.Popen[bytes] | None = None
     generation: int = 0
-    down: bool = False
-    """Taken out of the gateway's upstream (`down`), as before a planned restart."""
 
     @property
     def address(self) -> str:
@@ -87,20 +84,13 @@ class Deployment:
         self.workers.append(worker)
         return worker
 
-    def stop_api(self, api: Api) -> int:
-        """SIGTERM, as an orchestrator stops a process; its exit status."""
-        assert api.process is not None
-        api.process.send_signal(signal.SIGTERM)
-        return api.process.wait(WAIT_S)
-
     def write_gateway_config(self) -> Path:
         """deploy/nginx's shared parts (logs, limits, TLS, proxy rules) with this machine's
         upstreams, ports and paths."""
         certificate, key = write_certificate(self.directory / "tls")
         self.certificate = certificate
         servers = "\n".join(
-            f"        server {api.address} max_fails=3 fail_timeout=5s{' down' * api.down};"
-            for api in self.apis
+            f"        server {api.address} max_fails=3 fail_timeout=5s;" for api in self.apis
         )
         temp = self.directory / "nginx-temp"
         temp.mkdir(exist_ok=True)
@@ -137,27 +127,13 @@ http {{
 """)
         return config
 
-    def set_down(self, api: Api, down: bool) -> None:
-        """Take `api` out of the upstream (or put it back) and reload nginx gracefully: new
-        requests follow the new config, requests in flight finish where they are."""
-        api.down = down
-        self.start_gateway(reload=True)
-
-    def last_upstreams(self, count: int) -> list[str]:
-        lines = self.log("nginx-access").read_text().splitlines()[-count:]
-        return [match["upstream"] for line in lines if (match := ACCESS_LINE.search(line))]
-
-    def start_gateway(self, reload: bool = False) -> subprocess.Popen[bytes]:
+    def start_gateway(self) -> subprocess.Popen[bytes]:
         nginx = required("nginx")
         config = self.write_gateway_config()
         checked = subprocess.run(
             [nginx, "-t", "-e", "stderr", "-c", str(config)], capture_output=True, timeout=60
         )
         assert checked.returncode == 0, checked.stderr.decode()
-        if reload:
-            assert self.gateway is not None
-            self.gateway.send_signal(signal.SIGHUP)
-            return self.gateway
         access = self.log("nginx-access").open("wb")
         process = self.processes.start(
             [nginx, "-e", "stderr", "-c", str(config), "-g", "daemon off;"],

@@ -7,7 +7,6 @@ spread across both API processes and its runs across both workers, every request
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import shutil
 import ssl
@@ -37,7 +36,6 @@ from tests.support.servers import free_port
 CLIENTS = 6  # concurrent load clients, each from its own loopback address
 REQUESTS_PER_CLIENT = 50
 RUN_EVERY = 8  # every 8th request of the load starts a run
-PACE_S = 0.05  # between one client's requests during the rolling restart
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +128,12 @@ class Load:
         return Outcome(name, response.status_code, response.headers.get("x-request-id"),
                        execution_id=execution, error=None if response.is_success else response.text)  # fmt: skip
 
-    def run(self, requests: int | None = None, until: threading.Event | None = None) -> None:
-        """Each client sends `requests` requests, or keeps sending until `until` is set."""
+    def run(self, requests: int) -> None:
+        """Each client sends `requests` requests."""
 
         def client_loop(index: int) -> None:
             with self._client(index) as client:
-                for n in itertools.count():
-                    if (requests is not None and n >= requests) or (until and until.is_set()):
-                        return
-                    if until is not None:
-                        until.wait(PACE_S)  # a steady trickle while processes restart
+                for n in range(requests):
                     try:
                         outcome = self._one(client, n + index)
                     except Exception as error:  # recorded as a failure, and the load goes on
@@ -153,11 +147,6 @@ class Load:
         for thread in threads:
             thread.join(WAIT_S)
             assert not thread.is_alive(), "a load client never finished"
-
-
-def gateway_errors(deployment: Deployment) -> str:
-    """The last lines of nginx's error log (why a request failed)."""
-    return "\n".join(deployment.log("nginx-error").read_text().splitlines()[-15:])
 
 
 def failures(outcomes: list[Outcome]) -> list[Outcome]:
