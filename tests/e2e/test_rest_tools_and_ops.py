@@ -8,6 +8,7 @@ import logging
 import asyncpg
 import pytest
 from jsonschema import Draft202012Validator
+from pasar_core.storage.migrate import known_revisions
 from pasar_core.testing import PostgresForTests
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
@@ -43,9 +44,47 @@ def test_tools_filter_and_single_tool(client: TestClient) -> None:
     assert missing.json()["error"]["code"] == "TOOL_NOT_FOUND"
 
 
+READY = {"status": "ok", "database": "ok", "migrations": "current"}
+
+
 def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}
+    assert client.get("/readyz").json() == READY
+
+
+def test_readiness_follows_the_schema_revision(
+    client: TestClient, pasar_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ready on this release's head or on a revision it does not ship (a later release's
+    expand step, during a rolling update); not ready while migrations are pending or absent."""
+
+    async def execute(statement: str) -> None:
+        url = make_url(pasar_database_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    head, _ = known_revisions()
+    asyncio.run(execute("UPDATE alembic_version SET version_num = '0016_invitation_secrets'"))
+    with caplog.at_level(logging.WARNING, logger="pasar.health"):
+        behind = client.get("/readyz")
+    assert behind.status_code == 503
+    assert behind.json() == {"status": "unavailable", "database": "ok", "migrations": "behind"}
+    assert [r.getMessage() for r in caplog.records if r.name == "pasar.health"] == [
+        "readiness check failed: database schema behind"
+    ]
+    asyncio.run(execute("UPDATE alembic_version SET version_num = '9999_a_later_release'"))
+    assert client.get("/readyz").json() == {**READY, "migrations": "newer"}
+    asyncio.run(execute(f"UPDATE alembic_version SET version_num = '{head}'"))
+    assert client.get("/readyz").json() == READY
+    asyncio.run(execute("ALTER TABLE alembic_version RENAME TO alembic_version_moved"))
+    missing = client.get("/readyz")
+    assert missing.status_code == 503
+    assert missing.json()["migrations"] == "missing"
+    asyncio.run(execute("ALTER TABLE alembic_version_moved RENAME TO alembic_version"))
+    assert client.get("/readyz").json() == READY
 
 
 def test_readiness_is_503_while_the_database_refuses_connections(
@@ -86,7 +125,7 @@ def test_readiness_is_503_while_the_database_refuses_connections(
         assert client.get("/healthz").status_code == 200  # the process itself is alive
     finally:
         admin(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
-    assert client.get("/readyz").json() == {"status": "ok", "database": "ok"}  # and it recovers
+    assert client.get("/readyz").json() == READY  # and it recovers
 
 
 def test_openapi_document_describes_every_endpoint(client: TestClient) -> None:

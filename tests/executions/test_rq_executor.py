@@ -367,6 +367,26 @@ def test_redis_down_is_a_503_and_queues_nothing(pasar_settings: Settings) -> Non
             assert [r["status"] for r in runs["executions"]] == ["failed"]  # none left queued
 
 
+def test_a_draining_server_still_queues_rq_runs_and_refuses_inline_ones(
+    rq_client: TestClient,
+) -> None:
+    """While a server drains (SIGTERM), a run for the queue is still accepted (a worker runs
+    it, not this process: a rolling restart of API processes refuses none), an inline one not."""
+    headers = login(rq_client)
+    agent_id = scripted_agent(rq_client, headers)
+    assert rq_client.portal is not None
+    rq_client.portal.call(rq_client.app_state["runs"].begin_drain)  # what SIGTERM does
+    assert rq_client.get("/readyz").status_code == 503
+    queued = rq_client.post(f"/agents/{agent_id}/execute", headers=headers,
+                            json={"input": "go", "parameters": {"wait": True}})  # fmt: skip
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["status"] == "queued"
+    inline = rq_client.post(f"/agents/{agent_id}/execute", headers=headers,
+                            json={"input": "go", "parameters": {"executor": "inline"}})  # fmt: skip
+    assert inline.status_code == 503
+    assert inline.json()["error"]["code"] == "UNAVAILABLE"
+
+
 def test_sigterm_drains_a_worker_and_another_resumes_its_runs(
     rq_client: TestClient, start_worker, redis_url: str, rq_settings: Settings
 ) -> None:

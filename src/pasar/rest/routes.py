@@ -370,7 +370,7 @@ ENDPOINTS = (
              200, RetentionInput, RetentionInput, tag="privacy", op="retention.set"),
     Endpoint("GET", "/healthz", health.healthz, "Liveness", 200, HealthOut, auth=False,
              tag="operations", op="operations.health"),
-    Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable)", 200, HealthOut,
+    Endpoint("GET", "/readyz", health.readyz, "Readiness (database reachable, migrations applied)", 200, HealthOut,
              auth=False, tag="operations", op="operations.health"),
     Endpoint("GET", "/files", list_files, "List your files (tool outputs), sorted by path", 200,
              FileListOut, tag="files", query={"prefix": "string", "limit": "integer"}, op="files.list"),

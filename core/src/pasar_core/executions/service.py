@@ -237,9 +237,11 @@ async def start_execution(
     runs: Runs, principal: Principal, agent_id: str, request: ExecuteRequest
 ) -> ExecutionView:
     services = runs.services
-    if runs.draining:
-        raise ServiceUnavailable("this server is shutting down; send the run to another")
     executor = runs.executor(request.parameters.executor)
+    # A draining server runs nothing more itself; the queue's workers still take rq runs, so
+    # a rolling restart refuses none of those.
+    if runs.draining and executor.name == "inline":
+        raise ServiceUnavailable("this server is shutting down; send the run to another")
     params = request.parameters
     if params.webhook_url:
         check_webhook_url(params.webhook_url, runs.webhook_allow)
