@@ -67,5 +67,6 @@ def test_database_settings_from_the_environment() -> None:
     assert settings.db_statement_cache_size == 0
     assert settings.db_read_your_writes_s == 2.5
     defaults = Settings.from_env({})
-    assert defaults.database_direct_url is None and defaults.database_read_url is None
+    assert defaults.database_direct_url is None
+    assert defaults.database_read_url is None
     assert defaults.db_statement_cache_size == 100
