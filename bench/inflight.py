@@ -369,8 +369,8 @@ async def enqueue_directly(pool: Any, redis_url: str, agent_id: str, n: int) -> 
             )
         ]  # fmt: skip
         await conn.execute(
-            "INSERT INTO execution_events (execution_id, seq, type, data)"
-            " SELECT id, 1, 'status', '{\"status\": \"queued\"}' FROM executions"
+            "INSERT INTO execution_events (execution_id, seq, type, data, execution_created_at)"
+            " SELECT id, 1, 'status', '{\"status\": \"queued\"}', created_at FROM executions"
             " WHERE agent_id = $1",
             agent,
         )

@@ -157,11 +157,12 @@ def db_upgrade(as_json: bool) -> None:
     from pasar_core.settings import Settings
     from pasar_core.storage.migrate import upgrade_async
 
-    from pasar.lifecycle import database_url
+    from pasar.lifecycle import database_url, direct_url
 
     async def upgrade() -> None:
-        async with database_url(Settings.from_env()) as url:
-            await upgrade_async(url)
+        settings = Settings.from_env()
+        async with database_url(settings) as url:
+            await upgrade_async(direct_url(settings, url))
 
     run(upgrade())
     emit(as_json, {"database": "up to date"}, "database is up to date")

@@ -98,6 +98,12 @@ async def database_url(settings: Settings) -> AsyncIterator[str]:
         await run_in_threadpool(server.stop)
 
 
+def direct_url(settings: Settings, url: str) -> str:
+    """Where LISTEN connections and migrations go: `DATABASE_DIRECT_URL`, else `url` (they
+    need a session of their own, which PgBouncer's transaction mode does not keep)."""
+    return settings.database_direct_url or url
+
+
 @contextlib.asynccontextmanager
 async def running_services(
     settings: Settings,
@@ -121,7 +127,7 @@ async def running_services(
     settings.ensure_data_dir()
     async with database_url(settings) as url, contextlib.AsyncExitStack() as stack:
         if prepare_database:
-            await upgrade_async(url)
+            await upgrade_async(direct_url(settings, url))
         mcp = None
         if runs_agents and settings.mcp_servers:
             from pasar_core.mcp.clients import mcp_tools
@@ -130,7 +136,10 @@ async def running_services(
                 mcp_tools(registry, settings.mcp_servers)
             )
         engine = build_engine(
-            url, pool_size=settings.db_pool_size, pool_timeout_s=settings.db_pool_timeout_s
+            url,
+            pool_size=settings.db_pool_size,
+            pool_timeout_s=settings.db_pool_timeout_s,
+            statement_cache_size=settings.db_statement_cache_size,
         )
         metrics = metrics or Metrics()
         tracing = tracing or Tracing()
@@ -141,7 +150,12 @@ async def running_services(
         rate_limiter = build_rate_limiter(settings)
         stack.push_async_callback(rate_limiter.close)
         reads = await Reads.open(
-            url, max_size=settings.db_read_pool_size, timeout_s=settings.db_pool_timeout_s
+            url,
+            max_size=settings.db_read_pool_size,
+            timeout_s=settings.db_pool_timeout_s,
+            read_url=settings.database_read_url,
+            read_your_writes_s=settings.db_read_your_writes_s,
+            statement_cache_size=settings.db_statement_cache_size,
         )
         try:
             services = Services(
@@ -164,7 +178,11 @@ async def running_services(
                 await sync_tools(services)
             services = await with_custom_tools(stack, services)
             async with (
-                watching_revocations(url, services.revoked_sessions, enabled=watch_revocations),
+                watching_revocations(
+                    direct_url(settings, url),
+                    services.revoked_sessions,
+                    enabled=watch_revocations,
+                ),
                 started_plugins(plugins, services) if runs_agents else nullcontext(),
             ):
                 yield services

@@ -147,6 +147,18 @@ class Settings:
 
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str | None = None
+    database_direct_url: str | None = None
+    """`DATABASE_DIRECT_URL`: the same database without a transaction pooler in between, for
+    what needs one session for long (LISTEN for run events and revocations, migrations under
+    their advisory lock); default `database_url`. Set it when `database_url` is PgBouncer."""
+    database_read_url: str | None = None
+    """`DATABASE_READ_URL`: a streaming replica for the single-statement hot reads (agents,
+    runs), except a user's reads within `db_read_your_writes_s` of their write."""
+    db_statement_cache_size: int = 100
+    """asyncpg's and SQLAlchemy's prepared statement caches per connection; 0 behind PgBouncer
+    in transaction mode (no named statements kept, unique names when one is prepared)."""
+    db_read_your_writes_s: float = 5.0
+    """After a user writes, how long that user's reads stay on the primary (with a replica)."""
     secret_key: str | None = None
     encryption_keys: str | None = None
     host: str = "127.0.0.1"
@@ -279,6 +291,10 @@ class Settings:
             if env.get("PASAR_DATA_DIR")
             else default_data_dir(),
             database_url=env.get("DATABASE_URL") or None,
+            database_direct_url=env.get("DATABASE_DIRECT_URL") or None,
+            database_read_url=env.get("DATABASE_READ_URL") or None,
+            db_statement_cache_size=_int(env, "PASAR_DB_STATEMENT_CACHE_SIZE", 100),
+            db_read_your_writes_s=_float(env, "PASAR_DB_READ_YOUR_WRITES_S", 5.0),
             secret_key=env.get("PASAR_SECRET_KEY") or None,
             encryption_keys=env.get("PASAR_ENCRYPTION_KEYS") or None,
             host=env.get("PASAR_HOST", "127.0.0.1"),

@@ -19,6 +19,7 @@ from graphql import (
     SelectionSetNode,
 )
 from graphql.utilities import get_operation_ast
+from pasar_core.accounts.principal import Principal
 from pasar_core.errors import PasarError
 from pasar_core.rate_limits import RateLimited, RouteClass
 from starlette.responses import Response
@@ -78,24 +79,39 @@ class RateLimits(SchemaExtension):
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
+        writer = None
         if context.result is None and document is not None and not context.pre_execution_errors:
             counts = limited_fields(document, context.operation_name)
             if counts:
-                refusal = await _refusal(context.context, counts)
+                refusal, writer = await _refusal(context.context, counts)
                 if refusal is not None:  # a result makes Strawberry skip execution
+                    writer = None
                     context.result = ExecutionResult(
                         data=None, errors=[GraphQLError(refusal.message, original_error=refusal)]
                     )
                     _answer_429(context.context, refusal)
+        _wrote(context.context, writer)
         yield
+        _wrote(context.context, writer)
 
 
-async def _refusal(request_context: object, counts: Counter[RouteClass]) -> PasarError | None:
+def _wrote(request_context: object, principal: Principal | None) -> None:
+    """A caller's writes and runs send its reads to the primary for a while (read-your-writes
+    with a replica, pasar_core.storage.reads): while the mutation runs and after it."""
+    reads = getattr(getattr(request_context, "services", None), "reads", None)
+    if principal is not None and reads is not None:
+        reads.wrote(principal.user_id)
+
+
+async def _refusal(
+    request_context: object, counts: Counter[RouteClass]
+) -> tuple[PasarError | None, Principal | None]:
+    """The refusal (None: within budget) and the signed-in caller who writes (None: none)."""
     services = getattr(request_context, "services", None)
     located_principal = getattr(request_context, "located_principal", None)
     source = getattr(request_context, "source", None)
     if services is None or located_principal is None or source is None:
-        return None
+        return None, None
     try:
         principal = await located_principal()
     except PasarError:
@@ -105,8 +121,9 @@ async def _refusal(request_context: object, counts: Counter[RouteClass]) -> Pasa
             who = None if route_class is RouteClass.AUTH else principal
             await services.rate_limiter.check(route_class, who, source(), cost)
     except RateLimited as limited:
-        return limited
-    return None
+        return limited, None
+    writes = any(route_class is not RouteClass.AUTH for route_class in counts)
+    return None, principal if writes else None
 
 
 def _answer_429(request_context: object, refusal: PasarError) -> None:

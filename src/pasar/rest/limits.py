@@ -35,8 +35,17 @@ def rate_limited(handler: Handler, limit: RouteClass, *, signed_in: bool) -> Han
 
     async def endpoint(request: Request) -> Response:
         principal = await located_caller(request) if signed_in else None
-        await services_of(request).rate_limiter.check(limit, principal, source_of(request))
-        return await handler(request)
+        services = services_of(request)
+        await services.rate_limiter.check(limit, principal, source_of(request))
+        if principal is None or limit is RouteClass.AUTH or services.reads is None:
+            return await handler(request)
+        # The caller's reads go to the primary while it writes and for a while after (the
+        # window counts from the end of the write).
+        services.reads.wrote(principal.user_id)
+        try:
+            return await handler(request)
+        finally:
+            services.reads.wrote(principal.user_id)
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__

@@ -101,7 +101,8 @@ class Runs:
         settings = services.settings
         self.services = services
         self.owner = owner or process_name()
-        url = self.engine.url.render_as_string(hide_password=False)
+        # LISTEN needs a session of its own: never through PgBouncer's transaction mode.
+        url = settings.database_direct_url or self.engine.url.render_as_string(hide_password=False)
         self.hub = EventHub(asyncpg_dsn(url), services.sessionmaker)
         self.journal = Journal(
             self.engine,

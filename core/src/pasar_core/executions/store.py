@@ -228,9 +228,16 @@ async def _announce(conn: AsyncConnection | AsyncSession, payloads: list[str]) -
         await conn.execute(_NOTIFY, {"channel": EVENTS_CHANNEL, "payloads": payloads})
 
 
+# Each event carries its run's creation time, the partition key (pasar_core.storage.partitions).
+_RUN_CREATED = (
+    select(EXECUTIONS.c.created_at).where(EXECUTIONS.c.id == bindparam("run")).scalar_subquery()
+)
+_INSERT_EVENTS = insert(EVENTS).values(execution_created_at=_RUN_CREATED)
+
+
 async def _insert_events(conn: AsyncConnection | AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(insert(EVENTS), rows)
+        await conn.execute(_INSERT_EVENTS, [{**row, "run": row["execution_id"]} for row in rows])
 
 
 # --- a new execution -----------------------------------------------------------------------

@@ -6,7 +6,9 @@ import contextlib
 import contextvars
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import make_url
@@ -21,6 +23,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 from pasar_core.errors import StartupError, Unavailable
 
 DEFAULT_POOL_TIMEOUT_S = 5.0
+DEFAULT_STATEMENT_CACHE_SIZE = 100  # asyncpg's and SQLAlchemy's own default
 RETRY_AFTER_S = 1
 # 53300 too many connections (max_connections or a role's limit); 57P03 starting or stopping.
 REFUSED_SQLSTATES = frozenset({"53300", "57P03"})
@@ -110,11 +113,39 @@ def asyncpg_dsn(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+def unique_statement_name() -> str:
+    """A prepared statement name no other client of a pooled server connection uses."""
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def statement_cache_arguments(statement_cache_size: int) -> dict[str, Any]:
+    """SQLAlchemy's asyncpg connect arguments for `statement_cache_size` (0: behind PgBouncer
+    in transaction mode, where consecutive transactions of one client connection may run on
+    different server connections, so a statement prepared in one is unknown in the next, and
+    asyncpg's numbered names `__asyncpg_stmt_1__` clash between clients)."""
+    if statement_cache_size > 0:
+        return {
+            "statement_cache_size": statement_cache_size,
+            "prepared_statement_cache_size": statement_cache_size,
+        }
+    return {
+        "statement_cache_size": 0,  # asyncpg's own cache (and its statement names)
+        "prepared_statement_cache_size": 0,  # SQLAlchemy's cache of prepared statements
+        "prepared_statement_name_func": unique_statement_name,
+    }
+
+
 def build_engine(
-    database_url: str, *, pool_size: int = 20, pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
+    database_url: str,
+    *,
+    pool_size: int = 20,
+    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S,
+    statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
 ) -> AsyncEngine:
     """At most `pool_size` connections, opened as needed and kept; a request that waits longer
-    than `pool_timeout_s` for one is refused with `Unavailable` (see `RefusingPool`)."""
+    than `pool_timeout_s` for one is refused with `Unavailable` (see `RefusingPool`).
+    `statement_cache_size=0` works behind PgBouncer in transaction mode (see
+    `statement_cache_arguments`)."""
     # No overflow: SQLAlchemy closes an overflow connection when it is given back, so a busy
     # server kept opening connections (TLS attempt, type introspection: measured in bench/).
     # No pre-ping (a round trip per checkout); connections are recycled instead, and a
@@ -126,6 +157,7 @@ def build_engine(
         max_overflow=0,
         pool_timeout=pool_timeout_s,
         pool_recycle=300,
+        connect_args=statement_cache_arguments(statement_cache_size),
     )
 
 

@@ -584,7 +584,8 @@ class Schedule(Base):
 
 
 class ExecutionEvent(Base):
-    """Everything observable about a run, in order; `seq` is the SSE event id."""
+    """Everything observable about a run, in order; `seq` is the SSE event id. Partitioned by
+    month of its run's creation (pasar_core.storage.partitions)."""
 
     __tablename__ = "execution_events"
 
@@ -596,9 +597,20 @@ class ExecutionEvent(Base):
     type: Mapped[str] = mapped_column(String(32), nullable=False)
     data: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
     created_at: Mapped[datetime] = _now()
+    execution_created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), primary_key=True
+    )
+    """The run's `created_at`: the partition key (a run's events share a partition)."""
 
     __table_args__ = (
-        Index("uq_execution_events_execution_seq", "execution_id", "seq", unique=True),
+        Index(
+            "uq_execution_events_execution_seq",
+            "execution_id",
+            "seq",
+            "execution_created_at",
+            unique=True,
+        ),
+        {"postgresql_partition_by": "RANGE (execution_created_at)"},
     )
 
 
@@ -655,12 +667,16 @@ class Embedding(Base):
     dimensions: Mapped[int] = mapped_column(
         Integer, Computed("vector_dims(embedding)", persisted=True)
     )
-    created_at: Mapped[datetime] = _now()
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), primary_key=True
+    )
+    """Also the partition key (monthly, pasar_core.storage.partitions)."""
 
     __table_args__ = (
         CheckConstraint("kind IN ('knowledge', 'exchange')", name="kind"),
         Index("ix_embeddings_agent_document", "agent_id", "document_id"),
         *(_hnsw_index(dimensions) for dimensions in INDEXED_DIMENSIONS),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
 

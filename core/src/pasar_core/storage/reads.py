@@ -12,12 +12,18 @@ no LISTEN, no session settings).
 
 A read that waits longer than the pool timeout for a connection is `Unavailable` (503 with
 Retry-After at the edges), like every other database use (pasar_core.storage.db).
+
+With a read replica (`DATABASE_READ_URL`) these reads go to a second pool on the replica, except
+a user's reads for a short while after that user wrote (pasar_core.storage.recent_writers): those
+go to the primary, so a caller always reads back what it just wrote. Behind PgBouncer in
+transaction mode (`statement_cache_size=0`) asyncpg prepares no named statements.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +31,13 @@ import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import Executable
 
-from pasar_core.storage.db import asyncpg_dsn, busy, refused_connection
+from pasar_core.storage.db import (
+    DEFAULT_STATEMENT_CACHE_SIZE,
+    asyncpg_dsn,
+    busy,
+    refused_connection,
+)
+from pasar_core.storage.recent_writers import RecentWriters
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 APPLICATION_NAME = "pasar-reads"
@@ -57,28 +69,75 @@ async def _keep(connection: asyncpg.Connection) -> None:
     """No reset on release: nothing these reads do leaves state on a connection."""
 
 
-class Reads:
-    """The read pool of one process: at most `max_size` connections, opened as needed."""
+async def _open_pool(url: str, *, max_size: int, statement_cache_size: int) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=1,
+        max_size=max_size,
+        init=_codecs,
+        reset=_keep,
+        statement_cache_size=statement_cache_size,
+        server_settings={"application_name": APPLICATION_NAME},
+    )
+    return pool
 
-    def __init__(self, pool: asyncpg.Pool, timeout_s: float) -> None:
+
+class Reads:
+    """The read pools of one process: at most `max_size` connections each, opened as needed;
+    `replica` (optional) serves the reads of users who did not write within `writers`' window."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        timeout_s: float,
+        *,
+        replica: asyncpg.Pool | None = None,
+        writers: RecentWriters | None = None,
+    ) -> None:
         self._pool = pool
+        self._replica = replica
         self._timeout_s = timeout_s
         self._observers: list[QueryLogger] = []
+        self.writers = writers or RecentWriters(0)
 
     @classmethod
-    async def open(cls, database_url: str, *, max_size: int, timeout_s: float) -> Reads:
-        pool = await asyncpg.create_pool(
-            asyncpg_dsn(database_url),
-            min_size=1,
-            max_size=max_size,
-            init=_codecs,
-            reset=_keep,
-            server_settings={"application_name": APPLICATION_NAME},
+    async def open(
+        cls,
+        database_url: str,
+        *,
+        max_size: int,
+        timeout_s: float,
+        read_url: str | None = None,
+        read_your_writes_s: float = 5.0,
+        statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
+    ) -> Reads:
+        pool = await _open_pool(
+            database_url, max_size=max_size, statement_cache_size=statement_cache_size
         )
-        return cls(pool, timeout_s)
+        replica = None
+        if read_url:
+            try:
+                replica = await _open_pool(
+                    read_url, max_size=max_size, statement_cache_size=statement_cache_size
+                )
+            except BaseException:
+                await pool.close()
+                raise
+        return cls(pool, timeout_s, replica=replica, writers=RecentWriters(read_your_writes_s))
+
+    def wrote(self, user_id: uuid.UUID) -> None:
+        """`user_id` is writing: its reads go to the primary for a while (read-your-writes)."""
+        self.writers.wrote(user_id)
+
+    def _pool_for(self, values: Mapping[str, Any]) -> asyncpg.Pool:
+        if self._replica is None or self.writers.wrote_recently(values.get("user_id")):
+            return self._pool
+        return self._replica
 
     async def close(self) -> None:
         await self._pool.close()
+        if self._replica is not None:
+            await self._replica.close()
 
     def pool_use(self) -> dict[str, int]:
         """Connections checked out and the pool's size (asyncpg pools have no overflow)."""
@@ -94,9 +153,10 @@ class Reads:
         self._observers.remove(logger)
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self, pool: asyncpg.Pool | None = None) -> AsyncIterator[Any]:
+        pool = pool or self._pool
         try:
-            connection = await self._pool.acquire(timeout=self._timeout_s)
+            connection = await pool.acquire(timeout=self._timeout_s)
         except TimeoutError:
             raise busy() from None
         except Exception as error:  # opening a new connection failed
@@ -111,11 +171,11 @@ class Reads:
         finally:
             for logger in observers:
                 connection.remove_query_logger(logger)
-            await self._pool.release(connection)
+            await pool.release(connection)
 
     async def fetch_rows(self, read: CompiledRead, **values: Any) -> Sequence[Mapping[str, Any]]:
         """The rows of one read: one statement."""
-        async with self._connection() as connection:
+        async with self._connection(self._pool_for(values)) as connection:
             rows: Sequence[Mapping[str, Any]] = await connection.fetch(
                 read.sql, *read.arguments(values)
             )
@@ -123,7 +183,7 @@ class Reads:
 
     async def fetch_row(self, read: CompiledRead, **values: Any) -> Mapping[str, Any] | None:
         """The first row of one read, or None: one statement."""
-        async with self._connection() as connection:
+        async with self._connection(self._pool_for(values)) as connection:
             row: Mapping[str, Any] | None = await connection.fetchrow(
                 read.sql, *read.arguments(values)
             )
