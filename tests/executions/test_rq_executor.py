@@ -160,7 +160,9 @@ def test_a_worker_runs_many_runs_at_once_on_one_process(
     worker = start_worker("--concurrency", "50")
     headers = login(rq_client)
     # one file per run: concurrent appends to one file would race in the files plugin
-    agents = [scripted_agent(rq_client, headers, 8000, f"many/{i}.txt") for i in range(k)]
+    # Each model waits 20 s: long enough that the first run is still waiting when the worker
+    # takes the last one, even on a loaded machine.
+    agents = [scripted_agent(rq_client, headers, 20_000, f"many/{i}.txt") for i in range(k)]
     ids = [start_run(rq_client, headers, agent_id) for agent_id in agents]
     deadline = time.monotonic() + 60
     executing = 0

@@ -1,18 +1,22 @@
 """Schedules fire in the embedded default (no Redis: the server fires into its inline executor):
 each tick once, with two firers racing on one database, on a clock the test holds; missed ticks
 fire once, for the latest; the runs are ordinary executions marked with their schedule; an
-owner who lost access gets no run, and the schedule says why. The last test runs two whole
-servers on one database, firing on their own clocks."""
+owner who lost access gets no run, and the schedule says why. The last test runs two server
+processes on one database, firing on their own clocks."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pasar_core.schedules.firer import NOT_A_MEMBER, ScheduleFirer
 from pasar_core.settings import Settings
@@ -22,6 +26,8 @@ from starlette.testclient import TestClient
 
 from pasar.app import create_app
 from tests.schedules.support import fired_runs, make_agent, make_schedule, schedule_row, services_of
+from tests.support.processes import Processes
+from tests.support.servers import free_port
 from tests.support.teams import in_new_team, join
 
 Headers = dict[str, str]
@@ -230,14 +236,35 @@ def _team_of(client: TestClient, headers: Headers) -> str:
     return str(team["id"])
 
 
-def test_two_servers_on_one_database_fire_each_tick_once(pasar_settings: Settings) -> None:
-    """Two whole servers (their own loops, pools and firers, on real clocks) and a schedule
-    every second: every tick that fired has exactly one run."""
+def serve_beside(processes: Processes, settings: Settings) -> str:
+    """A `pasar serve` process on `settings`' database (no Redis: it fires schedules too)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PASAR_DEV")}
+    env |= {"DATABASE_URL": settings.database_url or "", "PASAR_DATA_DIR": str(settings.data_dir),
+            "PASAR_SECRET_KEY": settings.secret_key or "", "PASAR_PORT": str(port),
+            "PASAR_SCHEDULE_MIN_INTERVAL_S": "1", "PASAR_SCHEDULE_POLL_S": "0.2"}  # fmt: skip
+    process = processes.start([sys.executable, "-m", "pasar", "serve", "--log-level", "warning"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(900):  # the bound only ends a broken test
+        assert process.poll() is None, f"pasar serve exited with {process.returncode}"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("pasar serve did not become ready")
+
+
+def test_two_server_processes_on_one_database_fire_each_tick_once(
+    pasar_settings: Settings, processes_started: Processes
+) -> None:
+    """This process's server and a `pasar serve` process (their own loops, pools and firers,
+    on real clocks) and a schedule every second: every tick that fired has exactly one run."""
     settings = pasar_settings.with_overrides(schedule_min_interval_s=1, schedule_poll_s=0.2)
-    with (
-        TestClient(create_app(settings), raise_server_exceptions=False) as first,
-        TestClient(create_app(settings), raise_server_exceptions=False) as second,
-    ):
+    with TestClient(create_app(settings), raise_server_exceptions=False) as first:
+        second = serve_beside(processes_started, settings)
         headers = sign_up(first)
         agent_id = make_agent(first, headers)
         schedule = make_schedule(first, headers, agent_id, "* * * * * *")
@@ -246,22 +273,22 @@ def test_two_servers_on_one_database_fire_each_tick_once(pasar_settings: Setting
         runs: list[Any] = []
         for _ in range(600):
             runs = first.portal.call(fired_runs, services, schedule["id"])
-            if len(runs) >= 4:
+            if len(runs) >= 6:
                 break
             time.sleep(0.1)
-        paused = second.post(f"/agents/{agent_id}/schedules/{schedule['id']}/pause",
-                             headers=headers)  # fmt: skip
+        paused = httpx.post(f"{second}/agents/{agent_id}/schedules/{schedule['id']}/pause",
+                            headers=headers)  # fmt: skip
         assert paused.status_code == 200, paused.text
         runs = first.portal.call(fired_runs, services, schedule["id"])
         ticks = [tick for tick, _, _ in runs]
-        assert len(ticks) >= 4, runs
+        assert len(ticks) >= 6, runs
         assert len(set(ticks)) == len(ticks)  # one run per tick
         assert all(tick.microsecond == 0 for tick in ticks)
         assert ticks == sorted(ticks)
-        listed = scheduled_executions(second, headers, agent_id)
+        listed = scheduled_executions(first, headers, agent_id)
         assert len(listed) == len(ticks)
         for run in listed:
-            assert finished(second, headers, run["execution_id"])["status"] == "succeeded"
+            assert finished(first, headers, run["execution_id"])["status"] == "succeeded"
 
 
 def test_a_member_who_may_no_longer_run_the_agent_gets_no_run_and_a_broken_row_blocks_nothing(
