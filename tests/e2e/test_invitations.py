@@ -461,3 +461,27 @@ def test_an_erased_inviters_invitations_are_deleted_with_them(
         assert client.portal.call(stored) == 0
         gone = accept(client, invitee, offer)
         assert (gone.status_code, code_of(gone)) == (404, "NOT_FOUND")
+
+
+def test_an_inviter_the_operator_deletes_takes_their_invitations_along(
+    pasar_settings: Settings,
+) -> None:
+    """`pasar users delete` (not self-erasure): the deleted admin's invitations do not become
+    the operator's, which no member's standing ends."""
+    from pasar_core.accounts.service import delete_user
+
+    with TestClient(create_app(pasar_settings)) as client:
+        _, owner = team_admin(client)
+        team = org_of(owner)
+        deputy_email, deputy_personal = sign_up(client)
+        join(client, owner, deputy_personal, deputy_email, "admin")
+        deputy = switch(client, deputy_personal, team)
+        email, invitee = sign_up(client)
+        offer = client.post("/invitations", json={"email": email, "role": "admin"},
+                            headers=deputy).json()  # fmt: skip
+        services = client.app_state["services"]
+        assert client.portal is not None
+        client.portal.call(delete_user, services, deputy_email)
+        gone = accept(client, invitee, offer)
+        assert (gone.status_code, code_of(gone)) == (404, "NOT_FOUND")
+        assert client.get("/me/invitations", headers=invitee).json()["invitations"] == []

@@ -12,8 +12,8 @@ inviting the same address again replaces its role, expiry and secret; the mainte
 deletes lapsed ones. An invitation is only as good as its inviter's standing: it is
 acceptable only while the admin who made it is still an admin of the organisation (checked
 when it is accepted, with their membership locked, so a demotion, a removal or an erasure
-racing the acceptance wins or waits; erasure deletes the invitations its user made, and the
-operator's invitations, which have no inviter, depend on no member). Otherwise accepting is INVITATION_LAPSED and deletes it;
+racing the acceptance wins or waits; a deleted user's invitations are deleted with them, and
+the operator's invitations, which have no inviter, depend on no member). Otherwise accepting is INVITATION_LAPSED and deletes it;
 both lists leave such invitations out and the maintenance job deletes them. Each step leaves
 an audit row in the organisation (`member.invited`, `member.invitation_accepted`,
 `member.invitation_declined`, `member.invitation_revoked`, `member.invitation_lapsed`) naming
@@ -113,7 +113,7 @@ def _hash(secret: str) -> str:
 
 def _inviter_is_admin() -> ColumnElement[bool]:
     """The invitation's inviter is still an admin of its organisation, or it is the
-    operator's (no inviter: erasure deletes the invitations an erased user made)."""
+    operator's (no inviter: a deleted user's invitations are deleted with them)."""
     return or_(
         Invitation.invited_by.is_(None),
         exists().where(
@@ -286,7 +286,7 @@ async def _inviter_still_admin(
 ) -> bool:
     """The inviter is still an admin of the organisation, their membership locked FOR SHARE:
     a demotion or removal in flight waits for us, or we wait and read its outcome. No
-    inviter: the operator's invitation (an erased user's are deleted with them)."""
+    inviter: the operator's invitation (a deleted user's are deleted with them)."""
     if inviter is None:
         return True
     statement = select(Membership.role).where(
