@@ -124,6 +124,32 @@ def test_plan_execute_plans_replans_after_a_failing_tool_and_answers(
     assert done["output"] == {"message": "Your notes say: remember milk"}
 
 
+@pytest.mark.parametrize(
+    ("limits", "made", "error"),
+    [({"max_steps": 3}, 3, "Model call limits exceeded"),
+     ({"max_tool_calls": 1}, 4, "Tool call limit reached")],
+)  # fmt: skip
+def test_plan_execute_holds_the_runs_limits_across_its_planner_and_steps(
+    client: TestClient, make_user, limits: dict[str, int], made: int, error: str
+) -> None:
+    """Each step is a graph of its own: the limits count the whole run's calls, not each
+    graph's (LangChain's limit middleware restarts its count in every graph)."""
+    headers = make_user()
+    script = [{"content": "1. Read a.txt\n2. Read b.txt\n3. Answer"}, write("a.txt", "a"),
+              {"content": "a done"}, write("b.txt", "b"), {"content": "b done"},
+              {"content": "all done"}]  # fmt: skip
+    config = {"model": "scripted", "model_options": {"script": script},
+              "strategy": "plan_execute", "limits": limits}  # fmt: skip
+    body = {"name": "bounded", "tools": ["txt:read", "txt:write"], "config": config}
+    created = client.post("/agents", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    done = execute(client, headers, created.json()["agent_id"])
+    assert done["status"] == "limit_exceeded", done
+    assert error.lower() in str(done["error"]).lower(), done["error"]
+    assert kinds(done["steps"]).count("model_call") == made
+    assert kinds(done["steps"]).count("tool_call") <= limits.get("max_tool_calls", 99)
+
+
 def test_plan_execute_pauses_for_approval_and_resumes_its_plan(
     client: TestClient, make_user
 ) -> None:

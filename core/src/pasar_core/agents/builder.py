@@ -162,11 +162,12 @@ def build_agent(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The agent's strategy's graph over its tools (validated by the core), prompt, limits and
     the run's middleware."""
-    from pasar_core.agents.recording import ModelAttempts, ModelSteps
+    from pasar_core.agents.recording import ModelAttempts, ModelSteps, RunBudget
 
     model = build_model(registry, config.model, config.model_options, env, models)
     refs = {id(model): config.model}
     middleware: list[AgentMiddleware[Any, Any, Any]] = [
+        RunBudget(config.limits.max_steps, config.limits.max_tool_calls),
         ModelCallLimitMiddleware(run_limit=config.limits.max_steps, exit_behavior="error"),
         ToolCallLimitMiddleware(run_limit=config.limits.max_tool_calls, exit_behavior="error"),
         ModelSteps(),  # outside the fallbacks: records the call once, with every model tried

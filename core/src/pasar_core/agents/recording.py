@@ -4,6 +4,8 @@
 hooks before the graph goes on to the tools, so a model call is recorded before the tool calls
 it asked for. `ModelAttempts` sits inside the fallback middleware and notes every model tried
 and why it failed, so the step says which model failed, why, and which one answered.
+`RunBudget` holds the run's `max_steps` and `max_tool_calls` over every graph the run invokes
+(a strategy such as `plan_execute` invokes several, and LangChain's limits count per invocation).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
+from langchain.agents.middleware.tool_call_limit import ToolCallLimitExceededError
 from langchain.agents.middleware.types import ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage
 from langgraph.errors import GraphBubbleUp
@@ -93,3 +97,34 @@ class ModelAttempts(AgentMiddleware[Any, Any, Any]):
         if hooks is not None:
             hooks.attempts.append(ModelAttempt(ref))
         return response
+
+
+class RunBudget(AgentMiddleware[Any, Any, Any]):
+    """The run's model calls and tool calls, counted from its recorded steps (earlier attempts'
+    included), whichever graph of the run makes them: past `max_steps` model calls, or a reply
+    asking for more tool calls than `max_tool_calls` leaves, ends the run as LangChain's limit
+    middleware does (`LIMIT_EXCEEDED`)."""
+
+    def __init__(self, max_steps: int, max_tool_calls: int) -> None:
+        super().__init__()
+        self.max_steps, self.max_tool_calls = max_steps, max_tool_calls
+
+    async def awrap_model_call(self, request: ModelRequest[Any], handler: Handler) -> Any:
+        hooks = RUN_HOOKS.get(None)
+        if hooks is None or hooks.recorded_steps is None:
+            return await handler(request)
+        made = self._count(hooks, "model_call")
+        if made >= self.max_steps:
+            raise ModelCallLimitExceededError(0, made, None, self.max_steps)
+        response = await handler(request)
+        reply = _reply(response)
+        asked = len(reply.tool_calls) if reply is not None else 0
+        called = self._count(hooks, "tool_call")
+        if asked and called + asked > self.max_tool_calls:
+            raise ToolCallLimitExceededError(0, called + asked, None, self.max_tool_calls)
+        return response
+
+    @staticmethod
+    def _count(hooks: RunHooks, kind: str) -> int:
+        assert hooks.recorded_steps is not None
+        return sum(1 for step in hooks.recorded_steps() if step.get("type") == kind)

@@ -24,7 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
-from pasar_core.specs import StrategyParts, StrategySpec
+from pasar_core.specs import StrategyParts
 from pasar_core.strategies.plans import failed_calls, record_plan, recorded_plan
 
 STRATEGY = "plan_execute"
@@ -233,14 +233,3 @@ def build_plan_execute(parts: StrategyParts) -> Any:
     graph.add_conditional_edges("review", after_review, ["focus", "replan", END])
     graph.add_edge("replan", "focus")
     return graph.compile(name=STRATEGY)
-
-
-PLAN_EXECUTE = StrategySpec(
-    id=STRATEGY,
-    title="Plan, then execute",
-    description=(
-        "The model first writes a plan, then carries out its steps one by one with the tools; "
-        "when a tool fails it re-plans the remaining work. Each plan is recorded as a step."
-    ),
-    build=build_plan_execute,
-)

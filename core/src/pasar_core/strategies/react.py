@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain.agents import create_agent
 
-from pasar_core.specs import StrategyParts, StrategySpec
+from pasar_core.specs import StrategyParts
 
 
 def build_react(parts: StrategyParts) -> Any:
@@ -17,13 +17,3 @@ def build_react(parts: StrategyParts) -> Any:
         system_prompt=parts.system_prompt,
         middleware=list(parts.middleware),
     )
-
-
-REACT = StrategySpec(
-    id="react",
-    title="Step by step (ReAct)",
-    description=(
-        "The model thinks, calls a tool, reads the result, and repeats until it can answer."
-    ),
-    build=build_react,
-)

@@ -12,10 +12,9 @@ from langchain.agents.middleware.types import ToolCallRequest
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.types import Command
 
-from pasar_core.specs import StrategyParts, StrategySpec
+from pasar_core.specs import StrategyParts
+from pasar_core.strategies.builtin import WRITE_TODOS
 from pasar_core.strategies.plans import record_internal_call, record_plan
-
-WRITE_TODOS = "write_todos"
 
 
 def _tool_message(result: ToolMessage | Command[Any]) -> ToolMessage | None:
@@ -72,15 +71,3 @@ def build_todo(parts: StrategyParts) -> Any:
     return create_agent(
         parts.model, list(parts.tools), system_prompt=parts.system_prompt, middleware=middleware
     )
-
-
-TODO = StrategySpec(
-    id="todo",
-    title="To-do list",
-    description=(
-        "The model writes a to-do list for the task, works through it with the tools and "
-        "updates it as it goes; each list is recorded as a plan step."
-    ),
-    build=build_todo,
-    internal_tools=frozenset({WRITE_TODOS}),
-)
