@@ -47,6 +47,13 @@ PARTITIONED = (EVENTS, EMBEDDINGS)
 _NAME = re.compile(r"_p(\d{4})_(\d{2})$")
 
 
+def is_partition(table: str) -> bool:
+    """A monthly or DEFAULT partition of a partitioned table (made at run time, not by the
+    models: the schema comparison leaves them out)."""
+    return any(table == f"{p.table}_default" or (table.startswith(f"{p.table}_p")
+               and _NAME.search(table) is not None) for p in PARTITIONED)  # fmt: skip
+
+
 def month_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
