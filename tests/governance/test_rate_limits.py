@@ -104,6 +104,27 @@ def test_auth_counts_per_address(pasar_settings: Settings) -> None:
         assert answer.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
 
 
+def test_each_knowledge_search_counts_as_a_write(pasar_settings: Settings) -> None:
+    """A search embeds its query: each searchKnowledge alias costs a write, as REST's search
+    does; other queries cost nothing."""
+    settings = limited(pasar_settings, rate_limit_writes="3/60")
+    with app_client(settings, peer="198.51.100.5") as client:
+        headers = sign_in(client)
+        search = (
+            'searchKnowledge(agentId: "00000000-0000-0000-0000-000000000000", query: "q") { id }'
+        )
+        aliased = "{ " + " ".join(f"s{i}: {search}" for i in range(4)) + " }"
+        refused = gql(client, aliased, headers)
+        assert refused.status_code == 429
+        assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        reads = gql(client, "{ " + " ".join(f"t{i}: tools {{ id }}" for i in range(10)) + " }",
+                    headers)  # fmt: skip
+        assert reads.status_code == 200
+        one = gql(client, "{ " + search + " }", headers)  # within budget: NOT_FOUND, not 429
+        assert one.status_code == 200
+        assert one.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
 def test_each_alias_and_each_operation_counts(pasar_settings: Settings) -> None:
     settings = limited(pasar_settings, rate_limit_writes="3/60")
     with app_client(settings, peer="198.51.100.4") as client:

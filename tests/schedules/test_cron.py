@@ -86,6 +86,18 @@ def test_refusals_name_what_is_wrong() -> None:
     assert frequent.value.details == {"min_interval_s": 60, "shortest_gap_s": 30}
 
 
+@pytest.mark.parametrize("expression", ["* * * * * R", "R * * * *", "0 H * * *", "r 9 * * *",
+                                        "0 9 * * R(1-5)"])  # fmt: skip
+def test_random_and_hashed_fields_are_refused(expression: str) -> None:
+    """croniter draws R and H again at every parse: the minimum interval could not hold."""
+    with pytest.raises(InvalidCron, match="random and hashed"):
+        checked_cron(expression, "UTC", min_interval_s=60)
+
+
+def test_month_and_day_names_are_not_taken_for_random_fields() -> None:
+    assert checked_cron("0 9 * MAR,APR THU,FRI", "UTC", min_interval_s=60)
+
+
 def test_ticks_keep_local_time_across_daylight_saving() -> None:
     cron = checked_cron("0 9 * * *", "Europe/Paris", min_interval_s=60)
     before = cron.next_after(datetime(2026, 3, 27, 12, tzinfo=UTC))  # 28 March, UTC+1

@@ -41,6 +41,9 @@ LIMITED_FIELDS: dict[str, RouteClass] = {
     "executeAgent": R, "decideApproval": R,
 }  # fmt: skip
 """Mutation root fields by route class (as REST: auth, writes, runs); queries are reads."""
+LIMITED_QUERY_FIELDS: dict[str, RouteClass] = {"searchKnowledge": W}
+"""Query root fields that cost what a write does (an embedding per search, as REST's POST
+/agents/{id}/knowledge/search); other queries are reads."""
 UNLIMITED_MUTATIONS = frozenset({"logOut"})
 """Mutations that count against no budget (as REST's /auth/logout); every other mutation is
 in LIMITED_FIELDS (a test checks the schema)."""
@@ -50,8 +53,11 @@ def limited_fields(document: DocumentNode, operation_name: str | None) -> Counte
     """How many limited root fields (each alias, each fragment's copy) the operation selects."""
     operation = get_operation_ast(document, operation_name)
     counts: Counter[RouteClass] = Counter()
-    if operation is None or operation.operation is not OperationType.MUTATION:
+    if operation is None or operation.operation is OperationType.SUBSCRIPTION:
         return counts
+    limited = (
+        LIMITED_FIELDS if operation.operation is OperationType.MUTATION else LIMITED_QUERY_FIELDS
+    )
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
@@ -59,7 +65,7 @@ def limited_fields(document: DocumentNode, operation_name: str | None) -> Counte
     def walk(selections: SelectionSetNode, seen: frozenset[str]) -> None:
         for selection in selections.selections:
             if isinstance(selection, FieldNode):
-                route_class = LIMITED_FIELDS.get(selection.name.value)
+                route_class = limited.get(selection.name.value)
                 if route_class is not None:
                     counts[route_class] += 1
             elif isinstance(selection, InlineFragmentNode):

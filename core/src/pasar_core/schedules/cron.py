@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,10 @@ def _fields(expression: str) -> list[list[Any]]:
         ) from None
 
 
+_RANDOM = re.compile(r"(?<![a-z])[rh](?![a-z])", re.IGNORECASE)
+"""croniter's `R` (random) and `H` (hashed) tokens, not the letters of MAR, THU or FRI."""
+
+
 def _values(field: list[Any], size: int) -> list[int]:
     return list(range(size)) if field == ["*"] else sorted({int(value) for value in field})
 
@@ -115,6 +120,10 @@ def checked_cron(expression: str, timezone: str, *, min_interval_s: int) -> Cron
     if not expression or len(expression) > MAX_EXPRESSION_CHARS or not expression.isprintable():
         raise InvalidCron(f"a cron expression has 1 to {MAX_EXPRESSION_CHARS} printable characters")
     zone(timezone)
+    if _RANDOM.search(expression):  # croniter draws them again at every parse
+        raise InvalidCron(
+            f"{expression!r}: random and hashed fields (R, H) are not supported; name the times"
+        )
     fields = _fields(expression)
     if len(fields) not in (5, 6):
         raise InvalidCron("a cron expression has five fields, or six with seconds last")
