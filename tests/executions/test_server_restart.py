@@ -128,15 +128,21 @@ def test_sigterm_drains_streams_and_hands_runs_back(
     execution_id = httpx.post(f"{base}/agents/{agent_id}/execute", json=body,
                               headers=headers).json()["execution_id"]  # fmt: skip
     streams: list[str] = []
+    connected = threading.Semaphore(0)
 
     def follow() -> None:
         url = f"{base}/executions/{execution_id}/events"
         with httpx.stream("GET", url, headers=headers, timeout=120) as response:
-            streams.append("".join(response.iter_text()))
+            chunks = response.iter_text()
+            first = next(chunks)  # the stream is open on the server
+            connected.release()
+            streams.append(first + "".join(chunks))
 
     followers = [threading.Thread(target=follow) for _ in range(3)]
     for follower in followers:
         follower.start()
+    for _ in followers:  # all three open before the signal (a loaded machine starts them late)
+        assert connected.acquire(timeout=60), "an event stream never opened"
     running = wait_for(base, headers, execution_id, lambda r: r["status"] == "running")
     assert running["status"] == "running", running
     server.send_signal(signal.SIGTERM)
