@@ -261,8 +261,20 @@ class CustomTool(Base):
         ForeignKey("tool_namespaces.namespace", ondelete="CASCADE"), nullable=False
     )
     latest_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    shared_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    """None: private to its owner (who has it in every organisation they act in); else the
+    one organisation it is shared with (`pasar_core.custom_tools.sharing`)."""
+    shared_role: Mapped[str | None] = mapped_column(String(16))
+    """With `shared_organisation_id`: members act on it with at most this role, as on an
+    agent's (`pasar_core.authz.policy`)."""
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("shared_role IN ('admin', 'member', 'viewer')", name="shared_role"),
+    )
 
 
 class CustomToolVersion(Base):
