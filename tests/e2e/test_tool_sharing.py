@@ -180,3 +180,34 @@ def test_graphql_shares_and_unshares_a_tool(client: TestClient) -> None:
         "unshareTool": True
     }
     assert graphql(member, "query($id: String!) { tool(id: $id) { id } }")["data"] == {"tool": None}
+
+
+def test_files_of_a_shared_agent_are_its_runner_s(client: TestClient) -> None:
+    """Files are per user: a member's run of a shared agent writes into the runner's own space
+    (exported and erased with the runner), never the owner's, and no other member sees it."""
+    _, _, people = team(client, "member", "member")
+    (_, _, owner), (_, _, runner) = people
+    agent = create_agent(client, owner, ["txt:write"],
+                         scripted(call("txt:write", path="shared/out.txt", content="runner")))  # fmt: skip
+    shared = client.put(f"/agents/{agent}/sharing", json={"role": "member"}, headers=owner)
+    assert shared.status_code == 200, shared.text
+    run = _run(client, runner, agent)
+    assert run.status_code == 200, run.text
+    assert run.json()["status"] == "succeeded", run.json()
+
+    def paths(headers: Headers) -> set[str]:
+        response = client.get("/files?prefix=shared/", headers=headers)
+        assert response.status_code == 200, response.text
+        return {entry["path"] for entry in response.json()["files"]}
+
+    assert paths(runner) == {"shared/out.txt"}
+    assert paths(owner) == set()
+    assert client.get("/files/shared/out.txt", headers=owner).status_code == 404
+    assert client.get("/files/shared/out.txt", headers=runner).content == b"runner"
+    def exported_files(headers: Headers) -> str:
+        response = client.get("/me/export", headers=headers)
+        assert response.status_code == 200, response.text
+        return str(response.json()["files"])
+
+    assert "shared/out.txt" in exported_files(runner)
+    assert "shared/out.txt" not in exported_files(owner)  # (its script names the path)
