@@ -204,6 +204,7 @@ def test_files_of_a_shared_agent_are_its_runner_s(client: TestClient) -> None:
     assert paths(owner) == set()
     assert client.get("/files/shared/out.txt", headers=owner).status_code == 404
     assert client.get("/files/shared/out.txt", headers=runner).content == b"runner"
+
     def exported_files(headers: Headers) -> str:
         response = client.get("/me/export", headers=headers)
         assert response.status_code == 200, response.text
