@@ -440,6 +440,25 @@ class AuthToken(Base):
     )
 
 
+class NarrowedToken(Base):
+    """An access token minted from a grant for a subset of its scopes (one agent's, for a
+    provider that narrows on refresh: `pasar_core.oauth.narrowing`), encrypted like the
+    grant's; one per grant and scope set, replaced when near expiry."""
+
+    __tablename__ = "narrowed_tokens"
+
+    grant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    scopes_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """sha256 of the sorted scopes, space separated."""
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    access_token_enc: Mapped[bytes] = mapped_column(nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = _now()
+
+
 class OAuthState(Base):
     """A pending consent: the `state` (stored hashed), PKCE verifier (sealed), who asked, for
     which agent and scopes. Single use: the callback deletes it; it expires after minutes."""
