@@ -231,7 +231,7 @@ ENDPOINTS = (
     Endpoint("DELETE", "/tools/{tool_id}/sharing", tools.unshare_tool,
              "Make a custom tool shared with your organisation private again (its owner, or "
              "an admin of the organisation); agents of other members naming it stop running it",
-             204, tag="tools", op="tools.unshare"),
+             204, tag="tools", op="tools.unshare", errors=(422,)),
     Endpoint("POST", "/plugins/sandboxed", plugins.install_plugin,
              "Admins: install an untrusted plugin wheel into a sandbox image (a sandbox worker "
              "builds it and reads its manifest)", 201, SandboxedPluginOut, SandboxedInstall,
