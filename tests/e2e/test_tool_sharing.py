@@ -100,7 +100,9 @@ def test_a_shared_tool_is_used_by_members_seen_by_viewers_and_taken_back_by_an_a
     refused(client.delete(f"/tools/{tool_id}/sharing", headers=member), 403, "INSUFFICIENT_ROLE")
     refused(client.delete(f"/tools/{tool_id}/sharing", headers=viewer), 403, "INSUFFICIENT_ROLE")
     # the member's agent holds it: the owner cannot delete it from under them
-    refused(client.delete(f"/tools/{tool_id}", headers=owner), 409, "TOOL_IN_USE")
+    in_use = refused(client.delete(f"/tools/{tool_id}", headers=owner), 409, "TOOL_IN_USE")
+    assert in_use["details"]["agents"] == []  # the member's agent id is not the owner's to see
+    assert in_use["details"]["other_agents"] == 1
 
     # an admin of the organisation takes it back
     taken = client.delete(f"/tools/{tool_id}/sharing", headers=admin)

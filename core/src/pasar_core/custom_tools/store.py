@@ -48,6 +48,7 @@ from pasar_core.errors import (
 from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import (
+    Agent,
     AgentTool,
     CustomTool,
     CustomToolVersion,
@@ -376,19 +377,21 @@ async def delete_tool(services: Services, principal: Principal, raw_id: str) -> 
     async with services.sessionmaker.begin() as session:
         tool = await checked_tool(session, principal, ref.base, operation="tools.delete", lock=True)
         ids = [ref.base, *(f"{ref.base}@{n}" for n in range(1, tool.latest_version + 1))]
-        agents = sorted(
-            {
-                str(agent_id)
-                for agent_id in await session.scalars(
-                    select(AgentTool.agent_id).where(AgentTool.tool_id.in_(ids))
-                )
-            }
-        )
-        if agents:
+        using = (
+            await session.execute(
+                select(AgentTool.agent_id, Agent.owner_id)
+                .join(Agent, Agent.id == AgentTool.agent_id)
+                .where(AgentTool.tool_id.in_(ids))
+            )
+        ).all()
+        if using:
+            # only the owner's own agents are named: other members' ids are theirs
+            agents = sorted({str(a) for a, owner in using if owner == tool.owner_id})
+            others = len({a for a, owner in using if owner != tool.owner_id})
             raise ToolInUse(
-                f"{ref.base} is used by {len(agents)} agents; remove it from them first "
-                "(shared, other members' agents count too: make it private first)",
-                details={"tool": ref.base, "agents": agents[:50]},
+                f"{ref.base} is used by {len(agents)} of your agents and {others} of other "
+                "members' (it was shared); remove it from them first",
+                details={"tool": ref.base, "agents": agents[:50], "other_agents": others},
             )
         await session.execute(
             delete(Tool).where(
