@@ -9,7 +9,11 @@ Relations of a case to the resource it names:
   peer's agent shared with the organisation with that role;
 - `other_org`: the stranger's (shared in their own organisation, so only the tenant differs);
 - `own_other_org`: the caller's own, but in the caller's personal organisation (the credential
-  acts in the team).
+  acts in the team). Custom tools have no such case: a tool is its owner's in every
+  organisation (the matrix leaves it out for them; test_tool_sharing checks it).
+
+Custom tools take the same relations: the peer's private tool, the peer's tool shared with the
+team at each role, the stranger's shared in their own organisation.
 """
 
 from __future__ import annotations
@@ -109,11 +113,19 @@ class Case:
 
     @functools.cached_property
     def tool(self) -> str:
-        world = self.world
+        world, relation = self.world, self.relation
         tool_id = f"t{uuid.uuid4().hex[:10]}:total"
-        owner = world.stranger.principal if self.other else self.caller.principal
+        owner, role = self.caller.principal, None
+        if self.other:
+            owner, role = world.stranger.principal, "admin"
+        elif self.resource and relation != "owner":
+            assert relation == "private" or relation in SHARED, relation
+            owner, role = world.peer.principal, SHARED.get(relation)
         definition = parse_model(ToolDefinition, tool_body(tool_id))
         world.call(custom_tools.register_tool, world.services, owner, definition)
+        if role is not None:
+            sharing = SharingInput.model_validate({"role": role})
+            world.call(custom_tools.share_tool, world.services, owner, tool_id, sharing)
         return tool_id
 
     @functools.cached_property

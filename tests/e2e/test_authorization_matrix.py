@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from pasar_core.authz.policy import POLICY, Rule, rule
+from pasar_core.authz.policy import POLICY, SERVICE_OPERATIONS, Rule, rule
 from pasar_core.authz.roles import ROLES, at_least, weaker
 from pasar_graphql.executions.resolvers import Subscription
 from pasar_graphql.permissions import operation_of
@@ -52,6 +52,8 @@ def expected(found: Rule, role: str, relation: str) -> str:
         return "allowed" if at_least(role, found.own) else "denied"
     if relation in ("private", "other_org", "own_other_org"):
         return "hidden"
+    if found.org_admins and role == "admin":
+        return "allowed"
     if found.shared is None:
         return "denied"
     return "allowed" if at_least(weaker(role, SHARED[relation]), found.shared) else "denied"
@@ -99,6 +101,8 @@ REST: dict[tuple[str, str], Callable[[Case], Request]] = {
     ("GET", "/tools/{tool_id}"): lambda c: ("GET", f"/tools/{c.tool}", None),
     ("PUT", "/tools/{tool_id}"): lambda c: ("PUT", f"/tools/{c.tool}", tool_body(c.tool)),
     ("DELETE", "/tools/{tool_id}"): lambda c: ("DELETE", f"/tools/{c.tool}", None),
+    ("PUT", "/tools/{tool_id}/sharing"): lambda c: ("PUT", f"/tools/{c.tool}/sharing", {"role": "viewer"}),
+    ("DELETE", "/tools/{tool_id}/sharing"): lambda c: ("DELETE", f"/tools/{c.tool}/sharing", None),
     ("POST", "/plugins/sandboxed"): lambda c: ("POST", "/plugins/sandboxed", {"requirement": "nothing"}),
     ("GET", "/plugins/sandboxed"): lambda c: ("GET", "/plugins/sandboxed", None),
     ("DELETE", "/plugins/sandboxed/{name}"): lambda c: ("DELETE", "/plugins/sandboxed/nothing", None),
@@ -193,6 +197,8 @@ GRAPHQL: dict[str, Callable[[Case], tuple[str, dict[str, Any]]]] = {
     "registerTool": lambda c: ("mutation($t: JSON!) { registerTool(input: $t) { toolId } }", {"t": tool_body(c.new_tool)}),
     "updateTool": lambda c: ("mutation($id: String!, $t: JSON!) { updateTool(id: $id, input: $t) { toolId } }", {"id": c.tool, "t": tool_body(c.tool)}),
     "deleteTool": lambda c: ("mutation($id: String!) { deleteTool(id: $id) }", {"id": c.tool}),
+    "shareTool": lambda c: ('mutation($id: String!) { shareTool(id: $id, role: "viewer") { id } }', {"id": c.tool}),
+    "unshareTool": lambda c: ("mutation($id: String!) { unshareTool(id: $id) }", {"id": c.tool}),
     "executeAgent": lambda c: ('mutation($a: ID!) { executeAgent(agentId: $a, input: "hi", parameters: {wait: false}) { id } }', {"a": str(c.agent)}),
     "decideApproval": lambda c: ('mutation($id: ID!) { decideApproval(id: $id, decision: "approve") { id } }', {"id": str(c.execution)}),
     "cancelExecution": lambda c: ("mutation($id: ID!) { cancelExecution(id: $id) { id } }", {"id": str(c.execution)}),
@@ -229,7 +235,7 @@ GRAPHQL: dict[str, Callable[[Case], tuple[str, dict[str, Any]]]] = {
 }  # fmt: skip
 
 ID_TAKING = {
-    "api_keys.revoke", "members.set_role", "members.remove", "tools.update", "tools.delete",
+    "api_keys.revoke", "members.set_role", "members.remove",
     "executions.read", "executions.events", "executions.cancel", "executions.decide_approval",
 }  # fmt: skip
 
@@ -253,6 +259,9 @@ def _camel(name: str) -> str:
 
 
 def relations(operation: str) -> tuple[str, ...]:
+    if rule(operation).resource and operation.startswith("tools."):
+        # a custom tool is its owner's in every organisation: no `own_other_org` case
+        return tuple(r for r in RESOURCE_RELATIONS if r != "own_other_org")
     if rule(operation).resource:
         return RESOURCE_RELATIONS
     return ID_RELATIONS if operation in ID_TAKING else ("owner",)
@@ -266,7 +275,9 @@ def test_every_operation_of_both_surfaces_is_in_the_policy_table_and_the_matrix(
         assert endpoint.auth == (not rule(endpoint.op).public), endpoint.path
     fields = graphql_fields()
     assert set(fields) == set(GRAPHQL), set(fields) ^ set(GRAPHQL)
-    unused = set(POLICY) - rest_ops - set(fields.values()) - set(MCP_OPERATIONS)
+    unused = (
+        set(POLICY) - rest_ops - set(fields.values()) - set(MCP_OPERATIONS) - SERVICE_OPERATIONS
+    )
     assert not unused, f"policy entries no surface names: {sorted(unused)}"
 
 

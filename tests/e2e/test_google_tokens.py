@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from pasar_core.crypto import Keyring, new_key, parse_keys
 from pasar_core.errors import OAuthNotConfigured, ReauthorizationRequired, ToolNotPermitted
@@ -17,10 +18,10 @@ from pasar_core.oauth.tokens import open_tokens, rotate_keys
 from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.specs import OAuthCredentials, ToolContext
-from pasar_core.storage.models import AuthToken
+from pasar_core.storage.models import AuthToken, NarrowedToken
 from pasar_core.testing import TEST_PASSWORD
 from pasar_google_workspace import provider as g
-from pasar_google_workspace.testing import CLIENT_ID, RunningEmulator
+from pasar_google_workspace.testing import CLIENT_ID, CLIENT_SECRET, RunningEmulator
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
 
@@ -263,3 +264,55 @@ def test_refreshing_on_a_server_without_the_oauth_client_is_oauth_not_configured
         with pytest.raises(OAuthNotConfigured):
             creds(other, user_id, tools, "calendar:read")
     assert google_emulator.state.hits["token:refresh_token"] == 0  # nothing was sent to Google
+
+
+def test_an_agent_gets_a_token_for_its_own_scopes_only(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    """The user's grant has send; an agent with only gmail:read gets a token minted for
+    gmail.readonly (a `scope` subset on refresh), which the emulator refuses for a send."""
+    user_id, _ = connect(app, ["gmail:read", "gmail:send"])
+    granted = set(grant(app).scopes)
+    assert {g.GMAIL_READONLY, g.GMAIL_SEND} <= granted
+    reader = creds(app, user_id, ["gmail:read"], "gmail:read")
+    issued = google_emulator.state.access_tokens[reader.access_token]
+    assert issued.scopes == {g.GMAIL_READONLY}
+    bearer = {"Authorization": f"Bearer {reader.access_token}"}
+    sent = httpx.post(f"{google_emulator.url}/gmail/v1/users/me/messages/send",
+                      json={"raw": "VG86IGFAZXhhbXBsZS5jb20KCmhp"}, headers=bearer)  # fmt: skip
+    assert sent.status_code == 403, sent.text
+    listed = httpx.get(f"{google_emulator.url}/gmail/v1/users/me/messages", headers=bearer)
+    assert listed.status_code == 200, listed.text
+    # The agent's token is kept, encrypted, and used again until it nears its expiry.
+    minted = google_emulator.state.hits["token:refresh_token"]
+    assert creds(app, user_id, ["gmail:read"], "gmail:read").access_token == reader.access_token
+    assert google_emulator.state.hits["token:refresh_token"] == minted
+
+    async def stored() -> list[bytes]:
+        async with services(app).sessionmaker() as session:
+            return list(await session.scalars(select(NarrowedToken.access_token_enc)))
+
+    [blob] = call(app, stored)
+    assert reader.access_token.encode() not in blob
+    sql(app, "UPDATE narrowed_tokens SET expires_at = now() + interval '30 seconds'")
+    again = creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert again.access_token != reader.access_token
+    assert google_emulator.state.access_tokens[again.access_token].scopes == {g.GMAIL_READONLY}
+    assert google_emulator.state.hits["token:refresh_token"] == minted + 1
+    # An agent with both tools needs every API scope of the grant: the grant's own token.
+    sender = creds(app, user_id, ["gmail:read", "gmail:send"], "gmail:send")
+    assert google_emulator.state.access_tokens[sender.access_token].scopes >= {g.GMAIL_SEND}
+
+
+def test_the_emulator_refuses_a_refresh_scope_beyond_the_grant(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    connect(app, ["gmail:read"])
+    refresh = open_tokens(services(app).keyring, grant(app)).refresh_token
+    assert refresh
+    answer = httpx.post(f"{google_emulator.url}/token", data={
+        "grant_type": "refresh_token", "refresh_token": refresh, "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET, "scope": g.GMAIL_SEND,
+    })  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "invalid_scope"

@@ -222,3 +222,7 @@ class AuthProviderSpec:
     scope_separator: str = " "
     identity_scopes: tuple[str, ...] = ()
     id_token_issuers: tuple[str, ...] = ()
+    narrows_on_refresh: bool = False
+    """The provider mints an access token for a subset of a grant's scopes on refresh (`scope`
+    on the refresh_token grant, RFC 6749 section 6; Google does): each agent's tool calls then
+    get a token for that agent's scopes alone (`pasar_core.oauth.narrowing`)."""

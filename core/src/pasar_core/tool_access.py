@@ -15,10 +15,14 @@ from pasar_core.services import Services
 
 
 async def registry_for(
-    services: Services, owner_id: uuid.UUID, tool_ids: Collection[str] | None = None
+    services: Services,
+    owner_id: uuid.UUID,
+    tool_ids: Collection[str] | None = None,
+    organisation_id: uuid.UUID | None = None,
 ) -> Registry:
     """The registry the owner's agents see; `tool_ids`, when given, are the ones about to be
-    used (pinned custom tool versions among them are loaded)."""
+    used (pinned custom tool versions among them are loaded); `organisation_id`, the agent's
+    organisation: the custom tools shared with it that the owner may use join."""
     if services.tool_overlays is None:
         return services.registry
-    return await services.tool_overlays.registry_for(owner_id, tool_ids)
+    return await services.tool_overlays.registry_for(owner_id, tool_ids, organisation_id)

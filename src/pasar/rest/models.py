@@ -163,6 +163,10 @@ class ToolDetailOut(ToolOut):
     implementation: dict[str, Any] | None = None
     digest: str | None = None
     created_at: datetime | None = None
+    shared_role: str | None = None
+    """A custom tool's: None, private to its owner; else shared with `shared_organisation_id`,
+    members acting on it with at most this role."""
+    shared_organisation_id: uuid.UUID | None = None
 
 
 class CustomToolSavedOut(BaseModel):

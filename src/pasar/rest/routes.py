@@ -223,6 +223,15 @@ ENDPOINTS = (
     Endpoint("DELETE", "/tools/{tool_id}", tools.delete_tool,
              "Delete your custom tool and all its versions (refused while agents use it)", 204,
              tag="tools", op="tools.delete"),
+    Endpoint("PUT", "/tools/{tool_id}/sharing", tools.share_tool,
+             "Share your custom tool with the organisation you act in, members acting on it "
+             "with at most this role (viewer: they see it; member or admin: their agents may "
+             "use it), or make it private (null)", 200, ToolDetailOut, SharingInput,
+             tag="tools", op="tools.share"),
+    Endpoint("DELETE", "/tools/{tool_id}/sharing", tools.unshare_tool,
+             "Make a custom tool shared with your organisation private again (its owner, or "
+             "an admin of the organisation); agents of other members naming it stop running it",
+             204, tag="tools", op="tools.unshare", errors=(422,)),
     Endpoint("POST", "/plugins/sandboxed", plugins.install_plugin,
              "Admins: install an untrusted plugin wheel into a sandbox image (a sandbox worker "
              "builds it and reads its manifest)", 201, SandboxedPluginOut, SandboxedInstall,

@@ -1,9 +1,11 @@
-"""The catalogue and custom tools: GET|POST /tools, GET|PUT|DELETE /tools/{id}."""
+"""The catalogue and custom tools: GET|POST /tools, GET|PUT|DELETE /tools/{id}, and sharing
+one with an organisation: PUT|DELETE /tools/{id}/sharing."""
 
 from __future__ import annotations
 
 from pasar_core.accounts.credentials import credential_from_headers
 from pasar_core.accounts.principal import Principal
+from pasar_core.agents.service import SharingInput
 from pasar_core.custom_tools import service
 from pasar_core.custom_tools.definition import ToolDefinition
 from starlette.requests import Request
@@ -53,4 +55,19 @@ async def update_tool(request: Request) -> Response:
 async def delete_tool(request: Request) -> Response:
     principal = await caller(request)
     await service.delete_tool(services_of(request), principal, request.path_params["tool_id"])
+    return Response(status_code=204)
+
+
+async def share_tool(request: Request) -> Response:
+    principal = await caller(request)
+    body = await read_model(request, SharingInput)
+    view = await service.share_tool(
+        services_of(request), principal, request.path_params["tool_id"], body
+    )
+    return json_response(ToolDetailOut.model_validate(view))
+
+
+async def unshare_tool(request: Request) -> Response:
+    principal = await caller(request)
+    await service.unshare_tool(services_of(request), principal, request.path_params["tool_id"])
     return Response(status_code=204)

@@ -34,8 +34,10 @@ def _associated_data(agent_id: uuid.UUID, name: str) -> str:
     return f"agent-secret|{agent_id}|{name}"
 
 
-async def _known_secret(services: Services, owner_id: uuid.UUID, name: str) -> None:
-    registry = await registry_for(services, owner_id)
+async def _known_secret(
+    services: Services, owner_id: uuid.UUID, organisation_id: uuid.UUID, name: str
+) -> None:
+    registry = await registry_for(services, owner_id, None, organisation_id)
     known = {secret for family in registry.families.values() for secret in family.secrets}
     if name not in known:
         raise ValidationFailed(
@@ -51,7 +53,9 @@ async def set_secret(
         agent = await owned_agent(
             session, principal, parse_agent_id(agent_id), operation="agents.secrets.write"
         )
-        await _known_secret(services, agent.owner_id, name)  # after: foreign ids stay unseen
+        await _known_secret(
+            services, agent.owner_id, agent.organisation_id, name
+        )  # after: foreign ids stay unseen
         sealed = services.keyring.seal_text(value, _associated_data(agent.id, name))
         statement = insert(AgentSecret).values(
             agent_id=agent.id, name=name, key_id=sealed.key_id, value_enc=sealed.blob

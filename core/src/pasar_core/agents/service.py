@@ -231,7 +231,9 @@ def _link_tools(agent: Agent, tool_ids: list[str]) -> None:
 
 
 async def create_agent(services: Services, principal: Principal, data: AgentInput) -> AgentSaved:
-    registry = await registry_for(services, principal.user_id, data.tools)
+    registry = await registry_for(
+        services, principal.user_id, data.tools, principal.organisation_id
+    )
     registry.require_tools(data.tools)
     registry.check_tool_settings(data.config.tool_settings, data.tools)
     check_model_config(registry, data.config)
@@ -313,8 +315,9 @@ async def update_agent(
         agent = await owned_agent(
             session, principal, parse_agent_id(agent_id), operation=operation, lock=True
         )
-        # The owner's tools: a member editing a shared agent sees the owner's custom tools.
-        registry = await registry_for(services, agent.owner_id, patch.tools)
+        # The owner's tools: a member editing a shared agent sees the owner's custom tools
+        # (and those shared with the agent's organisation that the owner may use).
+        registry = await registry_for(services, agent.owner_id, patch.tools, agent.organisation_id)
         if patch.tools is not None:
             registry.require_tools(patch.tools)
         if patch.config is not None:

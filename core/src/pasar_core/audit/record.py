@@ -59,6 +59,8 @@ class Action:
     TOOL_REGISTERED = "tool.registered"
     TOOL_UPDATED = "tool.updated"
     TOOL_DELETED = "tool.deleted"
+    TOOL_SHARED = "tool.shared"
+    TOOL_UNSHARED = "tool.unshared"
     PLUGIN_INSTALLED = "plugin.installed"
     PLUGIN_REMOVED = "plugin.removed"
     EXECUTION_STARTED = "execution.started"

@@ -35,6 +35,20 @@ def require(principal: Principal, operation: str) -> None:
         )
 
 
+def may(principal_role: str, operation: str, *, owner: bool, shared_role: str | None) -> bool:
+    """The table's answer for a caller of `principal_role` in the resource's organisation,
+    without raising (filters: the shared tools a member's agents may use)."""
+    found = rule(operation)
+    if owner:
+        return found.own is not None and at_least(principal_role, found.own)
+    if shared_role is None:
+        return False
+    if found.org_admins and at_least(principal_role, "admin"):
+        return True
+    needed = found.shared
+    return needed is not None and at_least(weaker(principal_role, shared_role), needed)
+
+
 def check_resource(
     principal: Principal,
     operation: str,
@@ -54,6 +68,8 @@ def check_resource(
     if owner_id == principal.user_id:
         needed, acting = found.own, principal.role
     elif shared_role is not None:
+        if found.org_admins and at_least(principal.role, "admin"):
+            return
         needed, acting = found.shared, weaker(principal.role, shared_role)
     else:
         raise hidden

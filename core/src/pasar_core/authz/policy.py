@@ -11,6 +11,9 @@ A rule says which role the caller needs in the organisation they act in:
   member shared with the organisation. On a shared resource the caller acts with the weaker of
   their role and the resource's `shared_role`; `shared=None` means only the owner may.
 A resource of another organisation, or another member's private one, is NOT_FOUND.
+`org_admins`: an admin of the organisation a resource is shared with may also do it, whatever
+the resource's `shared_role` (taking a shared custom tool away from the organisation).
+A few operations are asked by the services alone, never by a surface (`SERVICE_OPERATIONS`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Rule:
     signed_in: bool = False
     operator: bool = False
     or_operator: bool = False
+    org_admins: bool = False
 
     @property
     def least(self) -> Role | None:
@@ -135,8 +139,19 @@ _TABLE: dict[str, Rule] = {
     "tools.catalogue": PUBLIC,
     "tools.read": PUBLIC,
     "tools.register": org("member"),
-    "tools.update": org("member"),
-    "tools.delete": org("member"),
+    # --- custom tools shared with an organisation (issue 12) ---------------------------------
+    # A custom tool is its owner's in every organisation they act in; shared, it is visible to
+    # the organisation it is shared with. Only its owner changes, deletes or shares it; the
+    # owner or an admin of that organisation makes it private again; members use it in their
+    # agents acting with the weaker of their role and its shared role (so shared with
+    # `viewer` it is only seen; with `member` or `admin` members and admins use it).
+    "tools.update": resource("member", None),
+    "tools.delete": resource("member", None),
+    "tools.share": resource("member", None),
+    "tools.unshare": Rule(own="member", resource=True, org_admins=True),
+    "tools.custom.read": resource("viewer", "viewer"),  # its definition (GET /tools/{id})
+    "tools.use": resource("viewer", "member"),  # named by an agent: checked at save and run
+    # --- end of custom tool sharing -----------------------------------------------------------
     # the audit log: an organisation's admins read its rows; the operator every row
     "audit.list": org_or_operator("admin"),
     "audit.scope_usage": org_or_operator("admin"),
@@ -162,6 +177,10 @@ _TABLE: dict[str, Rule] = {
 }
 
 POLICY = MappingProxyType(_TABLE)
+
+SERVICE_OPERATIONS = frozenset({"tools.custom.read", "tools.use"})
+"""Operations the services ask inside a surface's operation (reading a shared tool within
+`tools.read`, using one within an agent's save or run): no surface names them."""
 
 
 def rule(operation: str) -> Rule:

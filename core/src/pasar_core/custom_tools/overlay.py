@@ -1,10 +1,12 @@
-"""The registry an owner's agents see: the installed one, sandboxed plugins' proxies, and the
-owner's own custom tools (`Registry.with_tools`).
+"""The registry an owner's agents see: the installed one, sandboxed plugins' proxies, the
+owner's own custom tools, and (for agents of an organisation) the custom tools other members
+shared with it that the owner's role there lets them use (`Registry.with_tools`).
 
-Built registries are cached per process and per owner, keyed by two counters in
-`tool_revisions` (the owner's and the sandboxed plugins'); every change in any process raises
-one of them in the same transaction, so each `registry_for` reads both (one indexed query) and
-rebuilds only when one moved. An owner with no custom tools and no sandboxed plugins installed
+Built registries are cached per process and per owner and organisation, keyed by the counters
+in `tool_revisions` (the owner's, the sandboxed plugins' and the organisation's) and the owner's
+role there; every change in any process raises one of the counters in the same transaction, so
+each `registry_for` reads them (one indexed query; the role, a second, only when the
+organisation has shared tools) and rebuilds only when one moved. An owner with no custom tools and no sandboxed plugins installed
 gets the installed registry itself. Each custom tool carries a fingerprint (its version row and
 content digest), so anything cached by tool ids (compiled agent graphs) can never mix versions.
 
@@ -36,9 +38,12 @@ from pasar_core.custom_tools.store import (
     SANDBOXED_SCOPE,
     StoredVersion,
     latest_versions,
+    member_role,
+    organisation_scope,
     owner_scope,
     pinned_versions,
     revisions,
+    usable_by,
 )
 from pasar_core.errors import ValidationFailed
 from pasar_core.mcp.pool import GuardedMcp, mcp_tool_run
@@ -161,7 +166,7 @@ def namespace_families(tools: Iterable[RegisteredTool]) -> list[ToolFamily]:
 
 @dataclass(slots=True)
 class _OwnerEntry:
-    revisions: tuple[int, int]
+    revisions: tuple[int, int, int, str | None]
     tools: dict[str, RegisteredTool] = field(default_factory=dict)
     registry: Registry | None = None
 
@@ -191,23 +196,34 @@ class ToolOverlays:
         self._settings = settings
         self._shared_loader = shared_loader
         self._shared = _Shared(0, base)
-        self._owners: OrderedDict[uuid.UUID, _OwnerEntry] = OrderedDict()
+        self._owners: OrderedDict[tuple[uuid.UUID, uuid.UUID | None], _OwnerEntry] = OrderedDict()
 
     async def registry_for(
-        self, owner_id: uuid.UUID, tool_ids: Collection[str] | None = None
+        self,
+        owner_id: uuid.UUID,
+        tool_ids: Collection[str] | None = None,
+        organisation_id: uuid.UUID | None = None,
     ) -> Registry:
+        """`organisation_id`: the agent's organisation (its members' shared tools join)."""
+        scopes = [owner_scope(owner_id), SANDBOXED_SCOPE]
+        if organisation_id is not None:
+            scopes.append(organisation_scope(organisation_id))
         async with self._sessionmaker() as session:
-            user_revision, shared_revision = await revisions(
-                session, [owner_scope(owner_id), SANDBOXED_SCOPE]
-            )
+            user_revision, shared_revision, *rest = await revisions(session, scopes)
+            organisation_revision = rest[0] if rest else 0
+            role = None
+            if organisation_id is not None and organisation_revision:
+                role = await member_role(session, owner_id, organisation_id)
             shared = await self._shared_registry(session, shared_revision)
-            if user_revision == 0:
+            if user_revision == 0 and role is None:
                 return shared
-            entry = self._owners.get(owner_id)
-            key = (user_revision, shared_revision)
+            visible = usable_by(owner_id, organisation_id, role)
+            cache_key = (owner_id, organisation_id if role is not None else None)
+            entry = self._owners.get(cache_key)
+            key = (user_revision, shared_revision, organisation_revision, role)
             if entry is None or entry.revisions != key:
                 entry = _OwnerEntry(key)
-                for stored in await latest_versions(session, owner_id):
+                for stored in await latest_versions(session, visible):
                     entry.tools[stored.tool_id] = self._registered(stored, stored.tool_id)
             wanted = [
                 ref
@@ -215,13 +231,13 @@ class ToolOverlays:
                 if ref is not None and ref.version is not None and str(ref) not in entry.tools
             ]
             if wanted:
-                for stored in await pinned_versions(session, owner_id, wanted):
+                for stored in await pinned_versions(session, visible, wanted):
                     entry.tools[stored.ref] = self._registered(stored, stored.ref)
                 entry.registry = None
         if entry.registry is None:
             entry.registry = self._overlay(shared, entry.tools.values())
-        self._owners[owner_id] = entry
-        self._owners.move_to_end(owner_id)
+        self._owners[cache_key] = entry
+        self._owners.move_to_end(cache_key)
         while len(self._owners) > MAX_OWNERS_CACHED:
             self._owners.popitem(last=False)
         return entry.registry

@@ -1,7 +1,8 @@
 """The catalogue and custom tools as both API surfaces serve them (REST and GraphQL).
 
 Anyone sees the installed and sandboxed plugins' tools; a signed-in caller also sees their own
-custom tools (latest versions; `id@N` by asking for it). Registering, updating and deleting go
+custom tools and those shared with their organisation that they may use (latest versions;
+`id@N` by asking for it; a tool shared with `viewer` by its id alone). Registering, updating and deleting go
 through `custom_tools.store`; a caller's first registration in a namespace claims it.
 """
 
@@ -11,7 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from pasar_core.accounts.principal import Principal
+from pasar_core.agents.service import SharingInput
 from pasar_core.catalog import list_tools, tool_view
+from pasar_core.custom_tools import sharing as sharing_store
 from pasar_core.custom_tools import store
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.custom_tools.ids import parse_ref
@@ -23,7 +26,7 @@ from pasar_core.tool_access import registry_for
 
 async def visible_registry(services: Services, principal: Principal | None) -> Registry:
     if principal is not None:
-        return await registry_for(services, principal.user_id)
+        return await registry_for(services, principal.user_id, None, principal.organisation_id)
     if services.tool_overlays is not None:
         return await services.tool_overlays.public_registry()
     return services.registry
@@ -52,6 +55,10 @@ def custom_view(version: store.StoredVersion, versions: list[int] | None = None)
         "versions": versions,
         "digest": version.digest,
         "created_at": _iso(version.created_at),
+        "shared_role": version.shared_role,
+        "shared_organisation_id": (
+            str(version.shared_organisation_id) if version.shared_role is not None else None
+        ),
     }
 
 
@@ -62,8 +69,9 @@ def _iso(moment: datetime) -> str:
 async def tool_detail(
     services: Services, principal: Principal | None, tool_id: str
 ) -> dict[str, Any]:
-    """An installed or sandboxed tool's catalogue view, or one of the caller's custom tools
-    with its definition; `TOOL_NOT_FOUND` otherwise (other users' tools included)."""
+    """An installed or sandboxed tool's catalogue view, or a custom tool of the caller's (or
+    shared with their organisation) with its definition; `TOOL_NOT_FOUND` otherwise (other
+    users' private tools included)."""
     public = await visible_registry(services, None)
     found = public.tools.get(tool_id)
     if found is not None:
@@ -92,3 +100,16 @@ async def update_tool(
 
 async def delete_tool(services: Services, principal: Principal, tool_id: str) -> None:
     await store.delete_tool(services, principal, tool_id)
+
+
+async def share_tool(
+    services: Services, principal: Principal, tool_id: str, sharing: SharingInput
+) -> dict[str, Any]:
+    """Share (or, `role: null`, unshare) the caller's tool; its detail as it now is."""
+    await sharing_store.share_tool(services, principal, tool_id, sharing)
+    version, versions = await store.get_version(services, principal, tool_id)
+    return custom_view(version, versions)
+
+
+async def unshare_tool(services: Services, principal: Principal, tool_id: str) -> None:
+    await sharing_store.unshare_tool(services, principal, tool_id)

@@ -9,7 +9,10 @@
 - Each change raises the owner's counter in `tool_revisions`, which `custom_tools.overlay`
   compares to rebuild its cached registries in every process.
 
-Another user's tool is reported as missing (`TOOL_NOT_FOUND`), never as someone else's.
+Another user's private tool, or one shared with another organisation, is reported as missing
+(`TOOL_NOT_FOUND`), never as someone else's. A tool shared with the caller's organisation is
+read, changed and used as the policy table says (`check_tool`; `custom_tools.sharing`); each
+change of a shared tool also raises its organisation's counter (`organisation_scope`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,9 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.accounts.principal import Principal
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
+from pasar_core.authz.checks import check_resource, may
+from pasar_core.authz.roles import ROLES
 from pasar_core.custom_tools.definition import ToolDefinition, check_definition
 from pasar_core.custom_tools.ids import ToolRef, parse_base_id, parse_ref
 from pasar_core.errors import (
+    NotFound,
     ToolDefinitionInvalid,
     ToolExists,
     ToolIdTaken,
@@ -42,9 +48,11 @@ from pasar_core.errors import (
 from pasar_core.registry import Registry
 from pasar_core.services import Services
 from pasar_core.storage.models import (
+    Agent,
     AgentTool,
     CustomTool,
     CustomToolVersion,
+    Membership,
     Tool,
     ToolNamespace,
     ToolRevision,
@@ -56,6 +64,30 @@ MAX_LISTED = 500
 
 def owner_scope(owner_id: uuid.UUID) -> str:
     return f"user:{owner_id}"
+
+
+def organisation_scope(organisation_id: uuid.UUID) -> str:
+    """The counter of the tools shared with an organisation."""
+    return f"organisation:{organisation_id}"
+
+
+def shared_role_of(tool: CustomTool) -> str | None:
+    """The role it is shared with (None: private; a deleted organisation leaves it private)."""
+    return tool.shared_role if tool.shared_organisation_id is not None else None
+
+
+def check_tool(principal: Principal, operation: str, tool: CustomTool) -> None:
+    """The policy's answer for this tool: TOOL_NOT_FOUND when the caller may not see it."""
+    owner = tool.owner_id == principal.user_id
+    try:
+        check_resource(
+            principal, operation, what="tool", resource_id=tool.id,
+            organisation_id=principal.organisation_id if owner
+            else (tool.shared_organisation_id or tool.id),
+            owner_id=tool.owner_id, shared_role=None if owner else shared_role_of(tool),
+        )  # fmt: skip
+    except NotFound:
+        raise ToolNotFound(tool.tool_id) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +102,8 @@ class StoredVersion:
     digest: str
     version_id: uuid.UUID
     created_at: datetime
+    shared_organisation_id: uuid.UUID | None = None
+    shared_role: str | None = None
 
     @property
     def ref(self) -> str:
@@ -237,16 +271,30 @@ async def _add_version(
     )
 
 
-async def _owned(
-    session: AsyncSession, owner_id: uuid.UUID, tool_id: str, *, lock: bool = False
+async def checked_tool(
+    session: AsyncSession,
+    principal: Principal,
+    tool_id: str,
+    *,
+    operation: str,
+    lock: bool = False,
 ) -> CustomTool:
+    """The tool if the caller may do `operation` on it (see `check_tool`)."""
     statement = select(CustomTool).where(CustomTool.tool_id == tool_id)
     if lock:
         statement = statement.with_for_update()
     tool = await session.scalar(statement)
-    if tool is None or tool.owner_id != owner_id:
+    if tool is None:
         raise ToolNotFound(tool_id)
+    check_tool(principal, operation, tool)
     return tool
+
+
+async def bump_tool(session: AsyncSession, tool: CustomTool) -> None:
+    """Raise the counters of everyone who sees the tool: its owner, its organisation."""
+    await bump_revision(session, owner_scope(tool.owner_id))
+    if tool.shared_organisation_id is not None:
+        await bump_revision(session, organisation_scope(tool.shared_organisation_id))
 
 
 async def add_version(
@@ -261,13 +309,13 @@ async def add_version(
     ref = _checked(services, definition)
     digest = digest_of(definition)
     async with services.sessionmaker.begin() as session:
-        tool = await _owned(session, principal.user_id, ref.base, lock=True)
+        tool = await checked_tool(session, principal, ref.base, operation="tools.update", lock=True)
         version = tool.latest_version + 1
         tool.latest_version = version
         tool.updated_at = datetime.now(UTC)
         stored = await _add_version(session, tool, version, definition, digest)
         await _write_catalogue(session, ref.base, version, definition, principal.user_id)
-        await bump_revision(session, owner_scope(principal.user_id))
+        await bump_tool(session, tool)
         await audit.record(session, Action.TOOL_UPDATED, Actor.of(principal),
                            target=("tool", ref.base),
                            details={"version": version, "kind": definition.kind, "digest": digest})  # fmt: skip
@@ -284,6 +332,8 @@ def _stored(tool: CustomTool, row: CustomToolVersion) -> StoredVersion:
         digest=row.digest,
         version_id=row.id,
         created_at=row.created_at,
+        shared_organisation_id=tool.shared_organisation_id,
+        shared_role=shared_role_of(tool),
     )
 
 
@@ -297,10 +347,11 @@ def parse_tool_ref(raw: str) -> ToolRef:
 async def get_version(
     services: Services, principal: Principal, raw_id: str
 ) -> tuple[StoredVersion, list[int]]:
-    """One of your tools (`id`: latest, `id@N`: that version) and all its version numbers."""
+    """One of your tools, or one shared with your organisation (`id`: latest, `id@N`: that
+    version), and all its version numbers."""
     ref = parse_tool_ref(raw_id)
     async with services.sessionmaker() as session:
-        tool = await _owned(session, principal.user_id, ref.base)
+        tool = await checked_tool(session, principal, ref.base, operation="tools.custom.read")
         number = ref.version or tool.latest_version
         rows = list(
             await session.scalars(
@@ -324,34 +375,68 @@ async def delete_tool(services: Services, principal: Principal, raw_id: str) -> 
             details={"errors": [{"path": "/id", "message": "no @version"}]},
         )
     async with services.sessionmaker.begin() as session:
-        tool = await _owned(session, principal.user_id, ref.base, lock=True)
+        tool = await checked_tool(session, principal, ref.base, operation="tools.delete", lock=True)
         ids = [ref.base, *(f"{ref.base}@{n}" for n in range(1, tool.latest_version + 1))]
-        agents = sorted(
-            {
-                str(agent_id)
-                for agent_id in await session.scalars(
-                    select(AgentTool.agent_id).where(AgentTool.tool_id.in_(ids))
-                )
-            }
-        )
-        if agents:
+        using = (
+            await session.execute(
+                select(AgentTool.agent_id, Agent.owner_id)
+                .join(Agent, Agent.id == AgentTool.agent_id)
+                .where(AgentTool.tool_id.in_(ids))
+            )
+        ).all()
+        if using:
+            # only the owner's own agents are named: other members' ids are theirs
+            agents = sorted({str(a) for a, owner in using if owner == tool.owner_id})
+            others = len({a for a, owner in using if owner != tool.owner_id})
             raise ToolInUse(
-                f"{ref.base} is used by {len(agents)} of your agents; remove it from them first",
-                details={"tool": ref.base, "agents": agents[:50]},
+                f"{ref.base} is used by {len(agents)} of your agents and {others} of other "
+                "members' (it was shared); remove it from them first",
+                details={"tool": ref.base, "agents": agents[:50], "other_agents": others},
             )
         await session.execute(
             delete(Tool).where(
                 Tool.id.in_(ids), Tool.source == "custom", Tool.owner_id == tool.owner_id
             )
         )
+        await bump_tool(session, tool)
         await session.delete(tool)
-        await bump_revision(session, owner_scope(principal.user_id))
         await audit.record(session, Action.TOOL_DELETED, Actor.of(principal),
                            target=("tool", ref.base))  # fmt: skip
 
 
-async def latest_versions(session: AsyncSession, owner_id: uuid.UUID) -> list[StoredVersion]:
-    """The latest version of each of the owner's tools, by id."""
+def usable_by(
+    owner_id: uuid.UUID, organisation_id: uuid.UUID | None = None, role: str | None = None
+) -> ColumnElement[bool]:
+    """The tools an owner's agents in an organisation may name: the owner's own, and those
+    shared with that organisation whose shared role lets the owner's `role` there use them
+    (`tools.use` in the policy table)."""
+    own = CustomTool.owner_id == owner_id
+    if organisation_id is None or role is None:
+        return own
+    roles = [r for r in ROLES if may(role, "tools.use", owner=False, shared_role=r)]
+    if not roles:
+        return own
+    shared = and_(
+        CustomTool.shared_organisation_id == organisation_id, CustomTool.shared_role.in_(roles)
+    )
+    return or_(own, shared)
+
+
+async def member_role(
+    session: AsyncSession, user_id: uuid.UUID, organisation_id: uuid.UUID
+) -> str | None:
+    found: str | None = await session.scalar(
+        select(Membership.role).where(
+            Membership.user_id == user_id, Membership.organisation_id == organisation_id
+        )
+    )
+    return found
+
+
+async def latest_versions(
+    session: AsyncSession, visible: ColumnElement[bool]
+) -> list[StoredVersion]:
+    """The latest version of each tool `visible` selects (`usable_by`), by id."""
     rows = await session.execute(
         select(CustomTool, CustomToolVersion)
         .join(
@@ -361,7 +446,7 @@ async def latest_versions(session: AsyncSession, owner_id: uuid.UUID) -> list[St
                 CustomToolVersion.version == CustomTool.latest_version,
             ),
         )
-        .where(CustomTool.owner_id == owner_id)
+        .where(visible)
         .order_by(CustomTool.tool_id)
         .limit(MAX_LISTED)
     )
@@ -369,9 +454,9 @@ async def latest_versions(session: AsyncSession, owner_id: uuid.UUID) -> list[St
 
 
 async def pinned_versions(
-    session: AsyncSession, owner_id: uuid.UUID, refs: Iterable[ToolRef]
+    session: AsyncSession, visible: ColumnElement[bool], refs: Iterable[ToolRef]
 ) -> list[StoredVersion]:
-    """The named versions (`id@N`) of the owner's tools that exist."""
+    """The named versions (`id@N`) of the tools `visible` selects that exist."""
     wanted = [ref for ref in refs if ref.version is not None]
     if not wanted:
         return []
@@ -379,7 +464,7 @@ async def pinned_versions(
         select(CustomTool, CustomToolVersion)
         .join(CustomToolVersion, CustomToolVersion.custom_tool_id == CustomTool.id)
         .where(
-            CustomTool.owner_id == owner_id,
+            visible,
             or_(
                 *(
                     and_(CustomTool.tool_id == ref.base, CustomToolVersion.version == ref.version)

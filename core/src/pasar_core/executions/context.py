@@ -51,7 +51,9 @@ class RunContext:
         config = AgentConfig.model_validate(record.agent_config)
         # The owner's tools: a shared agent's custom tools are its owner's.
         owner = record.agent_owner_id or record.user_id
-        registry = await registry_for(services, owner, record.agent_tool_ids)
+        registry = await registry_for(
+            services, owner, record.agent_tool_ids, record.organisation_id
+        )
         return cls(services, record, registry, config)
 
     @property

@@ -29,7 +29,12 @@ from pasar_core.agents.builder import (
     run_tool_call,
 )
 from pasar_core.agents.model_config import strategy_for
-from pasar_core.errors import ConnectionNotAttached, OAuthNotConfigured, PasarError
+from pasar_core.errors import (
+    ConnectionNotAttached,
+    OAuthNotConfigured,
+    PasarError,
+    ToolNotFound,
+)
 from pasar_core.executions import store
 from pasar_core.executions.approval import (
     CURRENT_TOOL_CALL,
@@ -398,7 +403,15 @@ async def _recalled(run: _Run, record: RunRecord, earlier: list[Any]) -> list[di
 
 
 async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
-    ctx = await RunContext.prepare(host.services, record)
+    try:
+        ctx = await RunContext.prepare(host.services, record)
+    except ToolNotFound as error:  # a custom tool taken back (unshared, deleted) since saving
+        values = end_values(S.FAILED, error=f"{error.code}: {error.message}", duration_ms=0,
+                            steps=run_log.steps)  # fmt: skip
+        values.pop("status")
+        event = end_event(S.FAILED, error=f"{error.code}: {error.message}", duration_ms=0)
+        await run_log.close(S.FAILED, event, **values)
+        return S.FAILED.value
     run = _Run(host, ctx, run_log)
     try:
         needed = await missing_authorization(

@@ -424,8 +424,9 @@ async def decide_approval(
         if record is None:
             raise NotFound(f"no execution with id {str(parsed)!r}")
         registry = await registry_for(
-            services, record.agent_owner_id or record.user_id, record.agent_tool_ids
-        )
+            services, record.agent_owner_id or record.user_id, record.agent_tool_ids,
+            record.organisation_id,
+        )  # fmt: skip
         decisions.check_edits(registry, chosen, state)
         queued = await _queue_decided(runs, principal, execution, chosen, state)
         if queued is not None:

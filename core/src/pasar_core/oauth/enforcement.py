@@ -13,6 +13,7 @@ from pasar_core.oauth import scopes as compiler
 from pasar_core.oauth.clients import provider_client, require_client
 from pasar_core.oauth.connections import health
 from pasar_core.oauth.consent import consent_url
+from pasar_core.oauth.narrowing import narrowed_access_token
 from pasar_core.oauth.tokens import fresh_token
 from pasar_core.registry import Registry
 from pasar_core.services import Services
@@ -115,7 +116,8 @@ async def credentials_for_tool(
     - `OAuthProviderError`: the provider failed transiently while refreshing; retry later.
 
     The access token is refreshed first when it expires within two minutes (single-flight
-    per grant across processes)."""
+    per grant across processes); for a provider that narrows on refresh it is a token for the
+    agent's compiled scopes alone (`pasar_core.oauth.narrowing`)."""
     if tool_id not in agent_tool_ids:
         raise ToolNotPermitted(tool_id, "the agent does not declare this tool")
     spec = registry.tool(tool_id).spec
@@ -138,6 +140,11 @@ async def credentials_for_tool(
             raise ReauthorizationRequired(
                 provider_id, "the grant lacks scopes this tool needs", missing=lacking
             )
+        access = token.access_token
+        if provider is not None and provider.narrows_on_refresh and plan is not None:
+            # a token for this agent's scopes alone, never the whole grant's
+            narrowed = await narrowed_access_token(services, provider, user, plan.scope_ids)
+            access = narrowed or access
     except ReauthorizationRequired as error:
         raise await _reconnect(
             services,
@@ -151,7 +158,7 @@ async def credentials_for_tool(
     client = provider_client(services, provider_id)
     return OAuthCredentials(
         provider=provider_id,
-        access_token=token.access_token,
+        access_token=access,
         scopes=frozenset(spec.scopes),
         api_base_url=client.api_base_url if client else None,
     )

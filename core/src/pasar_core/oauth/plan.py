@@ -34,7 +34,11 @@ async def scope_plan(
     """Unknown tool ids raise `UnknownTools`; `agent_id` needs the owner as `principal`."""
     from pasar_core.agents.service import owned_agent
 
-    registry = await registry_for(services, principal.user_id) if principal else services.registry
+    registry = (
+        await registry_for(services, principal.user_id, None, principal.organisation_id)
+        if principal
+        else services.registry
+    )
     registry.require_tools(tool_ids)
     plans = compiler.compile_scopes(registry, tool_ids)
     before: dict[str, frozenset[str]] | None = None

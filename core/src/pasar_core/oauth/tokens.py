@@ -41,7 +41,7 @@ from pasar_core.errors import (
 from pasar_core.oauth.clients import TIMEOUT_S, ProviderClient, provider_client, require_client
 from pasar_core.oauth.identity import ProviderAccount
 from pasar_core.services import Services
-from pasar_core.storage.models import AuthToken, OAuthState
+from pasar_core.storage.models import AuthToken, NarrowedToken, OAuthState
 
 log = logging.getLogger("pasar.oauth")
 
@@ -368,6 +368,9 @@ async def rotate_keys(services: Services) -> dict[str, int]:
             sealed = keyring.seal_text(plain, ad)
             secret.key_id, secret.value_enc = sealed.key_id, sealed.blob
             counts["agent_secrets"] += 1
+        # tokens narrowed to one agent's scopes are minted again on demand: dropped, not resealed
+        dropped = await session.execute(delete(NarrowedToken).where(NarrowedToken.key_id != active))
+        counts["narrowed_tokens_dropped"] = int(getattr(dropped, "rowcount", 0) or 0)
     return counts
 
 

@@ -261,8 +261,20 @@ class CustomTool(Base):
         ForeignKey("tool_namespaces.namespace", ondelete="CASCADE"), nullable=False
     )
     latest_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    shared_organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    """None: private to its owner (who has it in every organisation they act in); else the
+    one organisation it is shared with (`pasar_core.custom_tools.sharing`)."""
+    shared_role: Mapped[str | None] = mapped_column(String(16))
+    """With `shared_organisation_id`: members act on it with at most this role, as on an
+    agent's (`pasar_core.authz.policy`)."""
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("shared_role IN ('admin', 'member', 'viewer')", name="shared_role"),
+    )
 
 
 class CustomToolVersion(Base):
@@ -426,6 +438,25 @@ class AuthToken(Base):
         Index("uq_auth_tokens_user_provider", "user_id", "provider", unique=True),
         CheckConstraint("status IN ('active', 'needs_reauth')", name="status"),
     )
+
+
+class NarrowedToken(Base):
+    """An access token minted from a grant for a subset of its scopes (one agent's, for a
+    provider that narrows on refresh: `pasar_core.oauth.narrowing`), encrypted like the
+    grant's; one per grant and scope set, replaced when near expiry."""
+
+    __tablename__ = "narrowed_tokens"
+
+    grant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    scopes_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """sha256 of the sorted scopes, space separated."""
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)
+    access_token_enc: Mapped[bytes] = mapped_column(nullable=False)
+    key_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = _now()
 
 
 class OAuthState(Base):

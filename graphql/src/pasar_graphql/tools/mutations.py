@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import strawberry
+from pasar_core.agents.service import SharingInput
 from pasar_core.custom_tools import service
 from pasar_core.custom_tools.definition import ToolDefinition
 from pasar_core.schemas import parse_model
@@ -69,6 +70,19 @@ async def resolve_delete_tool(info: Info, id: str) -> bool:
     return True
 
 
+async def resolve_share_tool(info: Info, id: str, role: str | None) -> Tool:
+    context = info.context
+    sharing = parse_model(SharingInput, {"role": role}, what="sharing")
+    view = await service.share_tool(context.services, await context.principal(), id, sharing)
+    return Tool.from_view(view)
+
+
+async def resolve_unshare_tool(info: Info, id: str) -> bool:
+    context = info.context
+    await service.unshare_tool(context.services, await context.principal(), id)
+    return True
+
+
 @strawberry.type
 class ToolMutations:
     register_tool = strawberry.mutation(
@@ -85,4 +99,17 @@ class ToolMutations:
         resolver=resolve_delete_tool,
         permission_classes=allowed("tools.delete"),
         description="Delete your custom tool and its versions; true when done.",
+    )
+    share_tool = strawberry.mutation(
+        resolver=resolve_share_tool,
+        permission_classes=allowed("tools.share"),
+        description="Share your custom tool with the organisation you act in, members acting "
+        "on it with at most `role` (viewer: they see it; member or admin: their agents may use "
+        "it); null makes it private.",
+    )
+    unshare_tool = strawberry.mutation(
+        resolver=resolve_unshare_tool,
+        permission_classes=allowed("tools.unshare"),
+        description="Make a custom tool shared with your organisation private (its owner, or "
+        "an admin of the organisation); true when done.",
     )

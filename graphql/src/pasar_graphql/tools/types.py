@@ -39,6 +39,14 @@ class Tool:
     definition: JSON | None = strawberry.field(
         default=None, description="A custom tool's whole registration body (yours only)."
     )
+    shared_role: str | None = strawberry.field(
+        default=None,
+        description="A custom tool's sharing: null, private to its owner; else members of "
+        "`sharedOrganisationId` act on it with at most this role.",
+    )
+    shared_organisation_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The organisation a shared custom tool is shared with."
+    )
 
     @classmethod
     def of(cls, tool: RegisteredTool) -> Tool:
@@ -63,7 +71,13 @@ class Tool:
             kind=view.get("kind"),
             versions=view.get("versions"),
             definition=JSON(_definition(view)) if view.get("source") == "custom" else None,
+            shared_role=view.get("shared_role"),
+            shared_organisation_id=_id(view.get("shared_organisation_id")),
         )
+
+
+def _id(value: Any) -> strawberry.ID | None:
+    return None if value is None else strawberry.ID(str(value))
 
 
 _DEFINITION_KEYS = ("id", "title", "description", "input_schema", "output_schema", "effect",

@@ -97,4 +97,6 @@ GOOGLE = AuthProviderSpec(
     # sees which Google account they connected (Google answers them as an OpenID ID token).
     identity_scopes=("openid", "email"),
     id_token_issuers=("https://accounts.google.com", "accounts.google.com"),
+    # Google accepts a `scope` subset on refresh: each agent gets a token for its scopes only.
+    narrows_on_refresh=True,
 )

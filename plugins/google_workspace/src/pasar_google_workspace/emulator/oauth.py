@@ -192,7 +192,8 @@ async def token(request: Request) -> Response:
             return _token_error("invalid_grant", "Token has been expired or revoked.")
         scopes = stored.scopes
         if form.get("scope"):
-            narrowed = frozenset(form["scope"].split())
+            # a subset of the grant (RFC 6749 section 6): the token is valid for it alone
+            narrowed = frozenset(canonical_scopes(form["scope"].split()))
             if not narrowed <= scopes:
                 return _token_error("invalid_scope", "Some requested scopes were invalid.")
             scopes = narrowed
