@@ -1,5 +1,6 @@
 """pasar as an MCP server at `/mcp` (streamable HTTP, the official SDK's session manager):
-each agent the caller may run is one MCP tool, run through the normal execution path.
+each agent the caller may run is one MCP tool, run through the normal execution path; and at
+`/mcp/agents/{agent_id}`, one agent's own tools called directly (`pasar.mcp_agent_tools`).
 
 Stateless: every HTTP request carries its own credential (`Authorization: Bearer` with a pasar
 API key or access token) and is authenticated before the SDK sees it (401 otherwise), so any
@@ -45,8 +46,8 @@ from pasar.rest.requests import located_caller, runs_of, services_of
 log = logging.getLogger("pasar.mcp")
 
 WAIT_S = 120.0
-MCP_OPERATIONS = ("mcp.tools", "agents.execute")
-"""The policy operations the MCP surface names (listing, then each agent's run)."""
+MCP_OPERATIONS = ("mcp.tools", "agents.execute", "agents.read")
+"""The policy operations the MCP surface names (listing, each agent's run, its own tools)."""
 AGENT_INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
