@@ -281,3 +281,21 @@ def test_hostile_arguments_get_typed_errors_and_run_nothing(base: str) -> None:
     assert all(
         run["status"] in ("succeeded", "failed") for run in executions(base, headers, agent_id)
     )
+
+
+def test_a_call_without_consent_answers_the_consent_link_and_runs_nothing(
+    google_settings: Settings,
+) -> None:
+    with serve_in_thread(create_app(google_settings), lifespan="on") as served:
+        headers = sign_up(served, "tools-consent@example.com")
+        key = api_key(served, headers)
+        agent_id = agent(served, headers, "mail", ["gmail:read"], scripted())
+        answer = called(served, agent_id, key, "gmail_read", {"query": "is:unread"})
+        assert answer.is_error
+        structured = answer.structured_content
+        assert structured["status"] == "awaiting_authorization"
+        assert text(answer).startswith("AUTH_REQUIRED: ")
+        assert "/auth/google/start?state=" in structured["auth_url"]
+        assert structured["auth_url"] in text(answer)
+        run = httpx.get(f"{served}/executions/{structured['execution_id']}", headers=headers)
+        assert run.json()["steps"] == []  # paused before the tool was called
