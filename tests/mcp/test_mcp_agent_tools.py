@@ -93,6 +93,20 @@ def executions(base: str, headers: dict[str, str], agent_id: str) -> list[dict[s
     return runs
 
 
+def streamed_events(base: str, headers: dict[str, str], execution_id: str) -> list[str]:
+    """The event types `GET /executions/{id}/events` sends, up to the final status."""
+    types_: list[str] = []
+    url = f"{base}/executions/{execution_id}/events"
+    with httpx.stream("GET", url, headers=headers, timeout=30) as answer:
+        assert answer.status_code == 200
+        for line in answer.iter_lines():
+            if line.startswith("event: "):
+                types_.append(line.removeprefix("event: "))
+            elif line.startswith("data: ") and '"status": "succeeded"' in line:
+                return types_
+    return types_
+
+
 def test_an_agents_tools_are_listed_with_schemas_and_effect_hints(base: str) -> None:
     headers = sign_up(base, "tools-list@example.com")
     key = api_key(base, headers)
@@ -127,6 +141,10 @@ def test_a_direct_call_runs_the_tool_as_a_recorded_execution(
     assert run["input"] == {"tool": "txt:read", "arguments": {"path": "a.txt"}}
     assert [step["type"] for step in run["steps"]] == ["tool_call", "tool_result"]
     assert run["steps"][0]["tool"] == "txt:read"
+    # Its events stream as any run's do (server-sent events, in order, to its final status).
+    assert streamed_events(base, headers, execution_id) == [
+        "status", "status", "tool_call", "tool_result", "status"
+    ]  # fmt: skip
     # Both calls are in the agent's run history, newest first; no model was asked.
     history = executions(base, headers, agent_id)
     assert [item["status"] for item in history] == ["succeeded", "succeeded"]
