@@ -138,6 +138,7 @@ def create_app(
             *rest_routes(version("pasar")),
             *openai_routes(),
             Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
+            Route("/mcp/agents/{agent_id}", mcp, methods=["GET", "POST", "DELETE"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *pages.routes(),
         ],

@@ -1,5 +1,6 @@
 """pasar as an MCP server at `/mcp` (streamable HTTP, the official SDK's session manager):
-each agent the caller may run is one MCP tool, run through the normal execution path.
+each agent the caller may run is one MCP tool, run through the normal execution path; and at
+`/mcp/agents/{agent_id}`, one agent's own tools called directly (`pasar.mcp_agent_tools`).
 
 Stateless: every HTTP request carries its own credential (`Authorization: Bearer` with a pasar
 API key or access token) and is authenticated before the SDK sees it (401 otherwise), so any
@@ -32,19 +33,21 @@ from pasar_core.authz.checks import require
 from pasar_core.errors import PasarError
 from pasar_core.executions import service as executions
 from pasar_core.executions.requests import ExecuteRequest, RunParameters
+from pasar_core.executions.tool_calls import agent_tools
 from pasar_core.rate_limits import RouteClass
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from pasar.mcp_agent_tools import build_agent_tools_server
 from pasar.rest.errors import pasar_error
 from pasar.rest.requests import located_caller, runs_of, services_of
 
 log = logging.getLogger("pasar.mcp")
 
 WAIT_S = 120.0
-MCP_OPERATIONS = ("mcp.tools", "agents.execute")
-"""The policy operations the MCP surface names (listing, then each agent's run)."""
+MCP_OPERATIONS = ("mcp.tools", "agents.execute", "agents.read")
+"""The policy operations the MCP surface names (listing, each agent's run, its own tools)."""
 AGENT_INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -221,27 +224,36 @@ class McpEndpoint:
     to the SDK (whose session manager runs for as long as the app's lifespan)."""
 
     def __init__(self) -> None:
-        self.manager = StreamableHTTPSessionManager(
-            build_mcp_server(),
-            stateless=True,
-            json_response=True,
-            # Credentials are a bearer header, never ambient (cookies): a rebound DNS name
-            # gains a page nothing it could not send itself.
-            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        )
+        self.manager = _manager(build_mcp_server())
+        self.agent_tools = _manager(build_agent_tools_server())
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self.manager.run():
+        async with self.manager.run(), self.agent_tools.run():
             yield
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        agent_id = request.path_params.get("agent_id")
         try:
             principal = await located_caller(request)
             require(principal, MCP_OPERATIONS[0])
+            if agent_id is not None:  # another's (or no) agent: 404 before the protocol
+                await agent_tools(runs_of(request), principal, agent_id)
         except PasarError as error:
             response = await pasar_error(request, error)
             await response(scope, receive, send)
             return
-        await self.manager.handle_request(scope, receive, send)
+        manager = self.manager if agent_id is None else self.agent_tools
+        await manager.handle_request(scope, receive, send)
+
+
+def _manager(server: Server[Any]) -> StreamableHTTPSessionManager:
+    return StreamableHTTPSessionManager(
+        server,
+        stateless=True,
+        json_response=True,
+        # Credentials are a bearer header, never ambient (cookies): a rebound DNS name
+        # gains a page nothing it could not send itself.
+        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )

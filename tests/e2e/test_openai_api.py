@@ -86,6 +86,18 @@ def test_models_are_the_agents_the_caller_may_run(served: Served, base: str) -> 
     assert models.data[0].model_extra == {"name": "helper"}
 
 
+def test_models_are_bounded_to_the_newest_agents(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pasar.openai_api.routes.MODELS_LIMIT", 2)
+    made = [served.agent({"content": "hi"}, name=f"agent {index}") for index in range(3)]
+    listed = [model.id for model in served.client().models.list().data]
+    assert listed == [made[2], made[1]]  # the two made last, newest first; the oldest is left out
+    # A model left out of the list is still an agent the caller may run by its id.
+    answer = served.client().chat.completions.create(model=made[0], messages=said("hi"))
+    assert answer.choices[0].message.content == "hi"
+
+
 def test_a_chat_completion_runs_the_agent_through_its_tools(served: Served) -> None:
     agent_id = served.agent(
         call("txt:write", path="note.txt", content="from the SDK"),

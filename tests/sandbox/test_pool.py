@@ -206,3 +206,86 @@ def test_orphans_of_a_killed_worker_are_reaped_at_start(
     assert exists(pasar_docker, live_container)  # its owner is alive: left alone
     mine = labelled(pasar_docker, f"{LABEL_WORKER}={pasar_docker.worker_name}")
     assert mine == [live_container]
+
+
+def _gated_destroy(monkeypatch: pytest.MonkeyPatch, hold: Any) -> list[str]:
+    """Make `SandboxContainer.destroy` call `hold(container)` first; returns the ids it saw."""
+    from pasar_core.sandbox.container import SandboxContainer
+
+    real = SandboxContainer.destroy
+    seen: list[str] = []
+
+    def destroy(self: SandboxContainer) -> None:
+        if not self.destroyed:
+            seen.append(self.id)
+            hold(self)
+        real(self)
+
+    monkeypatch.setattr(SandboxContainer, "destroy", destroy)
+    return seen
+
+
+def _idle_containers(sandbox: SandboxClient) -> list[Any]:
+    return [c for containers in sandbox.pool._idle.values() for c in containers]
+
+
+def test_an_evicted_container_with_shutdown_hooks_is_closed_off_the_callers_path(
+    make_sandbox: MakeSandbox, pasar_docker: DockerForTests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox(max_containers=1)
+    sandbox.call_python(DOUBLE, {"n": 1})
+    (warm,) = _idle_containers(sandbox)
+    warm.shuts_down = True  # as a sandboxed plugin's: its runner is asked to close first
+    release = threading.Event()
+    seen = _gated_destroy(monkeypatch, lambda _container: release.wait(60))
+    other = PythonTool("probe:other", 1, "def run(args):\n    return 'other'\n", limits=SMALL)
+    # The cap is one container: this call evicts the warm one, and is answered while the
+    # evicted container's shutdown is still held up.
+    assert sandbox.call_python(other, {}).value == "other"
+    assert seen == [warm.id]
+    assert not release.is_set()
+    assert sandbox.pool.stats().closing == 1
+    assert exists(pasar_docker, warm.id)
+    release.set()
+    while sandbox.pool.stats().closing:  # the eviction's thread ends once it is removed
+        time.sleep(0.01)
+    assert not exists(pasar_docker, warm.id)
+
+
+def test_closing_removes_idle_containers_concurrently(
+    make_sandbox: MakeSandbox, pasar_docker: DockerForTests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox(max_containers=3)
+    for k in range(3):
+        tool = PythonTool(f"probe:c{k}", 1, f"def run(args):\n    return {k}\n", limits=SMALL)
+        sandbox.call_python(tool, {})
+    ids = [container.id for container in _idle_containers(sandbox)]
+    assert len(ids) == 3
+    # Each removal waits until all three have begun: one after another, none would get past.
+    together = threading.Barrier(3, timeout=60)
+    passed: list[str] = []
+
+    def hold(container: Any) -> None:
+        together.wait()
+        passed.append(container.id)
+
+    _gated_destroy(monkeypatch, hold)
+    sandbox.pool.close()
+    assert sorted(passed) == sorted(ids)
+    assert not any(exists(pasar_docker, container_id) for container_id in ids)
+
+
+def test_closing_kills_containers_whose_shutdown_outlives_the_bound(
+    make_sandbox: MakeSandbox, pasar_docker: DockerForTests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox()
+    sandbox.call_python(DOUBLE, {"n": 1})
+    (stuck,) = _idle_containers(sandbox)
+    release = threading.Event()
+    _gated_destroy(monkeypatch, lambda _container: release.wait(60))  # a shutdown that hangs
+    monkeypatch.setattr("pasar_core.sandbox.pool.CLOSE_ALL_S", 0.2)
+    try:
+        sandbox.pool.close()  # returns at the bound, having killed what was left
+        assert not exists(pasar_docker, stuck.id)
+    finally:
+        release.set()

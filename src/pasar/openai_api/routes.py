@@ -50,6 +50,7 @@ from pasar.rest.requests import caller, read_model, runs_of, services_of
 from pasar.sse import PING, paced
 
 PAUSED = ("awaiting_approval", "awaiting_authorization")
+MODELS_LIMIT = 200  # agents `GET /v1/models` reads: the newest the caller sees (one statement)
 NAMED_LIMIT = 50  # agents of one name read to resolve a model name (more: still ambiguous)
 
 
@@ -62,14 +63,10 @@ def _may_run(principal: Principal, view: AgentView) -> bool:
 
 
 async def runnable_agents(services: Services, principal: Principal) -> list[AgentView]:
-    found: list[AgentView] = []
-    offset = 0
-    while True:
-        page = await agents.list_agents(services, principal, limit=agents.MAX_PAGE, offset=offset)
-        found += [view for view in page if _may_run(principal, view)]
-        if len(page) < agents.MAX_PAGE:
-            return found
-        offset += agents.MAX_PAGE
+    """The agents the caller may run among the `MODELS_LIMIT` they see that were made last
+    (one bounded read, however many agents they have), newest first."""
+    page = await agents.newest_agents(services, principal, limit=MODELS_LIMIT)
+    return [view for view in page if _may_run(principal, view)]
 
 
 async def _agent_id(services: Services, principal: Principal, model: str) -> str:

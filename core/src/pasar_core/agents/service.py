@@ -60,6 +60,12 @@ READ_AGENTS = CompiledRead(
     .offset(bindparam("offset"))
 )
 
+READ_NEWEST_AGENTS = CompiledRead(
+    _AGENT_ROW.where(*_VISIBLE)
+    .order_by(Agent.created_at.desc(), Agent.id.desc())
+    .limit(bindparam("limit"))
+)
+
 READ_AGENTS_NAMED = CompiledRead(
     _AGENT_ROW.where(*_VISIBLE, Agent.name == bindparam("name"))
     .order_by(Agent.created_at, Agent.id)
@@ -281,6 +287,19 @@ async def list_agents(
         organisation_id=principal.organisation_id,
         limit=max(1, min(limit, MAX_PAGE)),
         offset=max(0, offset),
+    )
+    return [AgentView.of_row(row) for row in rows]
+
+
+async def newest_agents(
+    services: Services, principal: Principal, *, limit: int = MAX_PAGE
+) -> list[AgentView]:
+    """The `limit` agents `principal` sees that were made last (one statement), newest first."""
+    rows = await _reads(services).fetch_rows(
+        READ_NEWEST_AGENTS,
+        user_id=principal.user_id,
+        organisation_id=principal.organisation_id,
+        limit=max(1, min(limit, MAX_PAGE)),
     )
     return [AgentView.of_row(row) for row in rows]
 

@@ -111,6 +111,10 @@ async def _run_execution(host: RunnerHost, execution_id: uuid.UUID, lease: uuid.
         return None
     run_log = host.journal.open(record, lease, host.owner)
     try:
+        if record.kind == "tool_call":  # one tool called directly: no model
+            from pasar_core.executions.direct import run_direct
+
+            return await run_direct(host, record, run_log)
         return await _run(host, record, run_log)
     except LeaseLost as lost:
         log.info("execution %s: stopped, %s", execution_id, lost)

@@ -99,6 +99,13 @@ class RunRecord:
     """The run's organisation (its audit rows name it)."""
     agent_version: int | None = None
     """The agent's version the run runs: its config and tools are that version's."""
+    parameters: Mapping[str, Any] | None = None
+    """What the caller asked with the input (`kind: "tool_call"`: a direct call of one tool)."""
+
+    @property
+    def kind(self) -> str:
+        """`agent` (a model run) or `tool_call` (one tool called directly, no model)."""
+        return str((self.parameters or {}).get("kind", "agent"))
 
     def grant_user(self, provider: str) -> uuid.UUID | None:
         """Whose OAuth grant this run may use for `provider`: the owner's runs, the owner's
@@ -127,7 +134,7 @@ def _record(row: Any) -> RunRecord:
         ),
         agent_owner_id=row.owner_id, agent_version=row.agent_version,
         connections={p: uuid.UUID(u) for p, u in (row.connections or {}).items()},
-        organisation_id=row.organisation_id,
+        organisation_id=row.organisation_id, parameters=row.parameters,
     )  # fmt: skip
 
 
@@ -150,7 +157,8 @@ _LOAD = (
         *(EXECUTIONS.c[name] for name in (
             "id", "agent_id", "user_id", "status", "input", "thread_id", "input_hash", "executor",
             "attempts", "interruptions", "cancel_requested", "lease", "heartbeat_at",
-            "created_at", "started_at", "last_seq", "organisation_id", "agent_version")),
+            "created_at", "started_at", "last_seq", "organisation_id", "agent_version",
+            "parameters")),
         Agent.config, _TOOL_IDS.label("tool_ids"), Agent.owner_id,
         _CONNECTIONS.label("connections"),
         AgentVersion.config.label("version_config"), AgentVersion.tools.label("version_tools"),

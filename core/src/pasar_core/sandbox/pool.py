@@ -2,8 +2,14 @@
 
 Concurrency: one `threading.Condition` guards the idle lists and the count. The count includes
 containers being started and being removed, and is only lowered once a removal has finished, so
-the daemon never holds more than `max_containers` of this pool's containers at any moment.
-Starting and removing happen outside the lock.
+the daemon never holds more than `max_containers` of this pool's serving containers at any
+moment. Starting and removing happen outside the lock.
+
+Closing never holds a caller up: an evicted container whose workload runs `shutdown` hooks (a
+sandboxed plugin: up to `CLOSE_LIMITS` before it is killed) is removed by a thread of its own,
+its slot passing to the new container at once, so such containers come on top of the cap while
+they shut down (`PoolStats.closing`); `close()` removes every idle container concurrently, all
+within `CLOSE_ALL_S`, then kills what is left.
 """
 
 from __future__ import annotations
@@ -14,13 +20,18 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from pasar_core.errors import SandboxBusy
-from pasar_core.sandbox.container import SandboxContainer
+from pasar_core.sandbox.container import SandboxContainer, remove_container
+
+CLOSE_ALL_S = 15.0
+"""`close()`: how long every idle container together gets to shut down before it is killed."""
 
 
 @dataclass(frozen=True, slots=True)
 class PoolStats:
     existing: int
     idle: int
+    closing: int = 0
+    """Evicted containers still running their workload's `shutdown` hooks (off the cap)."""
 
 
 class WarmPool:
@@ -41,6 +52,7 @@ class WarmPool:
         self._existing = 0
         self._closed = False
         self._retiring: set[threading.Thread] = set()
+        self._evicting: set[threading.Thread] = set()
 
     def acquire(
         self,
@@ -77,7 +89,7 @@ class WarmPool:
                     )
                 self._lock.wait(remaining)
         if victim is not None:
-            victim.destroy()
+            self._evict(victim)
         try:
             container = start()
         except BaseException:
@@ -112,6 +124,26 @@ class WarmPool:
             with self._lock:
                 self._retiring.discard(threading.current_thread())
 
+    def _evict(self, victim: SandboxContainer) -> None:
+        """Remove an idle container whose slot a new one takes: at once when removing it is a
+        kill, by a thread of its own when its workload's `shutdown` hooks run first."""
+        if not victim.shuts_down:
+            victim.destroy()
+            return
+        thread = threading.Thread(
+            target=self._destroy_evicted, args=(victim,), name="pasar-sandbox-evict", daemon=True
+        )
+        with self._lock:
+            self._evicting.add(thread)
+        thread.start()
+
+    def _destroy_evicted(self, victim: SandboxContainer) -> None:
+        try:
+            victim.destroy()
+        finally:
+            with self._lock:
+                self._evicting.discard(threading.current_thread())
+
     def sweep(self) -> int:
         """Remove containers idle for longer than `idle_s`; returns how many."""
         now = self.clock()
@@ -126,23 +158,38 @@ class WarmPool:
         return len(expired)
 
     def close(self) -> None:
-        """Remove every idle container; busy ones are removed when released."""
+        """Remove every idle container, concurrently and within `CLOSE_ALL_S` for all of them
+        (then killed); busy ones are removed when released."""
         with self._lock:
             self._closed = True
             idle = [c for containers in self._idle.values() for c in containers]
             self._idle.clear()
             self._lock.notify_all()
-        for container in idle:
+            waiting = [*self._retiring, *self._evicting]
+        removals = {
+            threading.Thread(target=self._retire_idle, args=(container,), daemon=True,
+                             name="pasar-sandbox-close"): container
+            for container in idle
+        }  # fmt: skip
+        for thread in removals:
+            thread.start()
+        deadline = time.monotonic() + CLOSE_ALL_S
+        for thread in [*removals, *waiting]:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for thread, container in removals.items():
+            if thread.is_alive():  # its shutdown hooks outlived the bound: killed
+                remove_container(container.api, container.id)
+
+    def _retire_idle(self, container: SandboxContainer) -> None:
+        try:
             container.destroy()
+        finally:
             self._forget_one()
-        with self._lock:
-            retiring = list(self._retiring)
-        for thread in retiring:
-            thread.join(timeout=60)
 
     def stats(self) -> PoolStats:
         with self._lock:
-            return PoolStats(self._existing, sum(len(c) for c in self._idle.values()))
+            idle = sum(len(c) for c in self._idle.values())
+            return PoolStats(self._existing, idle, len(self._evicting))
 
     def _oldest_idle(self) -> SandboxContainer | None:
         candidates = [c for containers in self._idle.values() for c in containers]
