@@ -10,6 +10,7 @@ from pathlib import Path
 
 import platformdirs
 
+from pasar_core.accounts.passwords import PasswordHashing
 from pasar_core.accounts.sources import parse_trusted_proxies
 from pasar_core.accounts.throttle import ThrottlePolicy
 from pasar_core.crypto import Keyring, load_keyring
@@ -225,6 +226,8 @@ class Settings:
     """How long `POST /v1/chat/completions` follows a run, streamed or not (at most 300)."""
     worker_concurrency: int = 500
     """Executions one `pasar worker` process runs at once (`--concurrency`)."""
+    password_hashing: PasswordHashing = field(default_factory=PasswordHashing)
+    """`PASAR_ARGON2_TIME_COST`, `_MEMORY_KIB`, `_PARALLELISM`: the cost of new password hashes."""
     login_failures_per_pair: int = 10
     login_failures_per_source: int = 100
     login_failures_per_account: int = 50
@@ -334,6 +337,7 @@ class Settings:
             sse_ping_s=_float(env, "PASAR_SSE_PING_S", 15),
             openai_wait_s=_openai_wait(env),
             worker_concurrency=_int(env, "PASAR_WORKER_CONCURRENCY", 500),
+            password_hashing=PasswordHashing.from_env(env),
             login_failures_per_pair=_int(env, "PASAR_LOGIN_FAILURES_PER_PAIR", 10),
             login_failures_per_source=_int(env, "PASAR_LOGIN_FAILURES_PER_SOURCE", 100),
             login_failures_per_account=_int(env, "PASAR_LOGIN_FAILURES_PER_ACCOUNT", 50),

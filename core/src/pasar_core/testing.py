@@ -3,7 +3,8 @@
 - `pasar_postgres`: one PostgreSQL server per test session (the embedded one, or the server
   named by `PASAR_TEST_DATABASE_URL`), with a migrated template database.
 - `pasar_database_url`: a fresh database per test, cloned from the template.
-- `pasar_settings`: `Settings` pointing at that database and a temporary data dir.
+- `pasar_settings`: `Settings` pointing at that database and a temporary data dir (password
+  hashes at argon2id's lowest cost, `TEST_PASSWORD_HASHING`).
 - `tool_context`: a `ToolContext` with a temporary per-user storage root.
 - `assert_follows_contract(plugin)`: start-up's own registry check on a plugin (a module, an
   installed entry-point name, or one family) alone; `contract_problems(plugin)` lists them.
@@ -35,6 +36,7 @@ import pluggy
 import pytest
 from sqlalchemy.engine import make_url
 
+from pasar_core.accounts.passwords import PasswordHashing
 from pasar_core.contract import ContractProblem
 from pasar_core.crypto import KEY_BYTES, Keyring
 from pasar_core.hookspecs import hookimpl
@@ -83,6 +85,9 @@ class PostgresForTests:
 
 
 TEST_RATE_LIMIT = "1000000/60"
+TEST_PASSWORD_HASHING = PasswordHashing(time_cost=1, memory_kib=8, parallelism=1)
+"""Argon2id at its cheapest: thousands of sign-ups and log-ins cost a tenth of a second each at
+the production cost (core/tests/test_password_hashing.py keeps that one)."""
 
 
 def _test_tmp_root() -> Path:
@@ -142,6 +147,7 @@ def pasar_settings(pasar_database_url: str, tmp_path: Path) -> Settings:
         rate_limit_auth=TEST_RATE_LIMIT,
         rate_limit_writes=TEST_RATE_LIMIT,
         rate_limit_runs=TEST_RATE_LIMIT,
+        password_hashing=TEST_PASSWORD_HASHING,
     )
 
 

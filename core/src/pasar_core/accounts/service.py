@@ -69,7 +69,7 @@ async def sign_up(
     services: Services, credentials: Credentials, *, operator: bool = False
 ) -> SignedUp:
     """A new user and their personal organisation (they are its admin)."""
-    password_hash = await hash_password(credentials.password)
+    password_hash = await hash_password(credentials.password, services.settings.password_hashing)
     user = User(email=credentials.email, password_hash=password_hash, operator=operator)
     try:
         async with services.sessionmaker.begin() as session:
@@ -122,7 +122,10 @@ async def _log_in(services: Services, credentials: Credentials, source: str) -> 
     attempt = await services.login_throttle.reserve(credentials.email, source)
     async with services.sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email == credentials.email))
-    if not await verify_password(user.password_hash if user else None, credentials.password):
+    known_hash = user.password_hash if user else None
+    if not await verify_password(
+        known_hash, credentials.password, services.settings.password_hashing
+    ):
         # Its own transaction: a failure has no other. Throttled attempts (refused above,
         # before any work) are not written, so a flood costs no database writes.
         async with services.sessionmaker.begin() as session:
@@ -271,7 +274,7 @@ async def change_password(
                                details={"reason": "wrong_password"})  # fmt: skip
         raise WrongPassword("the current password is wrong")
     await attempt.succeeded()
-    new_hash = await hash_password(change.new_password)
+    new_hash = await hash_password(change.new_password, services.settings.password_hashing)
     keep_s = services.tokens.ttl_s
     live_since = datetime.now(UTC) - timedelta(seconds=keep_s + CLOCK_MARGIN_S)
     async with services.sessionmaker.begin() as session:

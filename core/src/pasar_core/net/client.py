@@ -24,6 +24,7 @@ import httpx
 from pasar_core.errors import ToolError
 from pasar_core.net.guard import AllowList, Pinned, TargetRefused, guard
 from pasar_core.net.resolver import Resolver
+from pasar_core.net.tls import verifying_context
 
 MAX_REDIRECTS = 5
 
@@ -112,7 +113,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         inner: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context or httpx.create_ssl_context(),
+            ssl_context=ssl_context or verifying_context(),
             max_connections=1,
             http1=True,
             http2=False,

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 from pasar_core.errors import ReauthorizationRequired, ToolError
+from pasar_core.net.tls import verifying_context
 from pasar_core.specs import ToolContext
 
 GMAIL = "https://gmail.googleapis.com"
@@ -29,7 +30,7 @@ def build_http_client() -> httpx.AsyncClient:
     """A client that never stores cookies: one client serves every user's calls, so a cookie
     set in answer to one user's request must never ride along with another user's."""
     no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-    return httpx.AsyncClient(timeout=TIMEOUT_S, cookies=no_cookies)
+    return httpx.AsyncClient(timeout=TIMEOUT_S, cookies=no_cookies, verify=verifying_context())
 
 
 def seg(value: str) -> str:
