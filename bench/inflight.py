@@ -226,21 +226,48 @@ async def drive(
             gate = asyncio.Semaphore(args.submit_concurrency)
             http_errors: Counter[str] = Counter()
 
+            lost: list[str] = []  # keys whose request got no answer at the first attempt
+            acknowledged: set[str] = set()
+            answered_ids: dict[str, str] = {}  # key -> the execution id its answer named
+            retried_ids: dict[str, str] = {}  # key -> the execution id a retry answered
+
+            async def post(key: str) -> httpx.Response:
+                extra = {"Idempotency-Key": key} if args.idempotency else {}
+                return await client.post(
+                    f"/agents/{agent_id}/execute", json=body, headers=headers | extra
+                )
+
             async def submit(i: int) -> None:
                 if args.submit == "enqueue":
                     return  # all at once below
+                key = f"bench-{i}"
                 async with gate:
                     begun = time.perf_counter()
                     try:
-                        response = await client.post(
-                            f"/agents/{agent_id}/execute", json=body, headers=headers
-                        )
-                    except httpx.HTTPError as error:
+                        response = await post(key)
+                    except httpx.TransportError as error:
                         http_errors[type(error).__name__] += 1
+                        lost.append(key)
+                        if not args.idempotency:
+                            return
+                        # Safe to retry: the same key answers the first request's run if the
+                        # server created one, or runs it now if not.
+                        for _ in range(args.retries):
+                            try:
+                                retried = await post(key)
+                            except httpx.TransportError:
+                                continue
+                            if retried.status_code in (200, 202):
+                                retried_ids[key] = retried.json()["execution_id"]
+                                acknowledged.add(key)
+                            return
                         return
                     if response.status_code not in (200, 202):
                         http_errors[f"HTTP {response.status_code}"] += 1
-                    elif args.wait and response.json().get("status") == "succeeded":
+                        return
+                    acknowledged.add(key)
+                    answered_ids[key] = response.json()["execution_id"]
+                    if args.wait and response.json().get("status") == "succeeded":
                         answered.append(time.perf_counter() - begun)
 
             cpu_before = {"server": common.tree_cpu_s(server.pid)}
@@ -253,7 +280,11 @@ async def drive(
             else:
                 await asyncio.gather(*(submit(i) for i in range(args.n)))
             submission_s = time.perf_counter() - t0
-            submitted = args.n - sum(http_errors.values())
+            submitted = (
+                args.n - sum(http_errors.values()) + len(retried_ids)
+                if args.submit == "api"
+                else args.n
+            )
 
             deadline = t0 + args.timeout
             progress: list[tuple[float, int]] = []
@@ -296,6 +327,10 @@ async def drive(
                 agent_id_uuid(agent_id),
             )
             max_connections = await pool.fetchval("SHOW max_connections")
+            created_runs = await pool.fetchval(
+                "SELECT count(*) FROM executions WHERE agent_id = $1", agent_id_uuid(agent_id)
+            )
+            lost_check = await check_lost(pool, lost, retried_ids) if lost else {}
     finally:
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -309,6 +344,13 @@ async def drive(
     return {
         "submitted_ok": submitted,
         "http_errors": dict(http_errors),
+        "idempotency_keys": args.idempotency,
+        "acknowledged": len(acknowledged) if args.submit == "api" else args.n,
+        "runs_created": int(created_runs),
+        "runs_created_minus_acknowledged": (
+            int(created_runs) - len(acknowledged) if args.submit == "api" else 0
+        ),
+        "lost_submissions": lost_check,
         "submission_s": round(submission_s, 3),
         "submissions_per_s": round(args.n / submission_s, 1),
         "completion_s": round(completion_s, 3) if completion_s and all_done else None,
@@ -341,6 +383,31 @@ async def drive(
         "db_max_connections": int(max_connections),
         "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_before},
         "progress": progress[:: max(1, len(progress) // 40)],
+    }
+
+
+async def check_lost(pool: Any, lost: list[str], retried_ids: dict[str, str]) -> dict[str, Any]:
+    """For each submission that got no answer at its first attempt: whether the server had
+    created its run (its Idempotency-Key held or answered), and whether a retry with the same
+    key named that one run (never a second)."""
+    rows = await pool.fetch(
+        "SELECT key, status, response FROM idempotency_keys WHERE key = ANY($1)", lost
+    )
+    keys = {row["key"]: row for row in rows}
+    runs_per_key = {}
+    for key in lost:
+        row = keys.get(key)
+        response = json.loads(row["response"]) if row and row["response"] else {}
+        body = response.get("body") or {}
+        runs_per_key[key] = response.get("created") or body.get("execution_id")
+    return {
+        "count": len(lost),
+        "keys": lost[:20],
+        "retried_and_answered": len(retried_ids),
+        "retry_named_the_keys_run": sum(
+            1 for key, run in retried_ids.items() if runs_per_key.get(key) == run
+        ),
+        "key_has_a_run": sum(1 for run in runs_per_key.values() if run),
     }
 
 
@@ -536,6 +603,10 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--wait", action="store_true",
                         help="submit with wait: true and report each request's latency to its answer")  # fmt: skip
+    parser.add_argument("--no-idempotency", dest="idempotency", action="store_false",
+                        help="submit without Idempotency-Key (a lost submission is not retried)")  # fmt: skip
+    parser.add_argument("--retries", type=int, default=3,
+                        help="retries of a submission that got no answer (same Idempotency-Key)")  # fmt: skip
     parser.add_argument("--keep-logs", action="store_true", help="copy logs to bench/results")
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -611,6 +682,7 @@ def print_table(data: dict[str, Any]) -> None:
         ["CPU s: server / postgres",
          f"{pasar['cpu_s'].get('server')} / {pasar.get('postgres_cpu_s')}", bare.get("cpu_s", "-")],
         ["errors (not succeeded)", pasar["errors"], bare.get("errors", "-")],
+        ["acknowledged / runs created", f"{pasar['acknowledged']} / {pasar['runs_created']}", "-"],
     ]  # fmt: skip
     if pasar.get("client_latency_p99_s") is not None:
         rows.insert(7, ["client latency, request to answer, p50 / p90 / p99 / max (s)",
@@ -624,6 +696,8 @@ def print_table(data: dict[str, Any]) -> None:
         print("errors:", json.dumps(pasar["error_samples"], indent=1))
     if pasar["http_errors"]:
         print("HTTP errors:", pasar["http_errors"])
+    if pasar["lost_submissions"]:
+        print("lost submissions:", json.dumps(pasar["lost_submissions"]))
 
 
 if __name__ == "__main__":

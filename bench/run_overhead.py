@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import shutil
 import sys
@@ -140,19 +141,27 @@ async def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> di
             timings: dict[str, list[float]] = {name: [] for name in variants}
             db_counts: dict[str, list[int]] = {"service": [0, 0, 0], "api": [0, 0, 0]}
             order = list(variants)
+            profiler = cProfile.Profile() if args.profile else None
             for iteration in range(args.warmup + args.iterations):
                 order = order[1:] + order[:1]  # rotate: no variant always runs first
                 for name in order:
                     before = counter.snapshot()
+                    profiled = profiler if name == "api" and iteration >= args.warmup else None
+                    if profiled is not None:
+                        profiled.enable()
                     started = time.perf_counter()
                     await variants[name]()
                     elapsed = time.perf_counter() - started
+                    if profiled is not None:
+                        profiled.disable()
                     if iteration >= args.warmup:
                         timings[name].append(elapsed)
                         if name in db_counts:
                             after = counter.snapshot()
                             for i in range(3):
                                 db_counts[name][i] += after[i] - before[i]
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
     finally:
         server.should_exit = True
         await serving
@@ -187,6 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--profile", help="write a cProfile of the api variant to this file")
     args = parser.parse_args()
     if not 1 <= args.iterations <= 5000 or not 0 <= args.warmup <= 1000:
         parser.error("--iterations must be 1..5000 and --warmup 0..1000")
