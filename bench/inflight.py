@@ -230,6 +230,8 @@ async def drive(
             acknowledged: set[str] = set()
             answered_ids: dict[str, str] = {}  # key -> the execution id its answer named
             retried_ids: dict[str, str] = {}  # key -> the execution id a retry answered
+            busy_first: list[str] = []  # keys answered 503 or 409 at the first attempt
+            replayed: list[str] = []  # keys whose final answer was a replay
 
             async def post(key: str) -> httpx.Response:
                 extra = {"Idempotency-Key": key} if args.idempotency else {}
@@ -243,29 +245,34 @@ async def drive(
                 key = f"bench-{i}"
                 async with gate:
                     begun = time.perf_counter()
-                    try:
-                        response = await post(key)
-                    except httpx.TransportError as error:
-                        http_errors[type(error).__name__] += 1
-                        lost.append(key)
-                        if not args.idempotency:
-                            return
-                        # Safe to retry: the same key answers the first request's run if the
-                        # server created one, or runs it now if not.
-                        for _ in range(args.retries):
-                            try:
-                                retried = await post(key)
-                            except httpx.TransportError:
-                                continue
-                            if retried.status_code in (200, 202):
-                                retried_ids[key] = retried.json()["execution_id"]
-                                acknowledged.add(key)
-                            return
+                    response = None
+                    for attempt in range(1 + (args.retries if args.idempotency else 0)):
+                        try:
+                            response = await post(key)
+                        except httpx.TransportError as error:
+                            if attempt == 0:
+                                http_errors[type(error).__name__] += 1
+                                lost.append(key)
+                            response = None
+                            continue
+                        if response.status_code not in (409, 503) or not args.idempotency:
+                            break
+                        # Busy (503), or the key's first request still going (409): a client
+                        # retries with the same key after Retry-After; the key answers the
+                        # run if the busy request had created one.
+                        if attempt == 0:
+                            busy_first.append(key)
+                        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                    if response is None:
                         return
                     if response.status_code not in (200, 202):
                         http_errors[f"HTTP {response.status_code}"] += 1
                         return
                     acknowledged.add(key)
+                    if key in lost:
+                        retried_ids[key] = response.json()["execution_id"]
+                    if response.headers.get("idempotent-replayed") == "true":
+                        replayed.append(key)
                     answered_ids[key] = response.json()["execution_id"]
                     if args.wait and response.json().get("status") == "succeeded":
                         answered.append(time.perf_counter() - begun)
@@ -280,11 +287,7 @@ async def drive(
             else:
                 await asyncio.gather(*(submit(i) for i in range(args.n)))
             submission_s = time.perf_counter() - t0
-            submitted = (
-                args.n - sum(http_errors.values()) + len(retried_ids)
-                if args.submit == "api"
-                else args.n
-            )
+            submitted = len(acknowledged) if args.submit == "api" else args.n
 
             deadline = t0 + args.timeout
             progress: list[tuple[float, int]] = []
@@ -351,6 +354,9 @@ async def drive(
             int(created_runs) - len(acknowledged) if args.submit == "api" else 0
         ),
         "lost_submissions": lost_check,
+        "busy_at_first_attempt": len(busy_first) if args.submit == "api" else 0,
+        "answered_by_replay": len(replayed) if args.submit == "api" else 0,
+        "distinct_runs_acknowledged": len(set(answered_ids.values())),
         "submission_s": round(submission_s, 3),
         "submissions_per_s": round(args.n / submission_s, 1),
         "completion_s": round(completion_s, 3) if completion_s and all_done else None,
@@ -462,7 +468,11 @@ def agent_id_uuid(agent_id: str) -> Any:
 
 
 def start_pasar(
-    args: argparse.Namespace, database_url: str, data_dir: Path, redis_url: str | None
+    args: argparse.Namespace,
+    database_url: str,
+    data_dir: Path,
+    redis_url: str | None,
+    serve_workers: int = 1,
 ) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]], str, Path]:
     extra = {"PASAR_INLINE_MAX_CONCURRENCY": str(args.max_concurrency)}
     if args.db_pool_size:
@@ -474,7 +484,8 @@ def start_pasar(
     log = data_dir.parent / "server.log"
     with open(log, "wb") as handle:
         server = subprocess.Popen(
-            [sys.executable, "-m", "pasar", "serve", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "pasar", "serve", "--port", str(port), "--log-level", "warning",
+             "--workers", str(serve_workers)],
             env=env, stdout=handle, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return server, [], f"http://127.0.0.1:{port}", log
@@ -525,7 +536,7 @@ def log_findings(log: Path) -> dict[str, int]:
     return {name: len(re.findall(pattern, text)) for name, pattern in patterns.items()}
 
 
-def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
+def run_pasar(args: argparse.Namespace, serve_workers: int = 1) -> dict[str, Any]:
     import uvloop
 
     work_dir = common.temp_dir("pasar-bench-inflight-")
@@ -541,7 +552,9 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
                 stack.enter_context(common.redis_server()) if args.executor == "rq" else None
             )
             pg_cpu_start = common.postgres_cpu_s(pgdata)
-            server, _, base_url, log = start_pasar(args, database_url, data_dir, redis_url)
+            server, _, base_url, log = start_pasar(
+                args, database_url, data_dir, redis_url, serve_workers
+            )
             try:
                 with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                     runner.run(wait_healthy(base_url, server, log))
@@ -567,7 +580,8 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
                     kept = common.RESULTS_DIR / "logs"
                     kept.mkdir(parents=True, exist_ok=True)
                     for path in work_dir.glob("*.log"):
-                        shutil.copy(path, kept / f"{run_name(args)}-{path.name}")
+                        name = f"{run_name(args)}-s{serve_workers}-{path.name}"
+                        shutil.copy(path, kept / name)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     result["log_findings"] = findings
@@ -579,7 +593,8 @@ def run_name(args: argparse.Namespace) -> str:
         suffix = "-enqueue" if args.submit == "enqueue" else ""
         return f"inflight-rq-w{args.workers}-n{args.n}{suffix}"
     wait = "-wait" if args.wait else ""
-    return f"inflight-inline-n{args.n}-c{args.max_concurrency}-d{args.delay_ms}{wait}"
+    serve = "-s" + "-".join(map(str, args.serve_workers)) if args.serve_workers != [1] else ""
+    return f"inflight-inline-n{args.n}-c{args.max_concurrency}-d{args.delay_ms}{wait}{serve}"
 
 
 def main() -> None:
@@ -607,6 +622,8 @@ def main() -> None:
                         help="submit without Idempotency-Key (a lost submission is not retried)")  # fmt: skip
     parser.add_argument("--retries", type=int, default=3,
                         help="retries of a submission that got no answer (same Idempotency-Key)")  # fmt: skip
+    parser.add_argument("--serve-workers", type=int, nargs="+", default=[1],
+                        help="pasar serve --workers, one pasar phase per value (e.g. 1 2)")  # fmt: skip
     parser.add_argument("--keep-logs", action="store_true", help="copy logs to bench/results")
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -622,8 +639,16 @@ def main() -> None:
     if not args.skip_baseline:
         print(f"baseline: {args.n} bare create_agent runs under asyncio.gather ...", flush=True)
         baseline = run_bare_baseline(args.n, args.delay_ms, args.timeout)
-    print(f"pasar: {args.n} runs on the {args.executor} executor ...", flush=True)
-    result = run_pasar(args)
+    by_serve_workers: dict[str, Any] = {}
+    for serve_workers in args.serve_workers:
+        print(f"pasar (serve --workers {serve_workers}): {args.n} runs on the {args.executor}"
+              " executor ...", flush=True)  # fmt: skip
+        loadavg_before = [round(x, 2) for x in os.getloadavg()]
+        by_serve_workers[str(serve_workers)] = run_pasar(args, serve_workers) | {
+            "loadavg_before": loadavg_before,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        }
+    result = by_serve_workers[str(args.serve_workers[0])]
     ratio = None
     if baseline and result.get("completion_s") and baseline.get("completion_s"):
         ratio = round(result["completion_s"] / baseline["completion_s"], 2)
@@ -644,12 +669,24 @@ def main() -> None:
         "in_flight_capacity": capacity,
         "ideal_completion_s": ideal_s,
         "pasar": result,
+        "serve_workers": args.serve_workers,
+        "pasar_by_serve_workers": by_serve_workers,
+        "ratio_completion_by_serve_workers": {
+            w: round(r["completion_s"] / baseline["completion_s"], 2)
+            if baseline and r.get("completion_s") and baseline.get("completion_s")
+            else None
+            for w, r in by_serve_workers.items()
+        },
         "bare_baseline": baseline,
         "ratio_completion_vs_bare": ratio,
         "machine": common.machine(),
     }
     path = common.write_results(run_name(args), data)
-    print_table(data)
+    for serve_workers, found in by_serve_workers.items():
+        print(f"\n--- pasar serve --workers {serve_workers}")
+        print_table(data | {"pasar": found,
+                            "ratio_completion_vs_bare":
+                                data["ratio_completion_by_serve_workers"][serve_workers]})  # fmt: skip
     print(f"\nresults: {path}")
 
 

@@ -34,11 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from pasar_core.errors import BadRequest, Conflict, PasarError
 from pasar_core.json_input import decode_json
 from pasar_core.services import Services
+from pasar_core.storage.db import patient_checkouts
 from pasar_core.storage.models import IdempotencyKey
 
 KEYS = cast("Table", IdempotencyKey.__table__)
 MAX_KEY_LENGTH = 255
 HEADER = "idempotency-key"
+SETTLE_WAIT_S = 30.0
+"""How long completing or giving back a claim waits for a database connection."""
 HELD_STATUS = 202
 """The status of a held claim: something was created, its request has not answered yet."""
 
@@ -128,12 +131,13 @@ class Claim:
         if status >= 500:
             await self.release()
             return
-        async with self.services.sessionmaker.begin() as session:
-            await session.execute(
-                update(KEYS)
-                .where(self._where())
-                .values(status=status, response={"body": without_nul(body)})
-            )
+        with patient_checkouts(SETTLE_WAIT_S):
+            async with self.services.sessionmaker.begin() as session:
+                await session.execute(
+                    update(KEYS)
+                    .where(self._where())
+                    .values(status=status, response={"body": without_nul(body)})
+                )
 
     async def hold(self, session: AsyncSession, created: uuid.UUID) -> None:
         """In the transaction that creates `created`: the claim outlives this request from
@@ -145,8 +149,11 @@ class Claim:
         )
 
     async def release(self) -> None:
-        async with self.services.sessionmaker.begin() as session:
-            await session.execute(delete(KEYS).where(self._where(), KEYS.c.status.is_(None)))
+        # Patient: a release refused by a full pool would leave the key claimed (409 to every
+        # retry) until the window ends.
+        with patient_checkouts(SETTLE_WAIT_S):
+            async with self.services.sessionmaker.begin() as session:
+                await session.execute(delete(KEYS).where(self._where(), KEYS.c.status.is_(None)))
 
 
 async def claim(
