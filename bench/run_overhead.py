@@ -94,7 +94,10 @@ async def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> di
 
     from pasar.app import create_app
 
-    settings = Settings(data_dir=data_dir, database_url=database_url, secret_key=common.SECRET_KEY)
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, secret_key=common.SECRET_KEY,
+        rate_limit_auth="off", rate_limit_writes="off", rate_limit_runs="off",
+    )  # fmt: skip
     settings.ensure_data_dir()
     port = common.free_port()
     config = uvicorn.Config(
