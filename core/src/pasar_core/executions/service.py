@@ -173,8 +173,6 @@ class Queued:
     id: uuid.UUID
     lease: uuid.UUID | None
     cached: bool
-    view: ExecutionView
-    """Its state as created (answered without a read when nobody waits for the run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,9 +205,7 @@ async def queue_execution(
     fresh = params.thread_id or fired is not None
     cached = None if fresh else await _cached_output(services, agent, digest)
     lease = uuid.uuid4() if isinstance(executor, InlineExecutor) and cached is None else None
-    created_at = datetime.now(UTC)
     values: dict[str, Any] = {
-        "created_at": created_at,
         "agent_id": agent.id, "user_id": principal.user_id, "input": request.input,
         "organisation_id": agent.organisation_id,
         "parameters": params.model_dump(mode="json", exclude_none=True),
@@ -234,15 +230,7 @@ async def queue_execution(
         details["schedule_id"] = str(fired.schedule_id)
     await audit.record(session, Action.EXECUTION_STARTED, actor or Actor.of(principal),
                        target=("execution", execution_id), details=details)  # fmt: skip
-    view = ExecutionView(
-        id=execution_id, agent_id=agent.id, status=status.value, input=request.input,
-        output=cached, error=None, steps=[], duration_ms=None if cached is None else 0,
-        cached=cached is not None, executor=executor.name, thread_id=params.thread_id,
-        attempts=0, created_at=created_at, started_at=None,
-        finished_at=None if cached is None else created_at, agent_version=agent.version,
-        schedule_id=fired.schedule_id if fired is not None else None,
-    )  # fmt: skip
-    return Queued(execution_id, lease, cached is not None, view)
+    return Queued(execution_id, lease, cached is not None)
 
 
 async def start_execution(
@@ -273,12 +261,10 @@ async def start_execution(
             await hold(session, queued.id)
     if params.webhook_url:
         runs.deliver_webhooks(queued.id, principal.user_id, params.webhook_url)
-    if queued.cached:
-        return queued.view
-    await submit_run(runs, executor, queued.id, queued.lease)
-    if not params.wait:
-        return queued.view  # as created: what the run does next is for a read or its events
-    await wait_until_finished(runs, queued.id, params.timeout_s)
+    if not queued.cached:
+        await submit_run(runs, executor, queued.id, queued.lease)
+        if params.wait:
+            await wait_until_finished(runs, queued.id, params.timeout_s)
     return await get_execution(runs, principal, queued.id)
 
 

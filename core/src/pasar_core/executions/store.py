@@ -257,7 +257,7 @@ async def create(
     if status not in (S.QUEUED, S.SUCCEEDED):
         raise IllegalTransition(S.QUEUED, status)
     execution_id = uuid.uuid4()
-    now = values.get("created_at") or datetime.now(UTC)
+    now = datetime.now(UTC)
     row = {**values, "id": execution_id, "status": status.value, "lease": lease, "owner": owner,
            "heartbeat_at": now, "last_seq": 1, "steps": []}  # fmt: skip
     if status.terminal:
