@@ -152,6 +152,10 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         "PASAR_DATA_DIR": str(data_dir),
         "PASAR_SECRET_KEY": SECRET_KEY,
         "PASAR_HOST": "127.0.0.1",
+        # A benchmark is one caller sending thousands of runs: the per-caller limits are off.
+        "PASAR_RATE_LIMIT_AUTH": "off",
+        "PASAR_RATE_LIMIT_WRITES": "off",
+        "PASAR_RATE_LIMIT_RUNS": "off",
     }
     env.pop("REDIS_URL", None)
     env.update(extra)

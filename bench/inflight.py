@@ -226,21 +226,55 @@ async def drive(
             gate = asyncio.Semaphore(args.submit_concurrency)
             http_errors: Counter[str] = Counter()
 
+            lost: list[str] = []  # keys whose request got no answer at the first attempt
+            acknowledged: set[str] = set()
+            answered_ids: dict[str, str] = {}  # key -> the execution id its answer named
+            retried_ids: dict[str, str] = {}  # key -> the execution id a retry answered
+            busy_first: list[str] = []  # keys answered 503 or 409 at the first attempt
+            replayed: list[str] = []  # keys whose final answer was a replay
+
+            async def post(key: str) -> httpx.Response:
+                extra = {"Idempotency-Key": key} if args.idempotency else {}
+                return await client.post(
+                    f"/agents/{agent_id}/execute", json=body, headers=headers | extra
+                )
+
             async def submit(i: int) -> None:
                 if args.submit == "enqueue":
                     return  # all at once below
+                key = f"bench-{i}"
                 async with gate:
                     begun = time.perf_counter()
-                    try:
-                        response = await client.post(
-                            f"/agents/{agent_id}/execute", json=body, headers=headers
-                        )
-                    except httpx.HTTPError as error:
-                        http_errors[type(error).__name__] += 1
+                    response = None
+                    for attempt in range(1 + (args.retries if args.idempotency else 0)):
+                        try:
+                            response = await post(key)
+                        except httpx.TransportError as error:
+                            if attempt == 0:
+                                http_errors[type(error).__name__] += 1
+                                lost.append(key)
+                            response = None
+                            continue
+                        if response.status_code not in (409, 503) or not args.idempotency:
+                            break
+                        # Busy (503), or the key's first request still going (409): a client
+                        # retries with the same key after Retry-After; the key answers the
+                        # run if the busy request had created one.
+                        if attempt == 0:
+                            busy_first.append(key)
+                        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                    if response is None:
                         return
                     if response.status_code not in (200, 202):
                         http_errors[f"HTTP {response.status_code}"] += 1
-                    elif args.wait and response.json().get("status") == "succeeded":
+                        return
+                    acknowledged.add(key)
+                    if key in lost:
+                        retried_ids[key] = response.json()["execution_id"]
+                    if response.headers.get("idempotent-replayed") == "true":
+                        replayed.append(key)
+                    answered_ids[key] = response.json()["execution_id"]
+                    if args.wait and response.json().get("status") == "succeeded":
                         answered.append(time.perf_counter() - begun)
 
             cpu_before = {"server": common.tree_cpu_s(server.pid)}
@@ -253,7 +287,7 @@ async def drive(
             else:
                 await asyncio.gather(*(submit(i) for i in range(args.n)))
             submission_s = time.perf_counter() - t0
-            submitted = args.n - sum(http_errors.values())
+            submitted = len(acknowledged) if args.submit == "api" else args.n
 
             deadline = t0 + args.timeout
             progress: list[tuple[float, int]] = []
@@ -296,6 +330,10 @@ async def drive(
                 agent_id_uuid(agent_id),
             )
             max_connections = await pool.fetchval("SHOW max_connections")
+            created_runs = await pool.fetchval(
+                "SELECT count(*) FROM executions WHERE agent_id = $1", agent_id_uuid(agent_id)
+            )
+            lost_check = await check_lost(pool, lost, retried_ids) if lost else {}
     finally:
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -309,6 +347,16 @@ async def drive(
     return {
         "submitted_ok": submitted,
         "http_errors": dict(http_errors),
+        "idempotency_keys": args.idempotency,
+        "acknowledged": len(acknowledged) if args.submit == "api" else args.n,
+        "runs_created": int(created_runs),
+        "runs_created_minus_acknowledged": (
+            int(created_runs) - len(acknowledged) if args.submit == "api" else 0
+        ),
+        "lost_submissions": lost_check,
+        "busy_at_first_attempt": len(busy_first) if args.submit == "api" else 0,
+        "answered_by_replay": len(replayed) if args.submit == "api" else 0,
+        "distinct_runs_acknowledged": len(set(answered_ids.values())),
         "submission_s": round(submission_s, 3),
         "submissions_per_s": round(args.n / submission_s, 1),
         "completion_s": round(completion_s, 3) if completion_s and all_done else None,
@@ -341,6 +389,31 @@ async def drive(
         "db_max_connections": int(max_connections),
         "cpu_s": {k: round(cpu_after[k] - cpu_before[k], 1) for k in cpu_before},
         "progress": progress[:: max(1, len(progress) // 40)],
+    }
+
+
+async def check_lost(pool: Any, lost: list[str], retried_ids: dict[str, str]) -> dict[str, Any]:
+    """For each submission that got no answer at its first attempt: whether the server had
+    created its run (its Idempotency-Key held or answered), and whether a retry with the same
+    key named that one run (never a second)."""
+    rows = await pool.fetch(
+        "SELECT key, status, response FROM idempotency_keys WHERE key = ANY($1)", lost
+    )
+    keys = {row["key"]: row for row in rows}
+    runs_per_key = {}
+    for key in lost:
+        row = keys.get(key)
+        response = json.loads(row["response"]) if row and row["response"] else {}
+        body = response.get("body") or {}
+        runs_per_key[key] = response.get("created") or body.get("execution_id")
+    return {
+        "count": len(lost),
+        "keys": lost[:20],
+        "retried_and_answered": len(retried_ids),
+        "retry_named_the_keys_run": sum(
+            1 for key, run in retried_ids.items() if runs_per_key.get(key) == run
+        ),
+        "key_has_a_run": sum(1 for run in runs_per_key.values() if run),
     }
 
 
@@ -395,7 +468,11 @@ def agent_id_uuid(agent_id: str) -> Any:
 
 
 def start_pasar(
-    args: argparse.Namespace, database_url: str, data_dir: Path, redis_url: str | None
+    args: argparse.Namespace,
+    database_url: str,
+    data_dir: Path,
+    redis_url: str | None,
+    serve_workers: int = 1,
 ) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]], str, Path]:
     extra = {"PASAR_INLINE_MAX_CONCURRENCY": str(args.max_concurrency)}
     if args.db_pool_size:
@@ -407,7 +484,8 @@ def start_pasar(
     log = data_dir.parent / "server.log"
     with open(log, "wb") as handle:
         server = subprocess.Popen(
-            [sys.executable, "-m", "pasar", "serve", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "pasar", "serve", "--port", str(port), "--log-level", "warning",
+             "--workers", str(serve_workers)],
             env=env, stdout=handle, stderr=subprocess.STDOUT,
         )  # fmt: skip
     return server, [], f"http://127.0.0.1:{port}", log
@@ -458,7 +536,7 @@ def log_findings(log: Path) -> dict[str, int]:
     return {name: len(re.findall(pattern, text)) for name, pattern in patterns.items()}
 
 
-def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
+def run_pasar(args: argparse.Namespace, serve_workers: int = 1) -> dict[str, Any]:
     import uvloop
 
     work_dir = common.temp_dir("pasar-bench-inflight-")
@@ -474,7 +552,9 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
                 stack.enter_context(common.redis_server()) if args.executor == "rq" else None
             )
             pg_cpu_start = common.postgres_cpu_s(pgdata)
-            server, _, base_url, log = start_pasar(args, database_url, data_dir, redis_url)
+            server, _, base_url, log = start_pasar(
+                args, database_url, data_dir, redis_url, serve_workers
+            )
             try:
                 with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                     runner.run(wait_healthy(base_url, server, log))
@@ -500,7 +580,8 @@ def run_pasar(args: argparse.Namespace) -> dict[str, Any]:
                     kept = common.RESULTS_DIR / "logs"
                     kept.mkdir(parents=True, exist_ok=True)
                     for path in work_dir.glob("*.log"):
-                        shutil.copy(path, kept / f"{run_name(args)}-{path.name}")
+                        name = f"{run_name(args)}-s{serve_workers}-{path.name}"
+                        shutil.copy(path, kept / name)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     result["log_findings"] = findings
@@ -512,7 +593,8 @@ def run_name(args: argparse.Namespace) -> str:
         suffix = "-enqueue" if args.submit == "enqueue" else ""
         return f"inflight-rq-w{args.workers}-n{args.n}{suffix}"
     wait = "-wait" if args.wait else ""
-    return f"inflight-inline-n{args.n}-c{args.max_concurrency}-d{args.delay_ms}{wait}"
+    serve = "-s" + "-".join(map(str, args.serve_workers)) if args.serve_workers != [1] else ""
+    return f"inflight-inline-n{args.n}-c{args.max_concurrency}-d{args.delay_ms}{wait}{serve}"
 
 
 def main() -> None:
@@ -536,6 +618,12 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--wait", action="store_true",
                         help="submit with wait: true and report each request's latency to its answer")  # fmt: skip
+    parser.add_argument("--no-idempotency", dest="idempotency", action="store_false",
+                        help="submit without Idempotency-Key (a lost submission is not retried)")  # fmt: skip
+    parser.add_argument("--retries", type=int, default=3,
+                        help="retries of a submission that got no answer (same Idempotency-Key)")  # fmt: skip
+    parser.add_argument("--serve-workers", type=int, nargs="+", default=[1],
+                        help="pasar serve --workers, one pasar phase per value (e.g. 1 2)")  # fmt: skip
     parser.add_argument("--keep-logs", action="store_true", help="copy logs to bench/results")
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -551,8 +639,16 @@ def main() -> None:
     if not args.skip_baseline:
         print(f"baseline: {args.n} bare create_agent runs under asyncio.gather ...", flush=True)
         baseline = run_bare_baseline(args.n, args.delay_ms, args.timeout)
-    print(f"pasar: {args.n} runs on the {args.executor} executor ...", flush=True)
-    result = run_pasar(args)
+    by_serve_workers: dict[str, Any] = {}
+    for serve_workers in args.serve_workers:
+        print(f"pasar (serve --workers {serve_workers}): {args.n} runs on the {args.executor}"
+              " executor ...", flush=True)  # fmt: skip
+        loadavg_before = [round(x, 2) for x in os.getloadavg()]
+        by_serve_workers[str(serve_workers)] = run_pasar(args, serve_workers) | {
+            "loadavg_before": loadavg_before,
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        }
+    result = by_serve_workers[str(args.serve_workers[0])]
     ratio = None
     if baseline and result.get("completion_s") and baseline.get("completion_s"):
         ratio = round(result["completion_s"] / baseline["completion_s"], 2)
@@ -573,12 +669,24 @@ def main() -> None:
         "in_flight_capacity": capacity,
         "ideal_completion_s": ideal_s,
         "pasar": result,
+        "serve_workers": args.serve_workers,
+        "pasar_by_serve_workers": by_serve_workers,
+        "ratio_completion_by_serve_workers": {
+            w: round(r["completion_s"] / baseline["completion_s"], 2)
+            if baseline and r.get("completion_s") and baseline.get("completion_s")
+            else None
+            for w, r in by_serve_workers.items()
+        },
         "bare_baseline": baseline,
         "ratio_completion_vs_bare": ratio,
         "machine": common.machine(),
     }
     path = common.write_results(run_name(args), data)
-    print_table(data)
+    for serve_workers, found in by_serve_workers.items():
+        print(f"\n--- pasar serve --workers {serve_workers}")
+        print_table(data | {"pasar": found,
+                            "ratio_completion_vs_bare":
+                                data["ratio_completion_by_serve_workers"][serve_workers]})  # fmt: skip
     print(f"\nresults: {path}")
 
 
@@ -611,6 +719,7 @@ def print_table(data: dict[str, Any]) -> None:
         ["CPU s: server / postgres",
          f"{pasar['cpu_s'].get('server')} / {pasar.get('postgres_cpu_s')}", bare.get("cpu_s", "-")],
         ["errors (not succeeded)", pasar["errors"], bare.get("errors", "-")],
+        ["acknowledged / runs created", f"{pasar['acknowledged']} / {pasar['runs_created']}", "-"],
     ]  # fmt: skip
     if pasar.get("client_latency_p99_s") is not None:
         rows.insert(7, ["client latency, request to answer, p50 / p90 / p99 / max (s)",
@@ -624,6 +733,8 @@ def print_table(data: dict[str, Any]) -> None:
         print("errors:", json.dumps(pasar["error_samples"], indent=1))
     if pasar["http_errors"]:
         print("HTTP errors:", pasar["http_errors"])
+    if pasar["lost_submissions"]:
+        print("lost submissions:", json.dumps(pasar["lost_submissions"]))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import shutil
 import sys
@@ -48,16 +49,19 @@ class StatementCounter:
         self.statements = 0
         self.commits = 0
         self.notifies = 0
+        self.recent: list[str] = []
         event.listen(Engine, "before_cursor_execute", self._statement)
         event.listen(Engine, "commit", self._commit)
 
     def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements += 1
+        self.recent.append(" ".join(statement.split())[:160])
         if "pg_notify" in statement:
             self.notifies += 1
 
     def _commit(self, conn: Any) -> None:
         self.commits += 1
+        self.recent.append("COMMIT")
 
     def snapshot(self) -> tuple[int, int, int]:
         return self.statements, self.commits, self.notifies
@@ -90,7 +94,10 @@ async def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> di
 
     from pasar.app import create_app
 
-    settings = Settings(data_dir=data_dir, database_url=database_url, secret_key=common.SECRET_KEY)
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, secret_key=common.SECRET_KEY,
+        rate_limit_auth="off", rate_limit_writes="off", rate_limit_runs="off",
+    )  # fmt: skip
     settings.ensure_data_dir()
     port = common.free_port()
     config = uvicorn.Config(
@@ -140,19 +147,32 @@ async def run(args: argparse.Namespace, database_url: str, data_dir: Path) -> di
             timings: dict[str, list[float]] = {name: [] for name in variants}
             db_counts: dict[str, list[int]] = {"service": [0, 0, 0], "api": [0, 0, 0]}
             order = list(variants)
+            profiler = cProfile.Profile() if args.profile else None
             for iteration in range(args.warmup + args.iterations):
                 order = order[1:] + order[:1]  # rotate: no variant always runs first
                 for name in order:
                     before = counter.snapshot()
+                    counter.recent = []
+                    profiled = profiler if name == "api" and iteration >= args.warmup else None
+                    if profiled is not None:
+                        profiled.enable()
                     started = time.perf_counter()
                     await variants[name]()
                     elapsed = time.perf_counter() - started
+                    if profiled is not None:
+                        profiled.disable()
                     if iteration >= args.warmup:
                         timings[name].append(elapsed)
                         if name in db_counts:
                             after = counter.snapshot()
                             for i in range(3):
                                 db_counts[name][i] += after[i] - before[i]
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
+            if args.show_statements:
+                await api()
+                await asyncio.sleep(0.5)  # the journal's last batch
+                print("\n".join(counter.recent))
     finally:
         server.should_exit = True
         await serving
@@ -187,6 +207,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--show-statements", action="store_true",
+                        help="print the statements of one more api run")  # fmt: skip
+    parser.add_argument("--profile", help="write a cProfile of the api variant to this file")
     args = parser.parse_args()
     if not 1 <= args.iterations <= 5000 or not 0 <= args.warmup <= 1000:
         parser.error("--iterations must be 1..5000 and --warmup 0..1000")

@@ -12,7 +12,9 @@ concurrent duplicates exactly one claims it and runs; the others see the claim a
 `IDEMPOTENCY_KEY_IN_PROGRESS` (Retry-After: 1) until the first answer is stored, then that
 answer. An expired claim is taken over by the same statement. A request that failed on the
 server's side (5xx, a crash) gives its claim back, so a retry runs again; a typed client error
-(4xx) is kept and replayed like a success. A claim also deletes the caller's expired keys, and
+(4xx) is kept and replayed like a success. A handler that creates a run holds the claim in the
+transaction that creates it (`Claim.hold`): from then on a failure, a lost connection or a
+crash keeps the claim, and a retry answers that run (`Stored.created`), never a second one. A claim also deletes the caller's expired keys, and
 the maintenance pass (`sweep_expired`, with retention) deletes everybody's. Costs two short transactions, only for requests that send the header.
 """
 
@@ -27,16 +29,21 @@ from typing import Any, cast
 
 from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pasar_core.errors import BadRequest, Conflict, PasarError
 from pasar_core.json_input import decode_json
 from pasar_core.services import Services
+from pasar_core.storage.db import patient_checkouts
 from pasar_core.storage.models import IdempotencyKey
 
 KEYS = cast("Table", IdempotencyKey.__table__)
 MAX_KEY_LENGTH = 255
 HEADER = "idempotency-key"
+SETTLE_WAIT_S = 30.0
+"""How long completing or giving back a claim waits for a database connection."""
+HELD_STATUS = 202
+"""The status of a held claim: something was created, its request has not answered yet."""
 
 
 class IdempotencyKeyInvalid(BadRequest):
@@ -88,6 +95,9 @@ class Stored:
 
     status: int
     body: Any
+    created: str | None = None
+    """What the first request created before it was interrupted (it never stored an answer):
+    the route answers that resource's current state."""
 
 
 def without_nul(value: Any) -> Any:
@@ -116,20 +126,34 @@ class Claim:
                 & (c.route == self.route) & (c.key == self.key))  # fmt: skip
 
     async def complete(self, status: int, body: Any) -> None:
-        """Keep the answer for replays (a server failure gives the claim back instead)."""
+        """Keep the answer for replays (a server failure gives the claim back instead, unless
+        the claim is held: then a replay answers what was created)."""
         if status >= 500:
             await self.release()
             return
-        async with self.services.sessionmaker.begin() as session:
-            await session.execute(
-                update(KEYS)
-                .where(self._where())
-                .values(status=status, response={"body": without_nul(body)})
-            )
+        with patient_checkouts(SETTLE_WAIT_S):
+            async with self.services.sessionmaker.begin() as session:
+                await session.execute(
+                    update(KEYS)
+                    .where(self._where())
+                    .values(status=status, response={"body": without_nul(body)})
+                )
+
+    async def hold(self, session: AsyncSession, created: uuid.UUID) -> None:
+        """In the transaction that creates `created`: the claim outlives this request from
+        then on (`release` keeps it); until `complete`, a replay answers what was created."""
+        await session.execute(
+            update(KEYS)
+            .where(self._where())
+            .values(status=HELD_STATUS, response={"created": str(created)})
+        )
 
     async def release(self) -> None:
-        async with self.services.sessionmaker.begin() as session:
-            await session.execute(delete(KEYS).where(self._where(), KEYS.c.status.is_(None)))
+        # Patient: a release refused by a full pool would leave the key claimed (409 to every
+        # retry) until the window ends.
+        with patient_checkouts(SETTLE_WAIT_S):
+            async with self.services.sessionmaker.begin() as session:
+                await session.execute(delete(KEYS).where(self._where(), KEYS.c.status.is_(None)))
 
 
 async def claim(
@@ -179,7 +203,8 @@ async def claim(
         )
     if row.status is None:
         raise IdempotencyInProgress()
-    return Stored(row.status, (row.response or {}).get("body"))
+    response = row.response or {}
+    return Stored(row.status, response.get("body"), response.get("created"))
 
 
 async def sweep_expired(engine: AsyncEngine, *, batch: int = 1000) -> int:

@@ -14,6 +14,7 @@ from pasar_core.executions.webhooks import webhook_secret
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from pasar.rest.idempotency import claim_of, created_by_first
 from pasar.rest.models import ExecutionListOut, ExecutionOut, WebhookSecretOut
 from pasar.rest.requests import caller, query_int, read_model, runs_of, services_of
 from pasar.rest.responses import json_response
@@ -22,10 +23,16 @@ from pasar.sse import PING, paced
 
 async def execute(request: Request) -> Response:
     principal = await caller(request)
+    first = created_by_first(request)
+    if first is not None:  # a retry of a request that created this run and never answered
+        view = await executions.get_execution(runs_of(request), principal, first)
+        return json_response(ExecutionOut.of(view), 200 if view.finished else 202)
     body = await read_model(request, ExecuteRequest)
+    claim = claim_of(request)
     view = await executions.start_execution(
-        runs_of(request), principal, request.path_params["agent_id"], body
-    )
+        runs_of(request), principal, request.path_params["agent_id"], body,
+        hold=claim.hold if claim else None,
+    )  # fmt: skip
     return json_response(ExecutionOut.of(view), 200 if view.finished else 202)
 
 

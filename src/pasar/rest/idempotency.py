@@ -1,6 +1,10 @@
 """`Idempotency-Key` in front of REST handlers that create (POST /agents, POST /tools, execute,
 POST /agents/{id}/schedules):
-see `pasar_core.idempotency`. Without the header a request goes straight to its handler."""
+see `pasar_core.idempotency`. Without the header a request goes straight to its handler.
+
+A handler that creates a run finds its claim in `request.state` (`claim_of`) to hold it in the
+transaction that creates the run; a replay of a request that held its claim but never answered
+reaches the handler again with `created_by_first` set, and answers that run's state."""
 
 from __future__ import annotations
 
@@ -18,6 +22,18 @@ from pasar.rest.requests import caller, services_of
 REPLAYED = "Idempotent-Replayed"
 
 
+def claim_of(request: Request) -> Claim | None:
+    """This request's claim of its Idempotency-Key (None without the header)."""
+    found = getattr(request.state, "idempotency_claim", None)
+    return found if isinstance(found, Claim) else None
+
+
+def created_by_first(request: Request) -> str | None:
+    """What the first request with this key created before it was interrupted (a replay)."""
+    found = getattr(request.state, "idempotency_created", None)
+    return found if isinstance(found, str) else None
+
+
 def idempotent(handler: Handler, route: str) -> Handler:
     async def endpoint(request: Request) -> Response:
         raw_key = request.headers.get(HEADER)
@@ -29,11 +45,17 @@ def idempotent(handler: Handler, route: str) -> Handler:
         claimed = await claim(
             services_of(request), principal.user_id, principal.organisation_id, route, key, digest
         )
+        if not isinstance(claimed, Claim) and claimed.created is not None:
+            request.state.idempotency_created = claimed.created
+            replayed = await handler(request)
+            replayed.headers[REPLAYED] = "true"
+            return replayed
         if not isinstance(claimed, Claim):
             return Response(
                 json.dumps(claimed.body), status_code=claimed.status,
                 media_type="application/json", headers={REPLAYED: "true"},
             )  # fmt: skip
+        request.state.idempotency_claim = claimed
         try:
             response = await handler(request)
         except PasarError as error:

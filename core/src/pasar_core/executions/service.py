@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -234,8 +234,15 @@ async def queue_execution(
 
 
 async def start_execution(
-    runs: Runs, principal: Principal, agent_id: str, request: ExecuteRequest
+    runs: Runs,
+    principal: Principal,
+    agent_id: str,
+    request: ExecuteRequest,
+    *,
+    hold: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] | None = None,
 ) -> ExecutionView:
+    """`hold`: called in the transaction that creates the run (an Idempotency-Key's claim,
+    kept from then on whatever happens to this request)."""
     services = runs.services
     executor = runs.executor(request.parameters.executor)
     # A draining server runs nothing more itself; the queue's workers still take rq runs, so
@@ -250,6 +257,8 @@ async def start_execution(
             session, principal, parse_agent_id(agent_id), operation="agents.execute"
         )
         queued = await queue_execution(session, runs, principal, agent, request, executor)
+        if hold is not None:
+            await hold(session, queued.id)
     if params.webhook_url:
         runs.deliver_webhooks(queued.id, principal.user_id, params.webhook_url)
     if not queued.cached:
