@@ -49,6 +49,10 @@ from rq.timeouts import JobTimeoutException, TimerDeathPenalty
 from rq.utils import as_text, now
 from rq.worker import BaseWorker, WorkerStatus
 
+BUSY_KEY_MARGIN_S = 60
+"""How long past a beat a busy worker's registration outlives it (rq's own margin: runs' leases
+are the execution heartbeats, not this key)."""
+
 log = logging.getLogger("pasar.worker")
 
 
@@ -328,7 +332,10 @@ class ConcurrentWorker(BaseWorker):
                 self.heartbeat(pipeline=pipeline)
             else:
                 self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-                self.heartbeat(int(self.job_monitoring_interval + self.grace_s), pipeline=pipeline)
+                # rq's own margin for a busy worker's key: a key that lapsed between two late
+                # beats (a loaded machine) would come back without its fields (its pid)
+                ttl = int(self.job_monitoring_interval + max(self.grace_s, BUSY_KEY_MARGIN_S))
+                self.heartbeat(ttl, pipeline=pipeline)
                 moment = now()
                 for execution in executions:
                     job = execution.job  # seeded by Execution.create: no fetch
