@@ -83,6 +83,11 @@ class DocumentCache:
         entry = self._entries.get((query, self.dev_mode))
         return entry.document if entry is not None else None
 
+    def cached(self, query: str) -> CheckedDocument | None:
+        """The checked document of `query` if it is cached (its place in the LRU unchanged:
+        `CachedDocuments` refreshes it when the request uses it)."""
+        return self._entries.get((query, self.dev_mode))
+
     def check(
         self,
         schema: GraphQLSchema,
