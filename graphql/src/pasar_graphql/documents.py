@@ -32,6 +32,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaEx
 from strawberry.schema.schema import validate_document
 
 from pasar_graphql.production import validate_without_suggestions
+from pasar_graphql.secrets_alone import SecretMutationsAlone
 
 DEFAULT_MAXSIZE = 256
 MAX_CACHED_CHARS = 16 * 1024
@@ -65,6 +66,7 @@ class DocumentCache:
         self._rules: tuple[type[ASTValidationRule], ...] = (
             *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+            SecretMutationsAlone,
         )
         self._entries: OrderedDict[tuple[str, bool], CheckedDocument] = OrderedDict()
         self.validations = 0
