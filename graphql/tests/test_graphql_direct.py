@@ -27,7 +27,7 @@ AGENT_QUERY = "query ($id: ID!) { agent(id: $id) { id name tools config createdA
 def view_of(client: TestClient) -> PasarGraphQL:
     for route in client.app.routes:  # type: ignore[attr-defined]
         if isinstance(getattr(route, "app", None), PasarGraphQL):
-            return route.app  # type: ignore[no-any-return]
+            return route.app
     raise AssertionError("no /graphql route")
 
 

@@ -114,10 +114,17 @@ class PasarGraphQL(GraphQL[Context, None]):
 
 
 def build_graphql_app(
-    schema: BaseSchema | None = None, *, dev_mode: bool = False, ide_html: str | None = None
+    schema: BaseSchema | None = None,
+    *,
+    dev_mode: bool = False,
+    ide_html: str | None = None,
+    direct_queries: bool = True,
 ) -> PasarGraphQL:
     """The `/graphql` endpoint, with GraphiQL for browsers (`ide_html`: the page to serve).
     Production mode unless `dev_mode` (see `pasar_graphql.production`)."""
     return PasarGraphQL(
-        schema or build_schema(dev_mode=dev_mode), graphql_ide="graphiql", ide_html=ide_html
+        schema or build_schema(dev_mode=dev_mode),
+        graphql_ide="graphiql",
+        ide_html=ide_html,
+        direct_queries=direct_queries,
     )
