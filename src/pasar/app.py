@@ -125,7 +125,11 @@ def create_app(
                     metrics.process_stopped()
 
     pages = Pages()
-    graphql = build_graphql_app(dev_mode=settings.dev_mode, ide_html=pages.graphiql_html)
+    graphql = build_graphql_app(
+        dev_mode=settings.dev_mode,
+        ide_html=pages.graphiql_html,
+        direct_queries=settings.graphql_direct,
+    )
     mcp = McpMount()
     metrics = Metrics()
     spans: Tracing = tracing or build_tracing(settings)

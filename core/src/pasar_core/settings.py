@@ -117,8 +117,10 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
+def _bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    if name not in env:
+        return default
+    raw = env[name].strip().lower()
     if raw in TRUE_WORDS:
         return True
     if raw in FALSE_WORDS:
@@ -173,6 +175,9 @@ class Settings:
     dev_mode: bool = False
     """Development mode: GraphQL introspection for anyone and field suggestions in errors.
     Off (production mode) unless `PASAR_DEV=1` or `pasar serve --dev`."""
+    graphql_direct: bool = True
+    """Plain cached GraphQL queries answered without Strawberry's view (`pasar_graphql.direct`);
+    `PASAR_GRAPHQL_DIRECT=0` sends every request through Strawberry (for comparison)."""
     db_pool_size: int = 20
     """Database connections each server process keeps at most (units of work)."""
     db_read_pool_size: int = 10
@@ -312,6 +317,7 @@ class Settings:
                 env, "PASAR_MAX_TOOL_RESULT_BYTES", DEFAULT_MAX_TOOL_RESULT_BYTES
             ),
             dev_mode=_bool(env, "PASAR_DEV"),
+            graphql_direct=_bool(env, "PASAR_GRAPHQL_DIRECT", default=True),
             db_pool_size=_int(env, "PASAR_DB_POOL_SIZE", 20),
             db_read_pool_size=_int(env, "PASAR_DB_READ_POOL_SIZE", 10),
             db_pool_timeout_s=_float(env, "PASAR_DB_POOL_TIMEOUT", 5.0),

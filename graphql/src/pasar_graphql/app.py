@@ -13,10 +13,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLRequestData
 from strawberry.schema import BaseSchema
 
 from pasar_graphql.context import Context
+from pasar_graphql.direct import answer_directly
 from pasar_graphql.schema import build_schema
 from pasar_graphql.tools.catalogue import ToolCatalogue
 from pasar_graphql.transport import decode_http_json, decode_ws_message, http_code, request_error
@@ -27,10 +29,22 @@ class PasarGraphQL(GraphQL[Context, None]):
     request error (malformed body, too large, wrong method) is a GraphQL JSON error with
     `extensions.code`."""
 
-    def __init__(self, *args: Any, ide_html: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        ide_html: str | None = None,
+        direct_queries: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.catalogue = ToolCatalogue()
         self.ide_html = ide_html
+        self.direct_queries = direct_queries
+        """Answer plain cached queries without Strawberry's view (`pasar_graphql.direct`)."""
+        self.extension_hooks: dict[type[SchemaExtension], dict[str, bool] | None] = {}
+        """`pasar_graphql.direct.extension_hooks` of each extension class met."""
+        self.answered_directly = 0
+        """How many requests `pasar_graphql.direct` answered (tests check the path taken)."""
 
     @property
     def graphql_ide_html(self) -> str:
@@ -49,7 +63,8 @@ class PasarGraphQL(GraphQL[Context, None]):
         request = Request(scope=scope, receive=receive)
         response: Response
         try:
-            response = await self.run(request)
+            direct = await answer_directly(self, request) if self.direct_queries else None
+            response = direct if direct is not None else await self.run(request)
         except PasarError as error:
             response = request_error(error.status, error.code, error.message, error.details)
         except HTTPException as error:
@@ -99,10 +114,17 @@ class PasarGraphQL(GraphQL[Context, None]):
 
 
 def build_graphql_app(
-    schema: BaseSchema | None = None, *, dev_mode: bool = False, ide_html: str | None = None
+    schema: BaseSchema | None = None,
+    *,
+    dev_mode: bool = False,
+    ide_html: str | None = None,
+    direct_queries: bool = True,
 ) -> PasarGraphQL:
     """The `/graphql` endpoint, with GraphiQL for browsers (`ide_html`: the page to serve).
     Production mode unless `dev_mode` (see `pasar_graphql.production`)."""
     return PasarGraphQL(
-        schema or build_schema(dev_mode=dev_mode), graphql_ide="graphiql", ide_html=ide_html
+        schema or build_schema(dev_mode=dev_mode),
+        graphql_ide="graphiql",
+        ide_html=ide_html,
+        direct_queries=direct_queries,
     )

@@ -32,6 +32,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaEx
 from strawberry.schema.schema import validate_document
 
 from pasar_graphql.production import validate_without_suggestions
+from pasar_graphql.secrets_alone import SecretMutationsAlone
 
 DEFAULT_MAXSIZE = 256
 MAX_CACHED_CHARS = 16 * 1024
@@ -65,6 +66,7 @@ class DocumentCache:
         self._rules: tuple[type[ASTValidationRule], ...] = (
             *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
             *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+            SecretMutationsAlone,
         )
         self._entries: OrderedDict[tuple[str, bool], CheckedDocument] = OrderedDict()
         self.validations = 0
@@ -82,6 +84,11 @@ class DocumentCache:
         """The parsed document of `query` if it is cached."""
         entry = self._entries.get((query, self.dev_mode))
         return entry.document if entry is not None else None
+
+    def cached(self, query: str) -> CheckedDocument | None:
+        """The checked document of `query` if it is cached (its place in the LRU unchanged:
+        `CachedDocuments` refreshes it when the request uses it)."""
+        return self._entries.get((query, self.dev_mode))
 
     def check(
         self,
