@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,8 +50,11 @@ class ScheduleInput(BaseModel):
         return bounded_input(value)  # the same bounds as a run's input
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleView:
+class ScheduleView(BaseModel):
+    """One schedule as its owner sees it: the same shape in REST and (in camel case) GraphQL."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: uuid.UUID
     agent_id: uuid.UUID
     cron: str
@@ -61,6 +63,8 @@ class ScheduleView:
     thread_id: str | None
     paused: bool
     paused_reason: str | None
+    """Why the server paused it (its owner lost access to the agent, or their key ended); null:
+    paused by its owner."""
     next_run_at: datetime | None
     last_fired_at: datetime | None
     created_at: datetime
