@@ -314,3 +314,63 @@ def test_the_agent_form_offers_the_servers_strategies_and_a_run_shows_the_plan(
     expect(steps.locator(".step-plan").first).to_contain_text("Greet")
     expect(page.locator(".answer")).to_contain_text("Hello from the plan.")
     assert_accessible(page)
+
+
+def test_an_agent_learns_documents_typed_and_uploaded_and_shows_what_it_would_recall(
+    new_page: Callable[..., Page], guard: OriginGuard
+) -> None:
+    page = new_page()
+    sign_up_in_the_page(page)
+    page.get_by_role("link", name="New agent").click()
+    page.get_by_label("Name").fill("Helpdesk")
+    page.get_by_label("Model", exact=True).fill("scripted")
+    page.get_by_text("Advanced model options").click()
+    page.get_by_label("Model options (JSON)").fill(json.dumps({"script": [{"content": "ok"}]}))
+    memory = page.get_by_role("group", name="Memory")
+    memory.get_by_label("Knowledge and recall", exact=True).check()
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_role("status").filter(has_text="Agent created.")).to_be_visible()
+    page.get_by_role("link", name="Open the agent to run it").click()
+
+    knowledge = page.get_by_role("region", name="Knowledge")
+    expect(knowledge.get_by_text("No documents yet.")).to_be_visible()
+    expect(knowledge).to_contain_text("recalls the passages nearest each input")
+    adding = knowledge.get_by_role("form", name="Add a document")
+    adding.get_by_role("button", name="Add to knowledge").click()  # nothing typed: refused here
+    expect(adding.get_by_label("Text")).to_have_attribute("aria-invalid", "true")
+    adding.get_by_label("Document name").fill("wifi")
+    adding.get_by_label("Text").fill("The guest wifi password is purple-elephant-42.")
+    adding.get_by_role("button", name="Add to knowledge").click()
+    # the first embedding loads the local model into this process (once per process): a bound
+    # for a slow machine, not a measure
+    expect(knowledge.get_by_role("status")).to_contain_text("Learned wifi", timeout=300_000)
+    adding.get_by_label("Or a file").set_input_files(
+        {"name": "parking.txt", "mimeType": "text/plain",
+         "buffer": b"Visitors park on level -2, bays 40 to 60."}
+    )  # fmt: skip
+    adding.get_by_role("button", name="Add to knowledge").click()
+    expect(knowledge.get_by_role("status")).to_contain_text("Learned parking.txt")
+    documents = knowledge.get_by_role("list", name="Documents")
+    expect(documents.get_by_role("listitem")).to_have_count(2)
+
+    adding.get_by_label("Or a file").set_input_files(
+        {"name": "virus.exe", "mimeType": "application/octet-stream", "buffer": b"MZ\x90\x00"}
+    )
+    adding.get_by_role("button", name="Add to knowledge").click()  # the server's refusal, in place
+    expect(adding.get_by_label("Or a file")).to_have_attribute("aria-invalid", "true")
+    expect(adding).to_contain_text("is not a kind of file pasar reads")
+    expect(documents.get_by_role("listitem")).to_have_count(2)
+
+    searching = knowledge.get_by_role("search", name="Search the knowledge")
+    searching.get_by_label("Question").fill("what is the wifi password?")
+    searching.get_by_role("button", name="Search").click()
+    found = searching.get_by_role("list", name="Passages found")
+    expect(found.get_by_role("listitem").first).to_contain_text("purple-elephant-42")
+    assert_accessible(page)
+    screenshot(page, "knowledge")
+
+    knowledge.get_by_role("button", name="Forget wifi").click()
+    expect(knowledge.get_by_role("status")).to_contain_text("Forgot wifi.")
+    expect(documents.get_by_role("listitem")).to_have_count(1)
+    expect(documents).to_contain_text("parking.txt")
+    assert guard.console_errors == []

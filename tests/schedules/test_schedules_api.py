@@ -170,7 +170,7 @@ def test_an_agent_carries_at_most_its_cap_of_schedules(client: TestClient) -> No
                        headers=headers)  # fmt: skip
     assert over.status_code == 409
     assert over.json()["error"]["code"] == "SCHEDULE_LIMIT_REACHED"
-    assert over.json()["error"]["details"] == {"limit": CAP}
+    assert over.json()["error"]["details"] == {"limit": CAP, "per": "agent"}
     assert len(listed(client, headers, agent_id)) == CAP
     make_schedule(client, other, make_agent(client, other), "0 9 * * *")  # another agent's own cap
 

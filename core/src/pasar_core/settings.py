@@ -257,7 +257,9 @@ class Settings:
     schedule_min_interval_s: int = 60
     """The shortest gap a schedule's cron expression may leave between two ticks."""
     schedule_cap: int = 20
-    """The most schedules one agent may carry (every member's together)."""
+    """The most schedules one user may put on one agent (each member has their own)."""
+    schedule_owner_cap: int = 100
+    """The most schedules one user may own, over all agents."""
     schedule_poll_s: float = 5.0
     """How often the processes that fire schedules (workers with `REDIS_URL`, else servers)
     look for due ticks: a run starts at most this long after its tick."""
@@ -356,6 +358,7 @@ class Settings:
             invitation_cap=_int(env, "PASAR_INVITATION_CAP", 100),
             schedule_min_interval_s=_int(env, "PASAR_SCHEDULE_MIN_INTERVAL_S", 60),
             schedule_cap=_int(env, "PASAR_SCHEDULE_CAP", 20),
+            schedule_owner_cap=_int(env, "PASAR_SCHEDULE_OWNER_CAP", 100),
             schedule_poll_s=_float(env, "PASAR_SCHEDULE_POLL_S", 5.0),
             cors_origins=_list(env, "PASAR_CORS_ORIGINS"),
             hsts_max_age_s=_int(env, "PASAR_HSTS_MAX_AGE", 0),

@@ -31,7 +31,7 @@ from pasar_core.privacy.erasure import ErasureRequest
 from pasar_core.privacy.retention import RetentionInput
 from pasar_core.rate_limits import RouteClass
 from pasar_core.sandboxed_plugins.service import SandboxedInstall
-from pasar_core.schedules.service import ScheduleInput
+from pasar_core.schedules.service import ScheduleInput, ScheduleView
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -311,18 +311,18 @@ ENDPOINTS = (
              op="agents.knowledge.delete"),
     Endpoint("POST", "/agents/{agent_id}/schedules", schedules.create_schedule,
              "Schedule runs of the agent as you: a cron expression in an IANA timezone, and "
-             "the input (and thread) of each run", 201, schedules.ScheduleOut, ScheduleInput,
+             "the input (and thread) of each run", 201, ScheduleView, ScheduleInput,
              tag="schedules", op="agents.schedules.create", idempotent=True, errors=(409,)),
     Endpoint("GET", "/agents/{agent_id}/schedules", schedules.list_schedules,
              "Your schedules on the agent, oldest first", 200, schedules.ScheduleListOut,
              tag="schedules", op="agents.schedules.list"),
     Endpoint("POST", "/agents/{agent_id}/schedules/{schedule_id}/pause",
              schedules.pause_schedule, "Pause one of your schedules: no runs until resumed",
-             200, schedules.ScheduleOut, tag="schedules", op="agents.schedules.pause"),
+             200, ScheduleView, tag="schedules", op="agents.schedules.pause"),
     Endpoint("POST", "/agents/{agent_id}/schedules/{schedule_id}/resume",
              schedules.resume_schedule,
              "Resume one of your schedules from its next tick (ticks missed while paused do "
-             "not fire)", 200, schedules.ScheduleOut, tag="schedules",
+             "not fire)", 200, ScheduleView, tag="schedules",
              op="agents.schedules.resume"),
     Endpoint("DELETE", "/agents/{agent_id}/schedules/{schedule_id}", schedules.delete_schedule,
              "Delete one of your schedules (the runs it fired stay)", 204, tag="schedules",

@@ -3,10 +3,6 @@ POST /agents/{id}/schedules/{schedule_id}/pause|resume, DELETE /agents/{id}/sche
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Any
-
 from pasar_core.schedules import service as schedules
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -16,27 +12,8 @@ from pasar.rest.requests import caller, read_model, services_of
 from pasar.rest.responses import json_response
 
 
-class ScheduleOut(BaseModel):
-    id: uuid.UUID
-    agent_id: uuid.UUID
-    cron: str
-    timezone: str
-    input: Any
-    thread_id: str | None
-    paused: bool
-    paused_reason: str | None
-    """Why the server paused it (its owner lost access to the agent); null: paused by you."""
-    next_run_at: datetime | None
-    last_fired_at: datetime | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, view: schedules.ScheduleView) -> ScheduleOut:
-        return cls(**{name: getattr(view, name) for name in cls.model_fields})
-
-
 class ScheduleListOut(BaseModel):
-    schedules: list[ScheduleOut]
+    schedules: list[schedules.ScheduleView]
 
 
 async def create_schedule(request: Request) -> Response:
@@ -45,7 +22,7 @@ async def create_schedule(request: Request) -> Response:
     view = await schedules.create_schedule(
         services_of(request), principal, request.path_params["agent_id"], body
     )
-    return json_response(ScheduleOut.of(view), 201)
+    return json_response(view, 201)
 
 
 async def list_schedules(request: Request) -> Response:
@@ -53,7 +30,7 @@ async def list_schedules(request: Request) -> Response:
     found = await schedules.list_schedules(
         services_of(request), principal, request.path_params["agent_id"]
     )
-    return json_response(ScheduleListOut(schedules=[ScheduleOut.of(view) for view in found]))
+    return json_response(ScheduleListOut(schedules=found))
 
 
 async def _set_paused(request: Request, paused: bool) -> Response:
@@ -62,7 +39,7 @@ async def _set_paused(request: Request, paused: bool) -> Response:
     view = await schedules.set_paused(
         services_of(request), principal, params["agent_id"], params["schedule_id"], paused=paused
     )
-    return json_response(ScheduleOut.of(view))
+    return json_response(view)
 
 
 async def pause_schedule(request: Request) -> Response:

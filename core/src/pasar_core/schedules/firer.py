@@ -13,10 +13,12 @@ Missed ticks (nothing was firing, or the schedule was due long ago): the latest 
 before now fires once; older ones are skipped, and counted in the log line.
 
 A run is made as the schedule's owner with their access at fire time: their current role in
-the agent's organisation, checked against `agents.execute` on the agent. An owner who is no
-longer a member, or may no longer run the agent, gets no run: the schedule is paused with the
-reason (`paused_reason`), and resuming it checks their access again. A deleted agent or user
-takes its schedules with it.
+the agent's organisation (for a schedule made with an API key, the weaker of that and the key's
+role), checked against `agents.execute` on the agent. An owner who is no longer a member, or may
+no longer run the agent, or whose key was revoked or expired, gets no run: the schedule is
+paused with the reason (`paused_reason`), and resuming it checks their access again. A fired
+run pays the owner's runs rate budget like an execute request; a tick over it is skipped (not
+paused) and logged. A deleted agent, user or key takes its schedules with it.
 """
 
 from __future__ import annotations
@@ -37,16 +39,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import owned_agent
 from pasar_core.audit.record import Actor
+from pasar_core.authz.roles import weaker
 from pasar_core.errors import PasarError
 from pasar_core.executions.requests import ExecuteRequest, RunParameters
 from pasar_core.executions.runtime import Executor, Runs
 from pasar_core.executions.service import Fired, Queued, queue_execution, submit_run
+from pasar_core.rate_limits import RateLimited, RouteClass
 from pasar_core.schedules.cron import Cron, ticks_between
-from pasar_core.storage.models import Membership, Schedule, User
+from pasar_core.storage.models import ApiKey, Membership, Schedule, User
 
 log = logging.getLogger("pasar.schedules")
 
 NOT_A_MEMBER = "the schedule's owner is no longer a member of the agent's organisation"
+KEY_REVOKED = "the API key the schedule was made with was revoked"
+KEY_EXPIRED = "the API key the schedule was made with has expired"
+SOURCE = "schedule"
+"""The address a fired run's rate budget is charged to, besides its owner's and key's."""
 
 
 def utc_now() -> datetime:
@@ -61,8 +69,10 @@ class Outcome:
     """The run made (None: the schedule was paused instead, or the tick had its run)."""
 
 
-async def owner_principal(session: AsyncSession, schedule: Schedule) -> Principal | None:
-    """The owner as they are now in the schedule's organisation (None: not a member)."""
+async def owner_principal(session: AsyncSession, schedule: Schedule) -> Principal | str:
+    """The owner as they are now in the schedule's organisation, or why they cannot act: not
+    a member, or (for a schedule made with an API key) the key was revoked or has expired. A
+    key's schedule acts with the weaker of the key's role and the owner's."""
     found = (
         await session.execute(
             select(User.email, User.operator, Membership.role)
@@ -73,10 +83,19 @@ async def owner_principal(session: AsyncSession, schedule: Schedule) -> Principa
         )
     ).first()
     if found is None:
-        return None
+        return NOT_A_MEMBER
     email, operator, role = found
-    return Principal(user_id=schedule.owner_id, email=email, role=role, via="token",
-                     organisation_id=schedule.organisation_id, operator=operator)  # fmt: skip
+    if schedule.api_key_id is None:
+        return Principal(user_id=schedule.owner_id, email=email, role=role, via="token",
+                         organisation_id=schedule.organisation_id, operator=operator)  # fmt: skip
+    key = await session.get(ApiKey, schedule.api_key_id)
+    if key is None or key.revoked_at is not None:
+        return KEY_REVOKED
+    if key.expires_at is not None and key.expires_at <= utc_now():
+        return KEY_EXPIRED
+    return Principal(user_id=schedule.owner_id, email=email, role=weaker(key.role, role),
+                     via="api_key", organisation_id=schedule.organisation_id,
+                     operator=operator and key.operator, api_key_id=key.id)  # fmt: skip
 
 
 class ScheduleFirer:
@@ -157,10 +176,13 @@ class ScheduleFirer:
     ) -> Queued | None:
         principal = await owner_principal(session, schedule)
         try:
-            if principal is None:
-                raise _Refused(NOT_A_MEMBER)
+            if isinstance(principal, str):
+                raise _Refused(principal)
             agent = await owned_agent(
                 session, principal, schedule.agent_id, operation="agents.execute"
+            )
+            await self._runs.services.rate_limiter.check(
+                RouteClass.RUNS, principal, f"{SOURCE}:{schedule.owner_id}"
             )
             parameters = RunParameters(
                 wait=False, thread_id=schedule.thread_id, executor=self._executor.name
@@ -174,6 +196,10 @@ class ScheduleFirer:
                 )  # fmt: skip
         except IntegrityError:  # the tick has its run already (the unique index said so)
             log.warning("schedule %s: the tick %s was fired already", schedule.id, tick)
+            return None
+        except RateLimited:  # the owner's runs budget is spent: this tick only is skipped
+            log.warning("schedule %s: the tick %s was skipped: its owner is over the runs rate "
+                        "limit", schedule.id, tick)  # fmt: skip
             return None
         except (PasarError, _Refused, ValueError) as refused:
             _pause(schedule, refused.message if isinstance(refused, PasarError) else str(refused))

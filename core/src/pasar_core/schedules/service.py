@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from pasar_core.errors import BadRequest, Conflict, NotFound
 from pasar_core.executions.requests import bounded_input
 from pasar_core.schedules.cron import checked_cron
 from pasar_core.services import Services
+from pasar_core.settings import Settings
 from pasar_core.storage.models import Agent, Schedule
 
 log = logging.getLogger("pasar.schedules")
@@ -50,8 +50,11 @@ class ScheduleInput(BaseModel):
         return bounded_input(value)  # the same bounds as a run's input
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleView:
+class ScheduleView(BaseModel):
+    """One schedule as its owner sees it: the same shape in REST and (in camel case) GraphQL."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: uuid.UUID
     agent_id: uuid.UUID
     cron: str
@@ -60,6 +63,8 @@ class ScheduleView:
     thread_id: str | None
     paused: bool
     paused_reason: str | None
+    """Why the server paused it (its owner lost access to the agent, or their key ended); null:
+    paused by its owner."""
     next_run_at: datetime | None
     last_fired_at: datetime | None
     created_at: datetime
@@ -108,21 +113,14 @@ async def create_schedule(
             )
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"schedules|{agent.id}"},
-        )  # the cap is counted under a lock: two creates never both squeeze past it
-        held = await session.scalar(
-            select(func.count()).select_from(Schedule).where(Schedule.agent_id == agent.id)
-        )
-        if (held or 0) >= settings.schedule_cap:
-            raise ScheduleLimitReached(
-                f"the agent carries {held} schedules; the limit is {settings.schedule_cap}",
-                details={"limit": settings.schedule_cap},
-            )
+            {"key": f"schedules|{principal.user_id}"},
+        )  # the caps are counted under the owner's lock: two creates never both squeeze past
+        await _check_caps(session, settings, principal.user_id, agent.id)
         row = Schedule(
             agent_id=agent.id, owner_id=principal.user_id,
             organisation_id=agent.organisation_id, cron=cron.expression,
             timezone=cron.timezone, input=data.input, thread_id=data.thread_id,
-            next_run_at=cron.next_after(datetime.now(UTC)),
+            next_run_at=cron.next_after(datetime.now(UTC)), api_key_id=principal.api_key_id,
         )  # fmt: skip
         session.add(row)
         await session.flush()
@@ -132,6 +130,31 @@ async def create_schedule(
                            details={"agent_id": str(agent.id), "cron": cron.expression,
                                     "timezone": cron.timezone})  # fmt: skip
         return ScheduleView.of(row)
+
+
+async def _check_caps(
+    session: AsyncSession, settings: Settings, owner_id: uuid.UUID, agent_id: uuid.UUID
+) -> None:
+    """Each member's schedules on an agent are capped apart (one member cannot fill a shared
+    agent's cap for the others), and so is everything one user owns."""
+    on_agent, owned = (
+        await session.execute(
+            select(
+                func.count().filter(Schedule.agent_id == agent_id),
+                func.count(),
+            ).where(Schedule.owner_id == owner_id)
+        )
+    ).one()
+    if on_agent >= settings.schedule_cap:
+        raise ScheduleLimitReached(
+            f"you have {on_agent} schedules on this agent; the limit is {settings.schedule_cap}",
+            details={"limit": settings.schedule_cap, "per": "agent"},
+        )
+    if owned >= settings.schedule_owner_cap:
+        raise ScheduleLimitReached(
+            f"you have {owned} schedules; the limit is {settings.schedule_owner_cap}",
+            details={"limit": settings.schedule_owner_cap, "per": "owner"},
+        )
 
 
 async def list_schedules(

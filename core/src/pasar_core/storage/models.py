@@ -604,6 +604,10 @@ class Schedule(Base):
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paused_reason: Mapped[str | None] = mapped_column(Text)
     """Why the server paused it (its owner lost access to the agent); None: paused by a caller."""
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    """The API key it was made with (None: a session): its runs act with that key's standing."""
     created_at: Mapped[datetime] = _now()
 
     __table_args__ = (

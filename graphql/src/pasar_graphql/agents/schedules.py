@@ -3,7 +3,6 @@ as REST (pasar_core.schedules.service), the same policy operations."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -46,25 +45,11 @@ class AgentSchedule:
 
 
 def _view_as_json(view: ScheduleView) -> dict[str, Any]:
-    return {name: getattr(view, name) for name in ScheduleView.__slots__} | {
-        "id": str(view.id), "agent_id": str(view.agent_id),
-        **{name: getattr(view, name).isoformat() if getattr(view, name) else None
-           for name in ("next_run_at", "last_fired_at", "created_at")},
-    }  # fmt: skip
+    return view.model_dump(mode="json")
 
 
 def _view_from_json(stored: dict[str, Any]) -> ScheduleView:
-    def moment(name: str) -> datetime | None:
-        return datetime.fromisoformat(stored[name]) if stored.get(name) else None
-
-    fields = {name: stored[name] for name in ScheduleView.__slots__}
-    created = moment("created_at")
-    assert created is not None
-    return ScheduleView(**fields | {
-        "id": uuid.UUID(stored["id"]), "agent_id": uuid.UUID(stored["agent_id"]),
-        "next_run_at": moment("next_run_at"), "last_fired_at": moment("last_fired_at"),
-        "created_at": created,
-    })  # fmt: skip
+    return ScheduleView.model_validate(stored)
 
 
 async def resolve_schedules(info: Info, agent_id: strawberry.ID) -> list[AgentSchedule]:

@@ -13,6 +13,7 @@ const MEMORY = {
   none: ["No memory", "Each run starts fresh: the agent remembers nothing from earlier runs."],
   thread: ["Conversation memory", "Runs that share a thread id continue the same conversation."],
   summary: ["Summarised conversation", "Like conversation memory, but long conversations are summarised so they keep fitting the model."],
+  vector: ["Knowledge and recall", "Before each run, the passages nearest the input from the documents you add on the agent's page, and from your earlier exchanges with it, are given to the agent."],
 };
 const PREVIEW_QUERY = `query Preview($tools: [String!]!) {
   compileScopes(tools: $tools) {

@@ -2,6 +2,7 @@
 import { api, SessionExpired } from "./api.js";
 import { field, formatDate, h, replace } from "./dom.js";
 import { dropDraft, readDraft, saveDraft } from "./drafts.js";
+import { knowledgeSection } from "./knowledge.js";
 import { STATUS } from "./labels.js";
 
 function failed(target) {
@@ -44,6 +45,7 @@ function historyList(agentId) {
 export function agentView({ agentId, navigate }) {
   const header = h("div", { class: "title-row" }, h("h1", {}, "Agent"));
   const about = h("div", {});
+  const knowledge = h("div", {});
   const draftName = `run.${agentId}`;
   const input = field("What should the agent do?", h("textarea", { name: "input", rows: 3, required: true, value: readDraft(draftName) || "" }));
   input.input.value = readDraft(draftName) || "";
@@ -77,8 +79,10 @@ export function agentView({ agentId, navigate }) {
   api("GET", `/agents/${agentId}`).then((agent) => {
     replace(header, h("h1", {}, agent.name), h("a", { class: "button", href: `#/agents/${agentId}/edit` }, "Edit"));
     replace(about, h("p", { class: "hint" }, `Model ${agent.config.model} · tools: ${agent.tools.join(", ") || "none"}`));
+    replace(knowledge, knowledgeSection(agentId, agent));
   }, failed(about));
   return h("section", {}, header, about,
     h("h2", {}, "Run it"), form,
-    h("h2", {}, "Earlier runs"), historyList(agentId));
+    h("h2", {}, "Earlier runs"), historyList(agentId),
+    knowledge);
 }
