@@ -1,7 +1,7 @@
 """a schedule remembers the API key that made it
 
 Revision ID: 0024_schedule_api_key
-Revises: 0020_inviter_cascade
+Revises: 0023_narrowed_tokens
 
 A schedule made with an API key fires with that key's standing: the weaker of the key's role
 and its owner's, and no run once the key is revoked or expired. The key's deletion takes its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0024_schedule_api_key'
-down_revision = '0020_inviter_cascade'
+down_revision = '0023_narrowed_tokens'
 branch_labels = None
 depends_on = None
 
