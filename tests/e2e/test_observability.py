@@ -174,6 +174,44 @@ def test_spans_for_requests_graphql_runs_model_tool_calls_and_sql(
     assert not [s for s in spans if "nowhere" in s.name]
 
 
+SECRETS = ("c0de-s3cret", "st4te-s3cret", "t0ken-s3cret")
+
+
+def span_text(span: ReadableSpan) -> str:
+    return f"{span.name} {dict(span.attributes or {})} {[e.attributes for e in span.events]}"
+
+
+def test_query_strings_are_redacted_in_spans(pasar_settings: Settings) -> None:
+    tracing, exporter = in_memory_tracing()
+    with TestClient(create_app(pasar_settings, tracing=tracing)) as client:
+        client.get(f"/auth/google/callback?code={SECRETS[0]}&state={SECRETS[1]}")
+        client.get(f"/healthz?token={SECRETS[2]}")
+        spans = exporter.get_finished_spans()
+    requests = [s for s in spans if s.name.startswith("GET ")]
+    assert len(requests) == 2, [s.name for s in spans]
+    for span in spans:
+        assert not any(secret in span_text(span) for secret in SECRETS), span_text(span)
+    (callback,) = named(spans, "GET /auth/{provider}/callback")
+    assert callback.attributes is not None
+    targets = {str(value) for key, value in callback.attributes.items() if "url" in key
+               or "target" in key or "query" in key}  # fmt: skip
+    assert any("code=REDACTED&state=REDACTED" in value for value in targets), targets
+
+
+def test_the_app_still_reads_the_query_it_was_sent() -> None:
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["query_string"]})
+
+    tracing, exporter = in_memory_tracing()
+    client = TestClient(tracing.wrap_asgi(echo))
+    response = client.get(f"/x?code={SECRETS[0]}&plain")
+    assert response.content == f"code={SECRETS[0]}&plain".encode()
+    (span,) = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert SECRETS[0] not in span_text(span)
+    assert "code=REDACTED&plain=REDACTED" in span_text(span)
+
+
 def test_the_trace_id_is_in_the_log_lines(pasar_settings: Settings, json_logs: io.StringIO) -> None:
     tracing, exporter = in_memory_tracing()
     with TestClient(create_app(pasar_settings, tracing=tracing)) as client:
