@@ -81,3 +81,48 @@ def test_database_urls_are_pointed_at_asyncpg() -> None:
         async_url("sqlite:///x.db")
     with pytest.raises(StartupError, match="not a valid"):
         async_url("::::")
+
+
+MIGRATION_LOCK_ID = 0x70617361  # the migrations' advisory lock (migrations/env.py)
+
+
+def test_concurrent_upgrades_through_a_concurrent_index_build(pasar_database_url: str) -> None:
+    """Processes starting together (held at the migration lock, then let go at once) migrate
+    once, all succeeding, and an index the operator built beforehand (0023) is kept."""
+    import asyncio
+    import subprocess
+    import sys
+
+    import asyncpg
+
+    config = alembic_config(pasar_database_url)
+    command.downgrade(config, "0020_inviter_cascade")
+    built = "CREATE INDEX CONCURRENTLY ix_executions_created ON executions (created_at)"
+    code = "import sys; from pasar_core.storage.migrate import upgrade; upgrade(sys.argv[1])"
+    results: list[subprocess.CompletedProcess[str]] = []
+
+    async def race() -> None:
+        holder = await asyncpg.connect(pasar_database_url.replace("+asyncpg", ""))
+        try:
+            await holder.execute(built)  # what docs/database.md tells operators of big tables
+            await holder.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+            processes = [
+                subprocess.Popen([sys.executable, "-c", code, pasar_database_url],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for _ in range(3)
+            ]  # fmt: skip
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            while await holder.fetchval(waiting) < len(processes):
+                assert all(p.poll() is None for p in processes)
+                await asyncio.sleep(0.05)
+            await holder.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+            for process in processes:
+                output, _ = await asyncio.to_thread(process.communicate, timeout=300)
+                results.append(subprocess.CompletedProcess(process.args, process.returncode,
+                                                           output))  # fmt: skip
+        finally:
+            await holder.close()
+
+    asyncio.run(race())
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stdout for r in results]
+    command.check(config)

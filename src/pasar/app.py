@@ -13,6 +13,7 @@ import pluggy
 from pasar_core.errors import PasarError
 from pasar_core.observability.metrics import Metrics
 from pasar_core.observability.tracing import Tracing, build_tracing
+from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_graphql.app import build_graphql_app
 from starlette.applications import Starlette
@@ -24,7 +25,8 @@ from starlette.routing import Route, WebSocketRoute
 from pasar.body_limit import BodyLimit
 from pasar.lifecycle import draining_on_signals, running_runs, running_services
 from pasar.mcp_mount import McpMount
-from pasar.metrics import MetricsMiddleware, metrics_endpoint
+from pasar.metrics import ExecutionCounts, MetricsMiddleware, collect, metrics_endpoint
+from pasar.metrics_listener import Scraped, metrics_listener
 from pasar.openai_api.errors import by_surface
 from pasar.openai_api.routes import openai_routes
 from pasar.pages import Pages
@@ -117,12 +119,25 @@ def create_app(
                 freeze_heap()
                 loading = asyncio.create_task(load_run_modules(), name="pasar-load-run-modules")
                 try:
-                    with draining_on_signals(runs):
+                    with draining_on_signals(runs), serving_metrics(services, runs):
                         yield {"services": services, "runs": runs}
                 finally:
                     await loading
                     gc.unfreeze()
                     metrics.process_stopped()
+
+    def serving_metrics(
+        services: Services, runs: object
+    ) -> contextlib.AbstractContextManager[object]:
+        """The metrics port's listener, when `PASAR_METRICS_PORT` is set."""
+        if settings.metrics_port is None:
+            return contextlib.nullcontext()
+        scraped = Scraped(
+            services.metrics.scrape_registry,
+            lambda: collect(services, runs, execution_counts),
+            asyncio.get_running_loop(),
+        )
+        return metrics_listener(settings.host, settings.metrics_port, scraped)
 
     pages = Pages()
     graphql = build_graphql_app(
@@ -132,6 +147,7 @@ def create_app(
     )
     mcp = McpMount()
     metrics = Metrics()
+    execution_counts = ExecutionCounts()
     spans: Tracing = tracing or build_tracing(settings)
     return Starlette(
         # Starlette tries routes in order: /graphql first (no REST path overlaps it), so a
@@ -143,7 +159,11 @@ def create_app(
             *openai_routes(),
             Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
             Route("/mcp/agents/{agent_id}", mcp, methods=["GET", "POST", "DELETE"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route(
+                "/metrics",
+                metrics_endpoint(execution_counts, public=settings.metrics_port is None),
+                methods=["GET"],
+            ),
             *pages.routes(),
         ],
         middleware=[

@@ -120,8 +120,15 @@ def serve(
     help="Executions run at once on this process's event loop "
     "(default PASAR_WORKER_CONCURRENCY, 500; executions queue only).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=1, max=65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics at /metrics on this port "
+    "(default PASAR_METRICS_PORT; none when unset; executions queue only).",
+)
 @friendly_errors
-def worker(burst: bool, queue_name: str, concurrency: int | None) -> None:
+def worker(burst: bool, queue_name: str, concurrency: int | None, metrics_port: int | None) -> None:
     """Run agent executions from the Redis queue (needs REDIS_URL and the server's database)."""
     from pasar_core.observability.logs import configure_logging
     from pasar_core.settings import Settings
@@ -129,6 +136,8 @@ def worker(burst: bool, queue_name: str, concurrency: int | None) -> None:
     from pasar.worker import work
 
     settings = Settings.from_env()
+    if metrics_port is not None:
+        settings = settings.with_overrides(metrics_port=metrics_port)
     configure_logging(settings.log_format)
     if queue_name == "sandbox":
         from pasar.sandbox_worker import work_sandbox

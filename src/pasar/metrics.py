@@ -4,12 +4,15 @@ HTTP requests are counted and timed by a middleware, labelled by the route templ
 matched (`/agents/{agent_id}`), never the raw path: paths no route matches are `unmatched`, the
 files under a mount are one label. What the database and queues know (executions by status,
 queue depth) is read at scrape time, so runs on RQ workers are counted as well as inline ones.
+With `PASAR_METRICS_PORT` the series are served on that port (`pasar.metrics_listener`) and the
+public port's `/metrics` answers 404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pasar_core.executions.status import ExecutionStatus
@@ -21,6 +24,8 @@ from pasar_core.storage.models import Execution
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -28,6 +33,41 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "unmatched"
 INLINE_QUEUE = "executions"
+ACTIVE = tuple(status.value for status in ExecutionStatus if not status.terminal)
+FINISHED = tuple(status.value for status in ExecutionStatus if status.terminal)
+FINISHED_COUNTS_TTL_S = 300.0
+
+
+class ExecutionCounts:
+    """Executions by status for the `pasar_executions` gauge. The active statuses are few rows,
+    counted at each scrape through `ix_executions_status`; the finished ones are most of the
+    table, so they are counted at most once every `ttl_s` (the gauge lags by that much; rates
+    come from `pasar_runs_finished`, counted as runs end)."""
+
+    def __init__(
+        self, ttl_s: float = FINISHED_COUNTS_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._finished: dict[str, int] | None = None
+        self._counted_at = 0.0
+
+    async def read(self, session: AsyncSession) -> dict[str, int]:
+        counts = await self._count(session, ACTIVE)
+        now = self.clock()
+        if self._finished is None or now - self._counted_at >= self.ttl_s:
+            self._finished = await self._count(session, FINISHED)
+            self._counted_at = now
+        return {**self._finished, **counts}
+
+    @staticmethod
+    async def _count(session: AsyncSession, statuses: tuple[str, ...]) -> dict[str, int]:
+        rows = await session.execute(
+            select(Execution.status, func.count())
+            .where(Execution.status.in_(statuses))
+            .group_by(Execution.status)
+        )
+        return {str(status): int(count) for status, count in rows}
 
 
 def route_label(scope: Scope) -> str:
@@ -41,21 +81,27 @@ def route_label(scope: Scope) -> str:
     return UNMATCHED
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    services: Services = request.state.services
-    await collect(services, getattr(request.state, "runs", None))
-    body = generate_latest(services.metrics.scrape_registry())
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+def metrics_endpoint(
+    counts: ExecutionCounts, *, public: bool
+) -> Callable[[Request], Awaitable[Response]]:
+    """`/metrics` on the public port; with `public=False` (a metrics port is set) a 404."""
+
+    async def endpoint(request: Request) -> Response:
+        if not public:
+            raise HTTPException(404)
+        services: Services = request.state.services
+        await collect(services, getattr(request.state, "runs", None), counts)
+        body = generate_latest(services.metrics.scrape_registry())
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    return endpoint
 
 
-async def collect(services: Services, runs: Any) -> None:
+async def collect(services: Services, runs: Any, execution_counts: ExecutionCounts) -> None:
     """What is read rather than counted: executions by status, queue depth, the read pool."""
     metrics = services.metrics
     async with services.sessionmaker() as session:
-        rows = await session.execute(
-            select(Execution.status, func.count()).group_by(Execution.status)
-        )
-        counts = {str(status): int(count) for status, count in rows}
+        counts = await execution_counts.read(session)
     for status in ExecutionStatus:
         metrics.executions.labels(status=status.value).set(counts.get(status.value, 0))
     rq = getattr(runs, "rq", None)

@@ -153,6 +153,13 @@ def ensure_port_is_free(host: str, port: int) -> None:
 
 def serve(settings: Settings, options: ServeOptions) -> None:
     ensure_port_is_free(settings.host, settings.port)
+    if settings.metrics_port is not None:
+        if options.workers > 1:
+            raise StartupError(
+                "PASAR_METRICS_PORT serves one process's metrics: run `pasar serve --workers 1` "
+                "(one process per pod or container), or unset it and block /metrics at the gateway"
+            )
+        ensure_port_is_free(settings.host, settings.metrics_port)
     # The key files are made here, once, before any worker reads them.
     settings.resolved_secret_key()
     settings.keyring()

@@ -3,7 +3,9 @@
 One process, one `Services`, one execution runtime (`Runs`, no executors: the jobs are the
 runs); `pasar_core.executions.rq_worker.ConcurrentWorker` takes up to `--concurrency` jobs at
 once and keeps rq's job states, registries, retries and worker registration. The jobs are
-`pasar_core.executions.rq_jobs.run_execution_job`, which run in this runtime.
+`pasar_core.executions.rq_jobs.run_execution_job`, which run in this runtime. With
+`--metrics-port` (`PASAR_METRICS_PORT`) the worker serves its counters (runs finished, tool
+calls, model and pool use) at `/metrics` on that port.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pasar_core.observability.tracing import build_tracing
 from pasar_core.settings import Settings
 
 from pasar.lifecycle import database_url, running_runs, running_services
+from pasar.metrics_listener import Scraped, metrics_listener
 
 log = logging.getLogger("pasar.worker")
 
@@ -38,9 +41,16 @@ def runtime(settings: Settings) -> object:
                 ) as services,
                 running_runs(services, serve=False) as runs,
             ):
+                stack = contextlib.ExitStack()
+                if settings.metrics_port is not None:  # this worker's counters, for Prometheus
+                    scraped = Scraped(services.metrics.scrape_registry)
+                    stack.enter_context(
+                        metrics_listener(settings.host, settings.metrics_port, scraped)
+                    )
                 CURRENT_RUNS.set(runs)  # the jobs' tasks are created in this context
                 try:
-                    yield runs
+                    with stack:
+                        yield runs
                 finally:
                     tracing.flush()
 

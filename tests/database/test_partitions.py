@@ -5,16 +5,21 @@ keeps one in which anything is still kept)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from pasar_core.privacy.retention import apply_retention
 from pasar_core.settings import Settings
 from pasar_core.storage.db import async_url
 from pasar_core.storage.partitions import (
+    _EVENTS_KEPT,
+    TERMINAL,
     add_months,
+    drop_expired_partitions,
     ensure_partitions,
     month_start,
     partition_name,
@@ -206,3 +211,65 @@ def test_a_month_with_an_unfinished_run_is_kept(
     assert exists(pasar_settings, partition_name("execution_events", month_start(old)))
     assert partitions_holding(pasar_settings, "execution_events", "execution_id",
                               uuid.UUID(execution_id))  # fmt: skip
+
+
+def test_a_drop_whose_lock_is_held_gives_up_and_the_next_pass_drops(
+    client: TestClient,
+    make_user: Callable[..., dict[str, str]],
+    pasar_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reader holds `execution_events` (a long report, a backup): the drop waits at most its
+    lock_timeout, logs, leaves the partition and holds no lock; the next pass drops it."""
+    headers = make_user()
+    old = month_start(NOW - timedelta(days=200)) + timedelta(days=3)
+    with_engine(pasar_settings, lambda e: ensure_partitions(e, old, months_ahead=0))
+    assert client.put("/retention", json={"execution_days": 1}, headers=headers).status_code == 200
+    _, execution_id = run(client, headers)
+    age_run(pasar_settings, execution_id, old)
+    events = partition_name("execution_events", month_start(old))
+
+    async def blocked(engine: AsyncEngine) -> tuple[dict[str, int], list[Any]]:
+        async with engine.connect() as holder:
+            await holder.execute(text("BEGIN"))
+            await holder.execute(text("LOCK TABLE execution_events IN ACCESS SHARE MODE"))
+            dropped = await drop_expired_partitions(engine, NOW, lock_timeout="200ms")
+            async with engine.connect() as conn:  # what is left waiting or held on the table
+                locks = list((await conn.execute(text(
+                    "SELECT l.mode, l.granted FROM pg_locks l WHERE l.relation = "
+                    "'execution_events'::regclass AND l.pid <> pg_backend_pid()"
+                ))).all())  # fmt: skip
+            await holder.execute(text("ROLLBACK"))
+        return dropped, locks
+
+    with caplog.at_level(logging.WARNING, logger="pasar.storage.partitions"):
+        dropped, locks = with_engine(pasar_settings, blocked)
+    assert events not in dropped
+    assert exists(pasar_settings, events)
+    assert locks == [("AccessShareLock", True)]  # only the holder's: the drop gave up, cleanly
+    (line,) = [r.getMessage() for r in caplog.records if events in r.getMessage()]
+    assert "55P03" in line  # lock_not_available, logged once
+    assert "next retention pass" in line
+    again = with_engine(pasar_settings, lambda e: drop_expired_partitions(e, NOW))
+    assert events in again
+    assert not exists(pasar_settings, events)
+
+
+def test_the_check_under_the_lock_uses_the_created_at_index(pasar_settings: Settings) -> None:
+    """`ix_executions_created` (migration 0023) serves the month lookup the drop makes while
+    it holds the parent's lock (sequential scans off: is the index usable at all)."""
+
+    async def plan(engine: AsyncEngine) -> str:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))
+            start = month_start(NOW - timedelta(days=200))
+            rows = await conn.execute(text(f"EXPLAIN {_EVENTS_KEPT.text}"), {
+                "start": start, "end": add_months(start, 1), "now": NOW,
+                "terminal": list(TERMINAL)})  # fmt: skip
+            return "\n".join(row[0] for row in rows)
+
+    found = with_engine(pasar_settings, plan)
+    assert "ix_executions_created" in found, found
+    valid = sql(pasar_settings, "SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                "to_regclass('ix_executions_created')")  # fmt: skip
+    assert valid == [(True,)]

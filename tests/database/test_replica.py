@@ -95,8 +95,12 @@ def test_reads_go_to_the_replica_and_a_writer_reads_its_writes(
             clock.now += WINDOW_S + 1  # the window has passed: reads go to the replica
             ports.clear()
             assert client.get(f"/agents/{first}", headers=headers).status_code == 200
-            assert client.get(f"/agents/{second}", headers=headers).status_code == 404
             assert set(ports) == {replicated.replica_port}
+            ports.clear()
+            # The replica has not replayed it: asked of the primary before answering 404.
+            assert client.get(f"/agents/{second}", headers=headers).status_code == 200
+            assert ports[0] == replicated.replica_port  # asked first, then the primary
+            assert set(ports) == {replicated.replica_port, replicated.primary_port}
 
             # GraphQL mutations open the window as REST writes do.
             mutation = 'mutation($a: ID!) { updateAgent(id: $a, input: {name: "renamed"}) { agent { id } } }'
@@ -120,3 +124,54 @@ def test_reads_go_to_the_replica_and_a_writer_reads_its_writes(
         ports.clear()
         assert client.get(f"/agents/{second}", headers=headers).status_code == 200
         assert set(ports) == {replicated.replica_port}
+
+
+def test_a_read_through_another_process_finds_what_the_replica_lacks(
+    replicated: Replicated, pasar_settings: Settings
+) -> None:
+    """Round robin: a user writes through one process and reads through another, which never
+    saw the write (its read-your-writes window is its own). With the replica's replay paused,
+    the other process's read misses on the replica and is answered from the primary; an id
+    that exists nowhere is still a 404, after both."""
+    settings = replace(
+        pasar_settings,
+        database_url=replicated.primary_url,
+        database_read_url=replicated.replica_url,
+        db_read_your_writes_s=WINDOW_S,
+    )
+    with (
+        TestClient(create_app(settings), raise_server_exceptions=False) as writer,
+        TestClient(create_app(settings), raise_server_exceptions=False) as reader,
+    ):
+        services: Services = reader.app_state["services"]
+        assert services.reads is not None
+        ports: list[int] = []
+
+        def note(query: Any) -> None:
+            ports.append(query.conn_addr[1])
+
+        services.reads.observe(note)
+        headers = sign_up(writer)
+        assert reader.portal is not None
+        reader.portal.call(caught_up, replicated)  # the user exists on the replica
+        asyncio.run(on_replica(replicated, "SELECT pg_wal_replay_pause()"))
+        try:
+            agent_id = create_agent(writer, headers, "written elsewhere")
+            run = writer.post(f"/agents/{agent_id}/execute", headers=headers,
+                              json={"input": "x", "parameters": {"wait": True}}).json()  # fmt: skip
+            ports.clear()
+            agent = reader.get(f"/agents/{agent_id}", headers=headers)
+            assert agent.status_code == 200, agent.text
+            assert agent.json()["name"] == "written elsewhere"
+            assert ports[0] == replicated.replica_port  # asked first, then the primary
+            assert set(ports) == {replicated.replica_port, replicated.primary_port}
+            execution = reader.get(f"/executions/{run['execution_id']}", headers=headers)
+            assert execution.status_code == 200, execution.text
+            assert execution.json()["status"] == "succeeded"
+            ports.clear()
+            missing = reader.get(f"/agents/{uuid.uuid4()}", headers=headers)
+            assert missing.status_code == 404
+            assert ports[0] == replicated.replica_port  # asked first, then the primary
+            assert set(ports) == {replicated.replica_port, replicated.primary_port}
+        finally:
+            asyncio.run(on_replica(replicated, "SELECT pg_wal_replay_resume()"))

@@ -16,6 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import ValidationError
+from pasar_core.accounts.sources import parse_trusted_proxies
+from pasar_core.settings import Settings
 
 from tests.deploy.tools import DEPLOY, NGINX_DIR, ROOT, required, run, write_certificate
 
@@ -256,6 +258,75 @@ def test_probes_rollouts_and_pod_security() -> None:
     for name in ("pasar-api", "pasar-worker"):
         grace = by_name[name]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert grace > drain + 10  # drain, then the server stopping its workers
+
+
+def by_kind(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
+
+
+def test_metrics_are_scraped_from_the_pods_never_through_the_ingress() -> None:
+    documents = rendered(K8S / "overlays" / "production")
+    config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
+    settings = Settings.from_env({**config, "PASAR_DATA_DIR": "/var/lib/pasar"})
+    assert settings.metrics_port is not None  # so the public port answers 404 for /metrics
+    port = settings.metrics_port
+    deployments = by_kind(documents, "Deployment")
+    for name in ("pasar-api", "pasar-worker"):
+        template = deployments[name]["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert int(annotations["prometheus.io/port"]) == port
+        (container,) = template["spec"]["containers"]
+        assert {"name": "metrics", "containerPort": port} in container["ports"]
+    services = by_kind(documents, "Service")
+    for service in services.values():
+        for service_port in service["spec"]["ports"]:
+            assert service_port["targetPort"] not in ("metrics", port), service
+    (ingress,) = by_kind(documents, "Ingress").values()
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            backend = path["backend"]["service"]
+            (target,) = [p for p in services[backend["name"]]["spec"]["ports"]
+                         if p["name"] == backend["port"]["name"]]  # fmt: skip
+            assert target["targetPort"] == "http"  # the public port, where /metrics is 404
+    policies = by_kind(documents, "NetworkPolicy")
+    for rule in policies["pasar-api-ingress"]["spec"]["ingress"]:
+        namespaces = {f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                      for f in rule["from"]}  # fmt: skip
+        ports = {p["port"] for p in rule["ports"]}
+        assert (namespaces, ports) in (({"ingress-nginx"}, {8000}), ({"monitoring"}, {port}))
+    (worker_rule,) = policies["pasar-worker-metrics"]["spec"]["ingress"]
+    assert [p["port"] for p in worker_rule["ports"]] == [port]
+
+
+def test_prometheus_scrapes_each_pod_on_its_metrics_port() -> None:
+    """deploy/observability/prometheus-scrape.yml keeps the annotated pods and rewrites their
+    address to the annotated port (the relabelling applied here as Prometheus applies it)."""
+    (job,) = yaml.safe_load((DEPLOY / "observability" / "prometheus-scrape.yml").read_text())[
+        "scrape_configs"
+    ]
+    documents = rendered(K8S / "overlays" / "production")
+    assert job["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["pasar"]
+    (address,) = [r for r in job["relabel_configs"] if r.get("target_label") == "__address__"]
+    regex = address["regex"]
+    template = by_kind(documents, "Deployment")["pasar-api"]["spec"]["template"]
+    port = template["metadata"]["annotations"]["prometheus.io/port"]
+    found = re.fullmatch(regex, f"10.244.3.7:8000;{port}")
+    assert found is not None
+    target = address["replacement"].replace("$1", found[1]).replace("$2", found[2])
+    assert target == f"10.244.3.7:{port}"
+
+
+def test_only_the_ingress_controller_is_a_trusted_proxy() -> None:
+    base = next(d for d in rendered(K8S / "base") if d["kind"] == "ConfigMap")["data"]
+    assert base["PASAR_TRUSTED_PROXIES"] == ""  # none believed until an overlay names them
+    production = rendered(K8S / "overlays" / "production")
+    config = next(d for d in production if d["kind"] == "ConfigMap")["data"]
+    settings = Settings.from_env({**config, "PASAR_DATA_DIR": "/var/lib/pasar"})
+    blocks = parse_trusted_proxies(settings.trusted_proxies)
+    assert blocks
+    for block in blocks:
+        assert block.prefixlen >= (24 if block.version == 4 else 120), block  # not the pod network
 
 
 def test_rollout_script_parses() -> None:

@@ -152,37 +152,62 @@ def graphql(client: TestClient, query: str, name: str | None = None, **headers: 
     client.post("/graphql", json=body, headers=headers)
 
 
-def test_graphql_operations_are_labelled_by_validated_names(client: TestClient) -> None:
-    graphql(client, "query Health { __typename }")
-    graphql(client, "query Health { __typename }")
-    graphql(client, "{ __typename }")
-    graphql(client, "query Forged { noSuchField }")  # does not validate: its name is not used
+def test_graphql_operations_are_labelled_by_validated_names(client: TestClient, make_user) -> None:
+    auth = make_user()
+    graphql(client, "query Health { me { id } }", **auth)
+    graphql(client, "query Health { me { id } }", **auth)
+    graphql(client, "{ me { id } }", **auth)
+    graphql(client, "query Forged { noSuchField }", **auth)  # does not validate: name unused
     # Refused before it runs (Strawberry's view: 400, no operation of that name): no label.
-    graphql(client, "query Real { __typename }", "NotInTheDocument")
-    graphql(client, "query Broken {")  # does not parse
+    graphql(client, "query Real { me { id } }", "NotInTheDocument", **auth)
+    graphql(client, "query Broken {", **auth)  # does not parse
+    graphql(client, "query Health { __typename }")  # admitted already: anyone's is labelled
     found = samples(client)
     ops = {
         labels: value for (name, labels), value in found.items()
         if name == "pasar_graphql_operations_total"
     }  # fmt: skip
     query = ("type", "query")
-    assert ops[(("operation", "Health"), ("outcome", "success"), query)] == 2
+    assert ops[(("operation", "Health"), ("outcome", "success"), query)] == 3
     assert ops[(("operation", "anonymous"), ("outcome", "success"), query)] == 1
     assert ops[(("operation", "invalid"), ("outcome", "error"), ("type", "invalid"))] == 2
     assert labels_of(found, "pasar_graphql_operations_total", "operation") == {
         "Health", "anonymous", "invalid"
     }  # fmt: skip
     seconds = (("operation", "Health"), query)
-    assert found[("pasar_graphql_operation_seconds_count", seconds)] == 2
+    assert found[("pasar_graphql_operation_seconds_count", seconds)] == 3
 
 
-def test_graphql_operation_names_are_capped(client: TestClient) -> None:
+def test_graphql_operation_names_are_capped(client: TestClient, make_user) -> None:
     services: Services = client.app_state["services"]
     services.metrics.operation_names.cap = 3
+    auth = make_user()
     for index in range(8):
-        graphql(client, f"query Op{index} {{ __typename }}")
+        graphql(client, f"query Op{index} {{ me {{ id }} }}", **auth)
     names = labels_of(samples(client), "pasar_graphql_operations_total", "operation")
     assert names == {"Op0", "Op1", "Op2", "other"}
+
+
+def test_strangers_and_one_account_cannot_take_the_operation_slots(
+    client: TestClient, make_user
+) -> None:
+    """Names sent without credentials take no slot (`unauthenticated`), nor do more than
+    `MAX_NEW_OPERATIONS_PER_CALLER` from one account: a legitimate client's name still gets one."""
+    services: Services = client.app_state["services"]
+    slots = services.metrics.operation_names
+    slots.cap = 12  # an attacker's share is per_caller (10): a legitimate name still fits
+    names = [f"Stranger{i}" for i in range(12)]
+    before = len(slots._admitted)
+    for name in names:
+        graphql(client, f"query {name} {{ __typename }}")
+    assert len(slots._admitted) == before
+    attacker = make_user()
+    for index, name in enumerate(names):
+        graphql(client, f"query {name}X{index} {{ me {{ id }} }}", **attacker)
+    assert len(slots._admitted) - before <= slots.per_caller
+    legitimate = f"Dashboard{uuid.uuid4().hex[:8]}"
+    graphql(client, f"query {legitimate} {{ me {{ id }} }}", **make_user())
+    assert legitimate in labels_of(samples(client), "pasar_graphql_operations_total", "operation")
 
 
 def test_log_ins_and_refreshes_by_outcome(client: TestClient) -> None:

@@ -147,7 +147,7 @@ def test_spans_for_requests_graphql_runs_model_tool_calls_and_sql(
             json={"input": "go", "parameters": {"wait": True}}, headers=headers,
         ).json()  # fmt: skip
         assert run["status"] == "succeeded", run
-        client.post("/graphql", json={"query": "query Health { __typename }"})
+        client.post("/graphql", json={"query": "query Health { me { id } }"}, headers=headers)
         client.get(f"/nowhere/{'x' * 40}")
         spans = exporter.get_finished_spans()
     (request,) = named(spans, "POST /agents/{agent_id}/execute")
@@ -172,6 +172,44 @@ def test_spans_for_requests_graphql_runs_model_tool_calls_and_sql(
     assert operation.attributes["graphql.operation.name"] == "Health"
     assert named(spans, "GET unmatched")  # the raw path never names a span
     assert not [s for s in spans if "nowhere" in s.name]
+
+
+SECRETS = ("c0de-s3cret", "st4te-s3cret", "t0ken-s3cret")
+
+
+def span_text(span: ReadableSpan) -> str:
+    return f"{span.name} {dict(span.attributes or {})} {[e.attributes for e in span.events]}"
+
+
+def test_query_strings_are_redacted_in_spans(pasar_settings: Settings) -> None:
+    tracing, exporter = in_memory_tracing()
+    with TestClient(create_app(pasar_settings, tracing=tracing)) as client:
+        client.get(f"/auth/google/callback?code={SECRETS[0]}&state={SECRETS[1]}")
+        client.get(f"/healthz?token={SECRETS[2]}")
+        spans = exporter.get_finished_spans()
+    requests = [s for s in spans if s.name.startswith("GET ")]
+    assert len(requests) == 2, [s.name for s in spans]
+    for span in spans:
+        assert not any(secret in span_text(span) for secret in SECRETS), span_text(span)
+    (callback,) = named(spans, "GET /auth/{provider}/callback")
+    assert callback.attributes is not None
+    targets = {str(value) for key, value in callback.attributes.items() if "url" in key
+               or "target" in key or "query" in key}  # fmt: skip
+    assert any("code=REDACTED&state=REDACTED" in value for value in targets), targets
+
+
+def test_the_app_still_reads_the_query_it_was_sent() -> None:
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["query_string"]})
+
+    tracing, exporter = in_memory_tracing()
+    client = TestClient(tracing.wrap_asgi(echo))
+    response = client.get(f"/x?code={SECRETS[0]}&plain")
+    assert response.content == f"code={SECRETS[0]}&plain".encode()
+    (span,) = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert SECRETS[0] not in span_text(span)
+    assert "code=REDACTED&plain=REDACTED" in span_text(span)
 
 
 def test_the_trace_id_is_in_the_log_lines(pasar_settings: Settings, json_logs: io.StringIO) -> None:
@@ -217,7 +255,7 @@ def test_spans_are_exported_over_otlp_http(pasar_settings: Settings) -> None:
         settings = pasar_settings.with_overrides(otlp_endpoint=endpoint, service_name="pasar-t")
         with TestClient(create_app(settings)) as client:
             assert client.get("/healthz").status_code == 200
-            client.post("/graphql", json={"query": "query Health { __typename }"})
+            client.post("/graphql", json={"query": "{ __typename }"})
         # the app's end flushed its spans
     finally:
         server.shutdown()
@@ -232,7 +270,7 @@ def test_spans_are_exported_over_otlp_http(pasar_settings: Settings) -> None:
             services |= {a.value.string_value for a in resource.resource.attributes
                          if a.key == "service.name"}  # fmt: skip
             names |= {span.name for scope in resource.scope_spans for span in scope.spans}
-    assert {"GET /healthz", "POST /graphql", "graphql query Health"} <= names  # the app's own
+    assert {"GET /healthz", "POST /graphql", "graphql query anonymous"} <= names  # the app's own
     assert services == {"pasar-t"}
 
 

@@ -41,6 +41,15 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise StartupError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _port(env: Mapping[str, str], name: str) -> int | None:
+    if not env.get(name):
+        return None
+    port = _int(env, name, 0)
+    if not 0 < port < 65536:
+        raise StartupError(f"{name} must be a port number (1-65535), got {port}")
+    return port
+
+
 def _server(env: Mapping[str, str]) -> str:
     server = env.get("PASAR_SERVER", "").strip().lower() or "granian"
     if server not in ("granian", "uvicorn"):
@@ -290,6 +299,9 @@ class Settings:
     there (needs the `tracing` extra); unset: no tracing."""
     service_name: str = "pasar"
     """`OTEL_SERVICE_NAME`: the traces' service name."""
+    metrics_port: int | None = None
+    """`PASAR_METRICS_PORT`: serve `/metrics` on this port of its own (the API's and a worker's),
+    and not on the public port; unset: on the public port (block it at the gateway)."""
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -375,6 +387,7 @@ class Settings:
                 env.get("PASAR_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
             ),
             service_name=env.get("OTEL_SERVICE_NAME") or "pasar",
+            metrics_port=_port(env, "PASAR_METRICS_PORT"),
             env=dict(env),
         )
 

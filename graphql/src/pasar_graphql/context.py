@@ -49,6 +49,11 @@ class Context:
             )
         return self.runs
 
+    @property
+    def authenticated(self) -> Principal | None:
+        """The caller, if this request authenticated one (never authenticates by itself)."""
+        return self._principal
+
     async def principal(self) -> Principal:
         """The authenticated caller, resolved on first use and cached for the request."""
         async with self._lock:  # concurrent resolvers authenticate once

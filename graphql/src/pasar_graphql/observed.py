@@ -1,8 +1,10 @@
 """Each GraphQL operation counted, timed and traced under a bounded name.
 
 The name is the caller's choice, so it labels metrics only once the document validated and
-holds an operation of that name (`invalid` otherwise, `anonymous` for an unnamed one), and each
-process keeps at most `MAX_OPERATIONS` distinct names (`other` after that)."""
+holds an operation of that name (`invalid` otherwise, `anonymous` for an unnamed one). A new
+name takes one of the process's `MAX_OPERATIONS` slots only from a caller who authenticated in
+that operation, at most `MAX_NEW_OPERATIONS_PER_CALLER` per caller (`unauthenticated` and
+`other` otherwise): pasar_core.observability.metrics.AdmittedNames."""
 
 from __future__ import annotations
 
@@ -39,8 +41,11 @@ class ObservedOperations(SchemaExtension):
             execution = self.execution_context
             operation = _operation(execution.graphql_document, execution.operation_name)
             valid = operation is not None and not execution.pre_execution_errors
+            caller = context.authenticated
             label = services.metrics.operation_label(
-                operation.name.value if operation and operation.name else None, valid=valid
+                operation.name.value if operation and operation.name else None,
+                valid=valid,
+                caller=None if caller is None else str(caller.user_id),
             )
             kind = operation.operation.value if operation is not None and valid else INVALID
             result = execution.result

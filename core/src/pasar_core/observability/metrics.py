@@ -22,8 +22,10 @@ from pasar_core.observability import MULTIPROCESS_ENV
 OTHER = "other"
 ANONYMOUS = "anonymous"
 INVALID = "invalid"
+UNAUTHENTICATED = "unauthenticated"
 GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 MAX_OPERATIONS = 200
+MAX_NEW_OPERATIONS_PER_CALLER = 10
 MAX_TOOLS = 500
 # Seconds: requests, GraphQL operations and tool calls (model-backed runs take longer).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -43,6 +45,31 @@ class BoundedValues:
             return OTHER
         self._seen.add(value)
         return value
+
+
+class AdmittedNames:
+    """GraphQL operation names that hold a label: at most `cap` in all, a new one admitted only
+    from an authenticated caller, and at most `per_caller` new ones from each; a name already
+    admitted labels anyone's operation. So nobody without an account can take a slot, and one
+    account cannot take them all (the slots of legitimate clients are taken as they are used)."""
+
+    def __init__(self, cap: int, per_caller: int = MAX_NEW_OPERATIONS_PER_CALLER) -> None:
+        self.cap = cap
+        self.per_caller = per_caller
+        self._admitted: set[str] = set()
+        self._by_caller: dict[str, int] = {}
+
+    def __call__(self, name: str, caller: str | None) -> str:
+        if name in self._admitted:
+            return name
+        if caller is None:
+            return UNAUTHENTICATED
+        admitted = self._by_caller.get(caller, 0)
+        if len(self._admitted) >= self.cap or admitted >= self.per_caller:
+            return OTHER
+        self._by_caller[caller] = admitted + 1
+        self._admitted.add(name)
+        return name
 
 
 def status_class(status: int) -> str:
@@ -122,7 +149,7 @@ class Metrics:
         self.tools = Gauge(
             "pasar_tools", "Installed tools", multiprocess_mode="mostrecent", registry=registry
         )
-        self.operation_names = BoundedValues(MAX_OPERATIONS)
+        self.operation_names = AdmittedNames(MAX_OPERATIONS)
         self.tool_ids = BoundedValues(MAX_TOOLS)
 
     def scrape_registry(self) -> CollectorRegistry:
@@ -140,15 +167,16 @@ class Metrics:
 
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
-    def operation_label(self, name: str | None, *, valid: bool) -> str:
-        """A GraphQL operation's label: its name only when its document validated."""
+    def operation_label(self, name: str | None, *, valid: bool, caller: str | None) -> str:
+        """A GraphQL operation's label: its name only when its document validated and the
+        name is admitted (`AdmittedNames`; `caller`: the authenticated caller's id, if any)."""
         if not valid:
             return INVALID
         if name is None:
             return ANONYMOUS
         if not GRAPHQL_NAME.fullmatch(name):
             return INVALID
-        return self.operation_names(name)
+        return self.operation_names(name, caller)
 
     def tool_call(self, tool_id: str, *, ok: bool, seconds: float) -> None:
         tool = self.tool_ids(tool_id)

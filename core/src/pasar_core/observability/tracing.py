@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
     from sqlalchemy.ext.asyncio import AsyncEngine
-    from starlette.types import ASGIApp
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from pasar_core.settings import Settings
 
@@ -62,19 +62,20 @@ class Tracing:
         EngineTracer(tracer, engine.sync_engine, connections)  # type: ignore[no-untyped-call]
 
     def wrap_asgi(self, app: ASGIApp) -> ASGIApp:
-        """A server span per HTTP request (named by its route template once it is matched)."""
+        """A server span per HTTP request (named by its route template once it is matched).
+        The span sees the query string with its values redacted (`QueryRedacted`)."""
         if self.provider is None:
             return app
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-        return OpenTelemetryMiddleware(
-            app,
+        return QueryRedacted(app, lambda inner: OpenTelemetryMiddleware(
+            inner,
             tracer_provider=self.provider,
             exclude_spans=["receive", "send"],
             # Named by the method until the route is known (pasar.metrics renames it): a raw
             # path would make a span name of anything a caller sends.
             default_span_details=lambda scope: (str(scope.get("method") or "HTTP"), {}),
-        )
+        ))  # fmt: skip
 
     def flush(self) -> None:
         """Export the spans still buffered (when an app or worker stops); an owned provider
@@ -85,6 +86,38 @@ class Tracing:
             self.provider.shutdown()
         else:
             self.provider.force_flush()
+
+
+REDACTED = "REDACTED"
+ORIGINAL_SCOPE = "pasar.unredacted_scope"
+
+
+def redacted_query(query: bytes) -> bytes:
+    """The query string with every value replaced (`code=REDACTED&state=REDACTED`): OAuth
+    callback codes, states and any token a URL carries stay out of the spans; names stay."""
+    names = (part.split(b"=", 1)[0] for part in query.split(b"&") if part)
+    return b"&".join(name + b"=" + REDACTED.encode() for name in names)
+
+
+class QueryRedacted:
+    """Gives the tracing middleware (`wrap`) a copy of the scope whose query string is
+    redacted, and the app inside it the original scope: the request is served unchanged,
+    while every span attribute made from the URL (`http.target`, `http.url`) is redacted."""
+
+    def __init__(self, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        self.app = app
+        self.traced = wrap(self.unredacted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope.get("query_string"):
+            await self.traced(scope, receive, send)
+            return
+        seen = {**scope, "query_string": redacted_query(scope["query_string"])}
+        seen[ORIGINAL_SCOPE] = scope
+        await self.traced(seen, receive, send)
+
+    async def unredacted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope.get(ORIGINAL_SCOPE, scope), receive, send)
 
 
 def current_span() -> Span | None:

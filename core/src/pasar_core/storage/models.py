@@ -543,6 +543,7 @@ class Execution(Base):
     __table_args__ = (
         Index("ix_executions_agent_created", "agent_id", "created_at"),
         Index("ix_executions_status", "status"),
+        Index("ix_executions_created", "created_at"),  # retention's month checks
         Index("ix_executions_agent_input_hash", "agent_id", "input_hash"),
         Index("ix_executions_organisation_created", "organisation_id", "created_at"),
         Index("ix_executions_organisation_finished", "organisation_id", "finished_at"),

@@ -31,7 +31,10 @@ log = logging.getLogger("pasar.storage.partitions")
 
 MONTHS_AHEAD = 3
 LOCK_TIMEOUT = "2s"
-"""A drop waits at most this long for the table's lock (then tries again next pass)."""
+"""A drop waits at most this long for the table's lock (then tries again next pass): writers
+that arrive meanwhile queue behind the waiting drop, so this bounds their wait too."""
+LOCKED_CHECK_TIMEOUT = "2s"
+"""How long the check under the lock may run (an indexed lookup: `ix_executions_created`)."""
 TERMINAL = ("succeeded", "failed", "limit_exceeded", "cancelled")
 
 
@@ -147,9 +150,23 @@ async def _kept(conn: AsyncConnection, partitioned: Partitioned, name: str, star
     return bool(await conn.scalar(text(_embeddings_kept(name)), {"now": now}))
 
 
-async def drop_expired_partitions(engine: AsyncEngine, now: datetime) -> dict[str, int]:
+def _sqlstate(error: BaseException) -> str:
+    """The PostgreSQL error code behind a driver error (`55P03`: lock not available)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return type(error).__name__
+
+
+async def drop_expired_partitions(
+    engine: AsyncEngine, now: datetime, *, lock_timeout: str = LOCK_TIMEOUT
+) -> dict[str, int]:
     """Drop every past month's partition nothing in which is kept any longer; returns the
-    dropped partitions with how many rows each held."""
+    dropped partitions with how many rows each held. A partition whose lock is not had within
+    `lock_timeout` is logged and left for the next pass."""
     dropped: dict[str, int] = {}
     current = month_start(now)
     for partitioned in PARTITIONED:
@@ -161,21 +178,27 @@ async def drop_expired_partitions(engine: AsyncEngine, now: datetime) -> dict[st
             async with engine.connect() as conn:
                 if await _kept(conn, partitioned, name, start, now):
                     continue
+                # Counted before the lock: rows arriving later are kept rows (checked below).
+                count = text(f"SELECT count(*) FROM {name}")  # noqa: S608 - a name we made
+                rows = int(await conn.scalar(count) or 0)
             try:
                 async with engine.begin() as conn:
                     # Writers lock the parent before a partition: so does this, then checks
-                    # again (a row may have arrived), then drops.
-                    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+                    # again (a row may have arrived), then drops; waiting and holding are both
+                    # bounded, so writers never queue behind it for long.
+                    await conn.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+                    await conn.execute(
+                        text(f"SET LOCAL statement_timeout = '{LOCKED_CHECK_TIMEOUT}'")
+                    )
                     await conn.execute(
                         text(f"LOCK TABLE {partitioned.table} IN ACCESS EXCLUSIVE MODE")
                     )
                     if await _kept(conn, partitioned, name, start, now):
                         continue
-                    count = text(f"SELECT count(*) FROM {name}")  # noqa: S608 - a name we made
-                    rows = int(await conn.scalar(count) or 0)
                     await conn.execute(text(f"DROP TABLE {name}"))
             except Exception as error:
-                log.warning("could not drop partition %s: %s", name, type(error).__name__)
+                log.warning("could not drop partition %s (%s); the next retention pass tries "
+                            "again", name, _sqlstate(error))  # fmt: skip
                 continue
             dropped[name] = rows
     return dropped

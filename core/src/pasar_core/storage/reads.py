@@ -15,7 +15,8 @@ Retry-After at the edges), like every other database use (pasar_core.storage.db)
 
 With a read replica (`DATABASE_READ_URL`) these reads go to a second pool on the replica, except
 a user's reads for a short while after that user wrote (pasar_core.storage.recent_writers): those
-go to the primary, so a caller always reads back what it just wrote. Behind PgBouncer in
+go to the primary, so a caller always reads back what it just wrote; and a single-row read the
+replica answers with nothing is asked of the primary before it is a 404. Behind PgBouncer in
 transaction mode (`statement_cache_size=0`) asyncpg prepares no named statements.
 """
 
@@ -182,8 +183,20 @@ class Reads:
             return rows
 
     async def fetch_row(self, read: CompiledRead, **values: Any) -> Mapping[str, Any] | None:
-        """The first row of one read, or None: one statement."""
-        async with self._connection(self._pool_for(values)) as connection:
+        """The first row of one read, or None: one statement. A row the replica does not have
+        is looked for on the primary before None is the answer: the replica may not have
+        replayed it yet, and the writer's window is only known to the process it wrote
+        through (behind a load balancer, its next read may reach another)."""
+        pool = self._pool_for(values)
+        row = await self._fetch_row(pool, read, values)
+        if row is None and pool is not self._pool:
+            row = await self._fetch_row(self._pool, read, values)
+        return row
+
+    async def _fetch_row(
+        self, pool: asyncpg.Pool, read: CompiledRead, values: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        async with self._connection(pool) as connection:
             row: Mapping[str, Any] | None = await connection.fetchrow(
                 read.sql, *read.arguments(values)
             )

@@ -23,6 +23,9 @@ revision = '0019_partitions'
 down_revision = '0018_schedules'
 branch_labels = None
 depends_on = None
+CONTRACT = True
+"""A contract step (docs/deploy.md "Expand, then contract"): upgrade with the previous release
+stopped; tests/database/test_expand_only.py holds every later migration to expand-only."""
 
 INDEXED_DIMENSIONS = (384, 768, 1024, 1536)
 MONTHS_AHEAD = 3
