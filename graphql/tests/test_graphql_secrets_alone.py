@@ -17,6 +17,7 @@ MIXED = [
     'mutation { refreshToken(refreshToken: "psrt_x") { accessToken } createApiKey { id } }',
     'mutation { changePassword(currentPassword: "a-password", newPassword: "another-one") '
     "{ sessionsRevoked } createApiKey { id } }",
+    'mutation { inviteMember(email: "x@example.com") { secret } createApiKey { id } }',
 ]
 
 
@@ -36,7 +37,13 @@ def test_a_secret_mutation_beside_another_field_is_refused_before_it_runs(
     assert body["data"] is None
     [error] = body["errors"]
     assert error["extensions"]["code"] == "SECRET_MUTATION_NOT_ALONE"
-    assert error["extensions"]["field"] in {"createApiKey", "a", "refreshToken", "changePassword"}
+    assert error["extensions"]["field"] in {
+        "createApiKey",
+        "a",
+        "refreshToken",
+        "changePassword",
+        "inviteMember",
+    }
     assert error["extensions"]["others"]
     assert keys(client, headers) == []  # nothing ran: no key without its secret
 

@@ -156,6 +156,7 @@ async def running_services(
             read_url=settings.database_read_url,
             read_your_writes_s=settings.db_read_your_writes_s,
             statement_cache_size=settings.db_statement_cache_size,
+            tracing=tracing,
         )
         try:
             services = Services(

@@ -132,12 +132,14 @@ def build_agent_tools_server() -> Server[Any]:
         if tool_id is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"no tool named {params.name!r}")
         arguments = _arguments(params)
+        limiter = services_of(request).rate_limiter
+
+        async def charge() -> None:  # a new execution only: polling a pending call is free
+            await limiter.check(RouteClass.RUNS, principal, principal.source or "")
+
         try:
-            await services_of(request).rate_limiter.check(
-                RouteClass.RUNS, principal, principal.source or ""
-            )
             view = await tool_calls.start_tool_call(
-                runs, principal, agent_id, tool_id, arguments, wait_s=WAIT_S
+                runs, principal, agent_id, tool_id, arguments, wait_s=WAIT_S, charge=charge
             )
         except ToolInputInvalid as error:
             raise MCPError(

@@ -174,6 +174,29 @@ def test_spans_for_requests_graphql_runs_model_tool_calls_and_sql(
     assert not [s for s in spans if "nowhere" in s.name]
 
 
+def test_hot_reads_have_sql_spans_with_placeholders_never_values(pasar_settings: Settings) -> None:
+    """The reads that skip the ORM (their own asyncpg pool) are traced too."""
+    tracing, exporter = in_memory_tracing()
+    with TestClient(create_app(pasar_settings, tracing=tracing)) as client:
+        credentials = {"email": "hot-reads@example.com", "password": TEST_PASSWORD}
+        client.post("/auth/signup", json=credentials)
+        token = client.post("/auth/token", json=credentials).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        agent_id = create_agent(client, headers, [], scripted())
+        exporter.clear()
+        assert client.get(f"/agents/{agent_id}", headers=headers).status_code == 200
+        spans = exporter.get_finished_spans()
+    (request,) = named(spans, "GET /agents/{agent_id}")
+    (read,) = named(spans, "SELECT agents")
+    assert read.context.trace_id == request.context.trace_id
+    assert read.attributes is not None
+    assert read.attributes["db.system"] == "postgresql"
+    assert read.attributes["db.replica"] is False
+    statement = str(read.attributes["db.statement"])
+    assert "$1" in statement
+    assert agent_id not in span_text(read)
+
+
 SECRETS = ("c0de-s3cret", "st4te-s3cret", "t0ken-s3cret")
 
 

@@ -317,3 +317,35 @@ def test_a_call_without_consent_answers_the_consent_link_and_runs_nothing(
         assert structured["auth_url"] in text(answer)
         run = httpx.get(f"{served}/executions/{structured['execution_id']}", headers=headers)
         assert run.json()["steps"] == []  # paused before the tool was called
+
+
+def test_repeating_a_pending_call_costs_no_runs_budget(pasar_settings: Settings) -> None:
+    """Only a new execution pays the runs budget: a client polling its call that awaits
+    approval is answered that execution, however often it asks."""
+    settings = pasar_settings.with_overrides(rate_limit_runs="2/3600")
+    with serve_in_thread(create_app(settings), lifespan="on") as base:
+        headers = sign_up(base, "tools-budget@example.com")
+        key = api_key(base, headers)
+        agent_id = agent(base, headers, "writer", ["txt:write"], scripted(**WRITE_ASKS))
+        arguments = {"path": "poll.txt", "content": "x"}
+        pending = called(base, agent_id, key, "txt_write", arguments).structured_content
+        for _ in range(3):
+            again = called(base, agent_id, key, "txt_write", arguments)
+            assert again.structured_content["execution_id"] == pending["execution_id"], text(again)
+        other = called(base, agent_id, key, "txt_write", {"path": "b.txt", "content": "y"})
+        assert other.structured_content["status"] == "awaiting_approval", text(other)
+        over = called(base, agent_id, key, "txt_write", {"path": "c.txt", "content": "z"})
+        assert over.is_error
+        assert text(over).startswith("RATE_LIMITED"), text(over)
+
+
+def test_a_call_needs_one_connection_at_a_time(pasar_settings: Settings) -> None:
+    """The tool and its arguments are checked before the call's transaction opens: on a pool
+    of one connection a call is answered (it used to hold one and wait for a second)."""
+    settings = pasar_settings.with_overrides(db_pool_size=1, db_pool_timeout_s=5)
+    with serve_in_thread(create_app(settings), lifespan="on") as base:
+        headers = sign_up(base, "tools-one-connection@example.com")
+        key = api_key(base, headers)
+        agent_id = agent(base, headers, "writer", ["txt:write"], scripted(**WRITE_ASKS))
+        result = called(base, agent_id, key, "txt_write", {"path": "one.txt", "content": "x"})
+        assert result.structured_content["status"] == "awaiting_approval", text(result)

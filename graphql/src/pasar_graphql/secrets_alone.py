@@ -26,8 +26,9 @@ from graphql import (
 from graphql.validation import ValidationRule
 from pasar_core.errors import PasarError
 
-SECRET_MUTATIONS = frozenset({"createApiKey", "refreshToken", "changePassword"})
-"""Mutations whose answer (an API key, the next session's tokens) cannot be asked for again."""
+SECRET_MUTATIONS = frozenset({"createApiKey", "refreshToken", "changePassword", "inviteMember"})
+"""Mutations whose answer (an API key, the next session's tokens, an invitation's secret)
+cannot be asked for again."""
 
 
 class SecretMutationNotAlone(PasarError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage
@@ -28,10 +29,12 @@ from pasar_core.executions.events import STEP_TYPES, stored_events
 from pasar_core.executions.resume import replay
 from pasar_core.executions.status import CANCEL_REQUESTED, ExecutionStatus
 from pasar_core.executions.store import LeaseLost, RunLog, RunRecord
+from pasar_core.storage.availability import is_unavailable
 
 if TYPE_CHECKING:
     from pasar_core.executions.runner import RunnerHost
 
+log = logging.getLogger("pasar.runner")
 S = ExecutionStatus
 KIND = "tool_call"
 DIRECT_CALL_ID = "direct"
@@ -44,20 +47,21 @@ def direct_input(tool_id: str, arguments: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run_direct(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
-    from pasar_core.executions.runner import REFUSED, _Run
+    from pasar_core.executions.runner import REFUSED, _Run, prepared
 
     call = record.input if isinstance(record.input, dict) else {}
     tool_id, arguments = str(call.get("tool", "")), call.get("arguments")
     if tool_id not in record.agent_tool_ids or not isinstance(arguments, dict):
-        ctx = await RunContext.prepare(
+        bare = await RunContext.prepare(
             host.services, dataclasses.replace(record, agent_tool_ids=[])
         )
         error = f"{REFUSED}: the agent does not declare a tool named {tool_id[:200]!r}"
-        return await _Run(host, ctx, run_log).end(S.FAILED, error=error)
-    # Least privilege for one call: the scopes, consent and secrets of this tool alone.
-    ctx = await RunContext.prepare(
-        host.services, dataclasses.replace(record, agent_tool_ids=[tool_id])
-    )
+        return await _Run(host, bare, run_log).end(S.FAILED, error=error)
+    # Least privilege for one call: the scopes, consent and secrets of this tool alone. A tool
+    # gone since the call was made (while it awaited approval) ends it failed, typed.
+    ctx = await prepared(host, dataclasses.replace(record, agent_tool_ids=[tool_id]), run_log)
+    if isinstance(ctx, str):
+        return ctx
     run = _Run(host, ctx, run_log)
     try:
         needed = await missing_authorization(
@@ -94,6 +98,11 @@ async def run_direct(host: RunnerHost, record: RunRecord, run_log: RunLog) -> st
         return await asyncio.shield(run.hand_back("its process stopped"))
     except LeaseLost:
         raise
+    except Exception as error:  # a provider outage or a bug: recorded, never a crash loop
+        if is_unavailable(error):
+            raise  # nothing can be recorded now; the run is resumed once it can
+        log.warning("execution %s failed: %s", record.id, type(error).__name__)
+        return await run.end(S.FAILED, error=f"{type(error).__name__}: {error}")
     result = next(
         step for step in reversed(run_log.steps)
         if step["type"] == "tool_result" and step.get("tool_call_id") == DIRECT_CALL_ID

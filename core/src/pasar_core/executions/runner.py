@@ -406,16 +406,25 @@ async def _recalled(run: _Run, record: RunRecord, earlier: list[Any]) -> list[di
     return hits
 
 
-async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
+async def prepared(host: RunnerHost, record: RunRecord, run_log: RunLog) -> RunContext | str:
+    """The run's context; or, when one of its tools is gone (a custom tool taken back,
+    unshared or deleted since saving, a sandboxed plugin removed), the run ended `failed`
+    with the typed reason and its status returned."""
     try:
-        ctx = await RunContext.prepare(host.services, record)
-    except ToolNotFound as error:  # a custom tool taken back (unshared, deleted) since saving
+        return await RunContext.prepare(host.services, record)
+    except ToolNotFound as error:
         values = end_values(S.FAILED, error=f"{error.code}: {error.message}", duration_ms=0,
                             steps=run_log.steps)  # fmt: skip
         values.pop("status")
         event = end_event(S.FAILED, error=f"{error.code}: {error.message}", duration_ms=0)
         await run_log.close(S.FAILED, event, **values)
         return S.FAILED.value
+
+
+async def _run(host: RunnerHost, record: RunRecord, run_log: RunLog) -> str:
+    ctx = await prepared(host, record, run_log)
+    if isinstance(ctx, str):
+        return ctx
     run = _Run(host, ctx, run_log)
     try:
         needed = await missing_authorization(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,8 +58,8 @@ async def agent_tools(runs: Runs, principal: Principal, agent_id: str) -> list[O
             session, principal, parse_agent_id(agent_id), operation="agents.read"
         )
         tool_ids, config = agent.tool_ids, AgentConfig.model_validate(agent.config)
-        owner = agent.owner_id
-    registry = await registry_for(services, owner, tool_ids)
+        owner, organisation = agent.owner_id, agent.organisation_id
+    registry = await registry_for(services, owner, tool_ids, organisation)
     gated = set(config.approval.require_for)
     return [
         OfferedTool(spec, spec.effect.value in gated)
@@ -83,29 +84,42 @@ async def start_tool_call(
     arguments: dict[str, Any],
     *,
     wait_s: float,
+    charge: Callable[[], Awaitable[None]] | None = None,
 ) -> ExecutionView:
     """Run one of the agent's declared tools with `arguments` as an execution of the agent
     (its `agents.execute` rule), waiting up to `wait_s` for it to end or pause. Refused before
     anything is recorded: a tool the agent does not declare (NOT_PERMITTED), arguments its
-    input schema refuses (TOOL_INPUT_INVALID)."""
+    input schema refuses (TOOL_INPUT_INVALID). `charge` (the caller's rate budget) is paid only
+    for a new execution: a repeat of an unfinished call is free."""
     services = runs.services
     executor = runs.executor(None)
     if runs.draining and executor.name == "inline":
         raise ServiceUnavailable("this server is shutting down; send the call to another")
     digest = call_digest(principal, tool_id, arguments)
-    async with services.sessionmaker.begin() as session:
+    # The tool and its arguments are checked before the transaction: the registry may read
+    # through a connection of its own, and one call never holds two.
+    async with services.sessionmaker() as session:
         agent = await owned_agent(
             session, principal, parse_agent_id(agent_id), operation="agents.execute"
         )
+        owner, organisation = agent.owner_id, agent.organisation_id
+    if tool_id not in agent.tool_ids:
+        raise ToolNotPermitted(tool_id, "the agent does not declare it")
+    registry = await registry_for(services, owner, [tool_id], organisation)
+    if tool_id not in registry.tools:
+        raise ToolNotPermitted(tool_id, "it is no longer available to the agent")
+    problems = validation_errors(registry.tool(tool_id).input_validator, arguments)
+    if problems:
+        raise ToolInputInvalid(
+            f"invalid input for {tool_id}: {problems[0]['path']}: {problems[0]['message']}",
+            details={"tool": tool_id, "errors": problems},
+        )
+    async with services.sessionmaker.begin() as session:
+        agent = await owned_agent(
+            session, principal, parse_agent_id(agent_id), operation="agents.execute"
+        )  # again, in the transaction that records the call
         if tool_id not in agent.tool_ids:
             raise ToolNotPermitted(tool_id, "the agent does not declare it")
-        registry = await registry_for(services, agent.owner_id, [tool_id])
-        problems = validation_errors(registry.tool(tool_id).input_validator, arguments)
-        if problems:
-            raise ToolInputInvalid(
-                f"invalid input for {tool_id}: {problems[0]['path']}: {problems[0]['message']}",
-                details={"tool": tool_id, "errors": problems},
-            )
         # One caller's identical calls are made one at a time, so a repeat finds the first.
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(digest))))
         earlier = await session.scalar(
@@ -121,6 +135,8 @@ async def start_tool_call(
         )
         if earlier is not None:
             return await get_execution(runs, principal, earlier)
+        if charge is not None:
+            await charge()
         lease = uuid.uuid4() if isinstance(executor, InlineExecutor) else None
         values: dict[str, Any] = {
             "agent_id": agent.id, "user_id": principal.user_id,

@@ -32,6 +32,7 @@ import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql import Executable
 
+from pasar_core.observability.tracing import Tracing
 from pasar_core.storage.db import (
     DEFAULT_STATEMENT_CACHE_SIZE,
     asyncpg_dsn,
@@ -47,15 +48,28 @@ QueryLogger = Callable[[Any], None]
 
 
 class CompiledRead:
-    """A statement compiled to asyncpg's `$n` SQL, with its bind parameters' order."""
+    """A statement compiled to asyncpg's `$n` SQL, with its bind parameters' order. `name`
+    (default: `SELECT` and the first table read) names its span when tracing is on."""
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, name: str | None = None) -> None:
         compiled = statement.compile(dialect=_DIALECT)  # type: ignore[attr-defined]
         self.sql: str = str(compiled)
         self.parameters: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.name = name or f"SELECT {_main_table(statement)}"
 
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
         return [values[name] for name in self.parameters]
+
+
+def _main_table(statement: Executable) -> str:
+    """The table a SELECT reads from (the left of a join), as its span's name says."""
+    froms = getattr(statement, "get_final_froms", None)
+    for source in froms() if froms is not None else ():
+        while getattr(source, "left", None) is not None:  # a join: its first table
+            source = source.left
+        if (name := getattr(source, "name", None)) is not None:
+            return str(name)
+    return "read"
 
 
 async def _codecs(connection: asyncpg.Connection) -> None:
@@ -94,8 +108,10 @@ class Reads:
         *,
         replica: asyncpg.Pool | None = None,
         writers: RecentWriters | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._pool = pool
+        self._tracing = tracing or Tracing()
         self._replica = replica
         self._timeout_s = timeout_s
         self._observers: list[QueryLogger] = []
@@ -111,6 +127,7 @@ class Reads:
         read_url: str | None = None,
         read_your_writes_s: float = 5.0,
         statement_cache_size: int = DEFAULT_STATEMENT_CACHE_SIZE,
+        tracing: Tracing | None = None,
     ) -> Reads:
         pool = await _open_pool(
             database_url, max_size=max_size, statement_cache_size=statement_cache_size
@@ -124,7 +141,8 @@ class Reads:
             except BaseException:
                 await pool.close()
                 raise
-        return cls(pool, timeout_s, replica=replica, writers=RecentWriters(read_your_writes_s))
+        return cls(pool, timeout_s, replica=replica, writers=RecentWriters(read_your_writes_s),
+                   tracing=tracing)  # fmt: skip
 
     def wrote(self, user_id: uuid.UUID) -> None:
         """`user_id` is writing: its reads go to the primary for a while (read-your-writes)."""
@@ -153,6 +171,17 @@ class Reads:
     def unobserve(self, logger: QueryLogger) -> None:
         self._observers.remove(logger)
 
+    def _span(
+        self, read: CompiledRead, pool: asyncpg.Pool
+    ) -> contextlib.AbstractContextManager[Any]:
+        """The statement's span: its text has `$n` placeholders, never the values."""
+        if not self._tracing.enabled:
+            return contextlib.nullcontext()
+        return self._tracing.span(read.name, {
+            "db.system": "postgresql", "db.statement": read.sql,
+            "db.replica": pool is not self._pool,
+        })  # fmt: skip
+
     @contextlib.asynccontextmanager
     async def _connection(self, pool: asyncpg.Pool | None = None) -> AsyncIterator[Any]:
         pool = pool or self._pool
@@ -176,11 +205,13 @@ class Reads:
 
     async def fetch_rows(self, read: CompiledRead, **values: Any) -> Sequence[Mapping[str, Any]]:
         """The rows of one read: one statement."""
-        async with self._connection(self._pool_for(values)) as connection:
-            rows: Sequence[Mapping[str, Any]] = await connection.fetch(
-                read.sql, *read.arguments(values)
-            )
-            return rows
+        pool = self._pool_for(values)
+        with self._span(read, pool):
+            async with self._connection(pool) as connection:
+                rows: Sequence[Mapping[str, Any]] = await connection.fetch(
+                    read.sql, *read.arguments(values)
+                )
+                return rows
 
     async def fetch_row(self, read: CompiledRead, **values: Any) -> Mapping[str, Any] | None:
         """The first row of one read, or None: one statement. A row the replica does not have
@@ -196,8 +227,9 @@ class Reads:
     async def _fetch_row(
         self, pool: asyncpg.Pool, read: CompiledRead, values: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
-        async with self._connection(pool) as connection:
-            row: Mapping[str, Any] | None = await connection.fetchrow(
-                read.sql, *read.arguments(values)
-            )
-            return row
+        with self._span(read, pool):
+            async with self._connection(pool) as connection:
+                row: Mapping[str, Any] | None = await connection.fetchrow(
+                    read.sql, *read.arguments(values)
+                )
+                return row
