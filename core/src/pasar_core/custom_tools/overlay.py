@@ -223,7 +223,7 @@ class ToolOverlays:
             key = (user_revision, shared_revision, organisation_revision, role)
             if entry is None or entry.revisions != key:
                 entry = _OwnerEntry(key)
-                for stored in await latest_versions(session, visible):
+                for stored in await latest_versions(session, visible, owner_id):
                     entry.tools[stored.tool_id] = self._registered(stored, stored.tool_id)
             wanted = [
                 ref
