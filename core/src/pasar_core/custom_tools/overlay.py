@@ -1,6 +1,8 @@
 """The registry an owner's agents see: the installed one, sandboxed plugins' proxies, the
 owner's own custom tools, and (for agents of an organisation) the custom tools other members
-shared with it that the owner's role there lets them use (`Registry.with_tools`).
+shared with it that the owner's role there lets them use, while those members still may share
+there (`Registry.with_tools`; a removal or demotion unshares and raises the organisation's
+counter, so cached registries drop them).
 
 Built registries are cached per process and per owner and organisation, keyed by the counters
 in `tool_revisions` (the owner's, the sandboxed plugins' and the organisation's) and the owner's
@@ -223,7 +225,7 @@ class ToolOverlays:
             key = (user_revision, shared_revision, organisation_revision, role)
             if entry is None or entry.revisions != key:
                 entry = _OwnerEntry(key)
-                for stored in await latest_versions(session, visible):
+                for stored in await latest_versions(session, visible, owner_id):
                     entry.tools[stored.tool_id] = self._registered(stored, stored.tool_id)
             wanted = [
                 ref

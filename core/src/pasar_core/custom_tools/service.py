@@ -16,7 +16,7 @@ from pasar_core.agents.service import SharingInput
 from pasar_core.catalog import list_tools, tool_view
 from pasar_core.custom_tools import sharing as sharing_store
 from pasar_core.custom_tools import store
-from pasar_core.custom_tools.definition import ToolDefinition
+from pasar_core.custom_tools.definition import SECRET_PLACEHOLDER, ToolDefinition
 from pasar_core.custom_tools.ids import parse_ref
 from pasar_core.errors import ToolNotFound
 from pasar_core.registry import Registry
@@ -70,8 +70,9 @@ async def tool_detail(
     services: Services, principal: Principal | None, tool_id: str
 ) -> dict[str, Any]:
     """An installed or sandboxed tool's catalogue view, or a custom tool of the caller's (or
-    shared with their organisation) with its definition; `TOOL_NOT_FOUND` otherwise (other
-    users' private tools included)."""
+    shared with their organisation) with its definition (header values redacted for anyone
+    but its owner, `redacted`); `TOOL_NOT_FOUND` otherwise (other users' private tools
+    included)."""
     public = await visible_registry(services, None)
     found = public.tools.get(tool_id)
     if found is not None:
@@ -79,7 +80,35 @@ async def tool_detail(
     if principal is None or parse_ref(tool_id) is None:
         raise ToolNotFound(tool_id[:200])
     version, versions = await store.get_version(services, principal, tool_id)
-    return custom_view(version, versions)
+    view = custom_view(version, versions)
+    return view if version.owner_id == principal.user_id else redacted(view)
+
+
+REDACTED = "[redacted]"
+
+
+def redacted(view: dict[str, Any]) -> dict[str, Any]:
+    """Another member's view of a shared tool: the literal text of its header values (which may
+    hold a credential) replaced by `[redacted]`, its `{secrets.name}` placeholders kept (they
+    name the secrets an agent must set). The rest of the definition is shown as it is."""
+    implementation = view.get("implementation")
+    if not isinstance(implementation, dict) or not implementation.get("headers"):
+        return view
+    headers = {name: _redacted_value(value) for name, value in implementation["headers"].items()}
+    return {**view, "implementation": {**implementation, "headers": headers}}
+
+
+def _redacted_value(value: str) -> str:
+    kept: list[str] = []
+    last = 0
+    for placeholder in SECRET_PLACEHOLDER.finditer(value):
+        if value[last : placeholder.start()].strip():
+            kept.append(REDACTED)
+        kept.append(placeholder.group(0))
+        last = placeholder.end()
+    if value[last:].strip():
+        kept.append(REDACTED)
+    return " ".join(kept)
 
 
 async def register_tool(

@@ -6,12 +6,20 @@ of that organisation makes it private again (`tools.unshare`). Both raise the co
 organisations concerned, so every process's overlay registries (`custom_tools.overlay`) drop
 it at once: an agent of another member that names it is then refused at save
 (`UNKNOWN_TOOLS`) and at run (`TOOL_NOT_FOUND`), never run with it.
+
+A tool stays shared only while its owner may share it there: removing the owner from the
+organisation, or demoting them below `member`, makes their tools shared with it private in
+the same transaction (`unshare_owner_tools`), so an edit they make from elsewhere afterwards
+reaches no one; `store.usable_by` also asks for the owner's current membership.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.accounts.principal import Principal
 from pasar_core.agents.service import SharingInput
@@ -25,6 +33,7 @@ from pasar_core.custom_tools.store import (
 )
 from pasar_core.errors import ToolDefinitionInvalid
 from pasar_core.services import Services
+from pasar_core.storage.models import CustomTool
 
 
 def _base_id(raw_id: str) -> str:
@@ -75,3 +84,32 @@ async def unshare_tool(services: Services, principal: Principal, raw_id: str) ->
         await audit.record(session, Action.TOOL_UNSHARED, Actor.of(principal),
                            target=("tool", tool_id),
                            details={"owner": tool.owner_id == principal.user_id})  # fmt: skip
+
+
+async def unshare_owner_tools(
+    session: AsyncSession, owner_id: uuid.UUID, organisation_id: uuid.UUID, actor: Actor,
+    *, reason: str,
+) -> list[str]:  # fmt: skip
+    """Make every tool of `owner_id` shared with the organisation private (the owner was
+    removed from it or demoted below the role that may share); one `tool.unshared` row each
+    in the organisation. The ids made private."""
+    tool_ids = list(
+        await session.scalars(
+            update(CustomTool)
+            .where(
+                CustomTool.owner_id == owner_id,
+                CustomTool.shared_organisation_id == organisation_id,
+            )
+            .values(shared_organisation_id=None, shared_role=None, updated_at=datetime.now(UTC))
+            .returning(CustomTool.tool_id)
+        )
+    )
+    if not tool_ids:
+        return []
+    await bump_revision(session, organisation_scope(organisation_id))
+    for tool_id in sorted(tool_ids):
+        await audit.record(session, Action.TOOL_UNSHARED, actor.within(organisation_id),
+                           target=("tool", tool_id),
+                           details={"owner": False, "reason": reason,
+                                    "tool_owner": str(owner_id)})  # fmt: skip
+    return tool_ids

@@ -34,7 +34,8 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.checks import check_resource, may
-from pasar_core.authz.roles import ROLES
+from pasar_core.authz.policy import rule
+from pasar_core.authz.roles import ROLES, at_least
 from pasar_core.custom_tools.definition import ToolDefinition, check_definition
 from pasar_core.custom_tools.ids import ToolRef, parse_base_id, parse_ref
 from pasar_core.errors import (
@@ -60,6 +61,13 @@ from pasar_core.storage.models import (
 
 SANDBOXED_SCOPE = "sandboxed"
 MAX_LISTED = 500
+
+
+def sharing_roles() -> list[str]:
+    """The roles an owner needs in an organisation for their tools to stay shared with it:
+    those that may share (`tools.share`)."""
+    needed = rule("tools.share").own
+    return [role for role in ROLES if needed is not None and at_least(role, needed)]
 
 
 def owner_scope(owner_id: uuid.UUID) -> str:
@@ -417,9 +425,26 @@ def usable_by(
     if not roles:
         return own
     shared = and_(
-        CustomTool.shared_organisation_id == organisation_id, CustomTool.shared_role.in_(roles)
+        CustomTool.shared_organisation_id == organisation_id,
+        CustomTool.shared_role.in_(roles),
+        owner_may_share(organisation_id),
     )
     return or_(own, shared)
+
+
+def owner_may_share(organisation_id: uuid.UUID) -> ColumnElement[bool]:
+    """The tool's owner is still a member of the organisation with a role that may share
+    (`tools.share`): a removed or demoted owner's tool is used by no one there, even before
+    `sharing.unshare_owner_tools` made it private."""
+    return (
+        select(Membership.user_id)
+        .where(
+            Membership.user_id == CustomTool.owner_id,
+            Membership.organisation_id == organisation_id,
+            Membership.role.in_(sharing_roles()),
+        )
+        .exists()
+    )
 
 
 async def member_role(
@@ -434,10 +459,12 @@ async def member_role(
 
 
 async def latest_versions(
-    session: AsyncSession, visible: ColumnElement[bool]
+    session: AsyncSession, visible: ColumnElement[bool], owner_id: uuid.UUID
 ) -> list[StoredVersion]:
-    """The latest version of each tool `visible` selects (`usable_by`), by id."""
-    rows = await session.execute(
+    """The latest version of each tool `visible` selects (`usable_by`), by id: at most
+    `MAX_LISTED` of the owner's own and as many shared with them, each counted apart (so no
+    one sharing many tools pushes an owner's own out)."""
+    statement = (
         select(CustomTool, CustomToolVersion)
         .join(
             CustomToolVersion,
@@ -450,7 +477,11 @@ async def latest_versions(
         .order_by(CustomTool.tool_id)
         .limit(MAX_LISTED)
     )
-    return [_stored(tool, version) for tool, version in rows.all()]
+    found: list[StoredVersion] = []
+    for mine in (CustomTool.owner_id == owner_id, CustomTool.owner_id != owner_id):
+        rows = await session.execute(statement.where(mine))
+        found.extend(_stored(tool, version) for tool, version in rows.all())
+    return sorted(found, key=lambda stored: stored.tool_id)
 
 
 async def pinned_versions(

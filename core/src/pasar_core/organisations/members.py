@@ -7,7 +7,9 @@ organisation end at once (in every process, pasar_core.accounts.revocations); a 
 none, and sessions in the member's other organisations are never ended (so an admin's flips
 reach no further than removing the member would). API keys read the role on each use. Every
 change leaves an audit row in the organisation (`member.role_changed` with how many sessions it
-ended, `member.removed`), naming the member by id. Members join through invitations
+ended, `member.removed`), naming the member by id. A removed member's custom tools shared with
+the organisation become private, and so do a member's demoted below `member` (one
+`tool.unshared` row each; pasar_core.custom_tools.sharing). Members join through invitations
 (pasar_core.organisations.invitations).
 """
 
@@ -26,6 +28,8 @@ from pasar_core.agents.connections import end_attachments
 from pasar_core.audit import record as audit
 from pasar_core.audit.record import Action, Actor
 from pasar_core.authz.roles import RANK, Role
+from pasar_core.custom_tools.sharing import unshare_owner_tools
+from pasar_core.custom_tools.store import sharing_roles
 from pasar_core.errors import LastAdmin, NotFound
 from pasar_core.organisations.store import parse_id
 from pasar_core.services import Services
@@ -106,6 +110,9 @@ async def set_member_role(
                 ended = await end_every_session(
                     session, services, target_id, organisation_id=organisation_id
                 )
+            if data.role not in sharing_roles():
+                await unshare_owner_tools(session, target_id, organisation_id,
+                                          actor, reason="member_demoted")  # fmt: skip
             await audit.record(session, Action.ROLE_CHANGED, actor.within(organisation_id),
                                target=("user", target_id),
                                details={"from": previous, "to": data.role,
@@ -128,6 +135,8 @@ async def remove_member(
         _keep_an_admin(memberships, membership)
         await session.delete(membership)
         await end_attachments(session, target_id, organisation_id)
+        await unshare_owner_tools(session, target_id, organisation_id, actor,
+                                  reason="member_removed")  # fmt: skip
         sessions, until = await end_every_session(
             session, services, target_id, organisation_id=organisation_id
         )

@@ -37,7 +37,10 @@ class Tool:
         default=None, description="A custom tool's versions (in `tool(id)` and mutations)."
     )
     definition: JSON | None = strawberry.field(
-        default=None, description="A custom tool's whole registration body (yours only)."
+        default=None,
+        description="A custom tool's whole registration body: yours, or one shared with "
+        "your organisation (its header values' literal text then `[redacted]`, their "
+        "`{secrets.name}` placeholders kept; the rest, URL and source included, as it is).",
     )
     shared_role: str | None = strawberry.field(
         default=None,
