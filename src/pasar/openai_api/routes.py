@@ -44,7 +44,7 @@ from pasar.openai_api.errors import (
     openai_errors,
 )
 from pasar.openai_api.models import ChatCompletionRequest, chunk, completion
-from pasar.rest.idempotency import idempotent
+from pasar.rest.idempotency import claim_of, created_by_first, idempotent
 from pasar.rest.limits import Handler, rate_limited
 from pasar.rest.requests import caller, read_model, runs_of, services_of
 from pasar.sse import PING, paced
@@ -132,17 +132,31 @@ def _wait_s(runs: Runs) -> float:
 
 
 async def _start(
-    runs: Runs, principal: Principal, body: ChatCompletionRequest, text: str, *, wait: bool
+    request: Request, principal: Principal, body: ChatCompletionRequest, text: str, *, wait: bool
 ) -> executions.ExecutionView:
+    runs = runs_of(request)
     agent_id = await _agent_id(runs.services, principal, body.model)
     run = ExecuteRequest(
         input=text,
         parameters=RunParameters(wait=wait, timeout_s=_wait_s(runs), thread_id=body.thread_id),
     )
+    claim = claim_of(request)  # held in the run's transaction: a retry answers this run
     try:
-        return await executions.start_execution(runs, principal, agent_id, run)
+        return await executions.start_execution(
+            runs, principal, agent_id, run, hold=claim.hold if claim else None
+        )
     except NotFound:
         raise ModelNotFound(body.model) from None
+
+
+async def _followed(runs: Runs, principal: Principal, first: str) -> executions.ExecutionView:
+    """The run an interrupted request with this Idempotency-Key created, once it ended or
+    paused (followed for at most `PASAR_OPENAI_WAIT_S`, as the first request would have)."""
+    view = await executions.get_execution(runs, principal, first)
+    if not view.finished and view.status not in PAUSED:
+        await executions.wait_until_finished(runs, view.id, _wait_s(runs))
+        view = await executions.get_execution(runs, principal, view.id)
+    return view
 
 
 def _sse(data: dict[str, Any]) -> str:
@@ -195,7 +209,11 @@ async def chat_completions(request: Request) -> Response:
         body = await read_model(request, ChatCompletionRequest)
         text = body.checked_input()
         if not body.stream:
-            view = await _start(runs, principal, body, text, wait=True)
+            first = created_by_first(request)
+            if first is not None:  # a retry of a request that created this run, unanswered
+                view = await _followed(runs, principal, first)
+            else:
+                view = await _start(request, principal, body, text, wait=True)
             if view.status != "succeeded":
                 raise _not_completed(view, runs)
             pasar = {"execution_id": str(view.id), "thread_id": view.thread_id}
@@ -203,10 +221,10 @@ async def chat_completions(request: Request) -> Response:
                 f"chatcmpl-{view.id.hex}", int(view.created_at.timestamp()), body.model,
                 _answer(view.output), pasar,
             ))  # fmt: skip
-        view = await _start(runs, principal, body, text, wait=False)
+        view = await _start(request, principal, body, text, wait=False)
     except PasarError as error:
         # Answered here in OpenAI's shape, so an idempotent replay answers the same; a server
-        # failure (a queue down) propagates and releases the key.
+        # failure (a queue down) propagates and releases the key, unless a run was created.
         if error.status >= 500 and not isinstance(error, RunNotCompleted):
             raise
         return error_of(error)

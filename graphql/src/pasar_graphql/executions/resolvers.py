@@ -19,7 +19,7 @@ from pasar_graphql.executions.types import (
     ExecutionPage,
     RunParametersInput,
 )
-from pasar_graphql.idempotency import once
+from pasar_graphql.idempotency import Hold, once_creating
 from pasar_graphql.permissions import allowed
 
 
@@ -44,14 +44,19 @@ async def resolve_execute_agent(
     request = parse_model(ExecuteRequest, body, what="execution")
     runs = context.execution_runs()
 
-    async def start() -> service.ExecutionView:
-        return await service.start_execution(runs, principal, agent_id, request)
+    async def start(hold: Hold | None) -> service.ExecutionView:
+        return await service.start_execution(runs, principal, agent_id, request, hold=hold)
+
+    async def current(execution_id: str) -> service.ExecutionView:
+        return await service.get_execution(runs, principal, execution_id)
 
     async def load(stored: Any) -> service.ExecutionView:
-        return await service.get_execution(runs, principal, str(stored["execution_id"]))
+        return await current(str(stored["execution_id"]))
 
-    view = await once(info, "executeAgent", idempotency_key, {"agent_id": agent_id, **body},
-                      start, lambda v: {"execution_id": str(v.id)}, load)  # fmt: skip
+    view = await once_creating(
+        info, "executeAgent", idempotency_key, {"agent_id": agent_id, **body},
+        start, lambda v: {"execution_id": str(v.id)}, load, current,
+    )  # fmt: skip
     return Execution.of(view)
 
 
