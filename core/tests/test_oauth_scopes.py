@@ -101,4 +101,4 @@ def test_narrowing_ignores_identity_scopes_alone() -> None:
     provider = AuthProviderSpec("p", "P", "https://a/auth", "https://a/token",
                                 (ScopeSpec("s1", ScopeRisk.SENSITIVE, "s1"),))  # fmt: skip
     assert requested_scopes(provider, {"s1", "openid", "email"}, {"s1"}) is None
-    assert requested_scopes(provider, {"s1", "openid", "unlisted"}, {"s1"}) == {"s1"}
+    assert requested_scopes(provider, {"s1", "openid", "unlisted"}, {"s1"}) == frozenset({"s1"})
