@@ -15,6 +15,7 @@ from pasar_core.crypto import Keyring, new_key, parse_keys
 from pasar_core.errors import OAuthNotConfigured, ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.oauth.tokens import open_tokens, rotate_keys
+from pasar_core.sandboxed_plugins.oauth import NarrowedTokens, narrowed_credentials
 from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.specs import OAuthCredentials, ToolContext
@@ -413,3 +414,32 @@ def test_a_granted_scope_no_tool_declares_is_narrowed_away(
     assert sent.status_code == 403, sent.text
     listed = httpx.get(f"{google_emulator.url}/gmail/v1/users/me/messages", headers=bearer)
     assert listed.status_code == 200, listed.text
+
+
+def test_a_sandboxed_tools_token_does_not_outlive_a_switch_to_another_google_account(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    """The per-process cache of tokens narrowed for sandboxed tools forgets Ada's once the
+    grant is Bo's."""
+    user_id, headers = sign_up(app)
+    consent_for_agent(app, headers, ["gmail:read", "gmail:send"])
+    cache, issued = NarrowedTokens(), google_emulator.state.access_tokens
+
+    def sandboxed() -> str:
+        granted = creds(app, user_id, ["gmail:read"], "gmail:read")
+        found: OAuthCredentials = call(app, narrowed_credentials, services(app), cache, user_id,
+                                       granted)  # fmt: skip
+        return found.access_token
+
+    first = sandboxed()
+    assert issued[first].account == "ada@example.com"
+    assert sandboxed() == first  # kept while valid
+    consent_for_agent(app, headers, ["docs:read"], emulator_user="bo@example.com")
+    with pytest.raises(ReauthorizationRequired) as caught:
+        creds(app, user_id, ["gmail:read"], "gmail:read")  # no refresh token of Bo's yet
+    assert caught.value.auth_url is not None
+    assert Browser(app).connect(caught.value.auth_url, emulator_user="bo@example.com")
+    after = sandboxed()
+    assert (issued[after].account, issued[after].scopes) == (
+        "bo@example.com", frozenset({g.GMAIL_READONLY}),
+    )  # fmt: skip
