@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pasar_core.oauth.narrowing import IDENTITY_SCOPES, requested_scopes
 from pasar_core.oauth.scopes import closure, compile_scopes, diff, least, uncovered
 from pasar_core.registry import Registry
 from pasar_core.specs import AuthProviderSpec, ScopeRisk, ScopeSpec
@@ -73,3 +74,31 @@ def test_compile_scopes_names_the_actions_of_each_scope() -> None:
     assert by_scope["documents"].tools == ("docs:append", "docs:read")
     assert by_scope["drive.metadata.readonly"].risk is ScopeRisk.RESTRICTED
     assert plan.highest_risk is ScopeRisk.RESTRICTED
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    providers(),
+    st.frozensets(st.sampled_from([*SCOPE_NAMES, "unlisted", "openid", "email", "profile"])),
+    st.frozensets(st.sampled_from(SCOPE_NAMES), min_size=1),
+)
+def test_narrowing_asks_only_granted_scopes_and_never_ignores_an_unlisted_one(
+    provider: AuthProviderSpec, granted: frozenset[str], needed: frozenset[str]
+) -> None:
+    asked = requested_scopes(provider, granted, needed)
+    if asked is None:  # the grant's own token: nothing in it beyond what is needed
+        assert "unlisted" not in granted
+        assert uncovered(provider, granted - IDENTITY_SCOPES, needed) == uncovered(
+            provider, granted, needed
+        )
+        return
+    assert asked <= granted - IDENTITY_SCOPES  # never a scope the grant lacks
+    assert granted - IDENTITY_SCOPES - asked  # something was narrowed away
+    assert uncovered(provider, asked, needed) == uncovered(provider, granted, needed)
+
+
+def test_narrowing_ignores_identity_scopes_alone() -> None:
+    provider = AuthProviderSpec("p", "P", "https://a/auth", "https://a/token",
+                                (ScopeSpec("s1", ScopeRisk.SENSITIVE, "s1"),))  # fmt: skip
+    assert requested_scopes(provider, {"s1", "openid", "email"}, {"s1"}) is None
+    assert requested_scopes(provider, {"s1", "openid", "unlisted"}, {"s1"}) == frozenset({"s1"})

@@ -15,12 +15,14 @@ from pasar_core.crypto import Keyring, new_key, parse_keys
 from pasar_core.errors import OAuthNotConfigured, ReauthorizationRequired, ToolNotPermitted
 from pasar_core.oauth.enforcement import credentials_for_tool
 from pasar_core.oauth.tokens import open_tokens, rotate_keys
+from pasar_core.sandboxed_plugins.oauth import NarrowedTokens, narrowed_credentials
 from pasar_core.services import Services
 from pasar_core.settings import Settings
 from pasar_core.specs import OAuthCredentials, ToolContext
 from pasar_core.storage.models import AuthToken, NarrowedToken
 from pasar_core.testing import TEST_PASSWORD
 from pasar_google_workspace import provider as g
+from pasar_google_workspace.emulator.state import MAIL_FULL
 from pasar_google_workspace.testing import CLIENT_ID, CLIENT_SECRET, RunningEmulator
 from sqlalchemy import select, text
 from starlette.testclient import TestClient
@@ -62,15 +64,37 @@ def grant(app: TestClient) -> AuthToken:
     return found
 
 
-def connect(app: TestClient, tools: list[str], **emulator: str) -> tuple[uuid.UUID, str]:
-    """A new user whose agent with `tools` went through consent; (user id, agent id)."""
+def sign_up(app: TestClient) -> tuple[uuid.UUID, dict[str, str]]:
+    """A new user; (user id, their bearer headers)."""
     credentials = {"email": f"u-{uuid.uuid4().hex[:8]}@example.com", "password": TEST_PASSWORD}
     user = app.post("/auth/signup", json=credentials).json()
     token = app.post("/auth/token", json=credentials).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    return uuid.UUID(user["id"]), {"Authorization": f"Bearer {token}"}
+
+
+def consent_for_agent(
+    app: TestClient, headers: dict[str, str], tools: list[str], **emulator: str
+) -> str:
+    """A new agent of the user with `tools`, through consent; its id."""
     body = app.post("/agents", json={"name": "a", "tools": tools}, headers=headers).json()
     assert Browser(app).connect(body["auth_url"], **emulator).status_code == 200
-    return uuid.UUID(user["id"]), body["agent_id"]
+    agent_id: str = body["agent_id"]
+    return agent_id
+
+
+def connect(app: TestClient, tools: list[str], **emulator: str) -> tuple[uuid.UUID, str]:
+    """A new user whose agent with `tools` went through consent; (user id, agent id)."""
+    user_id, headers = sign_up(app)
+    return user_id, consent_for_agent(app, headers, tools, **emulator)
+
+
+def narrowed_rows(app: TestClient) -> int:
+    async def run() -> int:
+        async with services(app).sessionmaker() as session:
+            return len(list(await session.scalars(select(NarrowedToken.grant_id))))
+
+    found: int = call(app, run)
+    return found
 
 
 def creds(app: TestClient, user_id: uuid.UUID, tools: list[str], tool: str) -> OAuthCredentials:
@@ -316,3 +340,106 @@ def test_the_emulator_refuses_a_refresh_scope_beyond_the_grant(
     })  # fmt: skip
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"] == "invalid_scope"
+
+
+def test_narrowed_tokens_do_not_outlive_a_switch_to_another_google_account(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    """Ada's agent holds a token narrowed from Ada's grant; the user then consents with Bo's
+    Google account: the agent's next call acts on Bo's data, never on Ada's."""
+    user_id, headers = sign_up(app)
+    consent_for_agent(app, headers, ["gmail:read", "gmail:send"])
+    issued = google_emulator.state.access_tokens
+    reader = creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert (issued[reader.access_token].account, issued[reader.access_token].scopes) == (
+        "ada@example.com", frozenset({g.GMAIL_READONLY}),
+    )  # fmt: skip
+    assert narrowed_rows(app) == 1
+    # A consent for another agent, by Bo (a refresh token is stored: no prompt=consent, so
+    # Google sends none; Ada's is not kept for Bo's grant).
+    consent_for_agent(app, headers, ["docs:read"], emulator_user="bo@example.com")
+    assert grant(app).account_email == "bo@example.com"
+    # Nothing to narrow Bo's grant with: reconnect (the link asks for a refresh token).
+    try:
+        leaked = creds(app, user_id, ["gmail:read"], "gmail:read")
+    except ReauthorizationRequired as error:
+        caught = error
+    else:
+        pytest.fail(f"the agent got a token of {issued[leaked.access_token].account}")
+    assert narrowed_rows(app) == 0
+    assert caught.auth_url is not None
+    assert "prompt=consent" in Browser(app).google_url(caught.auth_url)
+    assert Browser(app).connect(caught.auth_url, emulator_user="bo@example.com")
+    after = creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert (issued[after.access_token].account, issued[after.access_token].scopes) == (
+        "bo@example.com", frozenset({g.GMAIL_READONLY}),
+    )  # fmt: skip
+
+
+def test_a_grant_refused_at_refresh_or_disconnected_keeps_no_narrowed_token(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    user_id, headers = sign_up(app)
+    consent_for_agent(app, headers, ["gmail:read", "gmail:send"])
+    creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert narrowed_rows(app) == 1
+    google_emulator.state.revoke_grant(CLIENT_ID)
+    sql(app, "UPDATE auth_tokens SET expires_at = now() - interval '1 second'")
+    with pytest.raises(ReauthorizationRequired):
+        creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert grant(app).status == "needs_reauth"
+    assert narrowed_rows(app) == 0
+    # Connected again, narrowed again, then disconnected: the narrowed token goes with it.
+    consent_for_agent(app, headers, ["gmail:read", "gmail:send"])
+    creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert narrowed_rows(app) == 1
+    assert app.delete("/connections/google", headers=headers).status_code == 200
+    assert narrowed_rows(app) == 0
+
+
+def test_a_granted_scope_no_tool_declares_is_narrowed_away(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    """Another app of the same OAuth client was granted full Gmail (https://mail.google.com/,
+    not among the provider's scopes); include_granted_scopes brings it into pasar's grant. An
+    agent reading mail gets a token for gmail.readonly alone, which cannot send."""
+    google_emulator.state.grants[CLIENT_ID] = {MAIL_FULL}
+    user_id, _ = connect(app, ["gmail:read"])
+    assert {MAIL_FULL, g.GMAIL_READONLY} <= set(grant(app).scopes)
+    reader = creds(app, user_id, ["gmail:read"], "gmail:read")
+    assert google_emulator.state.access_tokens[reader.access_token].scopes == {g.GMAIL_READONLY}
+    bearer = {"Authorization": f"Bearer {reader.access_token}"}
+    sent = httpx.post(f"{google_emulator.url}/gmail/v1/users/me/messages/send",
+                      json={"raw": "VG86IGFAZXhhbXBsZS5jb20KCmhp"}, headers=bearer)  # fmt: skip
+    assert sent.status_code == 403, sent.text
+    listed = httpx.get(f"{google_emulator.url}/gmail/v1/users/me/messages", headers=bearer)
+    assert listed.status_code == 200, listed.text
+
+
+def test_a_sandboxed_tools_token_does_not_outlive_a_switch_to_another_google_account(
+    app: TestClient, google_emulator: RunningEmulator
+) -> None:
+    """The per-process cache of tokens narrowed for sandboxed tools forgets Ada's once the
+    grant is Bo's."""
+    user_id, headers = sign_up(app)
+    consent_for_agent(app, headers, ["gmail:read", "gmail:send"])
+    cache, issued = NarrowedTokens(), google_emulator.state.access_tokens
+
+    def sandboxed() -> str:
+        granted = creds(app, user_id, ["gmail:read"], "gmail:read")
+        found: OAuthCredentials = call(app, narrowed_credentials, services(app), cache, user_id,
+                                       granted)  # fmt: skip
+        return found.access_token
+
+    first = sandboxed()
+    assert issued[first].account == "ada@example.com"
+    assert sandboxed() == first  # kept while valid
+    consent_for_agent(app, headers, ["docs:read"], emulator_user="bo@example.com")
+    with pytest.raises(ReauthorizationRequired) as caught:
+        creds(app, user_id, ["gmail:read"], "gmail:read")  # no refresh token of Bo's yet
+    assert caught.value.auth_url is not None
+    assert Browser(app).connect(caught.value.auth_url, emulator_user="bo@example.com")
+    after = sandboxed()
+    assert (issued[after].account, issued[after].scopes) == (
+        "bo@example.com", frozenset({g.GMAIL_READONLY}),
+    )  # fmt: skip

@@ -7,8 +7,11 @@ The token is minted from the grant's refresh token asking for the agent's scopes
 grant holds it: a granted broader scope that covers a needed one is asked as granted), kept in
 `narrowed_tokens` encrypted with the server's keyring (associated data binds it to its grant
 and scope set), and minted again within `REFRESH_BEFORE` of its expiry or when it no longer
-decrypts. When the agent's scopes already are all the grant's API scopes, the grant's own token
-is used as it is. A provider that refuses a narrowed token fails the call
+decrypts. When the agent's scopes already are all the grant's scopes (identity scopes aside,
+and counting granted scopes no tool declares), the grant's own token is used as it is. A
+re-consent, a grant marked `needs_reauth` and a disconnect drop the grant's narrowed tokens
+(`pasar_core.oauth.tokens.drop_narrowed`); a token minted while the grant's tokens were being
+replaced is not stored. A provider that refuses a narrowed token fails the call
 (`OAUTH_PROVIDER_ERROR`): the broader token is never handed out instead.
 """
 
@@ -23,6 +26,7 @@ import httpx2
 from authlib.integrations.httpx_client import OAuthError  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.crypto import DecryptionFailed, Sealed
 from pasar_core.errors import CredentialsUnreadable, OAuthProviderError, ReauthorizationRequired
@@ -34,13 +38,21 @@ from pasar_core.specs import AuthProviderSpec
 from pasar_core.storage.models import AuthToken, NarrowedToken
 
 DEFAULT_LIFETIME = timedelta(hours=1)
+# OpenID Connect's scopes name the account, reaching no API; Google answers the short names in
+# their long form.
+IDENTITY_SCOPES = frozenset({
+    "openid", "email", "profile",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+})  # fmt: skip
 
 
 def requested_scopes(
     provider: AuthProviderSpec, granted: Iterable[str], needed: Iterable[str]
 ) -> frozenset[str] | None:
     """The granted scopes to ask a narrowed token for, so it covers `needed` (the agent's
-    compiled scopes); None when that is every API scope of the grant (nothing to narrow)."""
+    compiled scopes): never a scope the grant lacks. None when that is every scope of the
+    grant but its identity scopes (nothing to narrow)."""
     have = frozenset(granted)
     asked: set[str] = set()
     for scope in needed:
@@ -48,8 +60,10 @@ def requested_scopes(
             asked.add(scope)
         else:
             asked.update(g for g in have if not compiler.uncovered(provider, [g], [scope]))
-    api_scopes = {scope.id for scope in provider.scopes}
-    if not (have & api_scopes) - asked:
+    identity = IDENTITY_SCOPES | frozenset(provider.identity_scopes)
+    # every granted scope counts, listed in `provider.scopes` or not (include_granted_scopes
+    # can bring in any scope another app of the same client was granted)
+    if not have - identity - asked:
         return None
     return frozenset(asked)
 
@@ -93,6 +107,8 @@ async def narrowed_access_token(
 
 async def _mint(services: Services, grant: AuthToken, asked: frozenset[str], key: str) -> str:
     provider = grant.provider
+    if not asked:  # an empty `scope` would be a token for the whole grant
+        raise ReauthorizationRequired(provider, "the grant lacks the scopes this agent needs")
     client = require_client(services, provider)
     try:
         refresh = open_tokens(services.keyring, grant).refresh_token
@@ -128,6 +144,8 @@ async def _mint(services: Services, grant: AuthToken, asked: frozenset[str], key
     }  # fmt: skip
     statement = insert(NarrowedToken).values(values)
     async with services.sessionmaker.begin() as session:
+        if not await _still_minted_from(session, services, grant, refresh):
+            return access  # the grant was reconnected or refused meanwhile: not kept for later
         await session.execute(
             statement.on_conflict_do_update(
                 index_elements=[NarrowedToken.grant_id, NarrowedToken.scopes_key],
@@ -138,3 +156,19 @@ async def _mint(services: Services, grant: AuthToken, asked: frozenset[str], key
             )
         )
     return access
+
+
+async def _still_minted_from(
+    session: AsyncSession, services: Services, grant: AuthToken, refresh: str
+) -> bool:
+    """Whether the grant, share-locked against a re-consent until the session ends, still is
+    active with the refresh token a narrowed token was just minted from."""
+    current = await session.scalar(
+        select(AuthToken).where(AuthToken.id == grant.id).with_for_update(read=True)
+    )
+    if current is None or current.status != ACTIVE:
+        return False
+    try:
+        return open_tokens(services.keyring, current).refresh_token == refresh
+    except DecryptionFailed:
+        return False

@@ -8,7 +8,8 @@ then finds a fresh token and does not refresh again. `invalid_grant` marks the g
 Tokens that fail to decrypt (the row was changed, copied from another user, or sealed with a
 key this server no longer has) do the same, with `CredentialsUnreadable`: the user reconnects.
 A stored refresh token is never replaced by an empty one (providers omit it on refresh and on
-repeated consent) unless the consent came from another provider account.
+repeated consent) unless the consent came from another provider account. Every consent, a
+grant marked `needs_reauth` and a disconnect drop the grant's narrowed tokens.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ async def lock_grant(session: AsyncSession, user_id: uuid.UUID, provider: str) -
     return result.scalar_one_or_none()
 
 
+async def drop_narrowed(session: AsyncSession, row: AuthToken) -> None:
+    """Forget the tokens narrowed from `row` (`pasar_core.oauth.narrowing`): its tokens were
+    replaced or refused, so tokens minted from them must not serve another call."""
+    await session.execute(delete(NarrowedToken).where(NarrowedToken.grant_id == row.id))
+
+
 async def store_grant(
     services: Services,
     *,
@@ -142,6 +149,8 @@ async def store_grant(
         )
         row = await lock_grant(session, user_id, provider)
         assert row is not None
+        # tokens minted from the old tokens (maybe another provider account's) are not these
+        await drop_narrowed(session, row)
         kept_refresh = None
         other_account = (
             account is not None
@@ -260,6 +269,7 @@ async def _refresh_grant(
             error = ReauthorizationRequired(provider, failure)
         row.status, row.last_error = NEEDS_REAUTH, error.reason
         row.updated_at = datetime.now(UTC)
+        await drop_narrowed(session, row)
         await audit.record(session, Action.OAUTH_REFRESH_FAILED, Actor(user_id, "system"),
                            target=("grant", provider), outcome="failed", provider=provider,
                            details={"reason": error.reason[:500]})  # fmt: skip
@@ -313,6 +323,7 @@ async def disconnect(
             tokens = open_tokens(services.keyring, row)
         except DecryptionFailed:
             tokens = GrantTokens(None, None)
+        await drop_narrowed(session, row)  # the foreign key cascades too; not relied upon
         await session.delete(row)
         await session.execute(
             delete(OAuthState).where(OAuthState.user_id == user_id, OAuthState.provider == provider)

@@ -5,11 +5,13 @@ code must not hold that. For each call the core refreshes the grant at the provi
 only the tool's scopes (RFC 6749 section 6: a refresh may request a subset of the granted
 scopes), and hands the container that access token alone: never the refresh token, never the
 grant's token. The narrowed token is not stored; it is kept in this process's memory, per
-(user, provider, scopes), until two minutes before it expires.
+(user, provider, scopes, the core's token for the call: a re-consent changes it), until two
+minutes before it expires.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,28 +30,26 @@ from pasar_core.specs import OAuthCredentials
 from pasar_core.storage.models import AuthToken
 
 MARGIN_S = 120.0
+CacheKey = tuple[uuid.UUID, str, frozenset[str], str]
+"""(user, provider, scopes, fingerprint of the core's token for the call)"""
 DEFAULT_LIFETIME_S = 3600.0
 
 
 @dataclass(slots=True)
 class NarrowedTokens:
-    """This process's narrowed access tokens, by (user, provider, scopes)."""
+    """This process's narrowed access tokens, by `CacheKey`."""
 
     clock: Any = time.monotonic
-    _tokens: dict[tuple[uuid.UUID, str, frozenset[str]], tuple[str, float]] = field(
-        default_factory=dict
-    )
+    _tokens: dict[CacheKey, tuple[str, float]] = field(default_factory=dict)
 
-    def get(self, key: tuple[uuid.UUID, str, frozenset[str]]) -> str | None:
+    def get(self, key: CacheKey) -> str | None:
         found = self._tokens.get(key)
         if found is None or found[1] <= self.clock():
             self._tokens.pop(key, None)
             return None
         return found[0]
 
-    def put(
-        self, key: tuple[uuid.UUID, str, frozenset[str]], token: str, lifetime_s: float
-    ) -> None:
+    def put(self, key: CacheKey, token: str, lifetime_s: float) -> None:
         self._tokens[key] = (token, self.clock() + max(0.0, lifetime_s - MARGIN_S))
         if len(self._tokens) > 10_000:
             self._tokens.pop(next(iter(self._tokens)))
@@ -60,7 +60,10 @@ async def narrowed_credentials(
 ) -> OAuthCredentials:
     """`granted` (the core's checked credentials for one tool call) with an access token that
     carries only `granted.scopes`."""
-    key = (user_id, granted.provider, frozenset(granted.scopes))
+    # the core's token names the grant's current tokens: a re-consent (maybe with another
+    # provider account) changes it, so a token narrowed from the old grant is not served
+    generation = hashlib.sha256(granted.access_token.encode()).hexdigest()
+    key = (user_id, granted.provider, frozenset(granted.scopes), generation)
     token = cache.get(key)
     if token is None:
         token, lifetime = await _refresh_narrowed(services, user_id, granted)

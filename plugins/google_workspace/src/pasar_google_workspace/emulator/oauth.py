@@ -181,6 +181,7 @@ async def token(request: Request) -> Response:
                 code.scopes,
                 with_refresh=code.offline and code.force_refresh_token,
                 account=code.account,
+                with_id_token=True,
             ),
             headers={"Cache-Control": "no-store"},
         )
@@ -198,7 +199,7 @@ async def token(request: Request) -> Response:
                 return _token_error("invalid_scope", "Some requested scopes were invalid.")
             scopes = narrowed
         return JSONResponse(
-            emulator.issue(client_id, scopes, with_refresh=False),
+            emulator.issue(client_id, scopes, with_refresh=False, account=stored.account),
             headers={"Cache-Control": "no-store"},
         )
     return _token_error("unsupported_grant_type", f"Invalid grant_type: {grant_type}")

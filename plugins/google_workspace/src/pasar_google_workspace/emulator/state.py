@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pasar_google_workspace.provider import GOOGLE
+from pasar_google_workspace.provider import GMAIL_MODIFY, GOOGLE
 
 OPENID = "openid"
 USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
@@ -23,8 +23,17 @@ USERINFO_PROFILE = "https://www.googleapis.com/auth/userinfo.profile"
 # Google accepts the short OpenID names and answers with the long ones.
 SCOPE_ALIASES = {"email": USERINFO_EMAIL, "profile": USERINFO_PROFILE}
 IDENTITY_SCOPES = frozenset({OPENID, USERINFO_EMAIL, USERINFO_PROFILE})
-SCOPE_IDS = frozenset(scope.id for scope in GOOGLE.scopes) | IDENTITY_SCOPES | set(SCOPE_ALIASES)
-_COVERS = {scope.id: scope.covers for scope in GOOGLE.scopes}
+MAIL_FULL = "https://mail.google.com/"
+# Scopes Google knows that no pasar tool declares (another app of the same OAuth client may
+# have been granted them; `include_granted_scopes` then brings them into pasar's grant).
+UNLISTED_SCOPES = {MAIL_FULL: frozenset({GMAIL_MODIFY})}
+SCOPE_IDS = (
+    frozenset(scope.id for scope in GOOGLE.scopes)
+    | IDENTITY_SCOPES
+    | set(SCOPE_ALIASES)
+    | set(UNLISTED_SCOPES)
+)
+_COVERS = {scope.id: scope.covers for scope in GOOGLE.scopes} | UNLISTED_SCOPES
 ISSUER = "https://accounts.google.com"
 ID_TOKEN_TTL_S = 3600
 
@@ -74,6 +83,8 @@ class Token:
     client_id: str
     scopes: frozenset[str]
     expires_at: float | None  # None: refresh tokens do not expire
+    account: str | None = None
+    """The email of the Google account whose data the token reaches."""
 
 
 @dataclass
@@ -161,18 +172,19 @@ class EmulatorState:
         *,
         with_refresh: bool,
         account: str | None = None,
+        with_id_token: bool = False,
     ) -> dict[str, Any]:
-        """A token response as Google's token endpoint answers it (with an ID token for a
-        code exchange that asked `openid`)."""
+        """A token response as Google's token endpoint answers it, for `account`'s data (with
+        an ID token when `with_id_token`, for a code exchange that asked `openid`)."""
         access = "ya29." + secrets.token_urlsafe(32)
         id_token = (
             self.id_token(client_id, scopes, account)
-            if account is not None and OPENID in scopes
+            if with_id_token and account is not None and OPENID in scopes
             else None
         )
         with self.lock:
             self.access_tokens[access] = Token(
-                client_id, scopes, time.time() + self.access_token_ttl_s
+                client_id, scopes, time.time() + self.access_token_ttl_s, account
             )
             body: dict[str, Any] = {
                 "access_token": access,
@@ -184,7 +196,7 @@ class EmulatorState:
                 body["id_token"] = id_token
             if with_refresh:
                 refresh = "1//" + secrets.token_urlsafe(32)
-                self.refresh_tokens[refresh] = Token(client_id, scopes, None)
+                self.refresh_tokens[refresh] = Token(client_id, scopes, None, account)
                 self.refresh_issued.add(client_id)
                 body["refresh_token"] = refresh
         return body
