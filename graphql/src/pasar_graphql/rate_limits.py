@@ -35,7 +35,7 @@ LIMITED_FIELDS: dict[str, RouteClass] = {
     "revokeInvitation": W, "acceptInvitation": W, "declineInvitation": W,
     "setMemberRole": W, "removeMember": W, "shareAgent": W, "attachConnection": W,
     "detachConnection": W, "setRetentionPolicy": W, "rollbackAgent": W, "deleteThread": W,
-    "addKnowledge": W, "addKnowledgeFile": W, "deleteKnowledge": W,
+    "addKnowledge": W, "addKnowledgeFile": W, "deleteKnowledge": W, "shareTool": W, "unshareTool": W,
     "createSchedule": W, "pauseSchedule": W, "resumeSchedule": W, "deleteSchedule": W,
     "deleteMyAccount": A,  # it checks a password: the auth budget, as log-in
     "executeAgent": R, "decideApproval": R,
