@@ -266,8 +266,12 @@ def exercise(deployment: Deployment, redis_url: str, workers: list[subprocess.Po
     limited = [a for a in answers if a.status_code == 429]
     assert limited[0].json()["error"]["code"] == "RATE_LIMITED"
     assert limited[0].headers["retry-after"] == "1"
+    # nginx logs a request after it answered it: wait for the last lines to be written
+    wanted = {a.headers["x-request-id"] for a in limited}
+    wait_until(lambda: wanted <= set(deployment.upstreams_by_request_id()),
+               "nginx never logged its 429s")  # fmt: skip
     upstreams = deployment.upstreams_by_request_id()
-    assert {upstreams[a.headers["x-request-id"]] for a in limited} == {"-"}
+    assert {upstreams[request_id] for request_id in wanted} == {"-"}
 
     # 3. A rolling restart under load: each API process in turn is stopped with SIGTERM (it
     # drains) while the load goes on, and started again; every request gets an answer below 500.

@@ -459,7 +459,8 @@ def test_a_stream_and_a_wait_are_bounded_and_end_with_run_still_running(quick: s
     assert isinstance(error, dict)
     assert error["code"] == "run_still_running"
     assert "after 1 s" in error["message"]
-    assert error["pasar"]["status"] == "running"
+    # not finished: running, or still queued when a loaded machine has not started it yet
+    assert error["pasar"]["status"] in ("queued", "running")
     with pytest.raises(openai.APIStatusError) as waited:
         client.chat.completions.create(model=agent_id, messages=said("hi"))
     assert waited.value.status_code == 504
