@@ -22,17 +22,15 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-import httpx2
-from authlib.integrations.httpx_client import OAuthError  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pasar_core.crypto import DecryptionFailed, Sealed
-from pasar_core.errors import CredentialsUnreadable, OAuthProviderError, ReauthorizationRequired
+from pasar_core.errors import CredentialsUnreadable, ReauthorizationRequired
 from pasar_core.oauth import scopes as compiler
 from pasar_core.oauth.clients import require_client
-from pasar_core.oauth.tokens import ACTIVE, REFRESH_BEFORE, oauth_client, open_tokens
+from pasar_core.oauth.tokens import ACTIVE, REFRESH_BEFORE, open_tokens, refreshed_for_scopes
 from pasar_core.services import Services
 from pasar_core.specs import AuthProviderSpec
 from pasar_core.storage.models import AuthToken, NarrowedToken
@@ -116,26 +114,8 @@ async def _mint(services: Services, grant: AuthToken, asked: frozenset[str], key
         raise CredentialsUnreadable(provider, "the stored tokens cannot be decrypted") from None
     if not refresh:
         raise ReauthorizationRequired(provider, "the grant has no refresh token to narrow")
-    try:
-        async with oauth_client(client) as oauth:
-            answer = await oauth.refresh_token(
-                client.token_url, refresh_token=refresh, scope=" ".join(sorted(asked))
-            )
-    except OAuthError as error:
-        raise OAuthProviderError(f"{provider} refused a narrowed token: {error.error}") from None
-    except (httpx2.HTTPError, ValueError) as error:
-        raise OAuthProviderError(
-            f"{provider} could not issue a narrowed token ({type(error).__name__})"
-        ) from None
-    access = answer.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise OAuthProviderError(f"{provider} answered without an access token")
-    expires_in = answer.get("expires_in")
-    lifetime = (
-        timedelta(seconds=float(expires_in))
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-        else DEFAULT_LIFETIME
-    )
+    access, expires_in = await refreshed_for_scopes(client, provider, refresh, asked)
+    lifetime = timedelta(seconds=expires_in) if expires_in is not None else DEFAULT_LIFETIME
     sealed = services.keyring.seal_text(access, _associated_data(grant.id, key))
     values = {
         "grant_id": grant.id, "scopes_key": key, "scopes": sorted(asked),

@@ -194,6 +194,31 @@ def oauth_client(client: ProviderClient) -> Any:
     )
 
 
+async def refreshed_for_scopes(
+    client: ProviderClient, provider: str, refresh_token: str, scopes: frozenset[str]
+) -> tuple[str, float | None]:
+    """An access token for `scopes` only, by the refresh grant with a `scope` subset (the grant
+    itself is unchanged): the token and its `expires_in` in seconds (None: not said)."""
+    try:
+        async with oauth_client(client) as oauth:
+            answer = await oauth.refresh_token(
+                client.token_url, refresh_token=refresh_token, scope=" ".join(sorted(scopes))
+            )
+    except OAuthError as error:
+        raise OAuthProviderError(f"{provider} refused a narrowed token: {error.error}") from None
+    except (httpx2.HTTPError, ValueError) as error:
+        raise OAuthProviderError(
+            f"{provider} could not issue a narrowed token ({type(error).__name__})"
+        ) from None
+    access = answer.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise OAuthProviderError(f"{provider} answered without an access token")
+    expires_in = answer.get("expires_in")
+    if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+        return access, float(expires_in)
+    return access, None
+
+
 @dataclass(frozen=True, slots=True)
 class FreshToken:
     access_token: str

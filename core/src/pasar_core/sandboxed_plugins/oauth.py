@@ -17,14 +17,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2
-from authlib.integrations.httpx_client import OAuthError  # type: ignore[import-untyped]
 from sqlalchemy import select
 
 from pasar_core.crypto import DecryptionFailed
 from pasar_core.errors import CredentialsUnreadable, OAuthProviderError, ReauthorizationRequired
 from pasar_core.oauth.clients import provider_client
-from pasar_core.oauth.tokens import oauth_client, open_tokens
+from pasar_core.oauth.tokens import open_tokens, refreshed_for_scopes
 from pasar_core.services import Services
 from pasar_core.specs import OAuthCredentials
 from pasar_core.storage.models import AuthToken
@@ -95,20 +93,5 @@ async def _refresh_narrowed(
         raise CredentialsUnreadable(provider, "the stored tokens cannot be decrypted") from None
     if not refresh:
         raise ReauthorizationRequired(provider, "the grant has no refresh token to narrow")
-    try:
-        async with oauth_client(client) as oauth:
-            answer = await oauth.refresh_token(
-                client.token_url, refresh_token=refresh, scope=" ".join(sorted(granted.scopes))
-            )
-    except OAuthError as error:
-        raise OAuthProviderError(f"{provider} refused a narrowed token: {error.error}") from None
-    except (httpx2.HTTPError, ValueError) as error:
-        raise OAuthProviderError(
-            f"{provider} could not issue a narrowed token ({type(error).__name__})"
-        ) from None
-    access = answer.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise OAuthProviderError(f"{provider} answered without an access token")
-    expires_in = answer.get("expires_in")
-    lifetime = float(expires_in) if isinstance(expires_in, int | float) else DEFAULT_LIFETIME_S
-    return access, lifetime
+    access, expires_in = await refreshed_for_scopes(client, provider, refresh, granted.scopes)
+    return access, expires_in if expires_in is not None else DEFAULT_LIFETIME_S
