@@ -9,10 +9,20 @@ from typing import Any
 
 from pasar_core.services import Services
 from pasar_core.storage.models import Execution, Schedule
+from pasar_core.testing import TEST_PASSWORD
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 ANSWER = {"model": "scripted", "model_options": {"script": [{"content": "the digest"}]}}
+
+
+def sign_up(client: TestClient, email: str | None = None) -> dict[str, str]:
+    """A new user's bearer headers."""
+    credentials = {"email": email or f"s-{uuid.uuid4().hex[:10]}@example.com",
+                   "password": TEST_PASSWORD}  # fmt: skip
+    assert client.post("/auth/signup", json=credentials).status_code == 201
+    token = client.post("/auth/token", json=credentials).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 def make_agent(

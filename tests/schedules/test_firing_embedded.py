@@ -21,11 +21,17 @@ import pytest
 from pasar_core.schedules.firer import NOT_A_MEMBER, ScheduleFirer
 from pasar_core.settings import Settings
 from pasar_core.storage.models import Schedule
-from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
-from tests.schedules.support import fired_runs, make_agent, make_schedule, schedule_row, services_of
+from tests.schedules.support import (
+    fired_runs,
+    make_agent,
+    make_schedule,
+    schedule_row,
+    services_of,
+    sign_up,
+)
 from tests.support.processes import Processes
 from tests.support.servers import free_port
 from tests.support.teams import in_new_team, join
@@ -40,14 +46,6 @@ def quiet_client(pasar_settings: Settings) -> Iterator[TestClient]:
     settings = pasar_settings.with_overrides(schedule_poll_s=3600)
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
-
-
-def sign_up(client: TestClient, email: str | None = None) -> Headers:
-    credentials = {"email": email or f"s-{uuid.uuid4().hex[:10]}@example.com",
-                   "password": TEST_PASSWORD}  # fmt: skip
-    assert client.post("/auth/signup", json=credentials).status_code == 201
-    token = client.post("/auth/token", json=credentials).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 class Clock:

@@ -13,11 +13,17 @@ from pasar_core.accounts.principal import Principal
 from pasar_core.schedules.firer import KEY_REVOKED, ScheduleFirer, owner_principal
 from pasar_core.settings import Settings
 from pasar_core.storage.models import Schedule
-from pasar_core.testing import TEST_PASSWORD
 from starlette.testclient import TestClient
 
 from pasar.app import create_app
-from tests.schedules.support import fired_runs, make_agent, make_schedule, schedule_row, services_of
+from tests.schedules.support import (
+    fired_runs,
+    make_agent,
+    make_schedule,
+    schedule_row,
+    services_of,
+    sign_up,
+)
 from tests.support.teams import in_new_team, join
 
 Headers = dict[str, str]
@@ -32,14 +38,6 @@ def client(pasar_settings: Settings) -> Iterator[TestClient]:
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client
-
-
-def sign_up(client: TestClient, email: str | None = None) -> Headers:
-    credentials = {"email": email or f"k-{uuid.uuid4().hex[:10]}@example.com",
-                   "password": TEST_PASSWORD}  # fmt: skip
-    assert client.post("/auth/signup", json=credentials).status_code == 201
-    token = client.post("/auth/token", json=credentials).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def api_key(client: TestClient, headers: Headers, **body: object) -> tuple[str, Headers]:
